@@ -1,0 +1,1 @@
+"""Read-only views over the other apps: KPIs, funnels, leaderboards and exports."""

@@ -1,0 +1,1 @@
+"""Outbound campaigns: contacts, planning, telephony, live calls and post-call analysis."""

@@ -1,0 +1,143 @@
+"""Admin for campaigns, contact lists (with CSV/XLSX import that reports bad rows), DNC and calls."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from import_export.admin import ExportMixin
+
+from calls.forms import ContactImportForm
+from calls.models import Call, CallEvent, Campaign, Contact, ContactList, DoNotCall, Turn
+from calls.resources import ContactResource
+from calls.services import contacts_import
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ["name", "status", "script", "contact_list", "telephony_provider", "max_concurrent_calls"]
+    list_filter = ["status", "telephony_provider", "language"]
+    search_fields = ["name"]
+    readonly_fields = ["created_by", "created_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "status", "script", "contact_list", "language", "voice"]}),
+        (_("Telephony"), {"fields": ["telephony_provider", "caller_id"]}),
+        (_("Calling window"), {"fields": ["window_start", "window_end", "weekdays", "timezone_policy", "timezone"]}),
+        (_("Pacing and retries"), {"fields": [
+            "max_concurrent_calls", "average_call_seconds", "max_attempts", "retry_interval_minutes", "retry_outcomes",
+        ]}),
+        (_("Schedule"), {"fields": ["schedule", "created_by", "created_at"]}),
+    ]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(ContactList)
+class ContactListAdmin(admin.ModelAdmin):
+    list_display = ["name", "contacts_count", "created_at", "import_link"]
+    search_fields = ["name"]
+
+    def get_urls(self):
+        custom = [
+            path("<int:pk>/import/", self.admin_site.admin_view(self.import_view), name="calls_contactlist_import"),
+        ]
+        return custom + super().get_urls()
+
+    @admin.display(description=_("contacts"))
+    def contacts_count(self, obj):
+        return obj.contacts.count()
+
+    @admin.display(description=_("import"))
+    def import_link(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("admin:calls_contactlist_import", args=[obj.pk]),
+                           _("Import CSV/XLSX"))
+
+    def import_view(self, request, pk: int):
+        if not request.user.has_perm("calls.add_contact"):
+            raise PermissionDenied
+        contact_list = get_object_or_404(ContactList, pk=pk)
+        report = None
+        form = ContactImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            report = contacts_import(
+                contact_list=contact_list, content=form.cleaned_data["file"].read(), file_format=form.file_format
+            )
+            if report.fatal:
+                messages.error(request, report.fatal)
+            else:
+                level = messages.WARNING if report.problems else messages.SUCCESS
+                messages.add_message(
+                    request, level,
+                    _("Imported %(created)s contact(s); %(rejected)s row(s) rejected.")
+                    % {"created": report.created, "rejected": report.rejected_rows},
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": contact_list,
+            "title": _("Import contacts into “%(name)s”") % {"name": contact_list.name},
+            "form": form,
+            "report": report,
+        }
+        return render(request, "admin/calls/contact_import.html", context)
+
+
+@admin.register(Contact)
+class ContactAdmin(ExportMixin, admin.ModelAdmin):
+    resource_classes = [ContactResource]
+    list_display = ["phone", "name", "company", "timezone", "contact_list", "do_not_call", "finished"]
+    list_filter = ["contact_list", "do_not_call", "finished", "timezone"]
+    search_fields = ["phone", "name", "company"]
+
+
+@admin.register(DoNotCall)
+class DoNotCallAdmin(admin.ModelAdmin):
+    list_display = ["phone", "reason", "created_at", "added_by"]
+    search_fields = ["phone", "reason"]
+    readonly_fields = ["added_by", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.added_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+class CallEventInline(admin.TabularInline):
+    model = CallEvent
+    fields = ["created_at", "kind", "from_status", "to_status", "data"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+class TurnInline(admin.TabularInline):
+    model = Turn
+    fields = ["index", "speaker", "text", "stage", "intent", "objection", "interrupted", "voice_to_voice_ms"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Call)
+class CallAdmin(admin.ModelAdmin):
+    """Read-only: calls change only through the lifecycle services."""
+
+    list_display = ["id", "contact", "campaign", "status", "outcome", "disposition", "queued_at"]
+    list_filter = ["status", "outcome", "disposition", "campaign"]
+    search_fields = ["contact__phone", "contact__name", "provider_call_id"]
+    inlines = [CallEventInline, TurnInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,244 @@
+"""Campaigns, contacts, the do-not-call list, calls with their lifecycle events, and call turns."""
+
+from datetime import time
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from calls.validators import validate_e164, validate_timezone
+from dialogs.models import AbstractTurn, Language, Script, ScriptVersion
+
+
+class ContactList(models.Model):
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("contact list")
+        verbose_name_plural = _("contact lists")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    contact_list = models.ForeignKey(
+        ContactList, on_delete=models.CASCADE, related_name="contacts", verbose_name=_("contact list")
+    )
+    phone = models.CharField(_("phone"), max_length=16, validators=[validate_e164])
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    company = models.CharField(_("company"), max_length=200, blank=True)
+    timezone = models.CharField(_("time zone"), max_length=64, default="Europe/Moscow", validators=[validate_timezone])
+    variables = models.JSONField(_("custom variables"), default=dict, blank=True)
+    do_not_call = models.BooleanField(_("do not call"), default=False)
+    finished = models.BooleanField(_("finished"), default=False, help_text=_("No more attempts will be planned."))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+        ordering = ["contact_list", "id"]
+        constraints = [models.UniqueConstraint(fields=["contact_list", "phone"], name="uniq_contact_phone_per_list")]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.phone}"
+
+
+class DoNotCall(models.Model):
+    """Numbers nobody may call, whatever list they appear in."""
+
+    phone = models.CharField(_("phone"), max_length=16, unique=True, validators=[validate_e164])
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("added"), auto_now_add=True)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("added by")
+    )
+
+    class Meta:
+        verbose_name = _("do-not-call number")
+        verbose_name_plural = _("do-not-call list")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.phone
+
+
+class CallOutcome(models.TextChoices):
+    COMPLETED = "completed", _("Completed")
+    NO_ANSWER = "no_answer", _("No answer")
+    BUSY = "busy", _("Busy")
+    FAILED = "failed", _("Failed")
+    VOICEMAIL = "voicemail", _("Voicemail")
+
+
+def default_retry_outcomes() -> list[str]:
+    return [CallOutcome.NO_ANSWER, CallOutcome.BUSY, CallOutcome.VOICEMAIL]
+
+
+def default_weekdays() -> list[int]:
+    return [0, 1, 2, 3, 4]
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("Paused")
+        COMPLETED = "completed", _("Completed")
+        ARCHIVED = "archived", _("Archived")
+
+    class TimezonePolicy(models.TextChoices):
+        CONTACT = "contact", _("Contact's local time")
+        CAMPAIGN = "campaign", _("Campaign's time zone")
+
+    class Provider(models.TextChoices):
+        SIMULATED = "simulated", _("Simulated (offline rehearsal)")
+        VOXIMPLANT = "voximplant", "Voximplant"
+        TWILIO = "twilio", "Twilio"
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    script = models.ForeignKey(Script, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("script"))
+    contact_list = models.ForeignKey(
+        ContactList, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("contact list")
+    )
+    language = models.CharField(_("language"), max_length=5, choices=Language.choices, default=Language.RU)
+    voice = models.CharField(_("voice"), max_length=100, blank=True, help_text=_("TTS voice id; empty = default."))
+    telephony_provider = models.CharField(
+        _("telephony provider"), max_length=20, choices=Provider.choices, default=Provider.SIMULATED
+    )
+    caller_id = models.CharField(_("caller id"), max_length=16, blank=True)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.DRAFT)
+    # Calling window, always clamped to 08:00–21:00 in the callee's local time by the planner.
+    window_start = models.TimeField(_("window start"), default=time(10, 0))
+    window_end = models.TimeField(_("window end"), default=time(19, 0))
+    weekdays = models.JSONField(_("weekdays"), default=default_weekdays, help_text=_("0 = Monday … 6 = Sunday."))
+    timezone_policy = models.CharField(
+        _("time-zone policy"), max_length=10, choices=TimezonePolicy.choices, default=TimezonePolicy.CONTACT
+    )
+    timezone = models.CharField(
+        _("campaign time zone"), max_length=64, default="Europe/Moscow", validators=[validate_timezone]
+    )
+    max_concurrent_calls = models.PositiveIntegerField(_("concurrency cap"), default=5)
+    max_attempts = models.PositiveIntegerField(_("max attempts per contact"), default=3)
+    retry_interval_minutes = models.PositiveIntegerField(_("retry interval, minutes"), default=120)
+    retry_outcomes = models.JSONField(_("outcomes that retry"), default=default_retry_outcomes)
+    average_call_seconds = models.PositiveIntegerField(
+        _("expected call length, s"), default=120, help_text=_("Used to spread calls under the concurrency cap.")
+    )
+    schedule = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="campaign",
+        verbose_name=_("planning schedule"),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("created by")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Call(models.Model):
+    """One attempt to reach a contact. Only ``calls.services`` changes ``status``."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        DIALING = "dialing", _("Dialing")
+        RINGING = "ringing", _("Ringing")
+        IN_PROGRESS = "in_progress", _("In progress")
+        ENDED = "ended", _("Ended")
+        ANALYSING = "analysing", _("Analysing")
+        FOLLOW_UP = "follow_up", _("Follow-up")
+        CRM = "crm", _("CRM")
+        DONE = "done", _("Done")
+        CANCELED = "canceled", _("Canceled")
+
+    class Disposition(models.TextChoices):
+        INTERESTED = "interested", _("Interested")
+        CALLBACK = "callback", _("Callback")
+        NOT_INTERESTED = "not_interested", _("Not interested")
+        NO_DECISION_MAKER = "no_decision_maker", _("No decision maker")
+        WRONG_NUMBER = "wrong_number", _("Wrong number")
+        VOICEMAIL = "voicemail", _("Voicemail")
+        NO_ANSWER = "no_answer", _("No answer")
+        BUSY = "busy", _("Busy")
+
+    class CrmStatus(models.TextChoices):
+        NONE = "none", _("None")
+        LEAD = "lead", _("Lead")
+        TASK = "task", _("Task")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="calls", verbose_name=_("campaign"))
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="calls", verbose_name=_("contact"))
+    script_version = models.ForeignKey(
+        ScriptVersion, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("script version")
+    )
+    attempt = models.PositiveIntegerField(_("attempt"), default=1)
+    provider = models.CharField(_("provider"), max_length=20, blank=True)
+    provider_call_id = models.CharField(_("provider call id"), max_length=128, blank=True, db_index=True)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    outcome = models.CharField(_("outcome"), max_length=12, choices=CallOutcome.choices, blank=True)
+    scheduled_for = models.DateTimeField(_("scheduled for"), null=True, blank=True, db_index=True)
+    queued_at = models.DateTimeField(_("queued"), auto_now_add=True)
+    dialing_at = models.DateTimeField(_("dialing"), null=True, blank=True)
+    answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    done_at = models.DateTimeField(_("done"), null=True, blank=True)
+    duration_s = models.FloatField(_("duration, s"), null=True, blank=True)
+    disposition = models.CharField(_("disposition"), max_length=20, choices=Disposition.choices, blank=True)
+    summary = models.TextField(_("summary"), blank=True)
+    follow_up = models.TextField(_("follow-up message"), blank=True)
+    interest = models.PositiveSmallIntegerField(_("interest, 0–100"), null=True, blank=True)
+    crm_status = models.CharField(_("CRM status"), max_length=8, choices=CrmStatus.choices, blank=True)
+    analysis = models.JSONField(_("analysis"), default=dict, blank=True)
+    analysis_error = models.TextField(_("analysis error"), blank=True)
+    recording = models.FileField(_("recording"), upload_to="calls/%Y/%m/", blank=True)
+
+    class Meta:
+        verbose_name = _("call")
+        verbose_name_plural = _("calls")
+        ordering = ["-queued_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "contact", "attempt"], name="uniq_call_attempt"),
+        ]
+        permissions = [("monitor_call", _("Can watch calls live"))]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.contact} ({self.get_status_display()})"
+
+
+class CallEvent(models.Model):
+    """The audit trail of a call: one row per status change or notable event."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events", verbose_name=_("call"))
+    from_status = models.CharField(_("from"), max_length=12, blank=True)
+    to_status = models.CharField(_("to"), max_length=12, blank=True)
+    kind = models.CharField(_("kind"), max_length=32, default="status")
+    data = models.JSONField(_("data"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("call event")
+        verbose_name_plural = _("call events")
+        ordering = ["created_at", "id"]
+
+
+class Turn(AbstractTurn):
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="turns", verbose_name=_("call"))
+
+    class Meta(AbstractTurn.Meta):
+        verbose_name = _("call turn")
+        verbose_name_plural = _("call turns")
+        constraints = [models.UniqueConstraint(fields=["call", "index"], name="uniq_call_turn_index")]

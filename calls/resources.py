@@ -1,0 +1,68 @@
+"""django-import-export resource for contacts: normalises phones, validates rows, collects extra columns."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.exceptions import ValidationError
+from import_export import fields, resources, widgets
+
+from calls.models import Contact, ContactList, DoNotCall
+from calls.validators import normalize_phone
+
+KNOWN_COLUMNS = {"phone", "name", "company", "timezone", "variables", "do_not_call"}
+# Spreadsheet headers people actually use, mapped to our columns.
+HEADER_ALIASES = {
+    "телефон": "phone", "номер": "phone", "имя": "name", "фио": "name", "компания": "company",
+    "организация": "company", "часовой пояс": "timezone", "tz": "timezone", "не звонить": "do_not_call",
+}
+
+
+class ContactResource(resources.ModelResource):
+    variables = fields.Field(attribute="variables", column_name="variables", widget=widgets.JSONWidget())
+
+    def __init__(self, contact_list: ContactList | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.contact_list = contact_list
+        self._dnc: set[str] | None = None
+
+    class Meta:
+        model = Contact
+        fields = ("phone", "name", "company", "timezone", "variables", "do_not_call")
+        import_id_fields = ()  # every row is a new contact; a repeated phone is an error, not an update
+        clean_model_instances = True
+        skip_diff = True
+
+    def before_import(self, dataset, **kwargs):
+        if dataset.headers:
+            dataset.headers = [HEADER_ALIASES.get(str(h).strip().lower(), str(h).strip().lower()) for h in dataset.headers]
+        self._dnc = set(DoNotCall.objects.values_list("phone", flat=True))
+
+    def before_import_row(self, row, **kwargs):
+        raw_phone = row.get("phone") or ""
+        try:
+            row["phone"] = normalize_phone(str(raw_phone))
+        except ValidationError:
+            row["phone"] = str(raw_phone).strip()  # full_clean reports it on this row
+        if not row.get("timezone"):
+            row["timezone"] = "Europe/Moscow"
+        extra = {k: v for k, v in row.items() if k not in KNOWN_COLUMNS and k and v not in (None, "")}
+        base = row.get("variables") or {}
+        if isinstance(base, str):
+            try:
+                base = json.loads(base)
+            except json.JSONDecodeError:
+                raise ValidationError({"variables": ["Not valid JSON."]}) from None
+        if extra:
+            row["variables"] = json.dumps({**base, **{k: str(v) for k, v in extra.items()}}, ensure_ascii=False)
+        elif isinstance(base, dict):
+            row["variables"] = json.dumps(base, ensure_ascii=False)
+
+    def init_instance(self, row=None):
+        instance = super().init_instance(row)
+        instance.contact_list = self.contact_list
+        return instance
+
+    def before_save_instance(self, instance, row, **kwargs):
+        if self._dnc and instance.phone in self._dnc:
+            instance.do_not_call = True

@@ -1,0 +1,18 @@
+"""Seed the Russian demo (idempotent): users per role, the freight script, a campaign, scenarios."""
+
+import os
+
+from django.core.management.base import BaseCommand
+
+from config.demo.data import DEMO_PASSWORD_DEFAULT, USERS
+from config.demo.services import demo_seed
+
+
+class Command(BaseCommand):
+    help = "Create or refresh the demo data. Safe to run repeatedly."
+
+    def handle(self, *args, **options):
+        password = os.environ.get("DEMO_PASSWORD", DEMO_PASSWORD_DEFAULT)
+        summary = demo_seed(password=password)
+        self.stdout.write(self.style.SUCCESS(f"Demo ready: {summary}"))
+        self.stdout.write("Logins (password: %s): %s" % (password, ", ".join(f"{u} ({r})" for u, _, _, r in USERS)))

@@ -1,0 +1,22 @@
+"""Test settings: fast hashing, in-memory email, eager nothing (tests start real workers when they need one)."""
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import VAR_DIR, env
+
+DEBUG = False
+SECRET_KEY = "test-secret-key-not-for-production-0123456789-abcdefghijklmnopqrstuv"
+ALLOWED_HOSTS = ["*"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+MEDIA_ROOT = VAR_DIR / "test-media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Tests never reach a vendor: the offline providers unless a test says otherwise.
+OPENAI_API_KEY = ""
+DIALOG = {"RESPONDER": "flow", "ANALYSIS": "offline"}
+LOG_LEVEL = env("LOG_LEVEL", default="WARNING")
+from config.logging import build_logging  # noqa: E402
+
+LOGGING = build_logging(level=LOG_LEVEL, json=False)

@@ -1,0 +1,53 @@
+"""Project-wide pages: the role router at /, health, and the guarded Prometheus endpoint."""
+
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from django_prometheus.exports import ExportToDjangoView
+
+from config.health import health_checks
+from config.roles import MANAGER, OPERATOR, TRAINEE, user_role
+
+ROLE_HOME = {MANAGER: "analytics:dashboard", OPERATOR: "calls:board", TRAINEE: "training:home"}
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Send each role to its console; a user with no role gets a page saying whom to ask."""
+    role = user_role(request.user)
+    if role in ROLE_HOME:
+        return redirect(ROLE_HOME[role])
+    return render(request, "no_role.html", status=403)
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Public on purpose (load balancers, orchestrators); it reveals states, never configuration."""
+    checks = health_checks()
+    ok = all(c.ok for c in checks)
+    body = {
+        "status": "ok" if ok else "fail",
+        "checks": {c.name: {"ok": c.ok, "ms": c.ms, **({} if c.ok else {"error": c.detail[:200]})} for c in checks},
+    }
+    return JsonResponse(body, status=200 if ok else 503)
+
+
+@require_GET
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus scrape: a bearer token when METRICS_TOKEN is set, else a signed-in staff user."""
+    token = settings.METRICS_TOKEN
+    header = request.headers.get("Authorization", "")
+    if token and hmac.compare_digest(header, f"Bearer {token}"):
+        return ExportToDjangoView(request)
+    if request.user.is_authenticated and request.user.is_staff:
+        return ExportToDjangoView(request)
+    return HttpResponseForbidden("metrics require a token or a staff login")

@@ -1,0 +1,1 @@
+"""What to say and what was said: scripts, classifier, flow engine, responders, personas, analysis."""

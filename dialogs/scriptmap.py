@@ -1,0 +1,485 @@
+"""The dialogue-map format of a sales script: documentation, validation, phrase rendering and JSON I/O.
+
+A dialogue map is a plain JSON object (stored in ``Script.dialogue_map``). It is framework-free so
+the flow engine, the voice pipeline, calls and training can all use it without Django.
+
+Format (keys marked * are required)::
+
+    {
+      "language": "ru",                       # "ru" | "en"
+      "start": "greeting",                    # first stage (default "greeting")
+      "max_objections": 4,                    # total objections before a polite ending (default 4)
+      "variables": {"company": "ТРАНСТИРЕКС"},  # defaults for template variables (extra names allowed)
+      "stages": {                             # * stage name -> stage
+        "greeting": {
+          "phrases": ["Здравствуйте, {{contact.name}}! ..."],   # * bot lines, used in rotation
+          "transitions": {"agree": "qualification", "who_is_calling": "@stay"},
+          "default": "qualification",         # where an unclear answer moves on to (see flow)
+          "final": false                      # true: say the phrase, then the end phrase, hang up
+        },
+        ...
+      },
+      "global_transitions": {"question": "@stay"},   # apply in every stage that lacks its own
+      "objections": {                         # objection label -> handling
+        "objection_busy": {"responses": ["..."], "next": "@callback"},
+        "objection_has_supplier": {"responses": ["...", "..."], "next": "objection_handling"}
+      },
+      "intent_responses": {"who_is_calling": ["Меня зовут {{agent.name}}, компания {{company}}..."]},
+      "faq": [{"keywords": ["срок", "долго"], "answer": "..."}],
+      "phrases": {                            # service phrases
+        "clarify": [...], "fallback": [...], "end": [...], "polite_end": [...],
+        "wrong_number": [...], "callback_confirm": [...], "ask_callback_time": [...],
+        "contact_thanks": [...], "ask_contact_again": [...]
+      },
+      "goals": {                              # what counts as success; slot names must be known
+        "decision_maker_contact": {"any_of": ["phone", "email"]},
+        "quote_requested": {"any_of": ["quote_requested"]},
+        "callback_time": {"any_of": ["callback_time"]}
+      },
+      "intents": {"agree": ["да, давайте", ...]}   # extra phrases the classifier learns from
+    }
+
+Canonical stages are greeting, qualification, presentation, objection_handling, contact_collection
+and closing. Transition targets are a stage name or one of the specials ``@stay`` (remain, answer the
+intent), ``@end`` (polite ending, hang up) and, for objections, ``@callback`` (ask for / confirm a
+callback time). Intent labels are the classifier's labels (``dialogs.classifier.LABELS``).
+
+Template variables are written ``{{name}}``; allowed names are ``ALLOWED_VARIABLES``, ``slots.<slot>``
+for every known slot, and any key declared in ``variables``.
+
+``validate_map`` never raises: it returns ``MapProblem(path, code, message)`` items, where ``path`` is a
+JSON pointer (``/stages/greeting/transitions/agree``) and ``code`` is stable for translation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+CANONICAL_STAGES = (
+    "greeting",
+    "qualification",
+    "presentation",
+    "objection_handling",
+    "contact_collection",
+    "closing",
+)
+OBJECTION_LABELS = (
+    "objection_not_interested",
+    "objection_has_supplier",
+    "objection_send_email",
+    "objection_busy",
+    "objection_too_expensive",
+    "objection_not_decision_maker",
+    "objection_no_need",
+)
+INTENT_LABELS = (
+    "greeting",
+    "who_is_calling",
+    "agree",
+    "question",
+    "give_contact",
+    "request_quote",
+    *OBJECTION_LABELS,
+    "end_session",
+    "wrong_number",
+)
+SPECIAL_TARGETS = ("@stay", "@end", "@callback")
+KNOWN_SLOTS = ("name", "phone", "email", "cargo", "origin", "weight", "callback_time", "quote_requested")
+GOALS = ("decision_maker_contact", "quote_requested", "callback_time")
+ALLOWED_VARIABLES = frozenset(
+    {"contact.name", "contact.company", "contact.phone", "company", "agent.name", "product", "callback_time"}
+)
+PHRASE_KINDS = (
+    "clarify",
+    "fallback",
+    "end",
+    "polite_end",
+    "wrong_number",
+    "callback_confirm",
+    "ask_callback_time",
+    "contact_thanks",
+    "ask_contact_again",
+)
+# Intents whose handling is built into the flow engine, so a stage needs no transition for them.
+ENGINE_HANDLED = frozenset({"end_session", "wrong_number", *OBJECTION_LABELS})
+
+_VAR_RE = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*\}\}")
+_STAGE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class MapProblem:
+    """One problem in a dialogue map, at a JSON-pointer ``path``; ``code`` is stable, ``message`` English."""
+
+    path: str
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path or '/'}: {self.message}"
+
+
+class MapError(ValueError):
+    """Raised by ``load_map(strict=True)`` when the map has problems; ``problems`` lists them."""
+
+    def __init__(self, problems: list[MapProblem]):
+        super().__init__("; ".join(str(p) for p in problems[:5]))
+        self.problems = problems
+
+
+def _ptr(*parts: object) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def template_variables(template: str) -> list[str]:
+    """Names used in ``{{...}}`` placeholders, in order of appearance."""
+    return _VAR_RE.findall(template) if isinstance(template, str) else []
+
+
+def _lookup(variables: Mapping[str, Any], name: str) -> Any:
+    if name in variables:
+        return variables[name]
+    node: Any = variables
+    for part in name.split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+def render_phrase(template: str, variables: Mapping[str, Any] | None = None) -> str:
+    """Substitute ``{{name}}`` placeholders; dotted names read nested dicts or flat dotted keys.
+
+    Missing or empty values become empty text and the dangling punctuation is tidied, so
+    «Здравствуйте, {{contact.name}}!» with no name reads «Здравствуйте!». Nothing is evaluated.
+    """
+    variables = variables or {}
+
+    def sub(m: re.Match[str]) -> str:
+        value = _lookup(variables, m.group(1))
+        if value is None or isinstance(value, (dict, list)):
+            return ""
+        return str(value)
+
+    text = _VAR_RE.sub(sub, template)
+    text = re.sub(r"\s+([,.!?;:])", r"\1", text)
+    text = re.sub(r",\s*([,.!?;:])", r"\1", text)
+    text = re.sub(r"\(\s*\)", "", text)
+    return re.sub(r"\s{2,}", " ", text).strip()
+
+
+def allowed_variables(data: Mapping[str, Any]) -> set[str]:
+    names = set(ALLOWED_VARIABLES) | {f"slots.{s}" for s in KNOWN_SLOTS}
+    declared = data.get("variables") if isinstance(data, Mapping) else None
+    if isinstance(declared, Mapping):
+        for key, value in declared.items():
+            names.add(str(key))
+            if isinstance(value, Mapping):  # nested defaults: {"contact": {"title": ...}}
+                names.update(f"{key}.{k}" for k in value)
+    return names
+
+
+class _Validator:
+    def __init__(self, data: Any):
+        self.data = data
+        self.problems: list[MapProblem] = []
+
+    def add(self, path: str, code: str, message: str) -> None:
+        self.problems.append(MapProblem(path, code, message))
+
+    def phrase_list(self, value: Any, path: str, *, required: bool = True) -> list[tuple[str, str]]:
+        """Check a list of phrases; return (path, phrase) pairs that are strings."""
+        if value is None:
+            if required:
+                self.add(path, "missing", "is required")
+            return []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            self.add(path, "type", "must be a list of phrases")
+            return []
+        if required and not value:
+            self.add(path, "empty", "needs at least one phrase")
+        out = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item.strip():
+                self.add(f"{path}/{i}", "type", "must be non-empty text")
+            else:
+                out.append((f"{path}/{i}", item))
+        return out
+
+    def run(self) -> list[MapProblem]:
+        data = self.data
+        if not isinstance(data, Mapping):
+            self.add("", "type", "the dialogue map must be a JSON object")
+            return self.problems
+        phrases: list[tuple[str, str]] = []
+        stages = data.get("stages")
+        stage_names: set[str] = set()
+        if stages is None:
+            self.add("/stages", "missing", "is required")
+            stages = {}
+        elif not isinstance(stages, Mapping):
+            self.add("/stages", "type", "must be an object of stage name -> stage")
+            stages = {}
+        elif not stages:
+            self.add("/stages", "empty", "needs at least one stage")
+        stage_names = {str(k) for k in stages}
+        for name in stage_names:
+            if not _STAGE_NAME_RE.match(name) or name.startswith("@"):
+                self.add(_ptr("stages", name), "bad_name", f"stage name «{name}» must be lower_snake_case")
+        for name in CANONICAL_STAGES:
+            if stages and name not in stage_names:
+                self.add(_ptr("stages"), "missing_stage", f"the canonical stage «{name}» is missing")
+
+        start = data.get("start", "greeting")
+        if not isinstance(start, str):
+            self.add("/start", "type", "must be a stage name")
+            start = None
+        elif stages and start not in stage_names:
+            self.add("/start", "unknown_stage", f"unknown stage «{start}»")
+
+        lang = data.get("language")
+        if lang is not None and lang not in ("ru", "en"):
+            self.add("/language", "bad_value", "must be «ru» or «en»")
+        mo = data.get("max_objections")
+        if mo is not None and (not isinstance(mo, int) or isinstance(mo, bool) or mo < 1):
+            self.add("/max_objections", "type", "must be a positive integer")
+        variables = data.get("variables")
+        if variables is not None and not isinstance(variables, Mapping):
+            self.add("/variables", "type", "must be an object")
+
+        edges: dict[str, set[str]] = {}
+        handled: set[str] = set()
+        global_tr = data.get("global_transitions", {})
+        if not isinstance(global_tr, Mapping):
+            self.add("/global_transitions", "type", "must be an object of intent -> target")
+            global_tr = {}
+        global_targets = self.transitions(global_tr, "/global_transitions", stage_names, handled)
+
+        for name, stage in stages.items():
+            base = _ptr("stages", name)
+            if not isinstance(stage, Mapping):
+                self.add(base, "type", "a stage must be an object")
+                edges[name] = set()
+                continue
+            phrases += self.phrase_list(stage.get("phrases"), base + "/phrases")
+            tr = stage.get("transitions", {})
+            if not isinstance(tr, Mapping):
+                self.add(base + "/transitions", "type", "must be an object of intent -> target")
+                tr = {}
+            targets = self.transitions(tr, base + "/transitions", stage_names, handled)
+            default = stage.get("default")
+            if default is not None:
+                if not isinstance(default, str):
+                    self.add(base + "/default", "type", "must be a stage name")
+                elif default not in stage_names and default not in SPECIAL_TARGETS:
+                    self.add(base + "/default", "unknown_stage", f"unknown stage «{default}»")
+                else:
+                    targets.add(default)
+            final = stage.get("final", False)
+            if not isinstance(final, bool):
+                self.add(base + "/final", "type", "must be true or false")
+            elif not final and not tr and default is None and not global_tr:
+                self.add(base + "/transitions", "dead_end", "a non-final stage needs transitions or a default")
+            edges[name] = targets | global_targets
+
+        objections = data.get("objections", {})
+        if not isinstance(objections, Mapping):
+            self.add("/objections", "type", "must be an object of objection label -> handling")
+            objections = {}
+        objection_targets: set[str] = set()
+        for label, obj in objections.items():
+            base = _ptr("objections", label)
+            if label not in OBJECTION_LABELS:
+                self.add(base, "unknown_intent", f"unknown objection class «{label}»")
+            if not isinstance(obj, Mapping):
+                self.add(base, "type", "an objection must be an object with responses")
+                continue
+            responses = obj.get("responses")
+            if responses is None or (isinstance(responses, list) and not responses):
+                self.add(base + "/responses", "objection_no_response", f"objection «{label}» has no response")
+            else:
+                phrases += self.phrase_list(responses, base + "/responses")
+            nxt = obj.get("next")
+            if nxt is not None:
+                if not isinstance(nxt, str):
+                    self.add(base + "/next", "type", "must be a stage name")
+                elif nxt not in stage_names and nxt not in SPECIAL_TARGETS:
+                    self.add(base + "/next", "unknown_stage", f"unknown stage «{nxt}»")
+                else:
+                    objection_targets.add(nxt)
+            elif "objection_handling" not in stage_names and stages:
+                self.add(base + "/next", "unknown_stage", "no «next» and no «objection_handling» stage to go to")
+        if objections and "objection_handling" in stage_names:
+            objection_targets.add("objection_handling")
+        for label in OBJECTION_LABELS:
+            if objections and label not in objections:
+                self.add(_ptr("objections", label), "objection_no_response", f"objection «{label}» has no response")
+
+        ir = data.get("intent_responses", {})
+        if not isinstance(ir, Mapping):
+            self.add("/intent_responses", "type", "must be an object of intent -> phrases")
+            ir = {}
+        for label, value in ir.items():
+            if label not in INTENT_LABELS:
+                self.add(_ptr("intent_responses", label), "unknown_intent", f"unknown intent «{label}»")
+            phrases += self.phrase_list(value, _ptr("intent_responses", label))
+
+        svc = data.get("phrases", {})
+        if not isinstance(svc, Mapping):
+            self.add("/phrases", "type", "must be an object of phrase kind -> phrases")
+            svc = {}
+        for kind, value in svc.items():
+            if kind not in PHRASE_KINDS:
+                self.add(_ptr("phrases", kind), "unknown_key", f"unknown phrase kind «{kind}»")
+            phrases += self.phrase_list(value, _ptr("phrases", kind))
+        for kind in ("clarify", "fallback", "end"):
+            if kind not in svc:
+                self.add(_ptr("phrases", kind), "missing", f"the «{kind}» phrases are required")
+
+        faq = data.get("faq", [])
+        if not isinstance(faq, list):
+            self.add("/faq", "type", "must be a list of {keywords, answer}")
+            faq = []
+        for i, item in enumerate(faq):
+            if not isinstance(item, Mapping) or not isinstance(item.get("answer"), str):
+                self.add(_ptr("faq", i), "type", "needs «keywords» (list) and «answer» (text)")
+                continue
+            if not isinstance(item.get("keywords"), list) or not all(isinstance(k, str) for k in item["keywords"]):
+                self.add(_ptr("faq", i, "keywords"), "type", "must be a list of words")
+            phrases.append((_ptr("faq", i, "answer"), item["answer"]))
+
+        goals = data.get("goals", {})
+        if not isinstance(goals, Mapping):
+            self.add("/goals", "type", "must be an object of goal -> {any_of: [slots]}")
+            goals = {}
+        for goal, spec in goals.items():
+            base = _ptr("goals", goal)
+            if goal not in GOALS:
+                self.add(base, "unknown_key", f"unknown goal «{goal}» (known: {', '.join(GOALS)})")
+            slots = spec.get("any_of") if isinstance(spec, Mapping) else None
+            if not isinstance(slots, list) or not slots:
+                self.add(base + "/any_of", "type", "must be a non-empty list of slot names")
+                continue
+            for j, slot in enumerate(slots):
+                if slot not in KNOWN_SLOTS:
+                    self.add(_ptr("goals", goal, "any_of", j), "unknown_slot", f"unknown slot «{slot}»")
+
+        intents = data.get("intents", {})
+        if not isinstance(intents, Mapping):
+            self.add("/intents", "type", "must be an object of intent -> phrases")
+            intents = {}
+        for label, value in intents.items():
+            base = _ptr("intents", label)
+            if label not in INTENT_LABELS:
+                self.add(base, "unknown_intent", f"unknown intent «{label}»")
+                continue
+            self.phrase_list(value, base)
+            if label not in handled and label not in ENGINE_HANDLED:
+                self.add(base, "intent_no_transition", f"intent «{label}» has phrases but no stage has a transition for it")
+
+        allowed = allowed_variables(data)
+        for path, text in phrases:
+            for var in template_variables(text):
+                if var not in allowed:
+                    self.add(path, "unknown_variable", f"unknown template variable «{{{{{var}}}}}»")
+
+        if stages and isinstance(start, str) and start in stage_names:
+            reach = {start}
+            todo = [start]
+            if objection_targets:
+                todo += [t for t in objection_targets if t in stage_names]
+                reach |= set(todo)
+            while todo:
+                for t in edges.get(todo.pop(), ()):
+                    if t in stage_names and t not in reach:
+                        reach.add(t)
+                        todo.append(t)
+            for name in stages:
+                if name not in reach:
+                    self.add(_ptr("stages", name), "unreachable_stage", f"stage «{name}» cannot be reached")
+        return self.problems
+
+    def transitions(self, tr: Mapping[str, Any], base: str, stage_names: set[str], handled: set[str]) -> set[str]:
+        targets: set[str] = set()
+        for intent, target in tr.items():
+            path = f"{base}/{intent}"
+            if intent not in INTENT_LABELS:
+                self.add(path, "unknown_intent", f"unknown intent «{intent}»")
+                continue
+            if not isinstance(target, str):
+                self.add(path, "type", "must be a stage name or @stay/@end")
+                continue
+            if target not in stage_names and target not in ("@stay", "@end"):
+                self.add(path, "unknown_stage", f"unknown stage «{target}»")
+                continue
+            handled.add(intent)
+            targets.add(target)
+        return targets
+
+
+def validate_map(data: Any) -> list[MapProblem]:
+    """All problems of a dialogue map; an empty list means it is usable. Never raises."""
+    try:
+        return _Validator(data).run()
+    except Exception as exc:  # a validator bug must not break an admin save; report it instead
+        return [MapProblem("", "internal", f"validation failed: {exc!r}")]
+
+
+def load_map(source: str | bytes | Mapping[str, Any] | Any, *, strict: bool = False) -> dict[str, Any]:
+    """Read a map from JSON text, bytes, a path-like/file object or a dict; ``strict`` raises ``MapError``."""
+    if isinstance(source, Mapping):
+        data: Any = dict(source)
+    elif isinstance(source, (str, bytes)):
+        text = source.decode("utf-8") if isinstance(source, bytes) else source
+        if not text.lstrip().startswith("{") and len(text) < 4096:
+            with open(text, encoding="utf-8") as fh:  # a path
+                text = fh.read()
+        data = json.loads(text)
+    elif hasattr(source, "read"):
+        raw = source.read()
+        data = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    else:
+        with open(source, encoding="utf-8") as fh:
+            data = json.load(fh)
+    if strict:
+        problems = validate_map(data)
+        if problems:
+            raise MapError(problems)
+    if not isinstance(data, dict):
+        raise MapError([MapProblem("", "type", "the dialogue map must be a JSON object")])
+    return data
+
+
+def dump_map(data: Mapping[str, Any], *, indent: int | None = 2) -> str:
+    """JSON text of a map, Cyrillic kept readable, keys in their authored order."""
+    return json.dumps(data, ensure_ascii=False, indent=indent) + ("\n" if indent else "")
+
+
+def demo_map(language: str = "ru") -> dict[str, Any]:
+    """The shipped freight-forwarder demo script (``dialogs/data/freight_<language>.json``)."""
+    from pathlib import Path
+
+    name = "freight_en.json" if language == "en" else "freight_ru.json"
+    return load_map(Path(__file__).with_name("data") / name)
+
+
+def stage_phrases(data: Mapping[str, Any], stage: str) -> list[str]:
+    st = (data.get("stages") or {}).get(stage) or {}
+    ph = st.get("phrases") or []
+    return [ph] if isinstance(ph, str) else list(ph)
+
+
+def phrases_of(data: Mapping[str, Any], kind: str) -> list[str]:
+    ph = (data.get("phrases") or {}).get(kind) or []
+    return [ph] if isinstance(ph, str) else list(ph)
+
+
+def iter_problems_text(problems: Iterable[MapProblem]) -> list[str]:
+    return [str(p) for p in problems]

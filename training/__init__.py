@@ -1,0 +1,1 @@
+"""The AI sales trainer: trainees, scenarios, voice sessions in the browser, scored reviews."""

@@ -1,0 +1,171 @@
+"""Audio cache for synthesised phrases, keyed by ``TTSProvider.cache_key``: Redis or in-process LRU.
+
+Scripted phrases (greetings, fallbacks, objection answers) are warmed ahead of time so the bot
+starts speaking them at once. The cache is only ever a copy: a miss or a Redis failure falls back
+to synthesis, never to silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from voice.tts.base import TTSProvider
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class AudioCache(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, audio: bytes, *, ttl_s: int | None = None) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+
+class MemoryAudioCache:
+    """Least-recently-used cache bounded by entry count and total bytes; one process only."""
+
+    def __init__(self, *, max_items: int = 512, max_bytes: int = 64 * 1024 * 1024):
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    async def get(self, key: str) -> bytes | None:
+        audio = self._items.get(key)
+        if audio is None:
+            self.misses += 1
+            return None
+        self._items.move_to_end(key)
+        self.hits += 1
+        return audio
+
+    async def set(self, key: str, audio: bytes, *, ttl_s: int | None = None) -> None:
+        if len(audio) > self.max_bytes:
+            return
+        await self.delete(key)
+        self._items[key] = audio
+        self._bytes += len(audio)
+        while len(self._items) > self.max_items or self._bytes > self.max_bytes:
+            _, old = self._items.popitem(last=False)
+            self._bytes -= len(old)
+
+    async def delete(self, key: str) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class RedisAudioCache:
+    """Shared across daphne processes. Keys are hashed: phrases can be long and contain anything."""
+
+    def __init__(
+        self,
+        url: str = "redis://localhost:6379/0",
+        *,
+        ttl_s: int | None = 30 * 24 * 3600,
+        prefix: str = "voice:tts:",
+        client=None,
+        timeout_s: float = 0.25,
+    ):
+        if client is None:
+            import redis.asyncio as redis_asyncio
+
+            client = redis_asyncio.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        self.client = client
+        self.ttl_s = ttl_s
+        self.prefix = prefix
+        self.timeout_s = timeout_s
+
+    def redis_key(self, key: str) -> str:
+        return self.prefix + hashlib.sha256(key.encode()).hexdigest()
+
+    async def get(self, key: str) -> bytes | None:
+        try:
+            return await asyncio.wait_for(self.client.get(self.redis_key(key)), self.timeout_s)
+        except Exception as exc:  # a cache outage must cost a synthesis, not the turn
+            log.warning("audio cache get failed: %s", exc)
+            return None
+
+    async def set(self, key: str, audio: bytes, *, ttl_s: int | None = None) -> None:
+        ttl = ttl_s if ttl_s is not None else self.ttl_s
+        try:
+            await asyncio.wait_for(self.client.set(self.redis_key(key), audio, ex=ttl), self.timeout_s * 4)
+        except Exception as exc:
+            log.warning("audio cache set failed: %s", exc)
+
+    async def delete(self, key: str) -> None:
+        try:
+            await self.client.delete(self.redis_key(key))
+        except Exception as exc:
+            log.warning("audio cache delete failed: %s", exc)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+@dataclass
+class WarmResult:
+    total: int = 0
+    synthesized: int = 0
+    already_cached: int = 0
+    failed: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {"total": self.total, "synthesized": self.synthesized,
+                "already_cached": self.already_cached, "failed": self.failed}
+
+
+async def synthesize_all(tts: TTSProvider, text: str, *, voice: str, language: str, sample_rate: int) -> bytes:
+    chunks = [c async for c in tts.synthesize(text, voice=voice, language=language, sample_rate=sample_rate)]
+    return b"".join(chunks)
+
+
+async def warm_cache(
+    phrases: Iterable[str],
+    tts: TTSProvider,
+    cache: AudioCache,
+    *,
+    voice: str,
+    language: str,
+    sample_rate: int = 16000,
+    force: bool = False,
+) -> WarmResult:
+    """Synthesise and store each distinct phrase not cached yet; a failing phrase is counted, not fatal."""
+    result = WarmResult()
+    seen: set[str] = set()
+    for phrase in phrases:
+        text = phrase.strip()
+        if not text or text in seen:
+            continue
+        seen.add(text)
+        result.total += 1
+        key = tts.cache_key(text, voice=voice, language=language, sample_rate=sample_rate)
+        if not force and await cache.get(key) is not None:
+            result.already_cached += 1
+            continue
+        try:
+            audio = await synthesize_all(tts, text, voice=voice, language=language, sample_rate=sample_rate)
+        except Exception as exc:
+            log.warning("could not warm %r: %s", text, exc)
+            result.failed += 1
+            continue
+        if not audio:
+            result.failed += 1
+            continue
+        await cache.set(key, audio)
+        result.synthesized += 1
+    return result

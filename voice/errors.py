@@ -1,0 +1,40 @@
+"""The one error family every outside service (STT, TTS, LLM, telephony, CRM) maps its failures to."""
+
+from __future__ import annotations
+
+
+class ProviderError(Exception):
+    """A vendor or local provider failed. ``retryable`` tells callers whether backing off may help."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, provider: str = "", status: int | None = None):
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+
+    def __str__(self) -> str:  # keeps the provider name in logs and events
+        base = super().__str__()
+        return f"[{self.provider}] {base}" if self.provider else base
+
+
+class ProviderConfigError(ProviderError):
+    """Unknown provider name or option, or a missing key. Raised at start-up, never retried."""
+
+
+class ProviderAuthError(ProviderError):
+    """The vendor refused our credentials (401/403)."""
+
+
+class ProviderTimeout(ProviderError):
+    retryable = True
+
+
+class ProviderUnavailable(ProviderError):
+    """Network failure, 5xx or rate limit: worth retrying with backoff."""
+
+    retryable = True
+
+
+class ProviderBadResponse(ProviderError):
+    """The vendor answered, but not with anything we can use (malformed payload, 4xx)."""

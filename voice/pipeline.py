@@ -1,0 +1,735 @@
+"""The asyncio turn pipeline: 20 ms frames in, VAD -> STT -> Responder -> TTS -> paced frames out.
+
+One ``VoicePipeline`` serves one conversation. The transport (``voice.session.MediaSession`` or a
+bench client) feeds it PCM16 16 kHz frames with ``feed()``, acknowledges marks with ``on_mark()``
+and receives audio, marks, clears and the hang-up through an ``AudioOutput``. Everything the
+pipeline does is reported through one ``EventSink``.
+
+Design notes:
+
+- ``feed()`` only runs the VAD (microseconds) and starts tasks; STT, the responder and TTS run in
+  tasks so the receive loop, and other calls on the same event loop, never wait on them.
+- Output goes through one pacer task that releases a frame every 20 ms against absolute monotonic
+  deadlines (no drift), keeping ``lead_ms`` of audio queued at the far end so it never runs dry.
+- Barge-in clears the far end first (the latency a caller hears), then cancels the responder and
+  TTS, and records only the text that was played: sentences whose mark came back (or, without
+  marks, whose audio had time to play) plus the words of the current sentence in proportion to
+  the time it played.
+- Any provider failure becomes an ``ErrorEvent`` and the configured fallback phrase; every wait on
+  a provider is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from voice.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, FrameSplitter
+from voice.cache import AudioCache
+from voice.errors import ProviderError, ProviderTimeout
+from voice.events import (
+    BotTextChunk,
+    BotTurnFinished,
+    ConversationEnded,
+    DirectiveEvent,
+    ErrorEvent,
+    EventSink,
+    FanOutSink,
+    Interruption,
+    MindState,
+    PipelineEvent,
+    StateChanged,
+    TurnMetrics,
+    UserSpeechStarted,
+    UserTranscript,
+)
+from voice.responder import ConversationState, Directive, Responder
+from voice.stt.base import STTProvider, Transcript
+from voice.text import SentenceSplitter
+from voice.tts.base import TTSProvider
+from voice.vad import EndOfUtterance, Endpointer, SpeculativeEnd, SpeechResumed, SpeechStart, VADConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FALLBACKS = {
+    "ru": "Извините, повторите, пожалуйста.",
+    "en": "Sorry, could you say that again, please?",
+}
+
+
+@dataclass
+class PipelineConfig:
+    language: str = "ru"
+    voice: str = ""
+    vad: VADConfig = field(default_factory=VADConfig)
+    bot_speaks_first: bool = False
+    barge_in: bool = True
+    barge_in_min_speech_ms: int = 0  # extra voiced time past the VAD's speech start; 0 = at speech start
+    speculative_stt: bool = True
+    partial_interval_ms: int = 0  # periodic STT while the user speaks; 0 = off (only for fast STT)
+    stt_timeout_s: float = 10.0
+    responder_first_chunk_timeout_s: float = 8.0
+    responder_chunk_timeout_s: float = 8.0
+    tts_timeout_s: float = 8.0  # to the first chunk and between chunks of one sentence
+    fallback_phrases: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FALLBACKS))
+    lead_ms: int = 80  # audio kept queued at the far end ahead of real time
+    pace_speed: float = 1.0  # 1 = real time; >1 faster (tests); 0 = no pacing at all
+    mark_grace_ms: int = 1500  # how long past the estimated playback end we wait for the last mark
+    cache_writes: bool = True  # store synthesised sentences, so repeated phrases start at once
+    cache_ttl_s: int | None = None
+    sentence_min_chars: int = 12
+    sentence_max_chars: int = 220
+
+    def fallback(self, language: str) -> str:
+        return self.fallback_phrases.get(language) or self.fallback_phrases.get("en") or ""
+
+
+@runtime_checkable
+class AudioOutput(Protocol):
+    """What the pipeline needs from a transport. ``supports_marks``: the far end echoes marks once played."""
+
+    supports_marks: bool
+
+    async def send_audio(self, pcm16: bytes) -> None: ...
+
+    async def send_mark(self, name: str) -> None: ...
+
+    async def clear(self) -> None: ...
+
+    async def end(self) -> None: ...
+
+
+@dataclass
+class _Sentence:
+    text: str
+    mark: str
+    play_start: float | None = None  # monotonic estimate of when the far end starts playing it
+    play_end: float | None = None
+    complete: bool = False  # every frame of it has been sent
+    acked: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class _BotTurn:
+    index: int
+    audio: bytes = b""  # the user's utterance (kept so a turn cancelled before speaking can carry it)
+    user_text: str | None = None
+    last_voiced_at: float | None = None
+    metrics: TurnMetrics = field(default_factory=TurnMetrics)
+    sentences: list[_Sentence] = field(default_factory=list)
+    full_text: str = ""
+    first_audio_at: float | None = None
+    play_end: float = 0.0
+    audio_frames: int = 0
+    cancelled: bool = False
+    end_requested: bool = False
+    sent_all: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task | None = None
+    history_added: bool = False
+
+
+class VoicePipeline:
+    def __init__(
+        self,
+        *,
+        stt: STTProvider,
+        tts: TTSProvider,
+        responder: Responder,
+        output: AudioOutput | None = None,
+        sink: EventSink | None = None,
+        cache: AudioCache | None = None,
+        config: PipelineConfig | None = None,
+        state: ConversationState | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.stt = stt
+        self.tts = tts
+        self.responder = responder
+        self.output = output
+        self.sink = FanOutSink([sink] if sink is not None else [])
+        self.cache = cache
+        self.config = config or PipelineConfig()
+        self.state = state or ConversationState(language=self.config.language)
+        self.clock = clock
+        self.mind = MindState.IDLE
+        self.endpointer = Endpointer(self.config.vad)
+        self._splitter = FrameSplitter(FRAME_BYTES)
+        # (stream ms, monotonic arrival) of recent frames, to date the last voiced sample in real time
+        self._arrivals: collections.deque[tuple[float, float]] = collections.deque(
+            maxlen=max(200, (self.config.vad.end_silence_ms + 2000) // FRAME_MS)
+        )
+        self._out_q: asyncio.Queue = asyncio.Queue()
+        self._pacer_task: asyncio.Task | None = None
+        self._play_clock = 0.0
+        speed = self.config.pace_speed
+        self._frame_s = FRAME_MS / 1000 / speed if speed > 0 else 0.0
+        self._lead_s = self.config.lead_ms / 1000 / speed if speed > 0 else 0.0
+        self._turn: _BotTurn | None = None
+        self._marks: dict[str, _Sentence] = {}
+        self._speculative: asyncio.Task | None = None
+        self._partial: asyncio.Task | None = None
+        self._last_partial_ms = 0.0
+        self._speech_start_ms: float | None = None
+        self._barge_in_pending = False
+        self._carry_audio = b""
+        self._carry_text = ""
+        self._background: set[asyncio.Task] = set()
+        self.started = False
+        self.closed = False
+        self.ended = False
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def add_sink(self, sink: EventSink) -> None:
+        self.sink.add(sink)
+
+    async def start(self) -> None:
+        """Start the pacer; speak the opening line when the bot speaks first."""
+        if self.started:
+            return
+        if self.output is None:
+            raise RuntimeError("VoicePipeline needs an output before start()")
+        self.started = True
+        self._play_clock = self.clock()
+        self._pacer_task = asyncio.create_task(self._pacer(), name="voice-pacer")
+        await self._set_mind(MindState.LISTENING)
+        if self.config.bot_speaks_first:
+            turn = self._new_turn()
+            turn.task = asyncio.create_task(self._bot_turn(turn, user_text=""), name="voice-opening")
+
+    async def close(self, reason: str = "closed") -> None:
+        """Stop everything (the far end hung up or the socket closed). Safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        turn = self._turn
+        if turn is not None:
+            self._cancel_turn(turn)
+            self._turn = None
+        for task in (self._speculative, self._partial, self._pacer_task, *self._background):
+            if task is not None and not task.done():
+                task.cancel()
+        if not self.ended:
+            self.ended = True
+            self.state.ended = True
+            await self._emit(ConversationEnded(reason=reason))
+        await self._set_mind(MindState.IDLE)
+
+    # --- input ------------------------------------------------------------------------------------
+
+    async def feed(self, pcm16: bytes) -> None:
+        """PCM16 mono 16 kHz audio in any chunk size; cut into 20 ms frames here."""
+        if self.closed or self.ended:
+            return
+        for frame in self._splitter.push(pcm16):
+            await self._feed_frame(frame)
+
+    async def _feed_frame(self, frame: bytes) -> None:
+        events = self.endpointer.process(frame)
+        now = self.clock()
+        self._arrivals.append((self.endpointer.now_ms, now))
+        for event in events:
+            if isinstance(event, SpeechStart):
+                await self._on_speech_start(event)
+            elif isinstance(event, SpeculativeEnd):
+                self._on_speculative_end(event)
+            elif isinstance(event, SpeechResumed):
+                self._drop_speculative()
+            elif isinstance(event, EndOfUtterance):
+                await self._on_end_of_utterance(event, now)
+        if self.endpointer.in_speech:
+            if self._barge_in_pending and self._speech_start_ms is not None:
+                if self.endpointer.now_ms - self._speech_start_ms >= self.config.barge_in_min_speech_ms:
+                    self._barge_in_pending = False
+                    await self.barge_in()
+            self._maybe_partial()
+
+    def on_mark(self, name: str) -> None:
+        """The far end played everything up to mark ``name``."""
+        sentence = self._marks.pop(name, None)
+        if sentence is not None:
+            sentence.acked.set()
+
+    async def _on_speech_start(self, event: SpeechStart) -> None:
+        self._speech_start_ms = event.at_ms
+        self._last_partial_ms = self.endpointer.now_ms
+        await self._emit(UserSpeechStarted())
+        if self._turn is not None and self.config.barge_in:
+            self._barge_in_pending = True
+            if self.endpointer.now_ms - event.at_ms >= self.config.barge_in_min_speech_ms:
+                self._barge_in_pending = False
+                await self.barge_in()
+        if self._turn is None:
+            await self._set_mind(MindState.LISTENING)
+
+    def _on_speculative_end(self, event: SpeculativeEnd) -> None:
+        if not self.config.speculative_stt or self._carry_audio:
+            return
+        self._drop_speculative()
+        self._speculative = asyncio.create_task(self._transcribe(event.audio), name="voice-stt-speculative")
+        self._speculative.add_done_callback(self._hint_from_task)
+
+    def _drop_speculative(self) -> None:
+        if self._speculative is not None and not self._speculative.done():
+            self._speculative.cancel()
+        self._speculative = None
+
+    def _hint_from_task(self, task: asyncio.Task) -> None:
+        """A transcript that reads like a finished sentence shortens the end-of-utterance silence."""
+        if task.cancelled() or task.exception() is not None:
+            return
+        if self.endpointer.in_speech:
+            self.endpointer.hint(task.result().text)
+
+    def _maybe_partial(self) -> None:
+        interval = self.config.partial_interval_ms
+        if interval <= 0 or (self._partial is not None and not self._partial.done()):
+            return
+        if self.endpointer.now_ms - self._last_partial_ms < interval:
+            return
+        self._last_partial_ms = self.endpointer.now_ms
+        self._partial = asyncio.create_task(self._run_partial(self.endpointer.utterance), name="voice-stt-partial")
+
+    async def _run_partial(self, audio: bytes) -> None:
+        try:
+            transcript = await self._transcribe(audio)
+        except Exception as exc:  # a failed partial costs nothing: the final transcription still runs
+            log.debug("partial transcription failed: %s", exc)
+            return
+        if transcript.text and self.endpointer.in_speech:
+            self.endpointer.hint(transcript.text)
+            await self._emit(UserTranscript(text=transcript.text, final=False, turn_index=self.state.turn_index))
+
+    async def _on_end_of_utterance(self, event: EndOfUtterance, decided_at: float) -> None:
+        self._barge_in_pending = False
+        self._speech_start_ms = None
+        if self._partial is not None and not self._partial.done():
+            self._partial.cancel()
+        speculative, self._speculative = self._speculative, None
+        if self._turn is not None:  # a turn that was not interrupted (barge-in off): finish it first
+            if speculative is not None:
+                speculative.cancel()
+            return
+        turn = self._new_turn()
+        turn.audio = self._carry_audio + event.audio
+        carry_text, self._carry_audio, self._carry_text = self._carry_text, b"", ""
+        turn.last_voiced_at = self._arrival_of(event.last_voiced_ms)
+        turn.metrics.eou_ms = _ms(decided_at - turn.last_voiced_at) if turn.last_voiced_at is not None else None
+        turn.task = asyncio.create_task(self._user_turn(turn, speculative, carry_text), name="voice-turn")
+
+    def _arrival_of(self, stream_ms: float) -> float | None:
+        for at_ms, arrived in reversed(self._arrivals):
+            if at_ms <= stream_ms:
+                return arrived
+        return self._arrivals[0][1] if self._arrivals else None
+
+    # --- a turn -----------------------------------------------------------------------------------
+
+    def _new_turn(self) -> _BotTurn:
+        turn = _BotTurn(index=self.state.turn_index)
+        turn.metrics.turn_index = turn.index
+        self._turn = turn
+        return turn
+
+    async def _transcribe(self, audio: bytes) -> Transcript:
+        return await asyncio.wait_for(
+            self.stt.transcribe(audio, sample_rate=SAMPLE_RATE, language=self.state.language),
+            self.config.stt_timeout_s,
+        )
+
+    async def _user_turn(self, turn: _BotTurn, speculative: asyncio.Task | None, carry_text: str) -> None:
+        await self._set_mind(MindState.ANALYZING_SPEECH)
+        started = self.clock()
+        try:
+            if speculative is not None:
+                transcript = await speculative
+                turn.metrics.speculative_stt = True
+            else:
+                transcript = await self._transcribe(turn.audio)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            turn.metrics.stt_ms = _ms(self.clock() - started)
+            await self._provider_error(exc, stage="stt", provider=self.stt.name)
+            await self._bot_turn(turn, user_text=None, fixed_text=self.config.fallback(self.state.language))
+            return
+        turn.metrics.stt_ms = _ms(self.clock() - started)
+        text = " ".join(p for p in (carry_text, transcript.text.strip()) if p)
+        if not text:
+            # noise or a breath: nothing to answer
+            await self._finish_turn(turn, emit=False)
+            return
+        turn.user_text = text
+        await self._emit(
+            UserTranscript(text=text, final=True, turn_index=turn.index, speculative=turn.metrics.speculative_stt)
+        )
+        await self._bot_turn(turn, user_text=text)
+
+    async def _bot_turn(self, turn: _BotTurn, *, user_text: str | None, fixed_text: str | None = None) -> None:
+        """Run the responder (or speak ``fixed_text``) and the speaker side by side, then wait for playback."""
+        sentences: asyncio.Queue[str | None] = asyncio.Queue()
+        speaker = asyncio.create_task(self._speaker(turn, sentences), name="voice-speaker")
+        try:
+            if fixed_text is not None:
+                await sentences.put(fixed_text)
+            else:
+                await self._run_responder(turn, user_text or "", sentences)
+        except asyncio.CancelledError:
+            speaker.cancel()
+            raise
+        finally:
+            sentences.put_nowait(None)
+        try:
+            await speaker
+        except asyncio.CancelledError:
+            speaker.cancel()
+            raise
+        await self._out_q.put(("done", turn, None))
+        await turn.sent_all.wait()
+        await self._wait_played(turn)
+        await self._finish_turn(turn)
+
+    async def _run_responder(self, turn: _BotTurn, user_text: str, sentences: asyncio.Queue) -> None:
+        if user_text:
+            self.state.history.append(("user", user_text))
+            turn.history_added = True
+        await self._set_mind(MindState.ROUTING_TO_LLM)
+        splitter = SentenceSplitter(min_chars=self.config.sentence_min_chars, max_chars=self.config.sentence_max_chars)
+        started = self.clock()
+        stream: AsyncIterator = self.responder.respond(user_text, self.state).__aiter__()
+        first = True
+        try:
+            while True:
+                timeout = self.config.responder_first_chunk_timeout_s if first else self.config.responder_chunk_timeout_s
+                try:
+                    item = await asyncio.wait_for(stream.__anext__(), timeout)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError as exc:
+                    raise ProviderTimeout(f"no text for {timeout}s", provider=_name(self.responder)) from exc
+                if isinstance(item, Directive):
+                    if item.kind == "end":
+                        turn.end_requested = True
+                    await self._emit(DirectiveEvent(kind=item.kind, data=dict(item.data), turn_index=turn.index))
+                    continue
+                if not item:
+                    continue
+                if first:
+                    first = False
+                    turn.metrics.ttft_ms = _ms(self.clock() - started)
+                turn.full_text += item
+                await self._emit(BotTextChunk(text=item, turn_index=turn.index))
+                for sentence in splitter.push(item):
+                    await sentences.put(sentence)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            for sentence in splitter.flush():  # say what we have, then the apology
+                await sentences.put(sentence)
+            await self._provider_error(exc, stage="responder", provider=_name(self.responder))
+            await sentences.put(self.config.fallback(self.state.language))
+            return
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()
+        for sentence in splitter.flush():
+            await sentences.put(sentence)
+
+    async def _speaker(self, turn: _BotTurn, sentences: asyncio.Queue) -> None:
+        index = 0
+        while (text := await sentences.get()) is not None:
+            ok = await self._speak_sentence(turn, text, index)
+            index += 1
+            if not ok:
+                fallback = self.config.fallback(self.state.language)
+                if fallback and text != fallback:
+                    await self._speak_sentence(turn, fallback, index)
+                    index += 1
+                # drain the rest: after a TTS failure the remainder of this answer is not spoken
+                while await sentences.get() is not None:
+                    pass
+                return
+
+    async def _speak_sentence(self, turn: _BotTurn, text: str, index: int) -> bool:
+        """Queue one sentence's frames and its mark; False when TTS failed."""
+        sentence = _Sentence(text=text, mark=f"t{turn.index}s{index}")
+        speaking = turn.first_audio_at is not None
+        first_sentence = not turn.sentences
+        voice, language = self.config.voice, self.state.language
+        key = self.tts.cache_key(text, voice=voice, language=language, sample_rate=SAMPLE_RATE)
+        started = self.clock()
+        splitter = FrameSplitter(FRAME_BYTES)
+        audio: bytes | None = None
+        if self.cache is not None:
+            if not speaking:
+                await self._set_mind(MindState.CHECKING_CACHE)
+            try:
+                audio = await self.cache.get(key)
+            except Exception as exc:
+                log.warning("audio cache failed: %s", exc)
+        got_audio = False
+        if audio:
+            if first_sentence:
+                turn.metrics.cache_hit = True
+                turn.metrics.tts_ttfb_ms = _ms(self.clock() - started)
+            turn.sentences.append(sentence)
+            for frame in splitter.push(audio):
+                await self._out_q.put(("audio", turn, (frame, sentence)))
+            got_audio = True
+        else:
+            if not speaking:
+                await self._set_mind(MindState.GENERATING_SPEECH)
+            collected: list[bytes] = []
+            turn.sentences.append(sentence)
+            try:
+                stream = self.tts.synthesize(text, voice=voice, language=language, sample_rate=SAMPLE_RATE)
+                iterator = stream.__aiter__()
+                while True:
+                    try:
+                        chunk = await asyncio.wait_for(iterator.__anext__(), self.config.tts_timeout_s)
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError as exc:
+                        raise ProviderTimeout(
+                            f"no audio for {self.config.tts_timeout_s}s", provider=self.tts.name
+                        ) from exc
+                    if not chunk:
+                        continue
+                    if not got_audio and first_sentence:
+                        turn.metrics.tts_ttfb_ms = _ms(self.clock() - started)
+                    got_audio = True
+                    collected.append(chunk)
+                    for frame in splitter.push(chunk):
+                        await self._out_q.put(("audio", turn, (frame, sentence)))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await self._provider_error(exc, stage="tts", provider=self.tts.name)
+                if not got_audio:
+                    turn.sentences.remove(sentence)
+                    return False
+                # part of the sentence is out: close it with its mark so played-text stays right
+                for frame in splitter.flush():
+                    await self._out_q.put(("audio", turn, (frame, sentence)))
+                await self._out_q.put(("mark", turn, sentence))
+                return False
+            if collected and self.cache is not None and self.config.cache_writes:
+                try:
+                    await self.cache.set(key, b"".join(collected), ttl_s=self.config.cache_ttl_s)
+                except Exception as exc:
+                    log.warning("audio cache write failed: %s", exc)
+        if not got_audio:
+            turn.sentences.remove(sentence)
+            return True
+        for frame in splitter.flush():
+            await self._out_q.put(("audio", turn, (frame, sentence)))
+        await self._out_q.put(("mark", turn, sentence))
+        return True
+
+    async def _wait_played(self, turn: _BotTurn) -> None:
+        """Until the far end has played the turn: the estimated end, then (with marks) the last mark."""
+        remaining = turn.play_end - self.clock()
+        if remaining > 0:
+            await asyncio.sleep(remaining)
+        if self.output is not None and self.output.supports_marks and turn.sentences:
+            last = turn.sentences[-1]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(last.acked.wait(), self.config.mark_grace_ms / 1000)
+
+    async def _finish_turn(self, turn: _BotTurn, *, emit: bool = True) -> None:
+        if self._turn is not turn:
+            return
+        self._turn = None
+        if emit:
+            self.state.turn_index = turn.index + 1
+            if turn.first_audio_at is None:
+                turn.metrics.at = time.time()
+                await self._emit(turn.metrics)
+            text = " ".join(s.text for s in turn.sentences)
+            if text:
+                self.state.history.append(("bot", text))
+            await self._emit(
+                BotTurnFinished(text=text, full_text=turn.full_text or text, turn_index=turn.index,
+                                audio_ms=turn.audio_frames * FRAME_MS)
+            )
+        for sentence in turn.sentences:
+            self._marks.pop(sentence.mark, None)
+        if turn.end_requested:
+            await self._end_conversation()
+            return
+        await self._set_mind(MindState.LISTENING)
+
+    async def _end_conversation(self) -> None:
+        self.ended = True
+        self.state.ended = True
+        await self._emit(ConversationEnded(reason="directive"))
+        await self._set_mind(MindState.IDLE)
+        if self.output is not None:
+            try:
+                await self.output.end()
+            except Exception:
+                log.exception("transport failed to end the conversation")
+
+    # --- barge-in ---------------------------------------------------------------------------------
+
+    async def barge_in(self) -> None:
+        """The user speaks over the bot: clear the far end, cancel the turn, keep only what was heard."""
+        turn = self._turn
+        if turn is None:
+            return
+        now = self.clock()
+        heard = turn.first_audio_at is not None
+        self._cancel_turn(turn)
+        self._turn = None
+        if heard and self.output is not None:
+            try:
+                await self.output.clear()
+            except Exception:
+                log.exception("transport failed to clear playback")
+        self._play_clock = self.clock()
+        if heard:
+            self.state.turn_index = turn.index + 1
+            played = self._played_text(turn, now)
+            if played:
+                self.state.history.append(("bot", played))
+            full = turn.full_text or " ".join(s.text for s in turn.sentences)
+            await self._emit(Interruption(played_text=played, full_text=full, turn_index=turn.index))
+            await self._emit(
+                BotTurnFinished(text=played, full_text=full, turn_index=turn.index, interrupted=True,
+                                audio_ms=turn.audio_frames * FRAME_MS)
+            )
+        else:
+            # nothing was heard yet: the user is still talking, so this utterance joins the next one
+            if turn.user_text:
+                self._carry_text = turn.user_text
+                if turn.history_added and self.state.history and self.state.history[-1] == ("user", turn.user_text):
+                    self.state.history.pop()
+            elif turn.audio:
+                self._carry_audio = turn.audio
+        if turn.end_requested and heard:
+            # the goodbye was cut off, but the responder asked to end: still end
+            await self._end_conversation()
+            return
+        await self._set_mind(MindState.LISTENING)
+
+    def _cancel_turn(self, turn: _BotTurn) -> None:
+        turn.cancelled = True
+        # drop queued frames now; the pacer skips anything of a cancelled turn it already holds
+        kept = []
+        while not self._out_q.empty():
+            item = self._out_q.get_nowait()
+            if item[1] is not turn:
+                kept.append(item)
+        for item in kept:
+            self._out_q.put_nowait(item)
+        if turn.task is not None and not turn.task.done() and turn.task is not asyncio.current_task():
+            turn.task.cancel()
+            self._background.add(turn.task)
+            turn.task.add_done_callback(self._background.discard)
+        for sentence in turn.sentences:
+            self._marks.pop(sentence.mark, None)
+
+    def _played_text(self, turn: _BotTurn, now: float) -> str:
+        marks = self.output is not None and self.output.supports_marks
+        words: list[str] = []
+        for sentence in turn.sentences:
+            if sentence.play_start is None or sentence.play_start > now:
+                break
+            if marks:
+                done = sentence.acked.is_set()
+            else:
+                done = sentence.complete and sentence.play_end is not None and sentence.play_end <= now
+            if done:
+                words.extend(sentence.text.split())
+                continue
+            # the sentence in progress: its words in proportion to the time it has played
+            end = sentence.play_end if sentence.play_end is not None else turn.play_end
+            span = max(end - sentence.play_start, 1e-6)
+            share = min(max((now - sentence.play_start) / span, 0.0), 0.99)
+            sentence_words = sentence.text.split()
+            words.extend(sentence_words[: int(len(sentence_words) * share)])
+            break
+        return " ".join(words)
+
+    # --- output pacing ----------------------------------------------------------------------------
+
+    async def _pacer(self) -> None:
+        while True:
+            kind, turn, payload = await self._out_q.get()
+            try:
+                if turn.cancelled:
+                    continue
+                if kind == "audio":
+                    frame, sentence = payload
+                    now = self.clock()
+                    if self._play_clock < now:  # the far end ran dry (or this is a new burst): restart there
+                        self._play_clock = now
+                    send_at = self._play_clock - self._lead_s
+                    if send_at > now:
+                        await asyncio.sleep(send_at - now)
+                        if turn.cancelled:
+                            continue
+                    if sentence.play_start is None:
+                        sentence.play_start = self._play_clock
+                    await self.output.send_audio(frame)
+                    self._play_clock += self._frame_s
+                    turn.play_end = sentence.play_end = self._play_clock
+                    turn.audio_frames += 1
+                    if turn.first_audio_at is None:
+                        await self._on_first_audio(turn)
+                elif kind == "mark":
+                    sentence = payload
+                    sentence.play_end = self._play_clock
+                    sentence.complete = True
+                    if self.output.supports_marks:
+                        self._marks[sentence.mark] = sentence
+                        await self.output.send_mark(sentence.mark)
+                elif kind == "done":
+                    turn.sent_all.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # a transport that cannot send must not kill the pacer for the rest of the call
+                log.exception("output transport failed")
+
+    async def _on_first_audio(self, turn: _BotTurn) -> None:
+        turn.first_audio_at = self.clock()
+        if turn.last_voiced_at is not None:
+            turn.metrics.voice_to_voice_ms = _ms(turn.first_audio_at - turn.last_voiced_at)
+        await self._set_mind(MindState.SPEAKING)
+        turn.metrics.at = time.time()
+        await self._emit(turn.metrics)
+
+    # --- events -----------------------------------------------------------------------------------
+
+    async def _set_mind(self, state: MindState) -> None:
+        if state is self.mind:
+            return
+        previous, self.mind = self.mind, state
+        await self._emit(StateChanged(state=state, previous=previous))
+
+    async def _emit(self, event: PipelineEvent) -> None:
+        await self.sink.emit(event)
+
+    async def _provider_error(self, exc: BaseException, *, stage: str, provider: str) -> None:
+        if isinstance(exc, TimeoutError):
+            exc = ProviderTimeout(f"{stage} timed out", provider=provider)
+        name = getattr(exc, "provider", "") or provider
+        retryable = bool(getattr(exc, "retryable", False))
+        message = str(exc.args[0]) if isinstance(exc, ProviderError) and exc.args else f"{type(exc).__name__}: {exc}"
+        log.warning("%s failed (%s): %s", stage, name, message)
+        await self._emit(ErrorEvent(provider=name, message=message, stage=stage, retryable=retryable))
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 2)
+
+
+def _name(obj: object) -> str:
+    return getattr(obj, "name", "") or type(obj).__name__

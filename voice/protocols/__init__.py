@@ -1,0 +1,36 @@
+"""Wire protocols of the media WebSockets: pure encode/decode, no I/O (browser, Twilio, Voximplant)."""
+
+from voice.protocols.base import (
+    Connected,
+    Control,
+    Dtmf,
+    InboundMessage,
+    Mark,
+    Media,
+    ProtocolError,
+    Start,
+    Stop,
+    WireCodec,
+)
+
+__all__ = [
+    "Connected", "Control", "Dtmf", "InboundMessage", "Mark", "Media", "ProtocolError", "Start", "Stop",
+    "WireCodec", "codec_for",
+]
+
+
+def codec_for(name: str, **options) -> WireCodec:
+    """``browser`` | ``twilio`` | ``voximplant``."""
+    if name == "browser":
+        from voice.protocols.browser import BrowserCodec
+
+        return BrowserCodec(**options)
+    if name == "twilio":
+        from voice.protocols.twilio import TwilioCodec
+
+        return TwilioCodec(**options)
+    if name == "voximplant":
+        from voice.protocols.voximplant import VoximplantCodec
+
+        return VoximplantCodec(**options)
+    raise ValueError(f"unknown media protocol {name!r}")

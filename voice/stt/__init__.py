@@ -1,0 +1,1 @@
+"""Speech-to-text providers: ``base`` fixes the contract, one module per vendor, ``local`` and ``fake``."""

@@ -1,0 +1,50 @@
+"""The STT contract: PCM16 mono in, a ``Transcript`` out, every failure a ``ProviderError``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from voice.errors import ProviderError, ProviderTimeout
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str = ""
+    confidence: float | None = None
+    elapsed_ms: float = 0.0
+
+
+class STTProvider(ABC):
+    """Subclasses implement ``_transcribe``; the base adds timing, a timeout and error mapping."""
+
+    name = "base"
+    timeout_s: float = 15.0
+
+    async def transcribe(self, pcm16: bytes, *, sample_rate: int = 16000, language: str | None = None) -> Transcript:
+        started = time.perf_counter()
+        try:
+            result = await asyncio.wait_for(
+                self._transcribe(pcm16, sample_rate=sample_rate, language=language), self.timeout_s
+            )
+        except TimeoutError as exc:
+            raise ProviderTimeout(f"transcription took longer than {self.timeout_s}s", provider=self.name) from exc
+        except ProviderError:
+            raise
+        except Exception as exc:  # a vendor's own exception types never leak past the provider
+            raise ProviderError(f"{type(exc).__name__}: {exc}", provider=self.name) from exc
+        elapsed = (time.perf_counter() - started) * 1000
+        return Transcript(text=result.text.strip(), language=result.language or (language or ""),
+                          confidence=result.confidence, elapsed_ms=elapsed)
+
+    @abstractmethod
+    async def _transcribe(self, pcm16: bytes, *, sample_rate: int, language: str | None) -> Transcript: ...
+
+    async def warm_up(self) -> None:
+        """Load models or open connections ahead of the first turn. Optional."""
+
+    async def aclose(self) -> None:
+        """Release connections. Optional."""

@@ -1,0 +1,116 @@
+"""OpenAI transcription (``audio.transcriptions.create``) behind the STT contract, and OpenAI error mapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voice.audio import write_wav
+from voice.errors import (
+    ProviderAuthError,
+    ProviderBadResponse,
+    ProviderConfigError,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from voice.stt.base import STTProvider, Transcript
+
+
+def transport_error(exc: BaseException, provider: str) -> ProviderError | None:
+    """httpx/httpx2 errors raised while a streamed body is read (the SDKs only wrap the request)."""
+    for module_name in ("httpx", "httpx2"):
+        try:
+            module: Any = __import__(module_name)
+        except ImportError:
+            continue
+        if isinstance(exc, module.TimeoutException):
+            return ProviderTimeout(f"timed out: {exc!r}", provider=provider)
+        if isinstance(exc, module.TransportError):
+            return ProviderUnavailable(f"connection failed: {exc!r}", provider=provider)
+    return None
+
+
+def status_error(status: int, message: str, provider: str) -> ProviderError:
+    if status in (401, 403):
+        return ProviderAuthError(message, provider=provider, status=status)
+    if status == 408:
+        return ProviderTimeout(message, provider=provider, status=status)
+    if status in (409, 429) or status >= 500:
+        return ProviderUnavailable(message, provider=provider, status=status)
+    return ProviderBadResponse(message, provider=provider, status=status)
+
+
+def map_openai_error(exc: BaseException, provider: str) -> ProviderError:
+    """One place that turns the ``openai`` SDK's exceptions into the ProviderError family."""
+    import openai
+
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, openai.APITimeoutError):  # before APIConnectionError: it is a subclass
+        return ProviderTimeout(f"timed out: {exc}", provider=provider)
+    if isinstance(exc, openai.APIConnectionError):
+        return ProviderUnavailable(f"connection failed: {exc}", provider=provider)
+    if isinstance(exc, openai.APIStatusError):
+        return status_error(exc.status_code, f"HTTP {exc.status_code}: {exc.message}", provider)
+    if isinstance(exc, openai.APIResponseValidationError):
+        return ProviderBadResponse(f"unexpected response: {exc}", provider=provider)
+    mapped = transport_error(exc, provider)
+    if mapped is not None:
+        return mapped
+    return ProviderError(f"{type(exc).__name__}: {exc}", provider=provider)
+
+
+def openai_client(api_key: str, *, base_url: str | None, timeout_s: float, max_retries: int, provider: str) -> Any:
+    if not api_key:
+        raise ProviderConfigError("an OpenAI API key is required", provider=provider)
+    from openai import AsyncOpenAI
+
+    # Retries are off by default: in a live call a quick fallback phrase beats a silent backoff.
+    return AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries)
+
+
+class OpenAISTT(STTProvider):
+    """OpenAI's transcription API; the utterance travels as a 16-bit mono WAV file."""
+
+    name = "openai-stt"
+
+    def __init__(
+        self,
+        api_key: str = "",
+        model: str = "gpt-4o-mini-transcribe",
+        base_url: str | None = None,
+        timeout_s: float = 10.0,
+        language: str | None = None,
+        prompt: str | None = None,
+        max_retries: int = 0,
+    ):
+        self.client = openai_client(
+            api_key, base_url=base_url, timeout_s=timeout_s, max_retries=max_retries, provider=self.name
+        )
+        self.model = model
+        self.language = language
+        self.prompt = prompt
+        # The SDK's own timeout fires first and maps to ProviderTimeout; the base's is the backstop.
+        self.timeout_s = timeout_s * (max_retries + 1) + 1.0
+
+    async def _transcribe(self, pcm16: bytes, *, sample_rate: int, language: str | None) -> Transcript:
+        from openai import omit
+
+        language = language or self.language
+        try:
+            result = await self.client.audio.transcriptions.create(
+                file=("utterance.wav", write_wav(None, pcm16[: len(pcm16) - len(pcm16) % 2], sample_rate), "audio/wav"),
+                model=self.model,
+                language=language or omit,
+                prompt=self.prompt or omit,
+                response_format="json",
+            )
+        except Exception as exc:
+            raise map_openai_error(exc, self.name) from exc
+        text = getattr(result, "text", None)
+        if not isinstance(text, str):
+            raise ProviderBadResponse("transcription has no text", provider=self.name)
+        return Transcript(text=text, language=language or "")
+
+    async def aclose(self) -> None:
+        await self.client.close()

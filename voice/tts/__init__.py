@@ -1,0 +1,1 @@
+"""Text-to-speech providers: ``base`` fixes the contract, one module per vendor, ``local`` and ``fake``."""

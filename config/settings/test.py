@@ -20,3 +20,4 @@ LOG_LEVEL = env("LOG_LEVEL", default="WARNING")
 from config.logging import build_logging  # noqa: E402
 
 LOGGING = build_logging(level=LOG_LEVEL, json=False)
+WHITENOISE_AUTOREFRESH = True  # serve from the finders; no collectstatic in tests

@@ -1,0 +1,142 @@
+"""The role matrix: who reaches which console, page and API, and who may edit scripts."""
+
+import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from dialogs.models import Script
+from training.models import TrainingSession
+
+pytestmark = pytest.mark.django_db
+
+VALID_MAP_FILE = "freight_ru.json"
+
+
+@pytest.fixture
+def script(manager):
+    import json
+    from pathlib import Path
+
+    from dialogs.services import script_save
+
+    data = json.loads((Path(__file__).resolve().parents[2] / "dialogs" / "data" / VALID_MAP_FILE).read_text("utf-8"))
+    return script_save(script=Script(name="S", language="ru", dialogue_map=data), user=manager)
+
+
+def login(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize(
+    ("role_fixture", "target"),
+    [("manager", "/analytics/"), ("operator", "/calls/"), ("trainee", "/training/")],
+)
+def test_home_sends_each_role_to_its_console(client, request, role_fixture, target):
+    login(client, request.getfixturevalue(role_fixture))
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.url == target
+    assert client.get(target).status_code == 200
+
+
+def test_user_without_role_is_told_so(client, make_user):
+    login(client, make_user("nobody"))
+    response = client.get("/")
+    assert response.status_code == 403
+    assert "роль" in response.content.decode().lower() or "role" in response.content.decode().lower()
+
+
+def test_anonymous_is_sent_to_login(client):
+    response = client.get("/training/")
+    assert response.status_code == 302 and response.url.startswith(reverse("login"))
+
+
+@pytest.mark.parametrize(
+    ("role_fixture", "path", "expected"),
+    [
+        ("manager", "/calls/", 200),
+        ("operator", "/calls/", 200),
+        ("trainee", "/calls/", 403),
+        ("manager", "/analytics/", 200),
+        ("operator", "/analytics/", 403),
+        ("trainee", "/analytics/", 403),
+        ("trainee", "/training/", 200),
+        ("operator", "/training/", 403),
+        ("manager", "/admin/", 200),
+        ("operator", "/admin/", 200),
+        ("trainee", "/admin/", 302),  # not staff: back to the admin login
+    ],
+)
+def test_console_access_matrix(client, request, role_fixture, path, expected):
+    login(client, request.getfixturevalue(role_fixture))
+    assert client.get(path).status_code == expected
+
+
+def test_operator_cannot_edit_scripts_but_manager_can(client, manager, operator, script):
+    change_url = reverse("admin:dialogs_script_change", args=[script.pk])
+    login(client, operator)
+    assert client.get(change_url).status_code == 200  # may look
+    response = client.post(change_url, {"name": "Hacked", "language": "ru", "dialogue_map": "{}"})
+    assert response.status_code == 403
+    script.refresh_from_db()
+    assert script.name == "S"
+
+    api = APIClient()
+    api.force_authenticate(operator)
+    assert api.get(f"/api/scripts/{script.pk}/").status_code == 200
+    assert api.patch(f"/api/scripts/{script.pk}/", {"name": "Hacked"}, format="json").status_code == 403
+
+    api.force_authenticate(manager)
+    response = api.patch(f"/api/scripts/{script.pk}/", {"description": "Updated"}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["version"] == 2
+
+
+def test_trainee_cannot_read_scripts_or_calls_by_api(trainee, script):
+    api = APIClient()
+    api.force_authenticate(trainee)
+    assert api.get("/api/scripts/").status_code == 403
+    assert api.get("/api/calls/").status_code == 403
+    assert api.get("/api/scenarios/").status_code == 200
+
+
+def test_trainee_sees_only_own_sessions(client, trainee, other_trainee, manager):
+    mine = TrainingSession.objects.create(trainee=trainee.trainee)
+    theirs = TrainingSession.objects.create(trainee=other_trainee.trainee)
+
+    login(client, trainee)
+    assert client.get(reverse("training:session_detail", args=[mine.pk])).status_code == 200
+    assert client.get(reverse("training:session_detail", args=[theirs.pk])).status_code == 404
+    page = client.get(reverse("training:home")).content.decode()
+    assert f'sessions/{mine.pk}/' in page and f'sessions/{theirs.pk}/' not in page
+
+    api = APIClient()
+    api.force_authenticate(trainee)
+    ids = [row["id"] for row in api.get("/api/training-sessions/").json()["results"]]
+    assert ids == [mine.pk]
+    assert api.get(f"/api/training-sessions/{theirs.pk}/").status_code == 404
+
+    api.force_authenticate(manager)
+    ids = {row["id"] for row in api.get("/api/training-sessions/").json()["results"]}
+    assert ids == {mine.pk, theirs.pk}
+
+
+def test_token_auth(manager):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=manager)
+    api = APIClient()
+    assert api.get("/api/campaigns/").status_code in (401, 403)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert api.get("/api/campaigns/").status_code == 200
+
+
+def test_schema_and_offline_docs(client, manager):
+    login(client, manager)
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 200
+    assert b"/api/campaigns/" in schema.content
+    docs = client.get("/api/docs/").content.decode()
+    # Swagger UI comes from drf-spectacular-sidecar's static files, not a CDN.
+    assert "drf_spectacular_sidecar" in docs and "cdn" not in docs.lower()

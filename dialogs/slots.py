@@ -316,7 +316,9 @@ def find_cargo(text: str, lemma_of: Lemmatiser) -> str | None:
             if lemma == "продукция":  # «кабельная продукция»: keep the adjective that says what it is
                 idx = [t[0] for t in toks].index(word)
                 if idx > 0 and "ADJF" in lemmas[idx - 1][1]:
-                    return f"{lemmas[idx - 1][0]} продукция"
+                    return f"{toks[idx - 1][0]} {word}"
+            if not re.match("[а-я]", word):
+                return word  # English: the word as said («shoes»)
             return lemma if lemma in CARGO_LEMMAS else word
     # «5 тонн одежды», «паллет игрушек»: the genitive noun after a unit or a quantity word.
     for i, (word, _s, _e) in enumerate(toks[:-1]):
@@ -331,7 +333,9 @@ def find_cargo(text: str, lemma_of: Lemmatiser) -> str | None:
 # --- names and callback times -----------------------------------------------------------
 
 _RU_NAME_CUES = ("зовут", "я", "спросите", "звоните", "это", "контакт", "обращайтесь", "позвоните", "позовите")
-_EN_NAME_RE = re.compile(r"\b(?:i'm|i am|my name is|this is|ask for|speak to|call)\s+([A-Z][a-z]+)(?:\s+([A-Z][a-z]+))?")
+_EN_NAME_RE = re.compile(
+    r"\b(?i:i'm|i am|my name is|this is|ask for|speak to|call|name's)\s+([A-Z][a-z]+)(?:\s+([A-Z][a-z]+))?"
+)
 _EN_NOT_NAMES = {"I", "The", "Our", "My", "Mr", "Ms", "Please", "Sorry", "Just", "Not", "Busy", "Calling", "From"}
 
 
@@ -349,7 +353,8 @@ def find_name(text: str, lemma_of: Lemmatiser) -> str | None:
             continue
         lemma, tags = lemma_of(word.lower())
         if ("Name" in tags or "Patr" in tags or ("Surn" in tags and parts)) and word[0].isupper():
-            parts.append(lemma.capitalize())
+            # A nominative form is kept as said: pymorphy's lemma of «Викторовна» is masculine.
+            parts.append((word if "nomn" in tags else lemma).capitalize())
             if len(parts) == 3:
                 break
         elif parts:

@@ -77,6 +77,7 @@ class PipelineConfig:
     responder_first_chunk_timeout_s: float = 8.0
     responder_chunk_timeout_s: float = 8.0
     tts_timeout_s: float = 8.0  # to the first chunk and between chunks of one sentence
+    tts_lookahead_ms: int = 1500  # synthesise the next sentence only when less audio than this is queued
     fallback_phrases: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FALLBACKS))
     lead_ms: int = 80  # audio kept queued at the far end ahead of real time
     pace_speed: float = 1.0  # 1 = real time; >1 faster (tests); 0 = no pacing at all
@@ -458,6 +459,9 @@ class VoicePipeline:
 
     async def _speak_sentence(self, turn: _BotTurn, text: str, index: int) -> bool:
         """Queue one sentence's frames and its mark; False when TTS failed."""
+        # synthesise ahead of playback, but not so far that a barge-in wastes a vendor's audio
+        while self._frame_s and self._out_q.qsize() * FRAME_MS > self.config.tts_lookahead_ms:
+            await asyncio.sleep(self._frame_s * 5)
         sentence = _Sentence(text=text, mark=f"t{turn.index}s{index}")
         speaking = turn.first_audio_at is not None
         first_sentence = not turn.sentences

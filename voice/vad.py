@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import webrtcvad
 
-from voice.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
+from voice.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, dbfs
 from voice.text import looks_finished
 
 
@@ -35,6 +35,9 @@ class VADConfig:
     speculative_silence_ms: int = 200
     prefix_padding_ms: int = 300
     max_utterance_ms: int = 30000  # force an end so a noisy line cannot hold the turn forever
+    # frames quieter than this never count as voiced: webrtcvad keeps saying "speech" for ~120 ms
+    # after a sound stops (hangover), which would turn a short click into min_speech_ms of speech
+    energy_floor_dbfs: float = -50.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.aggressiveness <= 3:
@@ -83,7 +86,7 @@ class Endpointer:
         self.in_speech = False
         self.now_ms = 0.0
         self._ring: collections.deque[tuple[bytes, bool]] = collections.deque(
-            maxlen=max(self._start_window, self._prefix_frames + self._start_window)
+            maxlen=self._prefix_frames + self._start_window
         )
         self._utterance = bytearray()
         self._speech_start_ms = 0.0
@@ -106,7 +109,9 @@ class Endpointer:
         return bytes(self._utterance)
 
     def is_speech(self, frame: bytes) -> bool:
-        return self._vad.is_speech(frame, self.sample_rate)
+        # the VAD runs on every frame so its internal state stays continuous; the gate only vetoes
+        voiced = self._vad.is_speech(frame, self.sample_rate)
+        return voiced and dbfs(frame) >= self.config.energy_floor_dbfs
 
     def process(self, frame: bytes) -> list[VADEvent]:
         if len(frame) != FRAME_BYTES:
@@ -122,7 +127,9 @@ class Endpointer:
                 self.in_speech = True
                 first_voiced = next(i for i, (_, v) in enumerate(window) if v)
                 self._speech_start_ms = self.now_ms - (len(window) - first_voiced) * FRAME_MS
-                self._utterance = bytearray(b"".join(f for f, _ in self._ring))
+                # prefix padding counts back from the first voiced frame, not from the decision
+                keep = int((self.now_ms - self._speech_start_ms + self.config.prefix_padding_ms) // FRAME_MS)
+                self._utterance = bytearray(b"".join(f for f, _ in list(self._ring)[-keep:]))
                 self._ring.clear()
                 self._last_voiced_ms = self.now_ms
                 self._silence_ms = 0.0

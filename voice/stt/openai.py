@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from voice.audio import write_wav
@@ -20,7 +21,7 @@ def transport_error(exc: BaseException, provider: str) -> ProviderError | None:
     """httpx/httpx2 errors raised while a streamed body is read (the SDKs only wrap the request)."""
     for module_name in ("httpx", "httpx2"):
         try:
-            module: Any = __import__(module_name)
+            module: Any = importlib.import_module(module_name)
         except ImportError:
             continue
         if isinstance(exc, module.TimeoutException):

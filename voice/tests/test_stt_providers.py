@@ -144,7 +144,7 @@ def check_assembly(tmp_path: Path) -> None:
     def build() -> None:
         try:
             assemble_bundled_model(target, parts)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=build) for _ in range(2)]

@@ -334,3 +334,17 @@ async def test_registry_builds_tts_providers_and_fails_loudly() -> None:
     with pytest.raises(ProviderConfigError):
         load_provider("tts", "openai", api_key="")
     assert issubclass(ProviderConfigError, ProviderError)
+
+
+async def test_cache_keys_follow_what_shapes_the_audio() -> None:
+    base = EspeakTTS(rate=175).cache_key("Да", voice="", language="ru", sample_rate=16000)
+    assert EspeakTTS(rate=175).cache_key("Да", voice="", language="ru", sample_rate=16000) == base
+    assert EspeakTTS(rate=200).cache_key("Да", voice="", language="ru", sample_rate=16000) != base
+    assert EspeakTTS().cache_key("Да", voice="", language="en", sample_rate=16000) != base
+    one = ElevenLabsTTS(api_key=ELEVENLABS_KEY, voice_id="a")
+    two = ElevenLabsTTS(api_key=ELEVENLABS_KEY, voice_id="b")
+    assert one.cache_key("x", voice="", language="ru", sample_rate=16000) != two.cache_key(
+        "x", voice="", language="ru", sample_rate=16000
+    )
+    await one.aclose()
+    await two.aclose()

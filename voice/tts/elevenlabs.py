@@ -94,6 +94,11 @@ class ElevenLabsTTS(TTSProvider):
     def format_for(self, native_rate: int) -> str:
         return self.output_format or f"pcm_{native_rate}"
 
+    def cache_key(self, text: str, *, voice: str, language: str, sample_rate: int) -> str:
+        # The default voice id and model decide the sound when the call names no voice.
+        shaped = f"{voice or self.voice_id}:{self.model_id}:{sorted((self.voice_settings or {}).items())}"
+        return super().cache_key(text, voice=shaped, language=language, sample_rate=sample_rate)
+
     async def _synthesize(self, text: str, *, voice: str, language: str, sample_rate: int) -> AsyncIterator[bytes]:
         if not text.strip():
             return

@@ -174,6 +174,13 @@ class EspeakTTS(TTSProvider):
                 ) from None
         return self.voice
 
+    def cache_key(self, text: str, *, voice: str, language: str, sample_rate: int) -> str:
+        # Rate and pitch change the audio, so cached phrases must not be shared across settings.
+        chosen = self.voice_for(voice=voice, language=language)
+        return super().cache_key(
+            text, voice=f"{chosen}:{self.rate}:{self.pitch}:{self.volume}", language=language, sample_rate=sample_rate
+        )
+
     async def _synthesize(self, text: str, *, voice: str, language: str, sample_rate: int) -> AsyncIterator[bytes]:
         if not text.strip():
             return
@@ -200,7 +207,7 @@ class EspeakTTS(TTSProvider):
                     self.engine.synth(
                         text, voice=chosen, rate=self.rate, pitch=self.pitch, volume=self.volume, sink=sink
                     )
-            except BaseException as exc:  # noqa: BLE001 - re-raised on the event loop side
+            except BaseException as exc:  # re-raised on the event loop side
                 hand_over(exc)
             finally:
                 hand_over(_DONE)

@@ -37,6 +37,11 @@ class OpenAITTS(TTSProvider):
     def native_rate(self, sample_rate: int) -> int:
         return OPENAI_PCM_RATE
 
+    def cache_key(self, text: str, *, voice: str, language: str, sample_rate: int) -> str:
+        # The model, instructions and speed shape the audio as much as the voice does.
+        shaped = f"{voice or self.voice}:{self.model}:{self.speed}:{self.instructions or ''}"
+        return super().cache_key(text, voice=shaped, language=language, sample_rate=sample_rate)
+
     async def _synthesize(self, text: str, *, voice: str, language: str, sample_rate: int) -> AsyncIterator[bytes]:
         from openai import omit
 

@@ -1,0 +1,278 @@
+"""The turn pipeline with fake providers: turn order, barge-in, played text, events, errors, end."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from voice.audio import FRAME_BYTES, silence
+from voice.cache import MemoryAudioCache
+from voice.events import (
+    BotTurnFinished,
+    ConversationEnded,
+    DirectiveEvent,
+    ErrorEvent,
+    Interruption,
+    ListSink,
+    MindState,
+    StateChanged,
+    TurnMetrics,
+    UserTranscript,
+)
+from voice.fakes import RecordingOutput, ScriptedResponder, end_directive
+from voice.pipeline import PipelineConfig, VoicePipeline
+from voice.responder import Directive
+from voice.stt.fake import FakeSTT
+from voice.tests.signals import frames, voiced
+from voice.tts.fake import FakeTTS
+from voice.vad import VADConfig
+
+pytestmark = pytest.mark.asyncio
+
+SPEED = 10.0  # pacing at 10x real time keeps the suite fast while the clock logic stays real
+
+
+def build(*, stt=None, tts=None, responder=None, marks=True, cache=None, **config):
+    config.setdefault("pace_speed", SPEED)
+    config.setdefault("mark_grace_ms", 300)
+    out = RecordingOutput(supports_marks=marks)
+    sink = ListSink()
+    pipeline = VoicePipeline(
+        stt=stt or FakeSTT(default="привет"),
+        tts=tts or FakeTTS(ms_per_char=20),
+        responder=responder or ScriptedResponder(default="Здравствуйте, слушаю вас."),
+        output=out,
+        sink=sink,
+        cache=cache,
+        config=PipelineConfig(**config),
+    )
+    out.pipeline = pipeline
+    return pipeline, out, sink
+
+
+async def speak(pipeline: VoicePipeline, ms: float = 600, *, silence_ms: float = 700, speed: float = SPEED) -> None:
+    """Feed an utterance then silence, frame by frame at ``speed`` x real time."""
+    for frame in frames(voiced(ms) + silence(silence_ms)):
+        await pipeline.feed(frame)
+        await asyncio.sleep(0.02 / speed)
+
+
+async def wait_for(predicate, timeout: float = 3.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.005)
+
+
+def states(sink: ListSink) -> list[MindState]:
+    return [e.state for e in sink.of(StateChanged)]
+
+
+async def test_turn_order_events_and_history():
+    responder = ScriptedResponder(["Добрый день! Чем могу помочь?"])
+    pipeline, out, sink = build(stt=FakeSTT(["Здравствуйте, это магазин?"]), responder=responder)
+    await pipeline.start()
+    await speak(pipeline)
+    await wait_for(lambda: sink.of(BotTurnFinished))
+    await pipeline.close()
+
+    final = sink.of(UserTranscript)
+    assert [t.text for t in final] == ["Здравствуйте, это магазин?"] and final[0].final
+    assert responder.calls[0][0] == "Здравствуйте, это магазин?"
+    assert responder.calls[0][1] == [("user", "Здравствуйте, это магазин?")]
+    assert states(sink)[:6] == [
+        MindState.LISTENING, MindState.ANALYZING_SPEECH, MindState.ROUTING_TO_LLM,
+        MindState.GENERATING_SPEECH, MindState.SPEAKING, MindState.LISTENING,
+    ]
+    finished = sink.of(BotTurnFinished)[0]
+    assert finished.text == "Добрый день! Чем могу помочь?" and not finished.interrupted
+    assert pipeline.state.history == [("user", "Здравствуйте, это магазин?"), ("bot", "Добрый день! Чем могу помочь?")]
+    # every frame is exactly 20 ms and the audio covers the synthesised text
+    assert all(len(f) == FRAME_BYTES for f in out.frames)
+    expected_frames = sum(len(s) * 20 for s in ("Добрый день!", "Чем могу помочь?")) / 20
+    assert abs(len(out.frames) - expected_frames) <= 2
+    assert out.marks == ["t0s0", "t0s1"]
+    # the order on the wire: audio of sentence 1, its mark, audio of sentence 2, its mark
+    kinds = [k for k, _ in out.log]
+    assert kinds.index("mark:t0s0") < len(kinds) - 1 - kinds[::-1].index("audio")
+
+
+async def test_metrics_are_reported_per_turn():
+    pipeline, out, sink = build(stt=FakeSTT(["да"], delay_ms=30), responder=ScriptedResponder(["Отлично, записываю."]))
+    await pipeline.start()
+    await speak(pipeline)
+    await wait_for(lambda: sink.of(TurnMetrics))
+    await pipeline.close()
+    metrics = sink.of(TurnMetrics)[0]
+    assert metrics.eou_ms is not None and metrics.eou_ms >= 0
+    assert metrics.stt_ms is not None and metrics.stt_ms >= 0
+    assert metrics.ttft_ms is not None and metrics.tts_ttfb_ms is not None
+    # voice-to-voice spans end of speech -> first frame out, so it covers EOU and STT at least
+    assert metrics.voice_to_voice_ms >= metrics.eou_ms
+    assert metrics.to_dict()["type"] == "metrics"
+
+
+async def test_bot_speaks_first_and_cache_hit_on_repeat():
+    cache = MemoryAudioCache()
+    tts = FakeTTS(ms_per_char=10)
+    responder = ScriptedResponder(["Добрый день! Меня зовут Анна."], opening="Добрый день! Меня зовут Анна.")
+    pipeline, out, sink = build(tts=tts, responder=responder, cache=cache, bot_speaks_first=True)
+    await pipeline.start()
+    await wait_for(lambda: sink.of(BotTurnFinished))
+    assert responder.calls[0][0] == ""  # the opening is asked for with empty text
+    assert len(tts.requests) == 2
+    await speak(pipeline)
+    await wait_for(lambda: len(sink.of(BotTurnFinished)) == 2)
+    await pipeline.close()
+    assert len(tts.requests) == 2  # the repeat came from the cache
+    metrics = sink.of(TurnMetrics)
+    assert [m.cache_hit for m in metrics] == [False, True]
+    assert MindState.CHECKING_CACHE in states(sink)
+
+
+async def test_barge_in_cancels_tts_clears_and_records_played_text():
+    long_reply = "Наш тариф включает безлимитный интернет и звонки. " * 3 + "Подключить вам его сегодня?"
+    tts = FakeTTS(ms_per_char=40, chunk_delay_ms=5)
+    responder = ScriptedResponder(opening=long_reply)
+    pipeline, out, sink = build(tts=tts, responder=responder, bot_speaks_first=True, marks=False)
+    await pipeline.start()
+    await wait_for(lambda: len(out.frames) > 110)  # ~2.2 s of audio out: the first sentence (~2 s) is heard
+    await speak(pipeline, 400, silence_ms=0)
+    await wait_for(lambda: sink.of(Interruption))
+    frames_at_clear = len(out.frames)
+    await asyncio.sleep(0.1)
+    await pipeline.close()
+
+    assert len(out.clears) == 1
+    assert len(out.frames) == frames_at_clear  # nothing more was sent once cleared
+    interruption = sink.of(Interruption)[0]
+    assert interruption.full_text.startswith("Наш тариф")
+    played = interruption.played_text
+    assert played and long_reply.startswith(played.split(" звонки.")[0])
+    assert len(played) < len(long_reply)
+    assert played.startswith("Наш тариф включает безлимитный интернет и звонки.")
+    finished = sink.of(BotTurnFinished)[0]
+    assert finished.interrupted and finished.text == played
+    assert pipeline.state.history[-1] == ("bot", played)
+    assert len(tts.requests) < 4  # synthesis runs only tts_lookahead_ms ahead: the last sentence never was
+
+
+async def test_played_text_follows_mark_acknowledgements():
+    reply = "Первое предложение здесь. Второе предложение тоже длинное. Третье так и не прозвучит."
+    pipeline, out, sink = build(tts=FakeTTS(ms_per_char=40), responder=ScriptedResponder(opening=reply),
+                                bot_speaks_first=True, marks=True)
+    await pipeline.start()
+    await wait_for(lambda: "t0s0" in out.marks)
+    # hold back the echo of mark 2: the far end has not played it yet
+    out.auto_ack_marks = False
+    await wait_for(lambda: pipeline._marks.get("t0s0") is None)  # mark 1 acknowledged
+    await wait_for(lambda: "t0s1" in out.marks)
+    await speak(pipeline, 300, silence_ms=0)
+    await wait_for(lambda: sink.of(Interruption))
+    await pipeline.close()
+    played = sink.of(Interruption)[0].played_text
+    assert played.startswith("Первое предложение здесь.")
+    assert "Третье" not in played
+    assert out.clears
+
+
+async def test_speech_before_the_bot_speaks_joins_the_next_utterance():
+    stt = FakeSTT(["я хотел", "узнать цену"])
+    responder = ScriptedResponder(["Цена сто рублей."], first_delay_s=0.5)
+    pipeline, out, sink = build(stt=stt, responder=responder)
+    await pipeline.start()
+    await speak(pipeline, 400, silence_ms=800)
+    await wait_for(lambda: responder.calls)  # responder thinking, nothing played yet
+    await speak(pipeline, 400, silence_ms=700)
+    await wait_for(lambda: sink.of(BotTurnFinished))
+    await pipeline.close()
+    assert responder.cancelled == 1
+    assert responder.calls[-1][0] == "я хотел узнать цену"
+    assert not out.clears  # nothing was playing, so nothing to clear
+    assert not sink.of(Interruption)
+
+
+@pytest.mark.parametrize("stage", ["stt", "responder", "tts"])
+async def test_provider_error_becomes_event_and_fallback(stage):
+    stt = FakeSTT(fail=True) if stage == "stt" else FakeSTT(default="вопрос")
+    responder = ScriptedResponder(fail=RuntimeError("llm down")) if stage == "responder" else ScriptedResponder(
+        default="Ответ на вопрос."
+    )
+
+    class FailOnce(FakeTTS):
+        async def _synthesize(self, text, **kwargs):
+            if stage == "tts" and not self.requests:
+                self.requests.append((text, "", ""))
+                raise RuntimeError("tts down")
+            async for chunk in super()._synthesize(text, **kwargs):
+                yield chunk
+
+    tts = FailOnce(ms_per_char=10)
+    pipeline, out, sink = build(stt=stt, responder=responder, tts=tts, language="ru")
+    await pipeline.start()
+    await speak(pipeline)
+    await wait_for(lambda: sink.of(BotTurnFinished))
+    await pipeline.close()
+    errors = sink.of(ErrorEvent)
+    assert [e.stage for e in errors] == [stage]
+    assert errors[0].provider and errors[0].message
+    spoken = sink.of(BotTurnFinished)[0].text
+    assert spoken.endswith("Извините, повторите, пожалуйста.")
+    assert out.frames  # the apology was actually played
+    assert pipeline.mind is MindState.IDLE
+
+
+async def test_responder_timeout_is_bounded():
+    responder = ScriptedResponder(default="поздно", first_delay_s=5)
+    pipeline, out, sink = build(responder=responder, responder_first_chunk_timeout_s=0.1, language="en")
+    await pipeline.start()
+    await speak(pipeline)
+    await wait_for(lambda: sink.of(BotTurnFinished), timeout=2)
+    await pipeline.close()
+    error = sink.of(ErrorEvent)[0]
+    assert error.stage == "responder" and error.retryable
+    assert sink.of(BotTurnFinished)[0].text == "Sorry, could you say that again, please?"
+
+
+async def test_end_directive_ends_after_speech():
+    reply = ["До свидания, ", "хорошего дня!", Directive(kind="slot", data={"name": "x", "value": 1}), end_directive()]
+    pipeline, out, sink = build(responder=ScriptedResponder([reply]))
+    await pipeline.start()
+    await speak(pipeline)
+    await wait_for(lambda: sink.of(ConversationEnded))
+    assert out.ended
+    # the goodbye was completely sent before the hang-up
+    end_at = next(t for kind, t in out.log if kind == "end")
+    assert all(t <= end_at for t in out.frame_times) and out.frames
+    assert [d.kind for d in sink.of(DirectiveEvent)] == ["slot", "end"]
+    assert sink.types().index("bot_turn") < sink.types().index("end")
+    assert pipeline.state.ended
+    frames_before = len(out.frames)
+    await speak(pipeline, 300)  # audio after the end is ignored
+    assert len(out.frames) == frames_before
+
+
+async def test_pacing_is_real_time_with_lead():
+    """At real speed, frames leave no faster than 20 ms each after the lead, and without drift."""
+    reply = "Раз два три четыре пять."  # 24 chars * 25 ms = 600 ms = 30 frames
+    pipeline, out, sink = build(tts=FakeTTS(ms_per_char=25), responder=ScriptedResponder(opening=reply),
+                                bot_speaks_first=True, pace_speed=1.0, lead_ms=60)
+    await pipeline.start()
+    await wait_for(lambda: sink.of(BotTurnFinished), timeout=3)
+    await pipeline.close()
+    times = out.frame_times
+    assert len(times) == 30
+    span = times[-1] - times[0]
+    # 30 frames play over 600 ms; with 60 ms sent ahead the last leaves ~520-540 ms after the first
+    assert 0.49 <= span <= 0.60
+    # no burst beyond the lead: at most 4 frames inside the first 20 ms
+    assert sum(1 for t in times if t - times[0] < 0.019) <= 4
+
+
+async def test_vad_tunables_reach_the_endpointer():
+    pipeline, _, _ = build(vad=VADConfig(end_silence_ms=700, min_speech_ms=200, aggressiveness=3))
+    assert pipeline.endpointer.end_silence_ms == 700
+    assert pipeline.endpointer.config.aggressiveness == 3

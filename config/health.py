@@ -47,7 +47,7 @@ def _redis() -> str:
 def _celery() -> str:
     from config.celery import app
 
-    replies = app.control.ping(timeout=1.5)
+    replies = app.control.ping(timeout=1.0)
     if not replies:
         raise RuntimeError("no worker answered the ping")
     return f"{len(replies)} worker(s)"

@@ -35,7 +35,8 @@ class ContactResource(resources.ModelResource):
 
     def before_import(self, dataset, **kwargs):
         if dataset.headers:
-            dataset.headers = [HEADER_ALIASES.get(str(h).strip().lower(), str(h).strip().lower()) for h in dataset.headers]
+            names = [str(h).strip().lower() for h in dataset.headers]
+            dataset.headers = [HEADER_ALIASES.get(name, name) for name in names]
         self._dnc = set(DoNotCall.objects.values_list("phone", flat=True))
 
     def before_import_row(self, row, **kwargs):

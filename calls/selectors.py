@@ -37,7 +37,9 @@ def campaign_progress_list(*, campaigns: QuerySet[Campaign] | None = None) -> li
     campaigns = (campaigns if campaigns is not None else Campaign.objects.all()).annotate(
         n_contacts=Count("contact_list__contacts", distinct=True),
         n_planned=Count("calls", distinct=True),
-        n_dialled=Count("calls", filter=~Q(calls__status__in=[Call.Status.QUEUED, Call.Status.CANCELED]), distinct=True),
+        n_dialled=Count(
+            "calls", filter=~Q(calls__status__in=[Call.Status.QUEUED, Call.Status.CANCELED]), distinct=True
+        ),
         n_connected=Count("calls", filter=Q(calls__answered_at__isnull=False), distinct=True),
         n_interested=Count("calls", filter=Q(calls__disposition=Call.Disposition.INTERESTED), distinct=True),
         n_leads=Count("calls__lead", distinct=True),

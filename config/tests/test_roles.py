@@ -66,6 +66,11 @@ def test_anonymous_is_sent_to_login(client):
         ("manager", "/admin/", 200),
         ("operator", "/admin/", 200),
         ("trainee", "/admin/", 302),  # not staff: back to the admin login
+        ("manager", "/admin/django_celery_beat/periodictask/", 200),  # beat schedules, editable
+        ("manager", "/admin/django_celery_beat/periodictask/add/", 200),
+        ("operator", "/admin/django_celery_beat/periodictask/", 403),
+        ("manager", "/admin/calls/contactlist/", 200),
+        ("operator", "/admin/dialogs/script/add/", 403),
     ],
 )
 def test_console_access_matrix(client, request, role_fixture, path, expected):

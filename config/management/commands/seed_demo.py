@@ -15,4 +15,5 @@ class Command(BaseCommand):
         password = os.environ.get("DEMO_PASSWORD", DEMO_PASSWORD_DEFAULT)
         summary = demo_seed(password=password)
         self.stdout.write(self.style.SUCCESS(f"Demo ready: {summary}"))
-        self.stdout.write("Logins (password: %s): %s" % (password, ", ".join(f"{u} ({r})" for u, _, _, r in USERS)))
+        logins = ", ".join(f"{u} ({r})" for u, _, _, r in USERS)
+        self.stdout.write(f"Logins (password: {password}): {logins}")

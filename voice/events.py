@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 log = logging.getLogger(__name__)
 
 
-class MindState(str, enum.Enum):
+class MindState(enum.StrEnum):
     IDLE = "IDLE"
     LISTENING = "LISTENING"
     ANALYZING_SPEECH = "ANALYZING_SPEECH"

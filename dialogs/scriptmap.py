@@ -14,6 +14,7 @@ Format (keys marked * are required)::
         "greeting": {
           "phrases": ["Здравствуйте, {{contact.name}}! ..."],   # * bot lines, used in rotation
           "transitions": {"agree": "qualification", "who_is_calling": "@stay"},
+          "prompt": ["Удобно минутку поговорить?"],   # short re-ask after answering a side question
           "default": "qualification",         # where an unclear answer moves on to (see flow)
           "final": false                      # true: say the phrase, then the end phrase, hang up
         },
@@ -269,6 +270,7 @@ class _Validator:
                 edges[name] = set()
                 continue
             phrases += self.phrase_list(stage.get("phrases"), base + "/phrases")
+            phrases += self.phrase_list(stage.get("prompt"), base + "/prompt", required=False)
             tr = stage.get("transitions", {})
             if not isinstance(tr, Mapping):
                 self.add(base + "/transitions", "type", "must be an object of intent -> target")
@@ -382,7 +384,8 @@ class _Validator:
                 continue
             self.phrase_list(value, base)
             if label not in handled and label not in ENGINE_HANDLED:
-                self.add(base, "intent_no_transition", f"intent «{label}» has phrases but no stage has a transition for it")
+                self.add(base, "intent_no_transition",
+                         f"intent «{label}» has phrases but no stage has a transition for it")
 
         allowed = allowed_variables(data)
         for path, text in phrases:

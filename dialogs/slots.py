@@ -1,4 +1,4 @@
-"""Slot extraction from one utterance: numbers spoken as words, email, phone (E.164), name, cargo, origin, weight, callback time.
+"""Slot extraction from one utterance: spoken numbers, email, phone (E.164), name, cargo, origin, weight, callback.
 
 Pure functions over text; the Russian lemmatiser is passed in (``Lemmatiser``) so this module loads no
 dictionaries itself. Used by ``dialogs.classifier``.
@@ -239,7 +239,7 @@ def find_weight(text: str, lemma_of: Callable[[str], str] = str.lower) -> tuple[
     low = text.lower().replace("ё", "е")
     toks = _ru_tokens(low)
     nums = spoken_numbers(low, lemma_of)
-    for word, s, _e in toks:
+    for word, _s, _e in toks:
         if word in _HALF_TON:
             return "0.5 т", 500.0
     for i, (word, s, e) in enumerate(toks):
@@ -282,7 +282,8 @@ def find_origin(text: str) -> str | None:
     # Prefer a city right after «из»/«from»; any known city anywhere otherwise.
     for i, (word, _s, _e) in enumerate(toks):
         if word in ("из", "from", "с") and i + 1 < len(toks):
-            city = _city(toks[i + 1][0]) or (_city(toks[i + 1][0] + " " + toks[i + 2][0]) if i + 2 < len(toks) else None)
+            pair = toks[i + 1][0] + " " + toks[i + 2][0] if i + 2 < len(toks) else ""
+            city = _city(toks[i + 1][0]) or (_city(pair) if pair else None)
             if city:
                 return city
     for word, _s, _e in toks:
@@ -320,8 +321,13 @@ def find_cargo(text: str, lemma_of: Lemmatiser) -> str | None:
             if not re.match("[а-я]", word):
                 return word  # English: the word as said («shoes»)
             return lemma if lemma in CARGO_LEMMAS else word
+    for word, _s, _e in toks:
+        # The lemmatiser sometimes picks another noun («сантехники» -> «сантехник»): match the stem too.
+        for cargo in CARGO_LEMMAS:
+            if len(cargo) >= 6 and re.match("[а-я]", cargo) and word.startswith(cargo[:-1]):
+                return cargo
     # «5 тонн одежды», «паллет игрушек»: the genitive noun after a unit or a quantity word.
-    for i, (word, _s, _e) in enumerate(toks[:-1]):
+    for i in range(len(toks) - 1):
         lemma = lemmas[i][0]
         if lemma in _TON or lemma in _KG or lemma in ("паллета", "паллет", "коробка", "партия", "контейнер"):
             nxt, tags = lemmas[i + 1]

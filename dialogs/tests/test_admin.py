@@ -1,0 +1,68 @@
+"""Script admin: validation runs on save and shows every kind of map problem at its place."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from django.urls import reverse
+
+from dialogs.models import Script
+from dialogs.scriptmap import demo_map
+
+pytestmark = pytest.mark.django_db
+
+
+def _post(admin_client, dialogue_map, name="Фрахт"):
+    return admin_client.post(reverse("admin:dialogs_script_add"), {
+        "name": name, "language": "ru", "description": "", "is_active": "on",
+        "dialogue_map": json.dumps(dialogue_map, ensure_ascii=False),
+        # the read-only versions inline still posts its management form
+        "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0",
+        "versions-MIN_NUM_FORMS": "0", "versions-MAX_NUM_FORMS": "1000",
+    })
+
+
+def _broken_map():
+    data = copy.deepcopy(demo_map("ru"))
+    data["stages"]["greeting"]["transitions"]["agree"] = "qualificaton"  # unknown stage
+    data["stages"]["upsell"] = {"phrases": ["А ещё склад."], "default": "closing"}  # unreachable
+    data["objections"]["objection_busy"]["responses"] = []  # objection with no response
+    data["stages"]["closing"]["phrases"] = ["Спасибо, {{contact.nmae}}!"]  # unknown variable
+    data["intents"]["wrong_number"] = ["не туда"]  # handled by the engine: fine
+    data["intents"]["question"] = ["а сколько?"]
+    for stage in data["stages"].values():  # intent with no transition
+        stage.get("transitions", {}).pop("question", None)
+    return data
+
+
+def test_each_kind_of_error_is_shown_with_its_path(admin_client):
+    response = _post(admin_client, _broken_map())
+    assert response.status_code == 200  # the form is shown again
+    assert not Script.objects.exists()
+    errors = [str(e) for e in response.context["adminform"].form.errors["dialogue_map"]]
+    expected = {
+        "/stages/greeting/transitions/agree": "unknown stage «qualificaton»",
+        "/stages/upsell": "cannot be reached",
+        "/objections/objection_busy/responses": "has no response",
+        "/stages/closing/phrases/0": "{{contact.nmae}}",
+        "/intents/question": "no stage has a transition",
+    }
+    for path, fragment in expected.items():
+        assert any(e.startswith(path + ":") and fragment in e for e in errors), (path, errors)
+    html = response.content.decode()
+    assert "/stages/upsell" in html and "qualificaton" in html
+
+
+def test_schema_error_does_not_crash_the_admin(admin_client):
+    response = _post(admin_client, {"stages": [1, 2]})
+    assert response.status_code == 200
+    assert any(str(e).startswith("/stages:") for e in response.context["adminform"].form.errors["dialogue_map"])
+
+
+def test_valid_demo_map_saves_as_version_one(admin_client):
+    response = _post(admin_client, demo_map("ru"))
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    script = Script.objects.get()
+    assert script.version == 1 and script.versions.count() == 1

@@ -1,0 +1,68 @@
+"""Voice providers and the audio cache built from Django settings (``settings.VOICE``, ``settings.REDIS_URL``).
+
+``voice`` never imports Django, so this is the one place that reads the settings for it; consumers of
+calls and training, and management commands, build their providers here::
+
+    stt = stt_from_settings()                  # settings.VOICE["STT"]: {"PROVIDER": ..., "OPTIONS": {...}}
+    tts = tts_from_settings(voice="ru")        # keyword overrides are merged into OPTIONS
+    cache = audio_cache_from_settings()        # RedisAudioCache at REDIS_URL, TTL AUDIO_CACHE_TTL_S
+
+``MediaDispatchMixin`` is for Channels media consumers (see its docstring).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+
+from voice.registry import load_provider
+
+
+def _block(kind: str, voice_settings: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    block = (voice_settings if voice_settings is not None else settings.VOICE)[kind]
+    return block["PROVIDER"], dict(block.get("OPTIONS") or {})
+
+
+def stt_from_settings(voice_settings: Mapping[str, Any] | None = None, **overrides: Any):
+    """A new STT provider from ``VOICE["STT"]`` (or the given dict), options updated with ``overrides``."""
+    name, options = _block("STT", voice_settings)
+    return load_provider("stt", name, **{**options, **overrides})
+
+
+def tts_from_settings(voice_settings: Mapping[str, Any] | None = None, **overrides: Any):
+    """A new TTS provider from ``VOICE["TTS"]`` (or the given dict), options updated with ``overrides``."""
+    name, options = _block("TTS", voice_settings)
+    return load_provider("tts", name, **{**options, **overrides})
+
+
+def audio_cache_from_settings(url: str | None = None, *, ttl_s: int | None = None, client=None):
+    """A ``RedisAudioCache`` at ``REDIS_URL`` with ``VOICE["AUDIO_CACHE_TTL_S"]``.
+
+    The redis client binds to the event loop that first uses it: build one per loop (per process
+    for daphne, per ``asyncio.run`` in a command) and close it with ``await cache.aclose()``.
+    """
+    from voice.cache import RedisAudioCache
+
+    ttl = ttl_s if ttl_s is not None else settings.VOICE.get("AUDIO_CACHE_TTL_S")
+    return RedisAudioCache(url or settings.REDIS_URL, ttl_s=ttl, client=client)
+
+
+class MediaDispatchMixin:
+    """Put before ``AsyncWebsocketConsumer`` in a media consumer's bases: 50 frames/s per call, no thread hop each.
+
+    Channels' ``AsyncConsumer.dispatch`` awaits ``aclose_old_connections()`` before every message, a
+    ``sync_to_async`` call on the one thread-sensitive executor. With 100 calls that is 5,000 thread
+    round-trips a second through a single thread, queued behind the consumers' own database work:
+    under ``manage.py media_load`` it was the largest cost in daphne and left inbound frames seconds
+    behind. Media frames never touch the database directly (database work goes through
+    ``database_sync_to_async``, which closes stale connections itself), so ``websocket.receive`` skips
+    the hop; connect and disconnect keep it.
+    """
+
+    async def dispatch(self, message):
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+            return
+        await super().dispatch(message)

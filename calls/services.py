@@ -1,13 +1,30 @@
-"""Writes for campaigns and contacts. Call lifecycle changes live here too (see ``call_transition``)."""
+"""Writes for campaigns, contacts and calls: import, planning, the call lifecycle, dialling and after-call work.
+
+``call_transition`` is the only function that changes ``Call.status``.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import tablib
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.utils import timezone
 
-from calls.models import ContactList
+from calls.models import Call, CallEvent, CallOutcome, Campaign, Contact, ContactList, DoNotCall
 from calls.resources import ContactResource
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -70,3 +87,679 @@ def contacts_import(*, contact_list: ContactList, content: bytes, file_format: s
     report.created = result.totals.get("new", 0)
     report.problems.sort(key=lambda p: p.row)
     return report
+
+
+# --- the call lifecycle -------------------------------------------------------------------------------
+
+S = Call.Status
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.QUEUED: frozenset({S.DIALING, S.CANCELED}),
+    S.DIALING: frozenset({S.RINGING, S.IN_PROGRESS, S.ENDED, S.CANCELED}),
+    S.RINGING: frozenset({S.IN_PROGRESS, S.ENDED, S.CANCELED}),
+    S.IN_PROGRESS: frozenset({S.ENDED}),
+    # Unanswered calls have nothing to analyse and go straight to done.
+    S.ENDED: frozenset({S.ANALYSING, S.DONE}),
+    S.ANALYSING: frozenset({S.FOLLOW_UP, S.DONE}),
+    S.FOLLOW_UP: frozenset({S.CRM, S.DONE}),
+    S.CRM: frozenset({S.DONE}),
+    S.DONE: frozenset(),
+    S.CANCELED: frozenset(),
+}
+ACTIVE_STATUSES = (S.QUEUED, S.DIALING, S.RINGING, S.IN_PROGRESS)
+LIVE_STATUSES = (S.DIALING, S.RINGING, S.IN_PROGRESS)  # what counts against the concurrency cap
+AFTER_END_STATUSES = (S.ENDED, S.ANALYSING, S.FOLLOW_UP, S.CRM, S.DONE)
+FINAL_STATUSES = (S.DONE, S.CANCELED)
+_TIMESTAMPS = {S.DIALING: "dialing_at", S.IN_PROGRESS: "answered_at", S.ENDED: "ended_at", S.DONE: "done_at",
+               S.CANCELED: "done_at"}
+_DATA_FIELDS = ("outcome", "provider_call_id", "duration_s", "error")
+
+
+class IllegalTransition(Exception):
+    def __init__(self, call_id: int, from_status: str, to_status: str):
+        super().__init__(f"call {call_id}: {from_status} -> {to_status} is not allowed")
+        self.from_status, self.to_status = from_status, to_status
+
+
+def call_group(call_id: int) -> str:
+    return f"call_{call_id}"
+
+
+def campaign_group(campaign_id: int) -> str:
+    return f"campaign_{campaign_id}"
+
+
+BOARD_GROUP = "calls_board"
+
+
+def call_publish(*, call_id: int, campaign_id: int, payload: dict[str, Any]) -> None:
+    """Send one event to the call's, the campaign's and the board's channel-layer groups (best effort)."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {"type": "call.event", "payload": {"call_id": call_id, "campaign_id": campaign_id, **payload}}
+    try:
+        for group in (call_group(call_id), campaign_group(campaign_id), BOARD_GROUP):
+            async_to_sync(layer.group_send)(group, message)
+    except Exception:  # the live view is a convenience: a broken layer never fails a transition
+        log.warning("call %s: publishing %s failed", call_id, payload.get("kind"), exc_info=True)
+
+
+def call_transition(*, call_id: int, to: str, **data: Any) -> Call:
+    """Move a call to ``to``: check the move, stamp the time, write a ``CallEvent``, publish after commit.
+
+    Moving to the status a call already has is a no-op, so repeated webhooks are harmless. ``data``
+    may carry ``outcome`` (required for ``ended``), ``provider_call_id``, ``duration_s`` and
+    ``error``, which are stored on the call; anything else goes into the event only.
+    """
+    to = S(to)
+    with transaction.atomic():
+        call = Call.objects.select_for_update().select_related("campaign").get(pk=call_id)
+        if call.status == to:
+            return call
+        if to not in TRANSITIONS[call.status]:
+            raise IllegalTransition(call_id, call.status, to)
+        if to == S.ENDED:
+            outcome = data.get("outcome") or CallOutcome.FAILED
+            data["outcome"] = CallOutcome(outcome).value
+        now = timezone.now()
+        from_status = call.status
+        call.status = to
+        update = ["status"]
+        stamp = _TIMESTAMPS.get(to)
+        if stamp and getattr(call, stamp) is None:
+            setattr(call, stamp, now)
+            update.append(stamp)
+        for name in _DATA_FIELDS:
+            if data.get(name) not in (None, ""):
+                setattr(call, name, data[name])
+                update.append(name)
+        if to == S.ENDED and call.duration_s is None and call.answered_at is not None:
+            call.duration_s = round((now - call.answered_at).total_seconds(), 2)
+            update.append("duration_s")
+        if to == S.ENDED and call.outcome != CallOutcome.COMPLETED and not call.disposition:
+            disposition = {CallOutcome.NO_ANSWER: Call.Disposition.NO_ANSWER, CallOutcome.BUSY: Call.Disposition.BUSY,
+                           CallOutcome.VOICEMAIL: Call.Disposition.VOICEMAIL}.get(call.outcome)
+            if disposition:
+                call.disposition = disposition
+                update.append("disposition")
+        call.save(update_fields=list(dict.fromkeys(update)))
+        event_data = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items()}
+        event = CallEvent.objects.create(call=call, from_status=from_status, to_status=to, data=event_data)
+        payload = {"kind": "status", "from": from_status, "to": to, "outcome": call.outcome,
+                   "disposition": call.disposition, "at": event.created_at.isoformat(), "data": event_data}
+        campaign_id = call.campaign_id
+        transaction.on_commit(lambda: call_publish(call_id=call_id, campaign_id=campaign_id, payload=payload))
+        if to == S.ENDED:
+            _after_end(call)
+    return call
+
+
+def _after_end(call: Call) -> None:
+    """Inside the ending transaction: finish the contact or plan its retry; analyse answered calls."""
+    campaign = call.campaign
+    if call.outcome == CallOutcome.COMPLETED:
+        Contact.objects.filter(pk=call.contact_id).update(finished=True)
+        from calls.tasks import analyse_call
+
+        call_id = call.pk
+        transaction.on_commit(lambda: analyse_call.delay(call_id))
+        return
+    call_transition(call_id=call.pk, to=S.DONE, reason="not answered")
+    attempts = Call.objects.filter(campaign=campaign, contact_id=call.contact_id).exclude(status=S.CANCELED).count()
+    if call.outcome in campaign.retry_outcomes and attempts < campaign.max_attempts:
+        contact_id, campaign_id = call.contact_id, campaign.pk
+        # Plans the retry today if the interval still fits the contact's window; otherwise the nightly run will.
+        transaction.on_commit(lambda: _plan_retry(campaign_id=campaign_id, contact_id=contact_id))
+    else:
+        Contact.objects.filter(pk=call.contact_id).update(finished=True)
+
+
+def _plan_retry(*, campaign_id: int, contact_id: int) -> None:
+    campaign = Campaign.objects.get(pk=campaign_id)
+    contact_tz = Contact.objects.values_list("timezone", flat=True).get(pk=contact_id)
+    tz = _tz(contact_tz if campaign.timezone_policy == Campaign.TimezonePolicy.CONTACT else campaign.timezone)
+    try:
+        campaign_plan(campaign_id=campaign_id, day=timezone.now().astimezone(tz).date(), contact_ids=[contact_id])
+    except Exception:
+        log.exception("campaign %s: planning the retry of contact %s failed", campaign_id, contact_id)
+
+
+# --- planning ------------------------------------------------------------------------------------------
+
+LOCAL_EARLIEST = time(8, 0)  # nobody is called before 08:00 or after 21:00 in their own time
+LOCAL_LATEST = time(21, 0)
+PLAN_BATCH = 5000
+
+
+@dataclass
+class PlanResult:
+    planned: int = 0
+    already_planned: int = 0
+    deferred: int = 0  # due, but no room left in today's window (the next run takes them)
+    not_today: int = 0  # not a calling day for the campaign, or the retry interval runs past the window
+    do_not_call: int = 0
+    finished: int = 0
+    dispatched: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@lru_cache(maxsize=512)
+def _tz(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def calling_window(*, campaign: Campaign, tz_name: str, day: date) -> tuple[datetime, datetime] | None:
+    """The campaign's window on ``day`` in ``tz_name``, clamped to 08:00–21:00 local; None on a day off."""
+    if day.weekday() not in {int(d) for d in campaign.weekdays}:
+        return None
+    start, end = max(campaign.window_start, LOCAL_EARLIEST), min(campaign.window_end, LOCAL_LATEST)
+    if start >= end:
+        return None
+    tz = _tz(tz_name)
+    return datetime.combine(day, start, tz), datetime.combine(day, end, tz)
+
+
+class _SlotGrid:
+    """Start times one ``step`` (= average call length / cap) apart, each used once.
+
+    A call starting in slot n is over by slot n + cap, so no more than ``cap`` calls ever overlap. A
+    union-find "next free slot" map keeps placing O(α(n)) per call.
+    """
+
+    def __init__(self, *, origin: datetime, step_s: float):
+        self.origin, self.step_s = origin, step_s
+        self._next: dict[int, int] = {}
+
+    def index(self, moment: datetime, *, up: bool = True) -> int:
+        offset = (moment - self.origin).total_seconds() / self.step_s
+        return math.ceil(offset - 1e-9) if up else math.floor(offset + 1e-9)
+
+    def occupy(self, moment: datetime) -> None:
+        n = self.index(moment, up=False)
+        self._next[n] = n + 1
+
+    def take(self, earliest: datetime) -> tuple[int, datetime]:
+        n = self.index(earliest)
+        root = n
+        while root in self._next:
+            root = self._next[root]
+        while n in self._next and self._next[n] != root:  # path compression
+            self._next[n], n = root, self._next[n]
+        self._next[root] = root + 1
+        return root, self.origin + timedelta(seconds=root * self.step_s)
+
+    def release(self, index: int) -> None:
+        self._next.pop(index, None)
+
+
+@dataclass
+class _History:
+    max_attempt: int = 0
+    attempts: int = 0  # canceled calls do not count
+    active: bool = False
+    last_status: str = ""
+    last_outcome: str = ""
+    last_ended_at: datetime | None = None
+
+
+def _histories(campaign_id: int, contact_ids: Iterable[int] | None) -> dict[int, _History]:
+    rows = Call.objects.filter(campaign_id=campaign_id)
+    if contact_ids is not None:
+        rows = rows.filter(contact_id__in=list(contact_ids))
+    out: dict[int, _History] = {}
+    fields = ("contact_id", "attempt", "status", "outcome", "ended_at")
+    for contact_id, attempt, status, outcome, ended_at in rows.order_by().values_list(*fields).iterator(5000):
+        h = out.get(contact_id)
+        if h is None:
+            h = out[contact_id] = _History()
+        if status in ACTIVE_STATUSES:
+            h.active = True
+        if status != S.CANCELED:
+            h.attempts += 1
+        if attempt > h.max_attempt:
+            h.max_attempt, h.last_status, h.last_outcome, h.last_ended_at = attempt, status, outcome, ended_at
+    return out
+
+
+def campaign_plan(
+    *, campaign_id: int, day: date, now: datetime | None = None, contact_ids: Iterable[int] | None = None,
+    dispatch: bool = True,
+) -> PlanResult:
+    """Queue today's calls of a campaign with ETAs inside each contact's window and under the concurrency cap.
+
+    Idempotent: a contact with a call still queued or under way is left alone, and the unique
+    (campaign, contact, attempt) constraint stops a concurrent run from placing anything twice.
+    """
+    now = now or timezone.now()
+    result = PlanResult()
+    campaign = Campaign.objects.select_related("script").get(pk=campaign_id)
+    if campaign.status != Campaign.Status.ACTIVE:
+        return result
+    cap = max(1, campaign.max_concurrent_calls)
+    grid = _SlotGrid(origin=datetime.combine(day - timedelta(days=1), time(0), ZoneInfo("UTC")),
+                     step_s=max(1.0, campaign.average_call_seconds) / cap)
+    for (moment,) in Call.objects.filter(
+        campaign_id=campaign_id, status__in=ACTIVE_STATUSES, scheduled_for__isnull=False
+    ).order_by().values_list("scheduled_for").iterator(5000):
+        grid.occupy(moment)
+    histories = _histories(campaign_id, contact_ids)
+    dnc = set(DoNotCall.objects.values_list("phone", flat=True).iterator(5000))
+    contacts = Contact.objects.filter(contact_list_id=campaign.contact_list_id, finished=False)
+    if contact_ids is not None:
+        contacts = contacts.filter(pk__in=list(contact_ids))
+    by_contact_tz = campaign.timezone_policy == Campaign.TimezonePolicy.CONTACT
+    interval = timedelta(minutes=campaign.retry_interval_minutes)
+    length = timedelta(seconds=campaign.average_call_seconds)
+    retry_outcomes = set(campaign.retry_outcomes)
+    windows: dict[str, tuple[datetime, datetime] | None] = {}
+    due: list[tuple[datetime, datetime, int, int]] = []  # (earliest, latest start, contact id, attempt)
+    for contact_id, phone, tz_name, flagged in contacts.order_by().values_list(
+        "id", "phone", "timezone", "do_not_call"
+    ).iterator(5000):
+        if flagged or phone in dnc:
+            result.do_not_call += 1
+            continue
+        h = histories.get(contact_id)
+        earliest_retry = None
+        if h is not None:
+            if h.active:
+                result.already_planned += 1
+                continue
+            if h.last_status in AFTER_END_STATUSES:
+                if h.last_outcome not in retry_outcomes or h.attempts >= campaign.max_attempts:
+                    result.finished += 1
+                    continue
+                earliest_retry = (h.last_ended_at or now) + interval
+            elif h.attempts >= campaign.max_attempts:
+                result.finished += 1
+                continue
+        key = tz_name if by_contact_tz else campaign.timezone
+        if key not in windows:
+            windows[key] = calling_window(campaign=campaign, tz_name=key, day=day)
+        window = windows[key]
+        if window is None:
+            result.not_today += 1
+            continue
+        earliest = max(window[0], now, earliest_retry or window[0])
+        latest = window[1] - length  # the call should be over when the window closes
+        if earliest > latest:
+            result.not_today += 1
+            continue
+        due.append((earliest, latest, contact_id, (h.max_attempt if h else 0) + 1))
+    due.sort()
+    version_id = _current_version_id(campaign)
+    batch: list[Call] = []
+    for earliest, latest, contact_id, attempt in due:
+        index, eta = grid.take(earliest)
+        if eta > latest:
+            grid.release(index)
+            result.deferred += 1
+            continue
+        batch.append(Call(campaign_id=campaign_id, contact_id=contact_id, attempt=attempt, scheduled_for=eta,
+                          provider=campaign.telephony_provider, script_version_id=version_id))
+        if len(batch) >= PLAN_BATCH:
+            result.planned += _insert(batch)
+            batch = []
+    if batch:
+        result.planned += _insert(batch)
+    if dispatch and result.planned:
+        result.dispatched = calls_dispatch_due(campaign_id=campaign_id, now=now)
+    log.info("campaign %s planned for %s: %s", campaign_id, day, result.to_dict())
+    return result
+
+
+def _current_version_id(campaign: Campaign) -> int | None:
+    from dialogs.models import ScriptVersion
+
+    return (ScriptVersion.objects.filter(script_id=campaign.script_id, version=campaign.script.version)
+            .values_list("id", flat=True).first())
+
+
+def _insert(batch: list[Call]) -> int:
+    with transaction.atomic():
+        created = Call.objects.bulk_create(batch, batch_size=1000, ignore_conflicts=True)
+    # ignore_conflicts gives no feedback on which rows were skipped; only a concurrent planner can
+    # collide with us, and then both count the batch, which is acceptable for a log line.
+    return len(created)
+
+
+DISPATCH_HORIZON = timedelta(minutes=3)
+REDISPATCH_AFTER = timedelta(minutes=15)
+
+
+def calls_dispatch_due(*, campaign_id: int | None = None, now: datetime | None = None) -> int:
+    """Hand calls whose ETA falls within the horizon to the workers, each once (ETA-ed ``place_call``).
+
+    Only a few minutes of calls are ever waiting in the broker: a whole day of ETA tasks would sit in
+    the workers' memory and outlive Redis' visibility timeout. Calls still queued long after their
+    dispatch (a lost message) go out again; ``place_call`` is idempotent.
+    """
+    from calls.tasks import place_call
+
+    now = now or timezone.now()
+    queued = Call.objects.filter(status=S.QUEUED, scheduled_for__lte=now + DISPATCH_HORIZON)
+    if campaign_id is not None:
+        queued = queued.filter(campaign_id=campaign_id)
+    fresh = queued.filter(dispatched_at__isnull=True)
+    stale = queued.filter(dispatched_at__lt=now - REDISPATCH_AFTER)
+    with transaction.atomic():
+        rows = list((fresh | stale).order_by("scheduled_for").values_list("id", "scheduled_for")[:10000])
+        Call.objects.filter(pk__in=[r[0] for r in rows]).update(dispatched_at=now)
+
+        def send() -> None:
+            for call_id, eta in rows:
+                place_call.apply_async((call_id,), eta=eta if eta > timezone.now() else None)
+
+        transaction.on_commit(send)
+    return len(rows)
+
+
+# --- schedules ------------------------------------------------------------------------------------------
+
+PLAN_TASK = "calls.tasks.plan_campaign"
+DISPATCH_TASK = "calls.tasks.dispatch_due_calls"
+DEFAULT_PLAN_CRON = {"minute": "5", "hour": "0"}  # nightly, in CELERY_TIMEZONE
+
+
+@transaction.atomic
+def campaign_schedule_sync(*, campaign: Campaign) -> Campaign:
+    """Create or update the campaign's nightly planning ``PeriodicTask`` (and the shared dispatcher).
+
+    A schedule a manager already edited in the admin keeps its crontab; only its name, arguments
+    and on/off state follow the campaign.
+    """
+    import json
+
+    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+    every_minute, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.MINUTES)
+    PeriodicTask.objects.get_or_create(
+        name="calls: dispatch due calls", defaults={"task": DISPATCH_TASK, "interval": every_minute}
+    )
+    enabled = campaign.status == Campaign.Status.ACTIVE
+    name = f"calls: plan campaign #{campaign.pk} {campaign.name}"[:200]
+    # Re-read: the admin may have changed the crontab since this campaign object was loaded.
+    task = PeriodicTask.objects.filter(pk=campaign.schedule_id).first() if campaign.schedule_id else None
+    if task is None:
+        crontab, _ = CrontabSchedule.objects.get_or_create(
+            **DEFAULT_PLAN_CRON, day_of_week="*", day_of_month="*", month_of_year="*",
+            timezone=settings.CELERY_TIMEZONE,
+        )
+        task = PeriodicTask.objects.create(name=name, task=PLAN_TASK, crontab=crontab,
+                                           kwargs=json.dumps({"campaign_id": campaign.pk}), enabled=enabled)
+        Campaign.objects.filter(pk=campaign.pk).update(schedule=task)
+        campaign.schedule = task
+    else:
+        task.name, task.task, task.enabled = name, PLAN_TASK, enabled
+        task.kwargs = json.dumps({"campaign_id": campaign.pk})
+        task.save(update_fields=["name", "task", "enabled", "kwargs"])
+    return campaign
+
+
+def campaign_plan_now(*, campaign_id: int) -> None:
+    """The admin's "run planning now": plan today in the background."""
+    from calls.tasks import plan_campaign
+
+    plan_campaign.delay_on_commit(campaign_id=campaign_id)
+
+
+# --- dialling ---------------------------------------------------------------------------------------------
+
+MEDIA_TOKEN_SALT = "calls.media"  # noqa: S105 - a signing salt, not a secret
+
+
+def call_media_token(*, call_id: int) -> str:
+    return signing.TimestampSigner(salt=MEDIA_TOKEN_SALT).sign(str(call_id))
+
+
+def call_media_token_valid(*, call_id: int, token: str) -> bool:
+    max_age = settings.TELEPHONY.get("MEDIA_TOKEN_MAX_AGE_S", 3600)
+    try:
+        value = signing.TimestampSigner(salt=MEDIA_TOKEN_SALT).unsign(token or "", max_age=max_age)
+    except signing.BadSignature:  # SignatureExpired is a BadSignature
+        return False
+    return value == str(call_id)
+
+
+def call_media_url(*, call_id: int, with_token: bool = True) -> str:
+    base = settings.TELEPHONY["PUBLIC_BASE_URL"].rstrip("/")
+    ws = "wss://" + base.removeprefix("https://") if base.startswith("https://") else "ws://" + base.removeprefix(
+        "http://")
+    url = f"{ws}/ws/calls/{call_id}/media/"
+    return f"{url}?token={call_media_token(call_id=call_id)}" if with_token else url
+
+
+def public_url(path: str) -> str:
+    return settings.TELEPHONY["PUBLIC_BASE_URL"].rstrip("/") + path
+
+
+@dataclass
+class PlaceResult:
+    status: str  # dialled | at_cap | skipped | canceled | failed
+    call_id: int
+    provider_call_id: str = ""
+
+
+def call_place(*, call_id: int) -> PlaceResult:
+    """Claim a queued call under the concurrency cap (queued -> dialing) and ask the provider to dial.
+
+    A call already ``dialing`` without a provider id is a retried dial; anything else is left alone.
+    Provider errors propagate so the task can back off; a non-retryable one fails the call.
+    """
+    from calls.telephony import DialRequest, provider_for
+    from voice.errors import ProviderError
+
+    with transaction.atomic():
+        call = Call.objects.select_related("contact").filter(pk=call_id).first()
+        if call is None:
+            log.warning("call %s is gone; nothing to place", call_id)
+            return PlaceResult("skipped", call_id)
+        # Locking the campaign row serialises the cap check between workers (PostgreSQL).
+        campaign = Campaign.objects.select_for_update().get(pk=call.campaign_id)
+        call = Call.objects.select_for_update().select_related("contact").get(pk=call_id)
+        if call.status == S.QUEUED:
+            contact = call.contact
+            if campaign.status != Campaign.Status.ACTIVE:
+                call_transition(call_id=call_id, to=S.CANCELED, reason="campaign not active")
+                return PlaceResult("canceled", call_id)
+            if contact.do_not_call or DoNotCall.objects.filter(phone=contact.phone).exists():
+                call_transition(call_id=call_id, to=S.CANCELED, reason="do not call")
+                return PlaceResult("canceled", call_id)
+            live = Call.objects.filter(campaign_id=campaign.pk, status__in=LIVE_STATUSES).count()
+            if live >= campaign.max_concurrent_calls:
+                return PlaceResult("at_cap", call_id)
+            call = call_transition(call_id=call_id, to=S.DIALING, provider=campaign.telephony_provider)
+        elif not (call.status == S.DIALING and not call.provider_call_id):
+            return PlaceResult("skipped", call_id)
+    provider = provider_for(campaign=campaign)
+    request = DialRequest(
+        call_id=call.pk, to=call.contact.phone, caller_id=campaign.caller_id,
+        media_url=call_media_url(call_id=call.pk, with_token=provider.token_in_url),
+        media_token=call_media_token(call_id=call.pk),
+        status_callback_url=public_url(f"/calls/telephony/{provider.name}/status/{call.pk}/"),
+        language=campaign.language,
+        custom={"campaign_id": campaign.pk, "attempt": call.attempt, "simulation": campaign.simulation},
+    )
+    try:
+        placed = provider.dial(request=request)
+    except ProviderError as exc:
+        if not exc.retryable:
+            call_transition(call_id=call.pk, to=S.ENDED, outcome=CallOutcome.FAILED, error=str(exc)[:2000])
+            return PlaceResult("failed", call_id)
+        raise
+    Call.objects.filter(pk=call.pk, provider_call_id="").update(provider_call_id=placed.provider_call_id,
+                                                                provider=provider.name)
+    return PlaceResult("dialled", call_id, placed.provider_call_id)
+
+
+def call_fail(*, call_id: int, error: str) -> Call | None:
+    """Give up on a call that could not be dialled (retries exhausted)."""
+    call = Call.objects.filter(pk=call_id).only("status").first()
+    if call is None or call.status not in (S.QUEUED, S.DIALING, S.RINGING):
+        return call
+    if call.status == S.QUEUED:
+        return call_transition(call_id=call_id, to=S.CANCELED, error=error[:2000])
+    return call_transition(call_id=call_id, to=S.ENDED, outcome=CallOutcome.FAILED, error=error[:2000])
+
+
+# Provider-neutral call progress, as status webhooks and the simulated carrier report it.
+PROGRESS = {"ringing": S.RINGING, "answered": S.IN_PROGRESS}
+PROGRESS_OUTCOMES = {
+    "completed": CallOutcome.COMPLETED, "no_answer": CallOutcome.NO_ANSWER, "busy": CallOutcome.BUSY,
+    "voicemail": CallOutcome.VOICEMAIL, "failed": CallOutcome.FAILED, "canceled": CallOutcome.NO_ANSWER,
+}
+
+
+def call_progress(*, call_id: int, event: str, **data: Any) -> Call | None:
+    """Apply what the carrier says happened (``ringing``, ``answered``, ``completed``, ``busy`` …).
+
+    Carriers report late and out of order (the media stream usually ends a call before the status
+    callback does), so a report that would move a call backwards is recorded and otherwise ignored.
+    """
+    call = Call.objects.filter(pk=call_id).only("status", "campaign_id").first()
+    if call is None:
+        log.warning("progress %r for unknown call %s", event, call_id)
+        return None
+    try:
+        if event in PROGRESS:
+            return call_transition(call_id=call_id, to=PROGRESS[event], **data)
+        if event in PROGRESS_OUTCOMES:
+            if call.status in AFTER_END_STATUSES or call.status == S.CANCELED:
+                return call
+            return call_transition(call_id=call_id, to=S.ENDED, outcome=PROGRESS_OUTCOMES[event], **data)
+    except IllegalTransition as exc:
+        CallEvent.objects.create(call_id=call_id, kind="late_report", data={"event": event, "detail": str(exc)})
+        return call
+    CallEvent.objects.create(call_id=call_id, kind="provider", data={"event": event, **data})
+    return call
+
+
+# --- after the call ----------------------------------------------------------------------------------------
+
+
+def _analysis_config():
+    from dialogs.llm import LLMConfig
+
+    return LLMConfig(api_key=settings.OPENAI_API_KEY, model=settings.OPENAI_CHAT_MODEL,
+                     base_url=settings.OPENAI_BASE_URL)
+
+
+def call_analyse(*, call_id: int) -> Call:
+    """ended|analysing -> analysing -> follow_up: run the transcript analysis and store its fields."""
+    from dialogs.analysis import analyse_transcript
+
+    call = call_transition(call_id=call_id, to=S.ANALYSING)
+    call = Call.objects.select_related("campaign__script", "script_version").get(pk=call_id)
+    turns = list(call.turns.order_by("index").values_list("speaker", "text"))
+    script_map = call.script_version.dialogue_map if call.script_version else call.campaign.script.dialogue_map
+    provider = settings.DIALOG.get("ANALYSIS", "offline")
+    result = analyse_transcript(turns, script_map=script_map, language=call.campaign.language, provider=provider,
+                                config=_analysis_config() if provider == "openai" else None)
+    valid = {c.value for c in Call.Disposition}
+    call.disposition = result.disposition if result.disposition in valid else call.disposition
+    call.summary, call.follow_up = result.summary, result.follow_up
+    call.interest = max(0, min(100, int(result.interest)))
+    call.crm_status = result.crm_status if result.crm_status in {c.value for c in Call.CrmStatus} else ""
+    call.analysis, call.analysis_error = result.to_dict(), result.error
+    call.save(update_fields=["disposition", "summary", "follow_up", "interest", "crm_status", "analysis",
+                             "analysis_error"])
+    return call_transition(call_id=call_id, to=S.FOLLOW_UP, disposition=call.disposition,
+                           interest=call.interest, crm_status=call.crm_status)
+
+
+def call_after_work(*, call_id: int) -> str:
+    """Analysis, follow-up message, CRM, done: each step resumes where a crashed run stopped."""
+    from crm.services import follow_up_send, lead_create_from_call
+
+    call = Call.objects.filter(pk=call_id).only("status", "outcome").first()
+    if call is None:
+        log.warning("after-call work: call %s is gone", call_id)
+        return "gone"
+    if call.status == S.ENDED and call.outcome != CallOutcome.COMPLETED:
+        return call_transition(call_id=call_id, to=S.DONE).status
+    if call.status in (S.ENDED, S.ANALYSING):
+        call = call_analyse(call_id=call_id)
+    call = Call.objects.select_related("contact", "campaign").get(pk=call_id)
+    if call.status == S.FOLLOW_UP:
+        message = follow_up_send(call=call)
+        call = call_transition(call_id=call_id, to=S.CRM, follow_up_id=message.pk if message else None)
+    if call.status == S.CRM:
+        lead_id = None
+        if call.crm_status in (Call.CrmStatus.LEAD, Call.CrmStatus.TASK):
+            call = Call.objects.select_related("contact", "campaign").get(pk=call_id)
+            lead_id = lead_create_from_call(call=call).pk
+        call = call_transition(call_id=call_id, to=S.DONE, lead_id=lead_id)
+    return call.status
+
+
+# --- during the call ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallMediaContext:
+    """What the media consumer needs to run the salesperson for one call."""
+
+    call_id: int
+    campaign_id: int
+    status: str
+    provider: str
+    provider_call_id: str
+    language: str
+    voice: str
+    script_map: dict
+    variables: dict
+
+
+LIVE_FOR_MEDIA = (S.DIALING, S.RINGING, S.IN_PROGRESS)
+
+
+def call_media_context(*, call_id: int) -> CallMediaContext | None:
+    call = Call.objects.select_related("campaign__script", "contact", "script_version").filter(pk=call_id).first()
+    if call is None:
+        return None
+    contact = call.contact
+    # The script's own variables ({{company}} is the seller) stay; the callee is {{contact.*}}.
+    variables = {"contact": {**(contact.variables or {}), "name": contact.name, "company": contact.company,
+                             "first_name": (contact.name or "").split(" ")[0]}}
+    script_map = call.script_version.dialogue_map if call.script_version else call.campaign.script.dialogue_map
+    return CallMediaContext(call_id=call.pk, campaign_id=call.campaign_id, status=call.status,
+                            provider=call.provider or call.campaign.telephony_provider,
+                            provider_call_id=call.provider_call_id, language=call.campaign.language,
+                            voice=call.campaign.voice, script_map=script_map, variables=variables)
+
+
+def call_turn_add(*, call_id: int, index: int, speaker: str, text: str, **fields: Any) -> None:
+    """Store one utterance (idempotent per index) and show it live."""
+    from calls.models import Turn
+
+    allowed = {f.name for f in Turn._meta.fields} - {"id", "call", "index", "speaker", "text", "created_at"}
+    values = {k: v for k, v in fields.items() if k in allowed and v is not None}
+    Turn.objects.update_or_create(call_id=call_id, index=index, defaults={"speaker": speaker, "text": text, **values})
+
+
+def call_recording_save(*, call_id: int, wav: bytes) -> None:
+    from django.core.files.base import ContentFile
+
+    call = Call.objects.filter(pk=call_id).first()
+    if call is None or not wav:
+        return
+    call.recording.save(f"call_{call_id}.wav", ContentFile(wav), save=False)
+    Call.objects.filter(pk=call_id).update(recording=call.recording.name)
+
+
+def call_hangup(*, call_id: int) -> None:
+    """The flow ended the conversation: ask the carrier to hang up (media-only carriers need nothing)."""
+    from calls.telephony import get_provider
+    from voice.errors import ProviderError
+
+    call = Call.objects.filter(pk=call_id).only("provider", "provider_call_id").first()
+    if call is None or not call.provider_call_id:
+        return
+    try:
+        get_provider(call.provider).hangup(provider_call_id=call.provider_call_id)
+    except ProviderError:
+        log.warning("call %s: hang-up through %s failed", call_id, call.provider, exc_info=True)

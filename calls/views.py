@@ -1,4 +1,4 @@
-"""Operator console pages: the campaign board and a call's page."""
+"""Operator console pages: the campaign board and a call's page, refreshed live through the calls WebSocket."""
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
@@ -7,17 +7,24 @@ from django.shortcuts import get_object_or_404, render
 from calls.models import Call
 from calls.selectors import calls_recent, campaign_progress_list
 
+BOARD_PARTS = {"progress", "calls"}
+
 
 @login_required
 @permission_required("calls.view_call", raise_exception=True)
 def board(request: HttpRequest) -> HttpResponse:
-    return render(request, "calls/board.html", {"progress": campaign_progress_list(), "calls": calls_recent()})
+    context = {"progress": campaign_progress_list(), "calls": calls_recent()}
+    part = request.GET.get("part")
+    if request.htmx and part in BOARD_PARTS:  # the live script asks for a fresh partial after an event
+        return render(request, f"calls/board.html#{part}", context)
+    return render(request, "calls/board.html", context)
 
 
 @login_required
 @permission_required("calls.view_call", raise_exception=True)
 def call_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    call = get_object_or_404(Call.objects.select_related("contact", "campaign"), pk=pk)
-    return render(
-        request, "calls/call_detail.html", {"call": call, "turns": call.turns.all(), "events": call.events.all()}
-    )
+    call = get_object_or_404(Call.objects.select_related("contact", "campaign", "lead"), pk=pk)
+    context = {"call": call, "turns": call.turns.all(), "events": call.events.all()}
+    if request.htmx and request.GET.get("part") == "summary":
+        return render(request, "calls/call_detail.html#summary", context)
+    return render(request, "calls/call_detail.html", context)

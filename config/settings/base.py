@@ -107,7 +107,9 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+        # redis-py 8 reads with a 5 s socket timeout by default, which is exactly channels_redis' blocking
+        # BZPOPMIN timeout: every idle consumer would die with TimeoutError. Give reads more room.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 1500, "expiry": 30},
     }
 }
 
@@ -195,6 +197,11 @@ ELEVENLABS = {
 TELEPHONY = {
     "PROVIDER": env("TELEPHONY_PROVIDER", default="simulated"),
     "PUBLIC_BASE_URL": env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000"),
+    "MEDIA_TOKEN_MAX_AGE_S": env.int("MEDIA_TOKEN_MAX_AGE_S", default=3600),
+    "SIMULATED": {
+        "PACE_SPEED": env.float("SIMULATED_PACE_SPEED", default=1.0),
+        "CALLEE_STT": env("SIMULATED_CALLEE_STT", default="transcript"),
+    },
     "VOXIMPLANT": {
         "ACCOUNT_ID": env("VOXIMPLANT_ACCOUNT_ID", default=""),
         "API_KEY": env("VOXIMPLANT_API_KEY", default=""),

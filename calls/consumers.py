@@ -1,0 +1,307 @@
+"""WebSocket consumers of calls: the carrier's media stream (signed per-call token) and the operators' live feed.
+
+The media consumer is thin: it checks the token, hands frames to a ``voice.session.MediaSession``
+running the campaign script's salesperson, and reports what happened through ``calls.services``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import logging
+import time
+import wave
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from django.conf import settings
+
+from calls import services
+from voice.events import BotTurnFinished, DirectiveEvent, PipelineEvent, StateChanged, TurnMetrics, UserTranscript
+
+log = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401  # no token arrived in time
+CLOSE_BAD_TOKEN = 4403  # wrong, expired or for another call
+CLOSE_CALL_NOT_LIVE = 4409  # the call is over or unknown
+AUTH_TIMEOUT_S = 10.0
+
+_providers: dict[tuple, Any] = {}
+
+
+def _provider(kind: str) -> Any:
+    """STT/TTS instances are shared by all calls of the process: local models load once."""
+    from voice.registry import load_provider
+
+    block = settings.VOICE[kind.upper()]
+    key = (kind, block["PROVIDER"], json.dumps(block.get("OPTIONS") or {}, sort_keys=True))
+    if key not in _providers:
+        _providers[key] = load_provider(kind, block["PROVIDER"], **(block.get("OPTIONS") or {}))
+    return _providers[key]
+
+
+def build_responder(ctx: services.CallMediaContext):
+    from dialogs.responders import FlowResponder
+
+    if settings.DIALOG.get("RESPONDER") == "openai":
+        from dialogs.llm import LLMConfig, LLMResponder
+
+        config = LLMConfig(api_key=settings.OPENAI_API_KEY, model=settings.OPENAI_CHAT_MODEL,
+                           base_url=settings.OPENAI_BASE_URL)
+        return LLMResponder(ctx.script_map, ctx.variables, ctx.language, config=config)
+    return FlowResponder(ctx.script_map, ctx.variables, ctx.language)
+
+
+class CallRecorder:
+    """A mono 8 kHz WAV of both sides, laid out on the callee's frame clock (the carrier sends continuously)."""
+
+    RATE = 8000
+
+    def __init__(self) -> None:
+        self.inbound = bytearray()
+        self.outbound = bytearray()
+
+    def add_inbound(self, pcm: bytes) -> None:
+        self.inbound += pcm
+
+    def add_outbound(self, pcm: bytes) -> None:
+        if len(self.outbound) < len(self.inbound):  # the bot was silent until now
+            self.outbound += bytes(len(self.inbound) - len(self.outbound))
+        self.outbound += pcm
+
+    def clear(self) -> None:
+        # audio queued at the far end but never played is dropped from the recording too
+        del self.outbound[len(self.inbound):]
+
+    def wav(self) -> bytes:
+        import numpy as np
+
+        n = max(len(self.inbound), len(self.outbound)) // 2
+        if n == 0:
+            return b""
+        mix = np.zeros(n, dtype=np.int32)
+        for track in (self.inbound, self.outbound):
+            samples = np.frombuffer(bytes(track[: (len(track) // 2) * 2]), dtype=np.int16)
+            mix[: len(samples)] += samples
+        out = io.BytesIO()
+        with wave.open(out, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(self.RATE)
+            w.writeframes(np.clip(mix, -32768, 32767).astype(np.int16).tobytes())
+        return out.getvalue()
+
+
+class CallEventSink:
+    """Stores turns with their latency figures and streams transcripts and mind states to the operators."""
+
+    def __init__(self, ctx: services.CallMediaContext):
+        self.ctx = ctx
+        self.index = 0
+        self.t0 = time.time()
+        self.metrics: dict[int, TurnMetrics] = {}
+        self.meta: dict[str, Any] = {}
+        self.user_started: float | None = None
+
+    def _ms(self, at: float) -> int:
+        return max(0, int((at - self.t0) * 1000))
+
+    async def _add_turn(self, speaker: str, text: str, **fields: Any) -> None:
+        index = self.index
+        self.index += 1
+        await database_sync_to_async(services.call_turn_add)(call_id=self.ctx.call_id, index=index, speaker=speaker,
+                                                              text=text, **fields)
+
+    async def emit(self, event: PipelineEvent) -> None:
+        if isinstance(event, TurnMetrics):
+            self.metrics[event.turn_index] = event
+        elif isinstance(event, DirectiveEvent) and event.kind == "meta":
+            self.meta = dict(event.data)
+        elif isinstance(event, UserTranscript) and event.final and event.text.strip():
+            await self._add_turn("user", event.text, ended_ms=self._ms(event.at), intent=self.meta.get("intent") or "")
+        elif isinstance(event, BotTurnFinished) and event.text:
+            m = self.metrics.pop(event.turn_index, None)
+            await self._add_turn(
+                "bot", event.text, started_ms=self._ms(event.at - event.audio_ms / 1000), ended_ms=self._ms(event.at),
+                interrupted=event.interrupted, stage=self.meta.get("stage") or "",
+                intent=self.meta.get("intent") or "", objection=self.meta.get("objection") or "",
+                eou_ms=m and m.eou_ms, stt_ms=m and m.stt_ms, ttft_ms=m and m.ttft_ms,
+                tts_ttfb_ms=m and m.tts_ttfb_ms, voice_to_voice_ms=m and m.voice_to_voice_ms,
+            )
+        else:
+            if not isinstance(event, StateChanged | UserTranscript):
+                return
+        payload = {"kind": "pipeline", "event": event.to_dict()}
+        await database_sync_to_async(services.call_publish, thread_sensitive=False)(
+            call_id=self.ctx.call_id, campaign_id=self.ctx.campaign_id, payload=payload)
+
+
+class MediaStreamConsumer(AsyncWebsocketConsumer):
+    """``ws/calls/<call_id>/media/``: authenticated by the call's signed token, never by Origin."""
+
+    # The stream needs no channel-layer inbox (it only publishes), so it does not poll Redis for one.
+    channel_layer_alias = "media-streams-need-no-layer"
+
+    async def connect(self) -> None:
+        self.call_id = int(self.scope["url_route"]["kwargs"]["call_id"])
+        self.session = None
+        self.ctx: services.CallMediaContext | None = None
+        self.recorder = CallRecorder()
+        self.started_at: float | None = None
+        self.finished = False
+        self._auth_timer: asyncio.Task | None = None
+        await self.accept()  # accepted first, so a refusal can carry a close code the carrier logs
+        token = (parse_qs(self.scope.get("query_string", b"").decode()).get("token") or [""])[0]
+        if token:
+            await self._authenticate(token)
+        else:  # Twilio: the token comes in the start message's customParameters
+            self._auth_timer = asyncio.create_task(self._auth_deadline())
+
+    async def _auth_deadline(self) -> None:
+        await asyncio.sleep(AUTH_TIMEOUT_S)
+        if self.session is None:
+            await self._refuse(CLOSE_UNAUTHENTICATED, "no token")
+
+    async def _refuse(self, code: int, reason: str) -> None:
+        log.warning("media socket for call %s refused (%s): %s", self.call_id, code, reason)
+        self.finished = True
+        await self.close(code=code)
+
+    async def _authenticate(self, token: str) -> bool:
+        if not services.call_media_token_valid(call_id=self.call_id, token=token):
+            await self._refuse(CLOSE_BAD_TOKEN, "bad or expired token")
+            return False
+        self.ctx = await database_sync_to_async(services.call_media_context)(call_id=self.call_id)
+        if self.ctx is None or self.ctx.status not in services.LIVE_FOR_MEDIA:
+            await self._refuse(CLOSE_CALL_NOT_LIVE, f"call is {self.ctx.status if self.ctx else 'unknown'}")
+            return False
+        from calls.telephony import PROVIDERS, get_provider
+        from voice.protocols import codec_for
+        from voice.session import MediaSession
+
+        protocol = get_provider(self.ctx.provider).media_protocol if self.ctx.provider in PROVIDERS else "twilio"
+        self.session = MediaSession(codec_for(protocol), self._build_pipeline, send=self._send_frame,
+                                    close=self._close_socket, session_id=f"call-{self.call_id}")
+        await self.session.open()
+        if self._auth_timer is not None:
+            self._auth_timer.cancel()
+        return True
+
+    async def _build_pipeline(self, start):
+        from voice.pipeline import PipelineConfig, VoicePipeline
+
+        ctx = self.ctx
+        pace = 1.0
+        if ctx.provider == "simulated":
+            from calls.telephony import provider_options
+
+            pace = float(provider_options("simulated").get("pace_speed", 1.0))
+        config = PipelineConfig(language=ctx.language, voice=ctx.voice, bot_speaks_first=True, pace_speed=pace)
+        stt, tts = await asyncio.to_thread(lambda: (_provider("stt"), _provider("tts")))
+        self.started_at = time.time()
+        await database_sync_to_async(services.call_progress)(call_id=self.call_id, event="answered")
+        return VoicePipeline(stt=stt, tts=tts, responder=build_responder(ctx), sink=CallEventSink(ctx), config=config)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.finished:
+            return
+        if self.session is None:
+            if not await self._pre_auth(text_data):
+                return
+        if text_data is not None:
+            self._record(text_data, inbound=True)
+            await self.session.on_text(text_data)
+        elif bytes_data is not None:
+            await self.session.on_bytes(bytes_data)
+
+    async def _pre_auth(self, text: str | None) -> bool:
+        """Before the token: ``connected`` is fine, ``start`` must carry it, anything else is refused."""
+        try:
+            message = json.loads(text or "")
+        except ValueError:
+            message = {}
+        event = message.get("event") if isinstance(message, dict) else None
+        if event == "connected":
+            return False
+        if event == "start":
+            params = (message.get("start") or {}).get("customParameters") or {}
+            return await self._authenticate(str(params.get("token", "")))
+        await self._refuse(CLOSE_UNAUTHENTICATED, f"{event or 'a frame'} before the token")
+        return False
+
+    def _record(self, frame: str, *, inbound: bool) -> None:
+        if '"media"' not in frame and '"clear"' not in frame:
+            return
+        from voice.audio import ulaw_to_pcm16
+
+        try:
+            message = json.loads(frame)
+            if message.get("event") == "clear":
+                self.recorder.clear()
+                return
+            if message.get("event") != "media":
+                return
+            pcm = ulaw_to_pcm16(base64.b64decode(message["media"]["payload"]))
+        except (ValueError, KeyError, TypeError):
+            return
+        (self.recorder.add_inbound if inbound else self.recorder.add_outbound)(pcm)
+
+    async def _send_frame(self, frame: str | bytes) -> None:
+        if isinstance(frame, str):
+            self._record(frame, inbound=False)
+            await self.send(text_data=frame)
+        else:
+            await self.send(bytes_data=frame)
+
+    async def _close_socket(self, code: int, reason: str) -> None:
+        # The flow's end directive (or a protocol error): hang up through the carrier, then close.
+        if code == 1000 and reason == "conversation ended":
+            await database_sync_to_async(services.call_hangup, thread_sensitive=False)(call_id=self.call_id)
+        await self.close(code=code)
+        await self._finish()
+
+    async def disconnect(self, code: int) -> None:
+        if self._auth_timer is not None:
+            self._auth_timer.cancel()
+        if self.session is not None:
+            await self.session.disconnected(code)
+        await self._finish()
+
+    async def _finish(self) -> None:
+        if self.finished or self.session is None:
+            return
+        self.finished = True
+        if self.started_at is None:
+            return
+        duration = round(time.time() - self.started_at, 2)
+        await database_sync_to_async(services.call_progress)(call_id=self.call_id, event="completed",
+                                                             duration_s=duration)
+        wav = await asyncio.to_thread(self.recorder.wav)
+        await database_sync_to_async(services.call_recording_save)(call_id=self.call_id, wav=wav)
+
+
+class CallMonitorConsumer(AsyncJsonWebsocketConsumer):
+    """``ws/calls/live/`` (the board) or ``ws/calls/<call_id>/live/``: events pushed by ``call_publish``."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not await database_sync_to_async(user.has_perm)(
+            "calls.monitor_call"
+        ):
+            await self.close(code=4403)
+            return
+        call_id = self.scope["url_route"]["kwargs"].get("call_id")
+        self.group = services.call_group(int(call_id)) if call_id else services.BOARD_GROUP
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def call_event(self, message: dict) -> None:
+        await self.send_json(message["payload"])

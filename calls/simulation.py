@@ -1,0 +1,182 @@
+"""Rehearsing a campaign end to end in one process: daphne serves the media consumer, a Celery worker runs the tasks.
+
+``campaign_rehearse`` creates a campaign of N demo contacts on the simulated carrier, plans it with
+the real planner, and lets the real tasks, carrier, consumer and pipeline play it out until every
+call is final (or the time runs out: those calls are ``lost``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import time as dtime
+from zoneinfo import ZoneInfo, available_timezones
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from calls.models import Call, CallOutcome, Campaign, Contact, ContactList
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def asgi_server() -> Iterator[str]:
+    """daphne on a free loopback port in a thread; yields ``http://127.0.0.1:<port>``.
+
+    Twisted's reactor cannot be restarted, so this works once per process (a command, one test).
+    """
+    from daphne.server import Server
+
+    from config.asgi import application
+
+    ready = threading.Event()
+    server = Server(application=application, endpoints=["tcp:port=0:interface=127.0.0.1"], signal_handlers=False,
+                    ready_callable=ready.set, verbosity=0)
+    thread = threading.Thread(target=server.run, name="daphne", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.listening_addresses and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not server.listening_addresses:
+        raise RuntimeError("daphne did not start listening")
+    host, port = server.listening_addresses[0]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        from twisted.internet import reactor
+
+        reactor.callFromThread(server.stop)
+        thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def celery_worker(concurrency: int = 4) -> Iterator[None]:
+    """A real Celery worker on the configured broker, in a thread of this process."""
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    app.loader.import_module("celery.contrib.testing.tasks")  # the ping task start_worker checks with
+    with start_worker(app, pool="threads", concurrency=concurrency, perform_ping_check=True, shutdown_timeout=10,
+                      loglevel="WARNING"):
+        yield
+
+
+def daytime_zone(*, now: datetime | None = None, prefer: str = "Europe/Moscow") -> str:
+    """A time zone where it is 09:00–17:00 now, so a rehearsal at any hour stays inside 08:00–21:00."""
+    now = now or timezone.now()
+    candidates = [prefer, "Europe/Kaliningrad", "Asia/Yekaterinburg", "Asia/Novosibirsk", "Asia/Vladivostok",
+                  "Asia/Kamchatka", "America/New_York", "America/Los_Angeles", "Pacific/Honolulu", "Europe/London",
+                  *sorted(available_timezones())]
+    for name in candidates:
+        with contextlib.suppress(Exception):
+            if 9 <= now.astimezone(ZoneInfo(name)).hour < 17:
+                return name
+    return prefer
+
+
+@dataclass
+class RehearsalResult:
+    calls: int = 0
+    completed: int = 0
+    no_answer: int = 0
+    busy: int = 0
+    voicemail: int = 0
+    failed: int = 0
+    analysed: int = 0
+    leads: int = 0
+    lost: int = 0
+    seconds: float = 0.0
+    campaign_id: int = 0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def campaign_create_for_rehearsal(*, contacts: int, seed: int = 1, shares: dict | None = None,
+                                  concurrency: int = 4) -> Campaign:
+    from config.demo import data
+    from config.demo.services import demo_seed
+    from dialogs.models import Script
+
+    if not Script.objects.filter(name=data.SCRIPTS[0][0]).exists():
+        demo_seed()
+    script = Script.objects.get(name=data.SCRIPTS[0][0])
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S-%f")
+    tz = daytime_zone()
+    with transaction.atomic():
+        contact_list = ContactList.objects.create(name=f"Rehearsal {stamp}")
+        Contact.objects.bulk_create([
+            Contact(contact_list=contact_list, phone=f"+7999{seed % 100:02d}{i:05d}", timezone=tz,
+                    name=data.CONTACTS[i % len(data.CONTACTS)][0], company=data.CONTACTS[i % len(data.CONTACTS)][1],
+                    variables={"city": data.CONTACTS[i % len(data.CONTACTS)][3],
+                               "product": data.CONTACTS[i % len(data.CONTACTS)][4]})
+            for i in range(contacts)
+        ])
+        return Campaign.objects.create(
+            name=f"Rehearsal {stamp}", script=script, contact_list=contact_list, status=Campaign.Status.ACTIVE,
+            telephony_provider=Campaign.Provider.SIMULATED, window_start=dtime(8), window_end=dtime(21),
+            weekdays=list(range(7)), timezone=tz, max_concurrent_calls=concurrency, average_call_seconds=8,
+            max_attempts=1, simulation={**(shares or {}), "seed": seed},
+        )
+
+
+def rehearsal_result(*, campaign_id: int) -> RehearsalResult:
+    from crm.models import Lead
+
+    calls = Call.objects.filter(campaign_id=campaign_id)
+    r = RehearsalResult(campaign_id=campaign_id, calls=calls.count())
+    for outcome in ("completed", "no_answer", "busy", "voicemail", "failed"):
+        setattr(r, outcome, calls.filter(outcome=outcome).count())
+    r.analysed = calls.filter(outcome=CallOutcome.COMPLETED, status=Call.Status.DONE).exclude(analysis={}).count()
+    r.leads = Lead.objects.filter(call__campaign_id=campaign_id).count()
+    r.lost = calls.exclude(status__in=[Call.Status.DONE, Call.Status.CANCELED]).count()
+    return r
+
+
+def campaign_rehearse(*, contacts: int, seed: int = 1, timeout_s: float = 900, pace_speed: float = 4.0,
+                      callee_stt: str | None = None, concurrency: int = 4, shares: dict | None = None,
+                      workers: int = 4) -> RehearsalResult:
+    started = time.monotonic()
+    with asgi_server() as base_url, celery_worker(workers):
+        simulated = {**(settings.TELEPHONY.get("SIMULATED") or {}), "PACE_SPEED": pace_speed}
+        if callee_stt:
+            simulated["CALLEE_STT"] = callee_stt
+        # The worker and the server live in this process: the carrier dials this server.
+        saved = settings.TELEPHONY
+        settings.TELEPHONY = {**settings.TELEPHONY, "PUBLIC_BASE_URL": base_url, "SIMULATED": simulated}
+        try:
+            campaign = _rehearse_until_done(contacts=contacts, seed=seed, shares=shares, concurrency=concurrency,
+                                            deadline=started + timeout_s)
+        finally:
+            settings.TELEPHONY = saved
+    result = rehearsal_result(campaign_id=campaign.pk)
+    result.seconds = round(time.monotonic() - started, 1)
+    return result
+
+
+def _rehearse_until_done(*, contacts: int, seed: int, shares: dict | None, concurrency: int,
+                         deadline: float) -> Campaign:
+    from calls.services import calls_dispatch_due, campaign_plan
+    from calls.telephony.simulated import carrier_idle
+
+    campaign = campaign_create_for_rehearsal(contacts=contacts, seed=seed, shares=shares, concurrency=concurrency)
+    today = timezone.now().astimezone(ZoneInfo(campaign.timezone)).date()
+    plan = campaign_plan(campaign_id=campaign.pk, day=today)
+    log.info("rehearsal campaign %s: %s", campaign.pk, plan.to_dict())
+    while time.monotonic() < deadline:
+        pending = Call.objects.filter(campaign=campaign).exclude(
+            status__in=[Call.Status.DONE, Call.Status.CANCELED]).count()
+        if pending == 0 and carrier_idle():
+            break
+        # what beat's every-minute dispatcher does, sooner: the rehearsal's ETAs are seconds apart
+        calls_dispatch_due(campaign_id=campaign.pk)
+        time.sleep(1)
+    return campaign

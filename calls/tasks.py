@@ -1,0 +1,79 @@
+"""Celery tasks of outbound campaigns: plan a campaign, hand due calls out, place a call, analyse a call.
+
+Tasks take ids, re-fetch rows, are idempotent, and leave every rule to ``calls.services``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from celery import shared_task
+from django.utils import timezone
+
+from voice.errors import ProviderError, ProviderTimeout, ProviderUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, time_limit=30 * 60, soft_time_limit=28 * 60)
+def plan_campaign(campaign_id: int, day: str | None = None, contact_ids: list[int] | None = None) -> dict:
+    """Plan ``day`` (ISO date; default today in the campaign's time zone)."""
+    from calls.models import Campaign
+    from calls.services import _tz, campaign_plan
+
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        log.warning("plan_campaign: campaign %s is gone", campaign_id)
+        return {}
+    the_day = date.fromisoformat(day) if day else timezone.now().astimezone(_tz(campaign.timezone)).date()
+    return campaign_plan(campaign_id=campaign_id, day=the_day, contact_ids=contact_ids).to_dict()
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=110)
+def dispatch_due_calls() -> int:
+    from calls.services import calls_dispatch_due
+
+    return calls_dispatch_due()
+
+
+PLACE_MAX_RETRIES = 6
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None, time_limit=90, soft_time_limit=80)
+def place_call(self, call_id: int, carrier_failures: int = 0) -> str:
+    """Dial at the call's ETA. At the cap it waits for a line; a carrier hiccup backs off exponentially.
+
+    Retries are explicit rather than ``autoretry_for``: waiting for a free line is not a failure and
+    must not use up the carrier-error budget, and the last carrier error has to fail the call.
+    """
+    from calls.models import Call
+    from calls.services import call_fail, call_place
+
+    try:
+        result = call_place(call_id=call_id)
+    except (ProviderUnavailable, ProviderTimeout) as exc:
+        if carrier_failures >= PLACE_MAX_RETRIES:
+            call_fail(call_id=call_id, error=str(exc))
+            return "failed"
+        raise self.retry(countdown=min(300, 2 ** (carrier_failures + 1)),
+                         kwargs={"call_id": call_id, "carrier_failures": carrier_failures + 1}) from exc
+    except ProviderError as exc:  # not retryable: call_place normally ends the call itself
+        call_fail(call_id=call_id, error=str(exc))
+        return "failed"
+    if result.status == "at_cap":
+        campaign = Call.objects.filter(pk=call_id).values_list("campaign__average_call_seconds",
+                                                               "campaign__max_concurrent_calls").first()
+        wait = max(2, min(60, (campaign[0] / max(1, campaign[1])) if campaign else 10))
+        raise self.retry(countdown=wait, kwargs={"call_id": call_id, "carrier_failures": carrier_failures})
+    return result.status
+
+
+@shared_task(
+    bind=True, acks_late=True, autoretry_for=(ProviderUnavailable, ProviderTimeout), retry_backoff=True,
+    retry_backoff_max=600, max_retries=5, time_limit=10 * 60, soft_time_limit=9 * 60,
+)
+def analyse_call(self, call_id: int) -> str:
+    from calls.services import call_after_work
+
+    return call_after_work(call_id=call_id)

@@ -1,0 +1,44 @@
+"""The telephony contract: dial a number whose audio is streamed to our media WebSocket, hang up."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DialRequest:
+    """Everything a carrier needs to place one call.
+
+    ``media_url`` is the call's WebSocket (with ``?token=`` for carriers that keep query strings);
+    ``media_token`` also travels separately for carriers that drop them (Twilio's ``<Parameter>``).
+    """
+
+    call_id: int
+    to: str
+    caller_id: str
+    media_url: str
+    media_token: str
+    status_callback_url: str
+    language: str = "ru"
+    custom: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DialResult:
+    provider_call_id: str
+
+
+class TelephonyProvider(ABC):
+    """One carrier. Subclasses map every failure to the ``voice.errors.ProviderError`` family."""
+
+    name = "base"
+    media_protocol = "twilio"  # the wire protocol its media stream speaks (``voice.protocols``)
+    token_in_url = True  # whether the media URL keeps its ``?token=`` query string
+
+    @abstractmethod
+    def dial(self, *, request: DialRequest) -> DialResult: ...
+
+    def hangup(self, *, provider_call_id: str) -> None:
+        """End a call from our side. Carriers whose call ends with the media socket need nothing."""

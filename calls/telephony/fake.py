@@ -1,0 +1,33 @@
+"""A telephony double for tests: records dials and hang-ups, fails on request."""
+
+from __future__ import annotations
+
+import itertools
+
+from calls.telephony.base import DialRequest, DialResult, TelephonyProvider
+from voice.errors import ProviderError
+
+_ids = itertools.count(1)
+
+
+class FakeTelephony(TelephonyProvider):
+    name = "fake"
+    dialled: list[DialRequest] = []  # class-level so tests can read what a task dialled
+    hung_up: list[str] = []
+    fail: ProviderError | None = None
+
+    def __init__(self, **options):
+        self.options = options
+
+    def dial(self, *, request: DialRequest) -> DialResult:
+        if FakeTelephony.fail is not None:
+            raise FakeTelephony.fail
+        FakeTelephony.dialled.append(request)
+        return DialResult(provider_call_id=f"fake-{next(_ids)}")
+
+    def hangup(self, *, provider_call_id: str) -> None:
+        FakeTelephony.hung_up.append(provider_call_id)
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.dialled, cls.hung_up, cls.fail = [], [], None

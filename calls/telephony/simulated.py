@@ -1,0 +1,323 @@
+"""The simulated carrier: a callee persona that answers on our own media WebSocket, speaking Twilio Media Streams.
+
+Offline default, so any campaign can be rehearsed. ``dial`` draws the outcome from the campaign's
+shares (``Campaign.simulation``, seeded per call and attempt) and returns at once; the call then
+plays out on a background event loop in this process:
+
+- ``no_answer`` / ``busy``: it rings, then the carrier reports the outcome.
+- ``voicemail``: answering-machine detection, as Twilio's ``machine_detection`` does it: reported as
+  voicemail and hung up without connecting the bot.
+- ``answer``: a ``dialogs.personas.PersonaResponder`` customer connects to the call's media URL
+  (``connected``, ``start`` with the token in ``customParameters``, then 20 ms μ-law ``media``
+  frames, silence included, as a phone line sends them), echoes the bot's marks, and answers with
+  real eSpeak audio through ``voice.tts``.
+
+How the callee understands the bot is ``callee_stt``:
+
+- ``local``: real audio both ways; the bot's speech is transcribed with the local Whisper model.
+- ``transcript`` (default): an out-of-band shortcut for rehearsals: the callee takes the bot's
+  words from the call's live channel-layer group (the same ``bot_turn`` events the operators see)
+  once the bot's audio has stopped. The bot still hears the callee through audio and its own STT,
+  so the salesperson's side is exactly what a real call runs. Whisper on both sides costs about a
+  second of CPU per utterance, which on two cores makes a 20-contact rehearsal several times slower.
+
+``pace_speed`` (>1) plays both sides faster than real time; the media consumer paces the bot the
+same way for simulated calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from typing import Any
+
+from calls.telephony.base import DialRequest, DialResult, TelephonyProvider
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SHARES = {"answer": 0.6, "no_answer": 0.2, "busy": 0.1, "voicemail": 0.1}
+FRAME_BYTES = 160  # 20 ms of μ-law at 8 kHz
+SILENCE = b"\xff" * FRAME_BYTES
+CALLEE_STT = ("transcript", "local", "fake")
+
+
+def pick_outcome(shares: dict[str, float], *, seed: Any, call_id: int, attempt: int) -> str:
+    rng = random.Random(f"{seed}:{call_id}:{attempt}")
+    names = [n for n in ("answer", "no_answer", "busy", "voicemail") if shares.get(n, 0) > 0]
+    if not names:
+        return "answer"
+    return rng.choices(names, weights=[float(shares[n]) for n in names])[0]
+
+
+class _Carrier:
+    """One background event loop per process, where simulated calls live."""
+
+    _instance: _Carrier | None = None
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.active: set[int] = set()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="simulated-carrier", daemon=True)
+        self.thread.start()
+
+    @classmethod
+    def get(cls) -> _Carrier:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = _Carrier()
+            return cls._instance
+
+    def submit(self, call_id: int, coro) -> None:
+        self.active.add(call_id)
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        future.add_done_callback(lambda f: self._done(call_id, f))
+
+    def _done(self, call_id: int, future) -> None:
+        self.active.discard(call_id)
+        if not future.cancelled() and future.exception() is not None:
+            log.error("simulated call %s crashed", call_id, exc_info=future.exception())
+
+
+def carrier_idle() -> bool:
+    """True when no simulated call is playing out in this process (for the rehearsal command)."""
+    return _Carrier._instance is None or not _Carrier._instance.active
+
+
+async def _report(call_id: int, event: str) -> None:
+    from asgiref.sync import sync_to_async
+    from django.db import close_old_connections
+
+    def apply() -> None:
+        from calls.services import call_progress
+
+        try:
+            call_progress(call_id=call_id, event=event)
+        finally:
+            close_old_connections()
+
+    await sync_to_async(apply, thread_sensitive=False)()
+
+
+class SimulatedTelephony(TelephonyProvider):
+    name = "simulated"
+    media_protocol = "twilio"
+    token_in_url = False  # like Twilio: the token travels in the start message
+
+    def __init__(self, shares: dict[str, float] | None = None, seed: int = 0, pace_speed: float = 1.0,
+                 ring_s: float = 2.0, callee_stt: str = "transcript", callee_tts: str = "local",
+                 max_call_s: float = 240.0, persona: str = ""):
+        from voice.errors import ProviderConfigError
+
+        if callee_stt not in CALLEE_STT:
+            raise ProviderConfigError(f"callee_stt must be one of {CALLEE_STT}", provider=self.name)
+        self.shares = {**DEFAULT_SHARES, **(shares or {})}
+        self.seed, self.pace_speed, self.ring_s = seed, max(0.1, float(pace_speed)), ring_s
+        self.callee_stt, self.max_call_s, self.persona = callee_stt, max_call_s, persona
+        self.callee_tts = callee_tts
+
+    def dial(self, *, request: DialRequest) -> DialResult:
+        simulation = dict(request.custom.get("simulation") or {})
+        shares = {k: float(v) for k, v in {**self.shares, **simulation}.items() if k in DEFAULT_SHARES}
+        seed = simulation.get("seed", self.seed)
+        outcome = pick_outcome(shares, seed=seed, call_id=request.call_id, attempt=request.custom.get("attempt", 1))
+        callee = SimulatedCallee(request=request, seed=f"{seed}:{request.call_id}", pace_speed=self.pace_speed,
+                                 stt_mode=self.callee_stt, max_call_s=self.max_call_s, persona_key=self.persona,
+                                 tts_name=self.callee_tts)
+        _Carrier.get().submit(request.call_id, self._play(request.call_id, outcome, callee))
+        return DialResult(provider_call_id=f"sim-{uuid.uuid4().hex[:16]}")
+
+    async def _play(self, call_id: int, outcome: str, callee: SimulatedCallee) -> None:
+        await asyncio.sleep(0.2 / self.pace_speed)
+        await _report(call_id, "ringing")
+        await asyncio.sleep(self.ring_s / self.pace_speed)
+        if outcome != "answer":
+            await _report(call_id, outcome)
+            return
+        try:
+            await callee.run()
+        except Exception as exc:  # the line dropped: the carrier says the call failed
+            log.warning("simulated callee of call %s: %s", call_id, exc)
+            await _report(call_id, "failed")
+
+
+class SimulatedCallee:
+    """The customer's phone: a Twilio Media Streams client with a persona behind it."""
+
+    def __init__(self, *, request: DialRequest, seed: str, pace_speed: float, stt_mode: str, max_call_s: float,
+                 persona_key: str = "", tts_name: str = "local", bot_silence_ms: int = 900):
+        self.request = request
+        self.seed = seed
+        self.tick_s = 0.02 / pace_speed
+        self.stt_mode = stt_mode
+        self.max_frames = int(max_call_s / 0.02)
+        self.persona_key = persona_key
+        self.tts_name = tts_name
+        self.silence_frames = bot_silence_ms // 20
+        self.language = request.language
+        self.heard = bytearray()  # the bot's current turn, μ-law
+        self.quiet = 0  # frames since the bot's audio stopped
+        self.speech: list[bytes] = []  # our next frames to send
+        self.bot_texts: asyncio.Queue[str] = asyncio.Queue()
+        self.transcript: list[tuple[str, str]] = []
+        self.hang_up_after_speaking = False
+
+    def _responder(self):
+        from dialogs.personas import DEFAULT_PERSONAS, PersonaResponder
+
+        rng = random.Random(self.seed)
+        keys = sorted(DEFAULT_PERSONAS)
+        persona = DEFAULT_PERSONAS.get(self.persona_key) or DEFAULT_PERSONAS[rng.choice(keys)]
+        return PersonaResponder(persona, seed=rng.randrange(1 << 30))
+
+    async def run(self) -> None:
+        import websockets
+
+        from voice.responder import ConversationState
+
+        self.responder = self._responder()
+        self.state = ConversationState(language=self.language)
+        self.tts = _tts(self.tts_name)
+        listener = asyncio.create_task(self._listen_out_of_band()) if self.stt_mode == "transcript" else None
+        stream_sid = "MZ" + uuid.uuid4().hex
+        try:
+            async with websockets.connect(self.request.media_url, max_size=None, open_timeout=10) as ws:
+                await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+                await ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": stream_sid, "start": {
+                    "streamSid": stream_sid, "callSid": f"SIM{self.request.call_id}", "accountSid": "ACsimulated",
+                    "tracks": ["inbound"], "customParameters": {"token": self.request.media_token},
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}))
+                receiver = asyncio.create_task(self._receive(ws, stream_sid))
+                try:
+                    await self._speak_loop(ws, stream_sid, receiver)
+                except websockets.ConnectionClosed:
+                    pass  # the bot hung up: the media consumer ends the call
+                finally:
+                    receiver.cancel()
+        finally:
+            if listener is not None:
+                listener.cancel()
+
+    async def _receive(self, ws, stream_sid: str) -> None:
+        async for raw in ws:
+            message = json.loads(raw)
+            event = message.get("event")
+            if event == "media":
+                self.heard += base64.b64decode(message["media"]["payload"])
+                self.quiet = 0
+            elif event == "mark":  # we "play" audio as it arrives, so a mark is reached at once
+                await ws.send(json.dumps({"event": "mark", "streamSid": stream_sid, "mark": message["mark"]}))
+            elif event == "clear":
+                pass
+
+    async def _speak_loop(self, ws, stream_sid: str, receiver: asyncio.Task) -> None:
+        chunk = 0
+        next_at = time.monotonic()
+        thinking: asyncio.Task | None = None
+        for _ in range(self.max_frames):
+            if receiver.done():
+                return  # the bot hung up
+            frame = self.speech.pop(0) if self.speech else SILENCE
+            chunk += 1
+            await ws.send(json.dumps({"event": "media", "streamSid": stream_sid, "media": {
+                "track": "inbound", "chunk": str(chunk), "timestamp": str(chunk * 20),
+                "payload": base64.b64encode(frame).decode()}}))
+            if not self.speech and self.hang_up_after_speaking and thinking is None:
+                await ws.send(json.dumps({"event": "stop", "streamSid": stream_sid, "stop": {}}))
+                await ws.close()
+                return
+            if self.heard:
+                self.quiet += 1
+                if self.quiet >= self.silence_frames and thinking is None:
+                    heard, self.heard = bytes(self.heard), bytearray()
+                    thinking = asyncio.create_task(self._answer(heard))
+            if thinking is not None and thinking.done():
+                thinking.result()
+                thinking = None
+            next_at += self.tick_s
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+    async def _understand(self, heard: bytes) -> str:
+        if self.stt_mode == "transcript":
+            texts = []
+            try:  # the bot_turn event is published when the bot's audio has been sent, i.e. about now
+                texts.append(await asyncio.wait_for(self.bot_texts.get(), timeout=5))
+                while not self.bot_texts.empty():
+                    texts.append(self.bot_texts.get_nowait())
+            except TimeoutError:
+                pass
+            return " ".join(texts)
+        if self.stt_mode == "fake":
+            return ""
+        from voice.audio import ulaw_to_pcm16
+        from voice.registry import load_provider
+
+        stt = _shared("stt-local", lambda: load_provider("stt", "local"))
+        result = await stt.transcribe(ulaw_to_pcm16(heard), sample_rate=8000, language=self.language)
+        return result.text
+
+    async def _answer(self, heard: bytes) -> None:
+        from voice.audio import pcm16_to_ulaw
+        from voice.responder import Directive
+
+        text = await self._understand(heard)
+        log.debug("simulated callee of call %s heard %r", self.request.call_id, text)
+        self.transcript.append(("bot", text))
+        self.state.history.append(("bot", text))
+        reply = ""
+        async for out in self.responder.respond(text, self.state):
+            if isinstance(out, Directive):
+                if out.kind == "end":
+                    self.hang_up_after_speaking = True
+            else:
+                reply += out
+        if not reply.strip():
+            return
+        self.transcript.append(("user", reply))
+        self.state.history.append(("user", reply))
+        pcm = bytearray()
+        async for chunk in self.tts.synthesize(reply, language=self.language, sample_rate=8000):
+            pcm += chunk
+        wire = pcm16_to_ulaw(bytes(pcm))
+        frames = [wire[i:i + FRAME_BYTES].ljust(FRAME_BYTES, b"\xff") for i in range(0, len(wire), FRAME_BYTES)]
+        self.speech.extend(frames + [SILENCE] * 5)
+
+    async def _listen_out_of_band(self) -> None:
+        from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+
+        from calls.services import call_group
+
+        # A layer of our own: a Redis layer receives on one event loop only, and daphne's loop uses the shared one.
+        layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        channel = await layer.new_channel()
+        await layer.group_add(call_group(self.request.call_id), channel)
+        try:
+            while True:
+                message = await layer.receive(channel)
+                event = (message.get("payload") or {}).get("event") or {}
+                if event.get("type") == "bot_turn" and event.get("text"):
+                    await self.bot_texts.put(event["text"])
+        finally:
+            await layer.group_discard(call_group(self.request.call_id), channel)
+
+
+_SHARED: dict[str, Any] = {}
+
+
+def _shared(key: str, factory):
+    if key not in _SHARED:
+        _SHARED[key] = factory()
+    return _SHARED[key]
+
+
+def _tts(name: str):
+    from voice.registry import load_provider
+
+    # The callee needs real audio for the bot's STT: the local eSpeak voice unless configured otherwise.
+    return _shared(f"tts-{name}", lambda: load_provider("tts", name))

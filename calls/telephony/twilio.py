@@ -1,0 +1,134 @@
+"""Twilio: the Calls API through the official SDK, ``<Connect><Stream>`` TwiML, signature-checked status callbacks.
+
+``api_url`` (``TWILIO_API_URL``) points the SDK at another host, e.g. a local server in tests: the
+real SDK code path runs, only the scheme and host of each request are rewritten by the HTTP client.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+from xml.sax.saxutils import quoteattr
+
+from calls.telephony.base import DialRequest, DialResult, TelephonyProvider
+from voice.errors import (
+    ProviderAuthError,
+    ProviderBadResponse,
+    ProviderConfigError,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+
+STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
+# Twilio's CallStatus (and AnsweredBy) -> our provider-neutral progress words (calls.services.call_progress).
+CALL_STATUS = {
+    "queued": "", "initiated": "", "ringing": "ringing", "in-progress": "answered", "answered": "answered",
+    "completed": "completed", "busy": "busy", "no-answer": "no_answer", "failed": "failed", "canceled": "canceled",
+}
+
+
+def _http_client(api_url: str, timeout_s: float):
+    from twilio.http.http_client import TwilioHttpClient
+
+    class RedirectingHttpClient(TwilioHttpClient):
+        """Sends every request to ``api_url``'s scheme and host, keeping Twilio's paths and signatures."""
+
+        def request(self, method, url, *args, **kwargs):
+            if api_url:
+                target, parts = urlsplit(api_url), urlsplit(url)
+                url = urlunsplit((target.scheme, target.netloc, parts.path, parts.query, parts.fragment))
+            return super().request(method, url, *args, **kwargs)
+
+    return RedirectingHttpClient(timeout=timeout_s)
+
+
+def stream_twiml(*, media_url: str, token: str, call_id: int) -> str:
+    """``<Connect><Stream>``: Twilio drops query strings from stream URLs, so the token is a ``<Parameter>``."""
+    return (
+        "<Response><Connect>"
+        f"<Stream url={quoteattr(media_url)}>"
+        f"<Parameter name=\"token\" value={quoteattr(token)}/>"
+        f"<Parameter name=\"call_id\" value=\"{int(call_id)}\"/>"
+        "</Stream></Connect></Response>"
+    )
+
+
+class TwilioTelephony(TelephonyProvider):
+    name = "twilio"
+    media_protocol = "twilio"
+    token_in_url = False
+
+    def __init__(self, account_sid: str = "", auth_token: str = "", from_number: str = "", api_url: str = "",
+                 machine_detection: bool = False, timeout_s: float = 10.0):
+        if not (account_sid and auth_token):
+            raise ProviderConfigError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required", provider=self.name)
+        self.account_sid, self.auth_token, self.from_number = account_sid, auth_token, from_number
+        self.api_url = api_url
+        self.machine_detection = machine_detection
+        self.timeout_s = timeout_s
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            from twilio.rest import Client
+
+            self._client = Client(self.account_sid, self.auth_token,
+                                  http_client=_http_client(self.api_url, self.timeout_s))
+        return self._client
+
+    def _map_error(self, exc: Exception) -> ProviderError:
+        from twilio.base.exceptions import TwilioRestException
+
+        if isinstance(exc, TwilioRestException):
+            status = exc.status
+            if status in (401, 403):
+                return ProviderAuthError(str(exc.msg), provider=self.name, status=status)
+            if status == 429 or status >= 500:
+                return ProviderUnavailable(str(exc.msg), provider=self.name, status=status)
+            return ProviderBadResponse(str(exc.msg), provider=self.name, status=status)
+        import requests
+
+        if isinstance(exc, requests.Timeout):
+            return ProviderTimeout(str(exc), provider=self.name)
+        if isinstance(exc, requests.RequestException):
+            return ProviderUnavailable(str(exc), provider=self.name)
+        return ProviderBadResponse(f"{type(exc).__name__}: {exc}", provider=self.name)
+
+    def dial(self, *, request: DialRequest) -> DialResult:
+        options = {}
+        if self.machine_detection:
+            options["machine_detection"] = "Enable"
+        try:
+            call = self.client.calls.create(
+                to=request.to,
+                from_=request.caller_id or self.from_number,
+                twiml=stream_twiml(media_url=request.media_url, token=request.media_token, call_id=request.call_id),
+                status_callback=request.status_callback_url,
+                status_callback_event=STATUS_EVENTS,
+                status_callback_method="POST",
+                **options,
+            )
+        except Exception as exc:
+            raise self._map_error(exc) from exc
+        if not getattr(call, "sid", None):
+            raise ProviderBadResponse("Calls API answered without a sid", provider=self.name)
+        return DialResult(provider_call_id=call.sid)
+
+    def hangup(self, *, provider_call_id: str) -> None:
+        try:
+            self.client.calls(provider_call_id).update(status="completed")
+        except Exception as exc:
+            raise self._map_error(exc) from exc
+
+    def validate_callback(self, *, url: str, params: dict, signature: str) -> bool:
+        from twilio.request_validator import RequestValidator
+
+        return RequestValidator(self.auth_token).validate(url, params, signature or "")
+
+
+def twilio_progress(params: dict) -> str:
+    """The progress word for a status callback; a machine that answered counts as voicemail."""
+    if str(params.get("AnsweredBy", "")).startswith("machine"):
+        return "voicemail"
+    return CALL_STATUS.get(str(params.get("CallStatus", "")), "")

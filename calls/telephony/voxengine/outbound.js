@@ -1,0 +1,93 @@
+/**
+ * Outbound AI call (VoxEngine scenario), launched by calls.telephony.voximplant via StartScenarios.
+ *
+ * script_custom_data (JSON): {"to", "from", "media": signed wss:// URL of the call's media socket,
+ *                             "cb": result callback URL, "call": our call id, "lang"}.
+ * Dials the number over PSTN, connects the call audio to the media WebSocket (sendMediaTo both
+ * ways: the callee's voice goes to the socket, the bot's audio from the socket is played into the
+ * call), and reports the result to "cb", signed: header X-Callback-Signature =
+ * hex(HMAC-SHA256(CALLBACK_SECRET, timestamp + "." + body)), header X-Callback-Timestamp = unix seconds.
+ *
+ * Deploy: paste into a Voximplant application, bind to the rule whose id is VOXIMPLANT_RULE_ID, and
+ * put the same secret as VOXIMPLANT_CALLBACK_SECRET into the application storage key
+ * "callback_secret" (read below), so it never travels in custom data.
+ */
+require(Modules.ApplicationStorage);
+
+var data = JSON.parse(VoxEngine.customData() || "{}");
+var secret = "";
+var call = null;
+var socket = null;
+var answeredAt = 0;
+var reported = false;
+
+function report(event, extra) {
+  if (reported && event !== "completed") { return Promise.resolve(); }
+  reported = true;
+  var body = JSON.stringify(Object.assign({
+    event: event,
+    call_id: data.call,
+    session_id: VoxEngine.sessionId ? VoxEngine.sessionId() : "",
+    duration: answeredAt ? Math.round((Date.now() - answeredAt) / 1000) : 0
+  }, extra || {}));
+  var ts = String(Math.floor(Date.now() / 1000));
+  var signature = Crypto.hmac_sha256(secret, ts + "." + body);
+  return Net.httpRequestAsync(data.cb, {
+    method: "POST",
+    postData: body,
+    headers: [
+      "Content-Type: application/json",
+      "X-Callback-Timestamp: " + ts,
+      "X-Callback-Signature: " + signature
+    ]
+  }).catch(function (e) { Logger.write("callback failed: " + e); });
+}
+
+function finish(event, extra) {
+  report(event, extra).then(function () { VoxEngine.terminate(); });
+}
+
+function onConnected() {
+  answeredAt = Date.now();
+  report("answered");
+  reported = false; // the final result still has to go out
+  socket = VoxEngine.createWebSocket(data.media);
+  socket.addEventListener(WebSocketEvents.OPEN, function () {
+    // The callee's voice to our pipeline, μ-law 8 kHz (voice.protocols.voximplant).
+    call.sendMediaTo(socket, { encoding: WebSocketAudioEncoding.ULAW, tracks: ["inbound"],
+                               customParameters: { call_id: String(data.call) } });
+    // The bot's audio from the socket into the call.
+    socket.sendMediaTo(call);
+  });
+  socket.addEventListener(WebSocketEvents.MESSAGE, function (e) {
+    // Barge-in: the pipeline asks us to drop whatever bot audio is still buffered.
+    try {
+      var msg = JSON.parse(e.text || "{}");
+      if (msg.event === "clear" && socket.clearMediaBuffer) { socket.clearMediaBuffer(); }
+    } catch (err) { /* audio frames are not ours to parse */ }
+  });
+  socket.addEventListener(WebSocketEvents.CLOSE, function () {
+    // The pipeline closes the socket when the script's flow ends the conversation: hang up.
+    if (call) { call.hangup(); }
+  });
+}
+
+VoxEngine.addEventListener(AppEvents.Started, function () {
+  ApplicationStorage.get("callback_secret").then(function (kv) {
+    secret = kv ? kv.value : "";
+    call = VoxEngine.callPSTN(data.to, data.from);
+    call.addEventListener(CallEvents.Ringing, function () { report("ringing"); reported = false; });
+    call.addEventListener(CallEvents.Connected, onConnected);
+    call.addEventListener(CallEvents.Failed, function (e) {
+      // SIP codes: 486/600 busy, 408/480/487 nobody answered, anything else is a failure.
+      var code = e.code;
+      var event = (code === 486 || code === 600) ? "busy"
+        : (code === 408 || code === 480 || code === 487) ? "no_answer" : "failed";
+      finish(event, { code: code, reason: e.reason || "" });
+    });
+    call.addEventListener(CallEvents.Disconnected, function () {
+      if (socket) { socket.close(); }
+      finish("completed");
+    });
+  });
+});

@@ -1,0 +1,115 @@
+"""A local HTTP server speaking the Voximplant Management API, Twilio's Calls API and Bitrix24's REST webhook."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+VOX_ACCOUNT, VOX_KEY, VOX_RULE = "1234", "vox-api-key", "777"
+TWILIO_SID, TWILIO_TOKEN = "AC" + "0" * 32, "twilio-auth-token"
+BITRIX_PATH = "/rest/1/webhooksecret"
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    form: dict[str, list[str]] = field(default_factory=dict)
+    json: Any = None
+
+
+class CarrierServer:
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self.force_status: int | None = None
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                parts = urlsplit(self.path)
+                rec = Recorded("POST", parts.path, dict(self.headers))
+                if "json" in (self.headers.get("Content-Type") or ""):
+                    rec.json = json.loads(body or b"{}")
+                else:
+                    rec.form = parse_qs(body.decode())
+                server.requests.append(rec)
+                if server.force_status:
+                    return self._send(server.force_status, {"message": "forced", "code": 20500, "status":
+                                                            server.force_status})
+                if parts.path.startswith("/platform_api/"):
+                    return self._voximplant(parts.path.rsplit("/", 1)[-1], rec.form)
+                if parts.path.startswith("/2010-04-01/Accounts/"):
+                    return self._twilio(parts.path, rec.form)
+                if parts.path.startswith(BITRIX_PATH):
+                    return self._bitrix(parts.path, rec.json)
+                return self._send(404, {"error": "not found"})
+
+            def _send(self, status: int, payload: Any) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _voximplant(self, method: str, form: dict) -> None:
+                # The Management API answers 200 with an "error" object on failures.
+                get = lambda k: (form.get(k) or [""])[0]  # noqa: E731
+                if get("account_id") != VOX_ACCOUNT or get("api_key") != VOX_KEY:
+                    return self._send(200, {"error": {"msg": "Authorization failed", "code": 100}})
+                if method != "StartScenarios":
+                    return self._send(200, {"error": {"msg": "Unknown method", "code": 3}})
+                if get("rule_id") != VOX_RULE:
+                    return self._send(200, {"error": {"msg": "Rule not found", "code": 185}})
+                json.loads(get("script_custom_data"))
+                return self._send(200, {"result": 1, "call_session_history_id": 555001,
+                                        "media_session_access_url": "http://127.0.0.1/session/x",
+                                        "media_session_access_secure_url": "https://127.0.0.1/session/x"})
+
+            def _twilio(self, path: str, form: dict) -> None:
+                expected = "Basic " + base64.b64encode(f"{TWILIO_SID}:{TWILIO_TOKEN}".encode()).decode()
+                if self.headers.get("Authorization") != expected:
+                    return self._send(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                if not path.startswith(f"/2010-04-01/Accounts/{TWILIO_SID}/Calls"):
+                    return self._send(404, {"code": 20404, "message": "Not found", "status": 404})
+                get = lambda k: (form.get(k) or [""])[0]  # noqa: E731
+                tail = path.removeprefix(f"/2010-04-01/Accounts/{TWILIO_SID}/Calls")
+                if tail == ".json":
+                    if not get("To") or not (get("Twiml") or get("Url")):
+                        return self._send(400, {"code": 21205, "message": "Url or Twiml required", "status": 400})
+                    sid = "CA" + uuid.uuid4().hex
+                    return self._send(201, {"sid": sid, "account_sid": TWILIO_SID, "to": get("To"),
+                                            "from": get("From"), "status": "queued"})
+                sid = tail.strip("/").removesuffix(".json")
+                return self._send(200, {"sid": sid, "account_sid": TWILIO_SID, "status": get("Status")})
+
+            def _bitrix(self, path: str, payload: Any) -> None:
+                if not path.endswith("/crm.lead.add.json"):
+                    return self._send(404, {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found"})
+                if not (payload or {}).get("fields", {}).get("TITLE"):
+                    return self._send(400, {"error": "ERROR_CORE", "error_description": "TITLE required"})
+                return self._send(200, {"result": 4242, "time": {"start": 0, "finish": 0}})
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> CarrierServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

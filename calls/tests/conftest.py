@@ -1,0 +1,68 @@
+"""Fixtures for calls tests: a saved demo script, a contact list and a campaign factory."""
+
+from __future__ import annotations
+
+import json
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "dialogs" / "data"
+
+
+@pytest.fixture
+def script(db):
+    from dialogs.models import Script
+    from dialogs.services import script_save
+
+    s = Script(name="Freight RU", language="ru",
+               dialogue_map=json.loads((SCRIPTS / "freight_ru.json").read_text(encoding="utf-8")))
+    return script_save(script=s)
+
+
+@pytest.fixture
+def contact_list(db):
+    from calls.models import ContactList
+
+    return ContactList.objects.create(name="Test list")
+
+
+@pytest.fixture
+def make_contact(contact_list):
+    from calls.models import Contact
+
+    counter = iter(range(1, 100000))
+
+    def make(**kw):
+        n = next(counter)
+        defaults = {"contact_list": contact_list, "phone": f"+7916000{n:04d}", "name": f"Контакт {n}",
+                    "company": f"ООО «Ромашка {n}»", "timezone": "Europe/Moscow"}
+        defaults.update(kw)
+        return Contact.objects.create(**defaults)
+
+    return make
+
+
+@pytest.fixture
+def make_campaign(script, contact_list):
+    from calls.models import Campaign
+
+    def make(**kw):
+        defaults = {"name": f"Campaign {Campaign.objects.count() + 1}", "script": script,
+                    "contact_list": contact_list, "status": Campaign.Status.ACTIVE,
+                    "window_start": time(10), "window_end": time(19), "weekdays": [0, 1, 2, 3, 4, 5, 6],
+                    "max_concurrent_calls": 2, "average_call_seconds": 120, "telephony_provider": "fake"}
+        defaults.update(kw)
+        return Campaign.objects.create(**defaults)
+
+    return make
+
+
+@pytest.fixture
+def fake_telephony():
+    from calls.telephony.fake import FakeTelephony
+
+    FakeTelephony.reset()
+    yield FakeTelephony
+    FakeTelephony.reset()

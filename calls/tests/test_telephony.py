@@ -1,0 +1,183 @@
+"""Voximplant and Twilio against a local server speaking their protocols; callbacks with signatures checked."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from django.test import override_settings
+
+from calls.models import Call, CallOutcome
+from calls.services import call_transition
+from calls.telephony import DialRequest
+from calls.telephony.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, callback_signature
+from calls.tests.carrier_servers import (
+    TWILIO_SID,
+    TWILIO_TOKEN,
+    VOX_ACCOUNT,
+    VOX_KEY,
+    VOX_RULE,
+    CarrierServer,
+)
+from voice.errors import ProviderAuthError, ProviderBadResponse, ProviderConfigError, ProviderUnavailable
+
+S = Call.Status
+REQUEST = DialRequest(call_id=7, to="+79160001234", caller_id="+74950000000",
+                      media_url="wss://example.test/ws/calls/7/media/?token=t0k", media_token="t0k",
+                      status_callback_url="https://example.test/calls/telephony/x/status/7/")
+
+
+@pytest.fixture
+def server():
+    with CarrierServer() as s:
+        yield s
+
+
+def vox(server, **kw):
+    from calls.telephony.voximplant import VoximplantTelephony
+
+    options = {"account_id": VOX_ACCOUNT, "api_key": VOX_KEY, "rule_id": VOX_RULE,
+               "api_url": server.url + "/platform_api", **kw}
+    return VoximplantTelephony(**options)
+
+
+def twilio(server, **kw):
+    from calls.telephony.twilio import TwilioTelephony
+
+    return TwilioTelephony(**{"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "from_number": "+15550001111",
+                              "api_url": server.url, **kw})
+
+
+# --- Voximplant ------------------------------------------------------------------------------------
+
+
+def test_voximplant_start_scenarios_carries_the_media_url(server):
+    result = vox(server).dial(request=REQUEST)
+    assert result.provider_call_id == "555001"
+    sent = server.requests[-1]
+    assert sent.path == "/platform_api/StartScenarios"
+    assert sent.form["rule_id"] == [VOX_RULE]
+    custom = json.loads(sent.form["script_custom_data"][0])
+    assert custom["media"] == REQUEST.media_url and custom["cb"] == REQUEST.status_callback_url
+    assert custom["to"] == REQUEST.to
+
+
+def test_voximplant_errors_map_to_the_provider_family(server):
+    with pytest.raises(ProviderAuthError):
+        vox(server, api_key="wrong").dial(request=REQUEST)
+    with pytest.raises(ProviderBadResponse):
+        vox(server, rule_id="1").dial(request=REQUEST)
+    server.force_status = 503
+    with pytest.raises(ProviderUnavailable):
+        vox(server).dial(request=REQUEST)
+    with pytest.raises(ProviderUnavailable):
+        vox(server, api_url="http://127.0.0.1:9/platform_api", timeout_s=1).dial(request=REQUEST)
+    with pytest.raises(ProviderConfigError):
+        vox(server, account_id="")
+
+
+SECRET = "vox-callback-secret"
+
+
+@pytest.fixture
+def answered_call(make_campaign, make_contact):
+    call = Call.objects.create(campaign=make_campaign(), contact=make_contact())
+    call_transition(call_id=call.pk, to=S.DIALING)
+    return call
+
+
+def _vox_post(client, call_id, payload, *, secret=SECRET, ts=None):
+    body = json.dumps(payload).encode()
+    ts = ts or str(int(time.time()))
+    return client.post(f"/calls/telephony/voximplant/status/{call_id}/", body, content_type="application/json",
+                       headers={TIMESTAMP_HEADER: ts,
+                                SIGNATURE_HEADER: callback_signature(secret=secret, timestamp=ts, body=body)})
+
+
+@pytest.mark.django_db
+def test_voximplant_result_callback_is_signed(client, answered_call, settings):
+    settings.TELEPHONY = {**settings.TELEPHONY,
+                          "VOXIMPLANT": {**settings.TELEPHONY["VOXIMPLANT"], "CALLBACK_SECRET": SECRET}}
+    assert _vox_post(client, answered_call.pk, {"event": "busy"}, secret="wrong").status_code == 403
+    stale = str(int(time.time()) - 3600)
+    assert _vox_post(client, answered_call.pk, {"event": "busy"}, ts=stale).status_code == 403
+    assert Call.objects.get(pk=answered_call.pk).status == S.DIALING
+    assert _vox_post(client, answered_call.pk, {"event": "ringing"}).status_code == 204
+    assert _vox_post(client, answered_call.pk, {"event": "busy", "code": 486}).status_code == 204
+    call = Call.objects.get(pk=answered_call.pk)
+    assert call.outcome == CallOutcome.BUSY and call.status == S.DONE
+
+
+def test_voxengine_scenario_is_in_the_repo():
+    from pathlib import Path
+
+    import calls.telephony
+
+    js = (Path(calls.telephony.__file__).parent / "voxengine" / "outbound.js").read_text()
+    for needle in ("callPSTN", "createWebSocket", "sendMediaTo", "hmac_sha256", "X-Callback-Signature"):
+        assert needle in js
+
+
+# --- Twilio --------------------------------------------------------------------------------------------
+
+
+def test_twilio_calls_create_through_the_sdk(server):
+    provider = twilio(server, machine_detection=True)
+    result = provider.dial(request=REQUEST)
+    assert result.provider_call_id.startswith("CA")
+    sent = server.requests[-1]
+    assert sent.path == f"/2010-04-01/Accounts/{TWILIO_SID}/Calls.json"
+    twiml = sent.form["Twiml"][0]
+    assert "<Connect><Stream url=" in twiml and 'name="token" value="t0k"' in twiml
+    assert sent.form["StatusCallback"] == [REQUEST.status_callback_url]
+    assert set(sent.form["StatusCallbackEvent"]) == {"initiated", "ringing", "answered", "completed"}
+    assert sent.form["MachineDetection"] == ["Enable"]
+    provider.hangup(provider_call_id=result.provider_call_id)
+    assert server.requests[-1].path.endswith(f"/Calls/{result.provider_call_id}.json")
+    assert server.requests[-1].form["Status"] == ["completed"]
+
+
+def test_twilio_errors_map_to_the_provider_family(server):
+    with pytest.raises(ProviderAuthError):
+        twilio(server, auth_token="nope").dial(request=REQUEST)
+    server.force_status = 500
+    with pytest.raises(ProviderUnavailable):
+        twilio(server).dial(request=REQUEST)
+    server.force_status = 400
+    with pytest.raises(ProviderBadResponse):
+        twilio(server).dial(request=REQUEST)
+
+
+@pytest.mark.django_db
+def test_twilio_status_callback_signature(client, answered_call):
+    from twilio.request_validator import RequestValidator
+
+    tw = {"ACCOUNT_SID": TWILIO_SID, "AUTH_TOKEN": TWILIO_TOKEN, "FROM_NUMBER": "", "API_URL": ""}
+    with override_settings(TELEPHONY={"PROVIDER": "twilio", "PUBLIC_BASE_URL": "https://calls.example.test",
+                                      "TWILIO": tw, "VOXIMPLANT": {}}):
+        path = f"/calls/telephony/twilio/status/{answered_call.pk}/"
+        params = {"CallSid": "CA123", "CallStatus": "in-progress", "AccountSid": TWILIO_SID}
+        signature = RequestValidator(TWILIO_TOKEN).compute_signature("https://calls.example.test" + path, params)
+        bad = client.post(path, params, headers={"X-Twilio-Signature": "invalid"})
+        assert bad.status_code == 403
+        assert Call.objects.get(pk=answered_call.pk).status == S.DIALING
+        good = client.post(path, params, headers={"X-Twilio-Signature": signature})
+        assert good.status_code == 204
+        assert Call.objects.get(pk=answered_call.pk).status == S.IN_PROGRESS
+        params = {"CallSid": "CA123", "CallStatus": "completed", "CallDuration": "42", "AccountSid": TWILIO_SID}
+        signature = RequestValidator(TWILIO_TOKEN).compute_signature("https://calls.example.test" + path, params)
+        assert client.post(path, params, headers={"X-Twilio-Signature": signature}).status_code == 204
+        call = Call.objects.get(pk=answered_call.pk)
+        assert call.outcome == CallOutcome.COMPLETED and call.duration_s == 42
+
+
+def test_stream_twiml_escapes_and_carries_the_token():
+    from xml.etree import ElementTree
+
+    from calls.telephony.twilio import stream_twiml
+
+    xml = stream_twiml(media_url="wss://h/ws/calls/1/media/", token='a"b&c', call_id=1)
+    stream = ElementTree.fromstring(xml).find("Connect/Stream")  # noqa: S314 - our own output
+    assert stream.get("url") == "wss://h/ws/calls/1/media/"
+    assert {p.get("name"): p.get("value") for p in stream.findall("Parameter")} == {"token": 'a"b&c', "call_id": "1"}

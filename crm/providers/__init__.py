@@ -1,0 +1,21 @@
+"""CRM providers: the built-in CRM (always the system of record) and Bitrix24, which gets a copy of each lead."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from crm.providers.base import CRMProvider, LeadPayload
+from voice.registry import load
+
+PROVIDERS = {
+    "builtin": "crm.providers.builtin:BuiltinCRM",
+    "bitrix24": "crm.providers.bitrix24:Bitrix24CRM",
+}
+
+__all__ = ["CRMProvider", "LeadPayload", "get_crm"]
+
+
+def get_crm(name: str | None = None) -> CRMProvider:
+    name = name or settings.CRM["PROVIDER"]
+    options = {"webhook_url": settings.CRM.get("BITRIX24_WEBHOOK_URL", "")} if name == "bitrix24" else {}
+    return load(PROVIDERS, "crm", name, options)

@@ -21,7 +21,16 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocke
 from django.conf import settings
 
 from calls import services
-from voice.events import BotTurnFinished, DirectiveEvent, PipelineEvent, StateChanged, TurnMetrics, UserTranscript
+from config.voice import MediaDispatchMixin
+from voice.events import (
+    BackgroundSink,
+    BotTurnFinished,
+    DirectiveEvent,
+    PipelineEvent,
+    StateChanged,
+    TurnMetrics,
+    UserTranscript,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +44,12 @@ _providers: dict[tuple, Any] = {}
 
 def _provider(kind: str) -> Any:
     """STT/TTS instances are shared by all calls of the process: local models load once."""
-    from voice.registry import load_provider
+    from config.voice import stt_from_settings, tts_from_settings
 
     block = settings.VOICE[kind.upper()]
     key = (kind, block["PROVIDER"], json.dumps(block.get("OPTIONS") or {}, sort_keys=True))
     if key not in _providers:
-        _providers[key] = load_provider(kind, block["PROVIDER"], **(block.get("OPTIONS") or {}))
+        _providers[key] = stt_from_settings() if kind == "stt" else tts_from_settings()
     return _providers[key]
 
 
@@ -140,7 +149,7 @@ class CallEventSink:
             call_id=self.ctx.call_id, campaign_id=self.ctx.campaign_id, payload=payload)
 
 
-class MediaStreamConsumer(AsyncWebsocketConsumer):
+class MediaStreamConsumer(MediaDispatchMixin, AsyncWebsocketConsumer):
     """``ws/calls/<call_id>/media/``: authenticated by the call's signed token, never by Origin."""
 
     # The stream needs no channel-layer inbox (it only publishes), so it does not poll Redis for one.
@@ -151,6 +160,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         self.session = None
         self.ctx: services.CallMediaContext | None = None
         self.recorder = CallRecorder()
+        self.sink: BackgroundSink | None = None
         self.started_at: float | None = None
         self.finished = False
         self._auth_timer: asyncio.Task | None = None
@@ -204,7 +214,9 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         stt, tts = await asyncio.to_thread(lambda: (_provider("stt"), _provider("tts")))
         self.started_at = time.time()
         await database_sync_to_async(services.call_progress)(call_id=self.call_id, event="answered")
-        return VoicePipeline(stt=stt, tts=tts, responder=build_responder(ctx), sink=CallEventSink(ctx), config=config)
+        # Turns are written from the sink's own task: the audio path never waits on the database.
+        self.sink = BackgroundSink(CallEventSink(ctx))
+        return VoicePipeline(stt=stt, tts=tts, responder=build_responder(ctx), sink=self.sink, config=config)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.finished:
@@ -278,6 +290,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         if self.started_at is None:
             return
         duration = round(time.time() - self.started_at, 2)
+        if self.sink is not None:
+            await self.sink.aclose()  # every turn is stored before the call is handed to analysis
         await database_sync_to_async(services.call_progress)(call_id=self.call_id, event="completed",
                                                              duration_s=duration)
         wav = await asyncio.to_thread(self.recorder.wav)

@@ -176,6 +176,39 @@ class QueueSink:
         return out
 
 
+class BackgroundSink:
+    """Forwards events to a slow sink (database, channel layer) from its own task: in order, none dropped.
+
+    ``emit`` returns at once, so a database write never holds up the audio path; ``aclose`` waits
+    until everything queued so far has been forwarded (call it before acting on the stored result).
+    """
+
+    _STOP = object()
+
+    def __init__(self, inner: EventSink) -> None:
+        self.inner = inner
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self._task: asyncio.Task | None = None
+
+    async def emit(self, event: PipelineEvent) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._forward())
+        self.queue.put_nowait(event)
+
+    async def _forward(self) -> None:
+        while (event := await self.queue.get()) is not self._STOP:
+            try:
+                await self.inner.emit(event)
+            except Exception:  # one failed write must not stop the ones after it
+                log.exception("event sink %s failed on %s", type(self.inner).__name__, type(event).__name__)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self.queue.put_nowait(self._STOP)
+            await self._task
+            self._task = None
+
+
 class FanOutSink:
     """Sends each event to several sinks; one failing sink is logged and never stops the others."""
 

@@ -48,3 +48,35 @@ async def test_fan_out_survives_a_failing_sink():
     fan = FanOutSink([Broken(), good])
     await fan.emit(UserTranscript(text="да", final=True))
     assert good.types() == ["user_transcript"]
+
+
+async def test_background_sink_forwards_in_order_without_blocking_and_drains_on_close():
+    import asyncio
+
+    from voice.events import BackgroundSink, ListSink, StateChanged
+
+    class SlowSink(ListSink):
+        async def emit(self, event):
+            await asyncio.sleep(0.01)
+            await super().emit(event)
+
+    class FailingOnce(SlowSink):
+        failed = False
+
+        async def emit(self, event):
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError("database hiccup")
+            await super().emit(event)
+
+    inner = FailingOnce()
+    sink = BackgroundSink(inner)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    states = [MindState.LISTENING, MindState.ANALYZING_SPEECH, MindState.ROUTING_TO_LLM, MindState.SPEAKING]
+    for state in states:
+        await sink.emit(StateChanged(state=state))
+    assert loop.time() - started < 0.01  # emit never waits for the slow sink
+    await sink.aclose()
+    # the first write failed and was logged; the rest arrived, in order
+    assert [e.state for e in inner.events] == states[1:]

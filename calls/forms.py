@@ -19,3 +19,11 @@ class ContactImportForm(forms.Form):
     @property
     def file_format(self) -> str:
         return self.cleaned_data["file"].name.lower().rsplit(".", 1)[-1]
+
+
+class RehearsalForm(forms.Form):
+    contacts = forms.IntegerField(label=_("Demo contacts"), min_value=1, max_value=50, initial=5)
+    seed = forms.IntegerField(label=_("Seed"), min_value=0, initial=1, required=False)
+
+    def clean_seed(self):
+        return self.cleaned_data.get("seed") or 1

@@ -128,6 +128,21 @@ def campaign_create_for_rehearsal(*, contacts: int, seed: int = 1, shares: dict 
         )
 
 
+def campaign_rehearsal_start(*, contacts: int, seed: int = 1) -> Campaign:
+    """The console's "rehearse": a simulated campaign planned now; the running worker and web server do the rest.
+
+    Calls due within the dispatch horizon go to the worker at once, later ones through beat's
+    every-minute dispatcher, so the board fills in live just as a real campaign would.
+    """
+    from calls.services import campaign_plan, campaign_schedule_sync
+
+    campaign = campaign_create_for_rehearsal(contacts=contacts, seed=seed)
+    campaign_schedule_sync(campaign=campaign)
+    today = timezone.now().astimezone(ZoneInfo(campaign.timezone)).date()
+    campaign_plan(campaign_id=campaign.pk, day=today)
+    return campaign
+
+
 def rehearsal_result(*, campaign_id: int) -> RehearsalResult:
     from crm.models import Lead
 

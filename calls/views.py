@@ -1,9 +1,13 @@
 """Operator console pages: the campaign board and a call's page, refreshed live through the calls WebSocket."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
+from calls.forms import RehearsalForm
 from calls.models import Call
 from calls.selectors import calls_recent, campaign_progress_list
 
@@ -13,7 +17,7 @@ BOARD_PARTS = {"progress", "calls"}
 @login_required
 @permission_required("calls.view_call", raise_exception=True)
 def board(request: HttpRequest) -> HttpResponse:
-    context = {"progress": campaign_progress_list(), "calls": calls_recent()}
+    context = {"progress": campaign_progress_list(), "calls": calls_recent(), "rehearsal_form": RehearsalForm()}
     part = request.GET.get("part")
     if request.htmx and part in BOARD_PARTS:  # the live script asks for a fresh partial after an event
         return render(request, f"calls/board.html#{part}", context)
@@ -28,3 +32,19 @@ def call_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.htmx and request.GET.get("part") == "summary":
         return render(request, "calls/call_detail.html#summary", context)
     return render(request, "calls/call_detail.html", context)
+
+
+@login_required
+@permission_required("calls.add_campaign", raise_exception=True)
+@require_POST
+def rehearse(request: HttpRequest) -> HttpResponse:
+    """Start a simulated campaign of demo contacts; the board shows it live."""
+    from calls.simulation import campaign_rehearsal_start
+
+    form = RehearsalForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors.get("contacts", [])))
+        return redirect("calls:board")
+    campaign = campaign_rehearsal_start(contacts=form.cleaned_data["contacts"], seed=form.cleaned_data["seed"])
+    messages.success(request, _("Rehearsal “%(name)s” started: calls go out now.") % {"name": campaign.name})
+    return redirect("calls:board")

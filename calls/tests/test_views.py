@@ -25,3 +25,27 @@ def test_board_and_partials(client, manager, make_campaign, make_contact):
 def test_trainee_cannot_see_calls(client, trainee):
     client.force_login(trainee)
     assert client.get("/calls/").status_code == 403
+
+
+def test_manager_starts_a_rehearsal_from_the_board(client, manager, django_capture_on_commit_callbacks):
+    from calls.models import Call, Campaign
+
+    client.force_login(manager)
+    assert 'id="rehearse-form"' in client.get("/calls/").content.decode()
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post("/calls/rehearse/", {"contacts": 3})
+    assert response.status_code == 302
+    campaign = Campaign.objects.get(name__startswith="Rehearsal")
+    assert campaign.telephony_provider == Campaign.Provider.SIMULATED and campaign.schedule is not None
+    assert Call.objects.filter(campaign=campaign).count() == 3  # planned at once, inside the window
+
+
+def test_rehearsal_refuses_bad_input_and_operators(client, manager, operator):
+    from calls.models import Campaign
+
+    client.force_login(manager)
+    client.post("/calls/rehearse/", {"contacts": 500})
+    assert not Campaign.objects.filter(name__startswith="Rehearsal").exists()
+    client.force_login(operator)
+    assert 'id="rehearse-form"' not in client.get("/calls/").content.decode()
+    assert client.post("/calls/rehearse/", {"contacts": 2}).status_code == 403

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from calls.models import Campaign, Contact, ContactList
+from calls.services import campaign_schedule_sync
 from config.demo import data
 from config.roles import TRAINEE, roles_sync, user_assign_role
 from dialogs.models import Script
@@ -74,7 +75,7 @@ def demo_seed(*, password: str = data.DEMO_PASSWORD_DEFAULT) -> DemoSummary:
             },
         )
 
-    Campaign.objects.get_or_create(
+    campaign, _ = Campaign.objects.get_or_create(
         name=data.CAMPAIGN,
         defaults={
             "script": scripts["ru"],
@@ -85,6 +86,7 @@ def demo_seed(*, password: str = data.DEMO_PASSWORD_DEFAULT) -> DemoSummary:
             "max_concurrent_calls": 3,
         },
     )
+    campaign_schedule_sync(campaign=campaign)  # its nightly plan shows up in the admin's periodic tasks
 
     for title, difficulty, persona, description in data.SCENARIOS:
         Scenario.objects.update_or_create(

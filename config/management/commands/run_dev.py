@@ -29,9 +29,11 @@ class Command(BaseCommand):
                        "--concurrency", str(options["concurrency"]), "-n", "worker@%h"],
             "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "INFO"],
         }
-        children = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
         host, _, port = options["addr"].rpartition(":")
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        # The simulated carrier dials back into this web server for the media stream.
+        env.setdefault("PUBLIC_BASE_URL", f"http://{shown}:{port}")
+        children = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
         self.stdout.write(self.style.SUCCESS(
             f"\nConsole:  http://{shown}:{port}/   (admin: /admin/, API docs: /api/docs/, health: /healthz)\n"
             f"Login:    manager / {os.environ.get('DEMO_PASSWORD', 'demo-pass-2026')}  "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Avg, Count, Max, Q
 
@@ -17,6 +19,8 @@ class LeaderRow:
     sessions: int
     best: int | None
     average: float | None
+    trainee_id: int | None = None
+    team: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,4 +58,40 @@ def leaderboard(*, limit: int = 20) -> list[LeaderRow]:
         .select_related("user")
         .order_by("-avg", "-best")[:limit]
     )
-    return [LeaderRow(str(t), t.n, t.best, round(t.avg, 1) if t.avg is not None else None) for t in rows]
+    return [
+        LeaderRow(str(t), t.n, t.best, round(t.avg, 1) if t.avg is not None else None, trainee_id=t.pk, team=t.team)
+        for t in rows
+    ]
+
+
+EXPORT_STAGES = ("greeting", "discovery", "presentation", "objections", "closing")
+EXPORT_METRICS = (
+    "talk_ratio", "longest_monologue_s", "questions_asked", "open_questions", "filler_rate", "interruptions",
+    "objections_met", "objections_handled",
+)
+EXPORT_HEADER = (
+    "session", "trainee", "username", "team", "scenario", "language", "difficulty", "status", "created", "ended",
+    "end_reason", "score", *(f"stage_{k}" for k in EXPORT_STAGES), *EXPORT_METRICS,
+)
+
+
+def training_export_rows(*, trainee_id: int | None = None) -> Iterator[list[Any]]:
+    """Every training session as a CSV row (header first); stage points and metrics as columns."""
+    from training.models import TrainingSession
+
+    yield list(EXPORT_HEADER)
+    sessions = TrainingSession.objects.select_related("trainee__user", "scenario", "score").order_by("created_at")
+    if trainee_id is not None:
+        sessions = sessions.filter(trainee_id=trainee_id)
+    for s in sessions.iterator(chunk_size=500):
+        score = getattr(s, "score", None)
+        stages = {st["key"]: st for st in (score.rubric.get("stages", []) if score else [])}
+        metrics = score.metrics if score else {}
+        yield [
+            s.pk, str(s.trainee), s.trainee.user.get_username(), s.trainee.team,
+            s.scenario.title if s.scenario else s.product_description[:80], s.language, s.difficulty, s.status,
+            s.created_at.isoformat(), s.ended_at.isoformat() if s.ended_at else "", s.end_reason,
+            score.total if score else "",
+            *((stages[k]["points"] if k in stages and stages[k].get("applicable") else "") for k in EXPORT_STAGES),
+            *(metrics.get(k, "") for k in EXPORT_METRICS),
+        ]

@@ -124,3 +124,22 @@ class Score(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_id}: {self.total}"
+
+
+class SessionEvent(models.Model):
+    """The audit trail of a session's state changes, written by ``training.services`` only."""
+
+    session = models.ForeignKey(
+        TrainingSession, on_delete=models.CASCADE, related_name="events", verbose_name=_("session")
+    )
+    kind = models.CharField(_("kind"), max_length=32)
+    data = models.JSONField(_("data"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("session event")
+        verbose_name_plural = _("session events")
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}: {self.kind}"

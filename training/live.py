@@ -1,0 +1,337 @@
+"""The parts of a live practice session that the consumer wires together.
+
+- ``build_pipeline``: one ``VoicePipeline`` per session, with the AI customer (``PersonaResponder``)
+  as the responder and STT/TTS from ``settings.VOICE``; the scenario's language picks the STT
+  language, the TTS voice and the persona's phrases.
+- ``SessionRecorder``: the trainee's microphone and the customer's voice mixed on one timeline.
+- ``TurnWriter``: an event sink that turns pipeline events into stored turns (text, timing,
+  latency) off the audio path, through a queue.
+- ``EndPhraseSink``: notices the end phrase in a final transcript (fuzzy) and asks to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from training.scoring import end_phrase_matches
+from voice.audio import SAMPLE_RATE
+from voice.events import (
+    BotTurnFinished,
+    ConversationEnded,
+    DirectiveEvent,
+    PipelineEvent,
+    TurnMetrics,
+    UserSpeechStarted,
+    UserTranscript,
+)
+from voice.pipeline import PipelineConfig, VoicePipeline
+from voice.vad import VADConfig
+
+log = logging.getLogger(__name__)
+
+MAX_RECORDING_S = 60 * 60
+# Partial transcripts re-run STT on the growing utterance; every this many ms of speech.
+PARTIAL_INTERVAL_MS = int(getattr(settings, "TRAINING_PARTIAL_INTERVAL_MS", 1200))
+# People pause mid-thought longer than callers answering a bot; a longer silence ends a turn.
+END_SILENCE_MS = int(getattr(settings, "TRAINING_END_SILENCE_MS", 700))
+
+
+@dataclass(frozen=True)
+class SessionSetup:
+    """What the consumer reads from the database once, so the pipeline needs no ORM."""
+
+    session_id: int
+    language: str
+    persona: str
+    persona_description: str
+    difficulty: str
+    voice: str
+    product_description: str
+    end_phrase: str
+
+
+# --- providers and the pipeline ------------------------------------------------------------------
+
+_providers: dict[tuple[str, str, str], Any] = {}
+_providers_lock = threading.Lock()
+
+
+def provider(kind: str) -> Any:
+    """STT/TTS from ``settings.VOICE``, one instance per process: the local models load once."""
+    from voice.registry import load_provider
+
+    block = settings.VOICE[kind.upper()]
+    name, options = block["PROVIDER"], dict(block.get("OPTIONS") or {})
+    key = (kind, name, repr(sorted(options.items())))
+    with _providers_lock:
+        if key not in _providers:
+            _providers[key] = load_provider(kind, name, **options)
+        return _providers[key]
+
+
+def persona_for(*, setup: SessionSetup) -> Any:
+    """The named persona, or the language's default customer, set to the session's difficulty and language."""
+    from dialogs.personas import DEFAULT_PERSONAS
+
+    base = DEFAULT_PERSONAS.get(setup.persona)
+    if base is None or base.language != setup.language:
+        fallback = "john_en" if setup.language == "en" else "sergey_medium"
+        base = DEFAULT_PERSONAS[fallback] if base is None or setup.persona not in DEFAULT_PERSONAS else base
+    changes: dict[str, Any] = {"language": setup.language}
+    if setup.difficulty in ("easy", "medium", "hard"):
+        changes["difficulty"] = setup.difficulty
+    if setup.persona_description:
+        changes["description"] = setup.persona_description
+    return dataclasses.replace(base, **changes)
+
+
+def responder_for(*, setup: SessionSetup) -> Any:
+    from dialogs.personas import PersonaResponder
+
+    return PersonaResponder(persona_for(setup=setup), seed=setup.session_id, product=setup.product_description)
+
+
+def build_pipeline(*, setup: SessionSetup, stt: Any = None, tts: Any = None, responder: Any = None,
+                   config: PipelineConfig | None = None) -> VoicePipeline:
+    config = config or PipelineConfig(
+        language=setup.language,
+        voice=setup.voice,
+        bot_speaks_first=True,  # the customer picks up the phone: «Алло?»
+        partial_interval_ms=PARTIAL_INTERVAL_MS,
+        vad=VADConfig(end_silence_ms=END_SILENCE_MS),
+    )
+    return VoicePipeline(
+        stt=stt or provider("stt"),
+        tts=tts or provider("tts"),
+        responder=responder or responder_for(setup=setup),
+        config=config,
+    )
+
+
+# --- recording -----------------------------------------------------------------------------------
+
+
+class SessionRecorder:
+    """Both voices on one 16 kHz timeline, placed by arrival time, mixed into one WAV at the end.
+
+    The trainee's frames arrive in real time; the customer's frames leave paced in real time, so
+    the wall clock places both. A gap (a backgrounded tab) becomes silence rather than drift.
+    """
+
+    def __init__(self, *, prefix: bytes = b"", clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self.prefix = prefix  # an earlier part of the session (before a reconnect)
+        self.t0 = clock()
+        self._user: list[tuple[int, bytes]] = []
+        self._bot: list[tuple[int, bytes]] = []
+        self._user_end = 0
+        self._bot_end = 0
+        self.max_samples = MAX_RECORDING_S * SAMPLE_RATE
+
+    def elapsed_ms(self) -> int:
+        return int((self.clock() - self.t0) * 1000) + len(self.prefix) // 2 * 1000 // SAMPLE_RATE
+
+    def _place(self, track: list[tuple[int, bytes]], end: int, pcm16: bytes) -> int:
+        samples = len(pcm16) // 2
+        now = int((self.clock() - self.t0) * SAMPLE_RATE)
+        start = max(end, now - samples)
+        if start + samples > self.max_samples or not samples:
+            return end
+        track.append((start, pcm16[: samples * 2]))
+        return start + samples
+
+    def add_user(self, pcm16: bytes) -> None:
+        self._user_end = self._place(self._user, self._user_end, pcm16)
+
+    def add_bot(self, pcm16: bytes) -> None:
+        self._bot_end = self._place(self._bot, max(self._bot_end, int((self.clock() - self.t0) * SAMPLE_RATE)), pcm16)
+
+    def clear_bot(self) -> None:
+        """Playback was cleared (barge-in): audio sent ahead of real time was never heard."""
+        now = int((self.clock() - self.t0) * SAMPLE_RATE)
+        kept = []
+        for start, pcm in self._bot:
+            if start >= now:
+                continue
+            if start + len(pcm) // 2 > now:
+                pcm = pcm[: (now - start) * 2]
+            kept.append((start, pcm))
+        self._bot = kept
+        self._bot_end = min(self._bot_end, now)
+
+    @property
+    def empty(self) -> bool:
+        return not self._user and not self._bot
+
+    def mixed_pcm16(self) -> bytes:
+        length = max(self._user_end, self._bot_end)
+        mix = np.zeros(length, dtype=np.int32)
+        for track in (self._user, self._bot):
+            for start, pcm in track:
+                samples = np.frombuffer(pcm, dtype="<i2")
+                mix[start:start + len(samples)] += samples
+        return self.prefix + np.clip(mix, -32768, 32767).astype("<i2").tobytes()
+
+
+# --- events -> stored turns ----------------------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    user_text: str = ""
+    user_started_ms: int | None = None
+    user_final_ms: int | None = None
+    metrics: TurnMetrics | None = None
+    bot_started_ms: int | None = None
+    intent: str = ""
+    objection: str = ""
+    stage: str = ""
+
+
+class TurnWriter:
+    """Stores each turn as it completes. ``emit`` only queues; one task writes, so audio never waits.
+
+    A user utterance is written together with the customer's answer to it (or on close), because the
+    latency figures arrive with the answer.
+    """
+
+    def __init__(self, *, session_id: int, clock_ms: Callable[[], int], skip: Callable[[str], bool] | None = None):
+        self.session_id = session_id
+        self.clock_ms = clock_ms
+        self.skip = skip or (lambda text: False)
+        self.queue: asyncio.Queue[tuple[int, PipelineEvent] | None] = asyncio.Queue()
+        self.pending: dict[int, _Pending] = {}
+        self.speech_started_ms: int | None = None
+        self.written = 0
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"training-turns-{self.session_id}")
+
+    async def emit(self, event: PipelineEvent) -> None:
+        # stamp the session clock now: the queue is read a little later
+        self.queue.put_nowait((self.clock_ms(), event))
+
+    async def flush(self) -> None:
+        """Write what is still pending and stop; safe to call more than once."""
+        if self._task is None:
+            return
+        self.queue.put_nowait(None)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self._task)
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            item = await self.queue.get()
+            if item is None:
+                break
+            at, event = item
+            try:
+                await self._handle(event, at)
+            except Exception:
+                log.exception("training session %s: storing %s failed", self.session_id, event.type)
+        for index in sorted(self.pending):
+            await self._write_user(self.pending.pop(index))
+
+    def _p(self, index: int) -> _Pending:
+        return self.pending.setdefault(index, _Pending())
+
+    async def _handle(self, event: PipelineEvent, at: int) -> None:
+        if isinstance(event, UserSpeechStarted):
+            self.speech_started_ms = at
+        elif isinstance(event, UserTranscript) and event.final:
+            if self.skip(event.text):
+                return
+            p = self._p(event.turn_index)
+            p.user_text = event.text
+            p.user_started_ms = self.speech_started_ms if self.speech_started_ms is not None else at
+            p.user_final_ms = at
+        elif isinstance(event, TurnMetrics):
+            p = self._p(event.turn_index)
+            p.metrics = event
+            p.bot_started_ms = at
+        elif isinstance(event, DirectiveEvent) and event.kind in ("meta", "stage"):
+            p = self._p(event.turn_index)
+            intent = str(event.data.get("intent") or "")
+            if intent and event.data.get("speaker") != "trainee":
+                p.intent = intent
+                if intent.startswith("objection"):
+                    p.objection = intent
+            if event.data.get("stage"):
+                p.stage = str(event.data["stage"])
+        elif isinstance(event, BotTurnFinished):
+            p = self.pending.pop(event.turn_index, _Pending())
+            await self._write_user(p)
+            if event.text.strip():
+                await self._write(
+                    speaker="bot", text=event.text, started_ms=p.bot_started_ms, ended_ms=at,
+                    interrupted=event.interrupted, intent=p.intent, objection=p.objection, stage=p.stage,
+                    metrics=p.metrics,
+                )
+        elif isinstance(event, ConversationEnded):
+            for index in sorted(self.pending):
+                await self._write_user(self.pending.pop(index))
+
+    async def _write_user(self, p: _Pending) -> None:
+        if not p.user_text.strip():
+            return
+        ended = p.user_final_ms
+        m = p.metrics
+        if ended is not None and m is not None:
+            # the final transcript comes after the end-of-utterance silence and the STT time
+            ended -= int((m.eou_ms or 0) + (m.stt_ms or 0))
+        await self._write(speaker="user", text=p.user_text, started_ms=p.user_started_ms, ended_ms=ended)
+        p.user_text = ""
+
+    async def _write(self, *, speaker: str, text: str, started_ms: int | None, ended_ms: int | None,
+                     interrupted: bool = False, intent: str = "", objection: str = "", stage: str = "",
+                     metrics: TurnMetrics | None = None) -> None:
+        from training.services import TurnRecord, session_turn_add
+
+        if started_ms is not None and ended_ms is not None and ended_ms < started_ms:
+            ended_ms = started_ms
+        record = TurnRecord(
+            speaker=speaker, text=text, started_ms=started_ms, ended_ms=ended_ms, interrupted=interrupted,
+            stage=stage, intent=intent, objection=objection,
+            eou_ms=metrics.eou_ms if metrics else None,
+            stt_ms=metrics.stt_ms if metrics else None,
+            ttft_ms=metrics.ttft_ms if metrics else None,
+            tts_ttfb_ms=metrics.tts_ttfb_ms if metrics else None,
+            voice_to_voice_ms=metrics.voice_to_voice_ms if metrics else None,
+        )
+        await database_sync_to_async(session_turn_add)(session_id=self.session_id, turn=record)
+        self.written += 1
+
+
+class EndPhraseSink:
+    """Calls ``on_end`` (once) when a final transcript contains the end phrase."""
+
+    def __init__(self, *, phrase: str, on_end: Callable[[], Awaitable[None]]):
+        self.phrase = phrase
+        self.on_end = on_end
+        self.fired = False
+        self._task: asyncio.Task | None = None
+
+    def matches(self, text: str) -> bool:
+        return end_phrase_matches(text=text, phrase=self.phrase)
+
+    async def emit(self, event: PipelineEvent) -> None:
+        if self.fired or not isinstance(event, UserTranscript) or not event.final:
+            return
+        if self.matches(event.text):
+            self.fired = True
+            # not awaited here: finishing closes the pipeline, which cancels the task emitting this event
+            self._task = asyncio.create_task(self.on_end(), name="training-end-phrase")

@@ -1,0 +1,312 @@
+"""Writes of the trainer: one function per session state change (validate, write, audit row, publish).
+
+Nothing else changes ``TrainingSession.status``. Each state change appends a ``SessionEvent`` and,
+once the transaction commits, tells the session's channel-layer group (``session_group``), which
+the live page and the review page listen to.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import wave
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from training.models import Scenario, Score, SessionEvent, SessionTurn, Trainee, TrainingSession
+from training.scoring import Line, ScoreResult, score_transcript
+
+log = logging.getLogger(__name__)
+
+Status = TrainingSession.Status
+
+END_PHRASES = {"ru": "Завершить", "en": "finish session"}
+# Where each status may go. ENDED -> ACTIVE is not allowed: a finished session is never resumed.
+TRANSITIONS: dict[str, set[str]] = {
+    Status.CREATED: {Status.ACTIVE, Status.ENDED},
+    Status.ACTIVE: {Status.ENDED},
+    Status.ENDED: {Status.SCORING},
+    Status.SCORING: {Status.SCORED, Status.FAILED},
+    Status.FAILED: {Status.SCORING},
+    Status.SCORED: {Status.SCORING},  # a manager may ask for a re-score
+}
+
+
+class TransitionError(ValueError):
+    """The session is not in a state that allows this change."""
+
+
+def session_group(session_id: int) -> str:
+    return f"training.session.{session_id}"
+
+
+def end_phrase_for(*, session: TrainingSession) -> str:
+    phrase = session.scenario.end_phrase if session.scenario_id and session.scenario else ""
+    return phrase or END_PHRASES.get(session.language, END_PHRASES["en"])
+
+
+def _publish(session_id: int, payload: dict[str, Any]) -> None:
+    """Tell the pages after commit; a channel-layer hiccup must never undo a saved state change."""
+
+    def send() -> None:
+        from asgiref.sync import async_to_sync
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.group_send)(session_group(session_id), {"type": "session.update", **payload})
+        except Exception:
+            log.exception("training session %s: publishing %s failed", session_id, payload.get("event"))
+
+    transaction.on_commit(send)
+
+
+def _change_status(*, session: TrainingSession, to: str, event: str, data: dict[str, Any] | None = None,
+                   fields: Iterable[str] = ()) -> TrainingSession:
+    if to not in TRANSITIONS.get(session.status, set()):
+        raise TransitionError(f"session {session.pk}: {session.status} -> {to} is not allowed")
+    previous = session.status
+    session.status = to
+    session.save(update_fields=["status", *fields])
+    SessionEvent.objects.create(session=session, kind=event, data={"from": previous, "to": to, **(data or {})})
+    _publish(session.pk, {"event": event, "status": to, "session_id": session.pk})
+    return session
+
+
+def _locked(session_id: int) -> TrainingSession:
+    return TrainingSession.objects.select_for_update().select_related("scenario").get(pk=session_id)
+
+
+# --- creating and running ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def session_create(
+    *,
+    trainee: Trainee,
+    scenario: Scenario | None = None,
+    product_description: str = "",
+    persona: str = "",
+    difficulty: str = "",
+    voice: str = "",
+    language: str = "",
+) -> TrainingSession:
+    """A new session from a scenario (its values are the defaults) or from a custom product description."""
+    if scenario is None and not product_description.strip():
+        raise ValueError("a session needs a scenario or a product description")
+    session = TrainingSession.objects.create(
+        trainee=trainee,
+        scenario=scenario,
+        language=language or (scenario.language if scenario else "ru"),
+        product_description=product_description.strip() or (scenario.product_description if scenario else ""),
+        persona=persona or (scenario.persona if scenario else "logistics_manager"),
+        difficulty=difficulty or (scenario.difficulty if scenario else "medium"),
+        voice=voice or (scenario.voice if scenario else ""),
+    )
+    SessionEvent.objects.create(session=session, kind="created", data={"scenario": scenario.pk if scenario else None})
+    return session
+
+
+@transaction.atomic
+def session_start(*, session_id: int) -> TrainingSession:
+    """The trainee connected. Reconnecting to an active session (after a dropped connection) is fine."""
+    session = _locked(session_id)
+    if session.status == Status.ACTIVE:
+        SessionEvent.objects.create(session=session, kind="reconnected")
+        return session
+    session.started_at = timezone.now()
+    return _change_status(session=session, to=Status.ACTIVE, event="started", fields=["started_at"])
+
+
+@transaction.atomic
+def session_disconnect(*, session_id: int, code: int | None = None) -> TrainingSession:
+    """The socket went away without an end: the session stays active, to be resumed or ended later."""
+    session = TrainingSession.objects.get(pk=session_id)
+    SessionEvent.objects.create(session=session, kind="disconnected", data={"code": code})
+    _publish(session.pk, {"event": "disconnected", "status": session.status, "session_id": session.pk})
+    return session
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    speaker: str
+    text: str
+    started_ms: int | None = None
+    ended_ms: int | None = None
+    interrupted: bool = False
+    stage: str = ""
+    intent: str = ""
+    objection: str = ""
+    eou_ms: float | None = None
+    stt_ms: float | None = None
+    ttft_ms: float | None = None
+    tts_ttfb_ms: float | None = None
+    voice_to_voice_ms: float | None = None
+
+
+@transaction.atomic
+def session_turn_add(*, session_id: int, turn: TurnRecord) -> SessionTurn:
+    """Append one utterance with its timing and latency; the index is the next free one."""
+    session = _locked(session_id)
+    last = session.turns.aggregate(m=Max("index"))["m"]
+    next_index = 0 if last is None else last + 1
+    return SessionTurn.objects.create(
+        session=session,
+        index=next_index,
+        speaker=turn.speaker,
+        text=turn.text[:10000],
+        started_ms=_ms_field(turn.started_ms),
+        ended_ms=_ms_field(turn.ended_ms),
+        interrupted=turn.interrupted,
+        stage=turn.stage[:64],
+        intent=turn.intent[:64],
+        objection=turn.objection[:64],
+        eou_ms=turn.eou_ms,
+        stt_ms=turn.stt_ms,
+        ttft_ms=turn.ttft_ms,
+        tts_ttfb_ms=turn.tts_ttfb_ms,
+        voice_to_voice_ms=turn.voice_to_voice_ms,
+    )
+
+
+def _ms_field(value: int | float | None) -> int | None:
+    return None if value is None else max(0, int(value))
+
+
+def wav_bytes(*, pcm16: bytes, sample_rate: int = 16000, channels: int = 1) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm16)
+    return buf.getvalue()
+
+
+@transaction.atomic
+def session_audio_save(*, session_id: int, wav: bytes) -> TrainingSession:
+    """Store the recording (replacing an earlier part: a reconnect records the whole session again)."""
+    session = _locked(session_id)
+    if session.audio:
+        session.audio.delete(save=False)
+    session.audio.save(f"session-{session.pk}.wav", ContentFile(wav), save=False)
+    session.save(update_fields=["audio"])
+    SessionEvent.objects.create(session=session, kind="audio_saved", data={"bytes": len(wav)})
+    return session
+
+
+@transaction.atomic
+def session_end(*, session_id: int, reason: str) -> TrainingSession:
+    """End the conversation (button, end phrase, the customer hung up, a manager) and queue the review.
+
+    Ending an already ended session is a no-op, so the button and the end phrase may race.
+    """
+    session = _locked(session_id)
+    if session.status not in (Status.CREATED, Status.ACTIVE):
+        return session
+    session.ended_at = timezone.now()
+    session.end_reason = reason[:32]
+    _change_status(session=session, to=Status.ENDED, event="ended", data={"reason": reason},
+                   fields=["ended_at", "end_reason"])
+    from training.tasks import score_session
+
+    score_session.delay_on_commit(session.pk)
+    return session
+
+
+@transaction.atomic
+def session_transcript_import(
+    *, session_id: int, turns: Sequence[TurnRecord], reason: str = "external"
+) -> TrainingSession:
+    """A conversation held elsewhere (ElevenLabs agent): store its transcript once, then end the session."""
+    session = _locked(session_id)
+    if session.status not in (Status.CREATED, Status.ACTIVE):
+        raise TransitionError(f"session {session.pk} is {session.status}; its transcript is already in")
+    session.turns.all().delete()
+    for turn in turns:
+        session_turn_add(session_id=session.pk, turn=turn)
+    SessionEvent.objects.create(session=session, kind="transcript_imported", data={"turns": len(turns)})
+    if session.status == Status.CREATED:
+        session.started_at = timezone.now()
+        session.save(update_fields=["started_at"])
+    return session_end(session_id=session.pk, reason=reason)
+
+
+# --- review --------------------------------------------------------------------------------------
+
+
+def session_lines(*, session: TrainingSession) -> list[Line]:
+    return [
+        Line(speaker=t.speaker, text=t.text, started_ms=t.started_ms, ended_ms=t.ended_ms,
+             interrupted=t.interrupted, objection=t.objection)
+        for t in session.turns.order_by("index")
+    ]
+
+
+@transaction.atomic
+def session_scoring_start(*, session_id: int) -> TrainingSession:
+    session = _locked(session_id)
+    return _change_status(session=session, to=Status.SCORING, event="scoring")
+
+
+@transaction.atomic
+def session_score_save(*, session_id: int, result: ScoreResult, advice: Sequence[str]) -> Score:
+    session = _locked(session_id)
+    score, _ = Score.objects.update_or_create(
+        session=session,
+        defaults={
+            "total": result.total,
+            "rubric": result.rubric_dict(),
+            "metrics": result.metrics_dict(),
+            "advice": "\n".join(advice),
+        },
+    )
+    _change_status(session=session, to=Status.SCORED, event="scored", data={"total": result.total})
+    return score
+
+
+@transaction.atomic
+def session_scoring_fail(*, session_id: int, error: str) -> TrainingSession:
+    session = _locked(session_id)
+    return _change_status(session=session, to=Status.FAILED, event="scoring_failed", data={"error": error[:500]})
+
+
+def session_score(*, session_id: int) -> Score | None:
+    """Score an ended session: rubric and metrics, then advice (LLM when a key is set, else rules).
+
+    Idempotent: a scored session is left alone; a session caught mid-scoring (a worker died, the
+    task was redelivered) is scored again.
+    """
+    session = TrainingSession.objects.filter(pk=session_id).select_related("scenario").first()
+    if session is None:
+        log.warning("training session %s is gone; nothing to score", session_id)
+        return None
+    if session.status == Status.SCORED:
+        return Score.objects.filter(session=session).first()
+    if session.status not in (Status.ENDED, Status.SCORING, Status.FAILED):
+        log.info("training session %s is %s; not scoring yet", session_id, session.status)
+        return None
+    if session.status != Status.SCORING:
+        session_scoring_start(session_id=session_id)
+    try:
+        lines = session_lines(session=session)
+        result = score_transcript(lines=lines, language=session.language)
+        advice = result.advice
+        if settings.OPENAI_API_KEY:
+            from training.advice import llm_advice
+
+            advice = llm_advice(lines=lines, result=result, product=session.product_description) or advice
+        return session_score_save(session_id=session_id, result=result, advice=advice)
+    except Exception as exc:
+        log.exception("training session %s: scoring failed", session_id)
+        session_scoring_fail(session_id=session_id, error=f"{type(exc).__name__}: {exc}")
+        raise

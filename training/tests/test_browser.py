@@ -1,0 +1,242 @@
+"""The trainer in real Chromium: fake microphone from a WAV made with eSpeak, local Whisper and eSpeak on the server.
+
+The app runs under daphne in a thread of this process (so it shares pytest-django's test database),
+a Celery worker thread scores the session, and Playwright drives Debian's chromium. Chromium loops
+the fake microphone file, so each WAV is speech followed by long silence, timed for the walk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+import wave
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (/usr/bin/chromium)"),
+]
+RATE = 16000
+PASSWORD = "pw-for-tests-123"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def daphne_url(django_db_setup, django_db_blocker):
+    """daphne serving config.asgi in a thread; Twisted's reactor runs once per process, so per module."""
+    from daphne.server import Server  # installs the asyncio reactor before anything imports Twisted's
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    from config.asgi import application
+
+    application = ASGIStaticFilesHandler(application)  # static files from the finders, as runserver does
+    port = _free_port()
+    ready = threading.Event()
+    server = Server(application, endpoints=[f"tcp:port={port}:interface=127.0.0.1"], signal_handlers=False,
+                    ready_callable=ready.set, verbosity=0)
+    thread = threading.Thread(target=server.run, daemon=True, name="daphne")
+    with django_db_blocker.unblock():
+        thread.start()
+        assert ready.wait(20), "daphne did not start"
+        for _ in range(100):  # the listening socket comes up right after the ready call
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+        from twisted.internet import reactor
+
+        reactor.callFromThread(server.stop)
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def warm_models():
+    """Load Whisper and eSpeak once, before the clock of a walk starts."""
+    from training.live import provider
+
+    stt, tts = provider("stt"), provider("tts")
+    asyncio.run(stt.transcribe(bytes(RATE), sample_rate=RATE, language="en"))
+    return stt, tts
+
+
+def _speech(text: str) -> bytes:
+    from voice.tts.local import EspeakTTS
+
+    async def collect() -> bytes:
+        out = b""
+        async for chunk in EspeakTTS(voice="en-us", rate=150).synthesize(text, language="en", sample_rate=RATE):
+            out += chunk
+        return out
+
+    return asyncio.run(collect())
+
+
+def _silence(seconds: float) -> bytes:
+    return bytes(int(RATE * seconds) * 2)
+
+
+def _wav(path: Path, *parts: bytes) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(b"".join(parts))
+    return path
+
+
+def _browser(playwright, wav: Path):
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=[
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}",
+            "--headless",
+            "--no-sandbox",
+            "--disable-background-networking",
+            "--autoplay-policy=no-user-gesture-required",
+        ],
+    )
+
+
+def _login_and_start(page, base: str, username: str, scenario_id: int) -> int:
+    page.goto(f"{base}/accounts/login/?next=/training/start/%3Fscenario%3D{scenario_id}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/training/start/**")
+    page.click("#start-button")  # htmx posts the form; HX-Redirect opens the live page
+    page.wait_for_url("**/live/")
+    session_id = int(page.url.rstrip("/").split("/")[-2])
+    # the fake microphone is already clean speech: Chrome's noise suppression and AGC only blur it
+    page.goto(page.url + "?raw_mic=1")
+    page.click("#start-button")  # «Start talking»: microphone and socket
+    page.wait_for_function("window.trainer && window.trainer.sentFrames > 10", timeout=15000)
+    return session_id
+
+
+@pytest.fixture
+def english_scenario(transactional_db):
+    from training.models import Scenario
+
+    return Scenario.objects.create(
+        title="Freight from China (en)", language="en", persona="john_en", difficulty="easy",
+        product_description="Door-to-door freight from China in 25 days.",
+    )
+
+
+def test_full_walk_speak_hear_finish_and_see_the_review(
+    daphne_url, warm_models, celery_worker_thread, make_user, english_scenario, tmp_path
+):
+    from playwright.sync_api import sync_playwright
+
+    from training.models import TrainingSession
+
+    make_user("walker", "Trainee")
+    wav = _wav(
+        tmp_path / "walk.wav",
+        _silence(2.5),  # the customer picks up first
+        _speech("Hello, my name is Anna from Cargo Line. I am calling about freight from China."),
+        _silence(9.0),  # recognition, the customer's answer and its audio
+        _speech("Okay, finish session now."),  # a bare «Finish session.» comes back as «Finish action.»
+        _silence(20.0),  # the review opens long before the file loops
+    )
+    with sync_playwright() as p:
+        browser = _browser(p, wav)
+        page = browser.new_page()
+        console: list[str] = []
+        page.on("console", lambda m: console.append(m.text))
+        try:
+            session_id = _login_and_start(page, daphne_url, "walker", english_scenario.pk)
+            # the spoken words come back in the transcript
+            page.wait_for_function(
+                "window.trainer.finals.some(t => /anna/i.test(t) && /china/i.test(t))", timeout=40000
+            )
+            assert "china" in page.inner_text("#transcript").lower()
+            # and the customer's audio arrives and plays
+            page.wait_for_function("window.trainer.audioFrames > 50", timeout=20000)
+            assert page.inner_text("#mind") in {
+                "IDLE", "LISTENING", "ANALYZING_SPEECH", "CHECKING_CACHE", "ROUTING_TO_LLM", "GENERATING_SPEECH",
+                "SPEAKING",
+            }
+            # «finish session» ends it; the page goes to the review, which fills in when the score lands
+            page.wait_for_url(f"**/training/sessions/{session_id}/", timeout=60000)
+            page.wait_for_selector("#score-total", timeout=60000)
+            total = int(page.inner_text("#score-total"))
+            metrics = page.inner_text("#metrics")
+            assert 0 <= total <= 100
+            assert "%" in metrics
+            assert page.locator("#advice li").count() >= 1
+            assert page.locator("#recording").count() == 1
+        except Exception:
+            page.screenshot(path=str(tmp_path / "walk.png"))
+            print("\n".join(console[-40:]))
+            print(page.evaluate("JSON.stringify({...window.trainer, states: window.trainer.states.slice(-30)})"))
+            print(page.inner_text("body")[:3000])
+            raise
+        finally:
+            browser.close()
+    session = TrainingSession.objects.get(pk=session_id)
+    assert session.end_reason == "end_phrase"
+    assert session.status == TrainingSession.Status.SCORED and session.score.total == total
+    user_lines = list(session.turns.filter(speaker="user").values_list("text", flat=True))
+    assert any("anna" in t.lower() for t in user_lines)
+    assert session.turns.filter(speaker="bot", voice_to_voice_ms__isnull=False).exists()
+    assert session.audio and session.audio.size > RATE * 2 * 5  # over five seconds recorded
+
+
+def test_talking_over_the_customer_stops_its_audio(
+    daphne_url, warm_models, make_user, english_scenario, tmp_path
+):
+    from playwright.sync_api import sync_playwright
+
+    from training.models import TrainingSession
+
+    make_user("interrupter", "Trainee")
+    # a question, then speech again while the customer is still answering it (the file loops)
+    wav = _wav(
+        tmp_path / "interrupt.wav",
+        _silence(1.5),
+        _speech("Hello, my name is Anna from Cargo Line. How do you ship your goods today?"),
+        _silence(3.2),
+        _speech("Sorry to interrupt you, let me explain our prices and our delivery times in detail."),
+        _silence(4.0),
+    )
+    with sync_playwright() as p:
+        browser = _browser(p, wav)
+        page = browser.new_page()
+        console: list[str] = []
+        page.on("console", lambda m: console.append(m.text))
+        try:
+            session_id = _login_and_start(page, daphne_url, "interrupter", english_scenario.pk)
+            page.wait_for_function("window.trainer.audioFrames > 10", timeout=20000)
+            # the server cleared playback, the page stopped every scheduled buffer and shows the interruption
+            page.wait_for_function("window.trainer.clears > 0 && window.trainer.interruptions > 0", timeout=60000)
+            page.wait_for_selector(".interrupted-badge", timeout=5000)
+            page.wait_for_function("window.trainer.playing === 0", timeout=3000)
+            page.click("#end-button")
+            page.wait_for_url(f"**/training/sessions/{session_id}/", timeout=30000)
+        except Exception:
+            page.screenshot(path=str(tmp_path / "interrupt.png"))
+            print("\n".join(console[-40:]))
+            print(page.evaluate("JSON.stringify({...window.trainer, states: window.trainer.states.slice(-30)})"))
+            print(page.inner_text("body")[:3000])
+            raise
+        finally:
+            browser.close()
+    session = TrainingSession.objects.get(pk=session_id)
+    assert session.end_reason == "button"
+    assert session.turns.filter(speaker="bot", interrupted=True).exists()

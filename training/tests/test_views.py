@@ -1,0 +1,208 @@
+"""Pages and endpoints: who may see what, the start form's errors, the review, audio and ElevenLabs mode."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from django.core.files.base import ContentFile
+from django.urls import reverse
+
+from training import services
+from training.models import Scenario, TrainingSession
+from training.services import TurnRecord
+
+Status = TrainingSession.Status
+
+
+@pytest.fixture
+def client_of(client):
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login
+
+
+def _scored(user, scenario):
+    session = services.session_create(trainee=user.trainee, scenario=scenario)
+    services.session_transcript_import(session_id=session.pk, turns=[
+        TurnRecord(speaker="bot", text="Алло."),
+        TurnRecord(speaker="user", text="Здравствуйте, меня зовут Анна. Как вы сейчас возите грузы?"),
+    ])
+    services.session_score(session_id=session.pk)
+    session.audio.save("s.wav", ContentFile(services.wav_bytes(pcm16=b"\0\0" * 160)))
+    return session
+
+
+def test_home_shows_scenarios_history_and_chart(client_of, trainee, scenario_ru):
+    _scored(trainee, scenario_ru)
+    _scored(trainee, scenario_ru)
+    page = client_of(trainee).get(reverse("training:home"))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Грузы из Китая" in html and 'id="progress-chart"' in html and "<polyline" in html
+
+
+def test_other_trainee_gets_404_everywhere(client_of, trainee, other_trainee, scenario_ru):
+    session = _scored(trainee, scenario_ru)
+    open_one = services.session_create(trainee=trainee.trainee, scenario=scenario_ru)
+    c = client_of(other_trainee)
+    for name, pk in [("session_detail", session.pk), ("session_review", session.pk), ("session_audio", session.pk),
+                     ("session_live", open_one.pk)]:
+        assert c.get(reverse(f"training:{name}", args=[pk])).status_code == 404, name
+    assert c.post(reverse("training:session_end", args=[open_one.pk])).status_code == 404
+    assert c.post(reverse("training:session_transcript", args=[open_one.pk]), data="{}",
+                  content_type="application/json").status_code == 404
+    assert c.post(reverse("training:elevenlabs_signed_url", args=[open_one.pk])).status_code == 404
+    open_one.refresh_from_db()
+    assert open_one.status == Status.CREATED
+
+
+def test_owner_and_manager_see_review_and_audio(client_of, trainee, manager, scenario_ru):
+    session = _scored(trainee, scenario_ru)
+    c = client_of(trainee)
+    page = c.get(reverse("training:session_detail", args=[session.pk])).content.decode()
+    assert 'id="score-total"' in page and 'id="metrics"' in page and 'id="recording"' in page
+    audio = c.get(reverse("training:session_audio", args=[session.pk]))
+    assert audio.status_code == 200 and audio["Content-Type"] == "audio/wav"
+    review = c.get(reverse("training:session_review", args=[session.pk]), HTTP_HX_REQUEST="true")
+    assert review.status_code == 200 and b'id="review"' in review.content and b"<html" not in review.content
+    m = client_of(manager)
+    assert m.get(reverse("training:session_detail", args=[session.pk])).status_code == 200
+    assert m.get(reverse("training:session_audio", args=[session.pk])).status_code == 200
+    assert m.get(reverse("training:session_start")).status_code == 403  # managers do not practise
+
+
+def test_start_form_errors_and_success(client_of, trainee, scenario_en):
+    c = client_of(trainee)
+    bad = c.post(reverse("training:session_start"), {"product_description": "short", "voice": "bad voice!"},
+                 HTTP_HX_REQUEST="true")
+    html = bad.content.decode()
+    assert bad.status_code == 200 and "<html" not in html
+    assert 'id="product_description-errors"' in html and 'id="voice-errors"' in html
+    assert TrainingSession.objects.count() == 0
+    empty = c.post(reverse("training:session_start"), {})
+    assert 'id="product_description-errors"' in empty.content.decode()
+    ok = c.post(reverse("training:session_start"), {"scenario": scenario_en.pk}, HTTP_HX_REQUEST="true")
+    session = TrainingSession.objects.get()
+    assert ok.status_code == 204 and ok["HX-Redirect"] == reverse("training:session_live", args=[session.pk])
+    assert session.language == "en" and session.persona == "john_en"
+    live = c.get(ok["HX-Redirect"]).content.decode()
+    assert f'data-ws-path="/ws/training/{session.pk}/"' in live and 'data-end-phrase="finish session"' in live
+
+
+def test_ending_a_dropped_session_from_the_page(client_of, trainee, scenario_ru, django_capture_on_commit_callbacks):
+    session = services.session_create(trainee=trainee.trainee, scenario=scenario_ru)
+    services.session_start(session_id=session.pk)
+    services.session_disconnect(session_id=session.pk, code=1006)
+    session.refresh_from_db()
+    assert session.status == Status.ACTIVE  # the drop kept it
+    with django_capture_on_commit_callbacks(execute=False):
+        r = client_of(trainee).post(reverse("training:session_end", args=[session.pk]))
+    assert r.status_code == 302
+    session.refresh_from_db()
+    assert session.status == Status.ENDED
+
+
+# --- ElevenLabs ---------------------------------------------------------------------------------
+
+
+class _ConvaiHandler(BaseHTTPRequestHandler):
+    """Speaks the get-signed-url endpoint of the ElevenLabs API."""
+
+    seen: list = []
+
+    def do_GET(self):
+        url = urlparse(self.path)
+        self.seen.append((url.path, parse_qs(url.query), self.headers.get("xi-api-key")))
+        if url.path != "/v1/convai/conversation/get-signed-url":
+            self.send_response(404)
+            self.end_headers()
+            return
+        if self.headers.get("xi-api-key") != "test-key":
+            self._json(401, {"detail": {"status": "invalid_api_key"}})
+            return
+        agent = parse_qs(url.query).get("agent_id", [""])[0]
+        if agent == "agent-down":
+            self._json(503, {"detail": "overloaded"})
+            return
+        self._json(200, {"signed_url": f"wss://example.test/v1/convai/conversation?agent_id={agent}&token=abc"})
+
+    def _json(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def convai_server(settings):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ConvaiHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _ConvaiHandler.seen = []
+    settings.ELEVENLABS = {"API_KEY": "test-key", "BASE_URL": f"http://127.0.0.1:{server.server_port}"}
+    yield _ConvaiHandler
+    server.shutdown()
+
+
+def test_signed_url_client_against_local_server(convai_server, settings):
+    from training.elevenlabs import signed_url
+    from voice.errors import ProviderAuthError, ProviderConfigError, ProviderUnavailable
+
+    url = signed_url(agent_id="agent-1")
+    assert url == "wss://example.test/v1/convai/conversation?agent_id=agent-1&token=abc"
+    assert convai_server.seen[-1] == ("/v1/convai/conversation/get-signed-url", {"agent_id": ["agent-1"]}, "test-key")
+    with pytest.raises(ProviderUnavailable):
+        signed_url(agent_id="agent-down")
+    settings.ELEVENLABS = {**settings.ELEVENLABS, "API_KEY": "wrong"}
+    with pytest.raises(ProviderAuthError):
+        signed_url(agent_id="agent-1")
+    settings.ELEVENLABS = {**settings.ELEVENLABS, "API_KEY": ""}
+    with pytest.raises(ProviderConfigError):
+        signed_url(agent_id="agent-1")
+
+
+def test_elevenlabs_mode_end_to_end(convai_server, client_of, trainee, django_capture_on_commit_callbacks):
+    scenario = Scenario.objects.create(title="11", language="en", product_description="Freight from China.",
+                                       mode=Scenario.Mode.ELEVENLABS, elevenlabs_agent_id="agent-7")
+    session = services.session_create(trainee=trainee.trainee, scenario=scenario)
+    c = client_of(trainee)
+    live = c.get(reverse("training:session_live", args=[session.pk])).content.decode()
+    assert 'data-mode="elevenlabs"' in live
+    r = c.post(reverse("training:elevenlabs_signed_url", args=[session.pk]))
+    assert r.status_code == 200 and "agent_id=agent-7" in r.json()["signed_url"]
+    bad = c.post(reverse("training:session_transcript", args=[session.pk]), data=json.dumps({"turns": [{"x": 1}]}),
+                 content_type="application/json")
+    assert bad.status_code == 400
+    turns = [{"speaker": "agent", "text": "Hello?"}, {"speaker": "user", "text": "Hi, this is Anna from Cargo."},
+             {"speaker": "agent", "text": "Not interested.", "interrupted": True}]
+    with django_capture_on_commit_callbacks(execute=False):
+        ok = c.post(reverse("training:session_transcript", args=[session.pk]), data=json.dumps({"turns": turns}),
+                    content_type="application/json")
+    assert ok.status_code == 200 and ok.json()["review_url"] == reverse("training:session_detail", args=[session.pk])
+    session.refresh_from_db()
+    assert session.status == Status.ENDED and session.end_reason == "elevenlabs"
+    assert list(session.turns.values_list("speaker", "interrupted")) == [("bot", False), ("user", False), ("bot", True)]
+    score = services.session_score(session_id=session.pk)
+    assert score.metrics["interruptions"] == 1 and score.metrics["objections_met"] == 1
+
+
+def test_transcript_post_needs_csrf(trainee, scenario_en):
+    from django.test import Client
+
+    c = Client(enforce_csrf_checks=True)
+    c.force_login(trainee)
+    session = services.session_create(trainee=trainee.trainee, scenario=scenario_en)
+    r = c.post(reverse("training:session_transcript", args=[session.pk]), data='{"turns": []}',
+               content_type="application/json")
+    assert r.status_code == 403

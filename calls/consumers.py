@@ -18,10 +18,9 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
-from django.conf import settings
 
 from calls import services
-from config.voice import MediaDispatchMixin
+from config.voice import MediaDispatchMixin, llm_config_from_settings, shared_provider
 from voice.events import (
     BackgroundSink,
     BotTurnFinished,
@@ -39,28 +38,13 @@ CLOSE_BAD_TOKEN = 4403  # wrong, expired or for another call
 CLOSE_CALL_NOT_LIVE = 4409  # the call is over or unknown
 AUTH_TIMEOUT_S = 10.0
 
-_providers: dict[tuple, Any] = {}
-
-
-def _provider(kind: str) -> Any:
-    """STT/TTS instances are shared by all calls of the process: local models load once."""
-    from config.voice import stt_from_settings, tts_from_settings
-
-    block = settings.VOICE[kind.upper()]
-    key = (kind, block["PROVIDER"], json.dumps(block.get("OPTIONS") or {}, sort_keys=True))
-    if key not in _providers:
-        _providers[key] = stt_from_settings() if kind == "stt" else tts_from_settings()
-    return _providers[key]
-
-
 def build_responder(ctx: services.CallMediaContext):
     from dialogs.responders import FlowResponder
 
-    if settings.DIALOG.get("RESPONDER") == "openai":
-        from dialogs.llm import LLMConfig, LLMResponder
+    config = llm_config_from_settings()
+    if config is not None:
+        from dialogs.llm import LLMResponder
 
-        config = LLMConfig(api_key=settings.OPENAI_API_KEY, model=settings.OPENAI_CHAT_MODEL,
-                           base_url=settings.OPENAI_BASE_URL)
         return LLMResponder(ctx.script_map, ctx.variables, ctx.language, config=config)
     return FlowResponder(ctx.script_map, ctx.variables, ctx.language)
 
@@ -211,7 +195,7 @@ class MediaStreamConsumer(MediaDispatchMixin, AsyncWebsocketConsumer):
 
             pace = float(provider_options("simulated").get("pace_speed", 1.0))
         config = PipelineConfig(language=ctx.language, voice=ctx.voice, bot_speaks_first=True, pace_speed=pace)
-        stt, tts = await asyncio.to_thread(lambda: (_provider("stt"), _provider("tts")))
+        stt, tts = await asyncio.to_thread(lambda: (shared_provider("stt"), shared_provider("tts")))
         self.started_at = time.time()
         await database_sync_to_async(services.call_progress)(call_id=self.call_id, event="answered")
         # Turns are written from the sink's own task: the audio path never waits on the database.

@@ -6,12 +6,16 @@ calls and training, and management commands, build their providers here::
     stt = stt_from_settings()                  # settings.VOICE["STT"]: {"PROVIDER": ..., "OPTIONS": {...}}
     tts = tts_from_settings(voice="ru")        # keyword overrides are merged into OPTIONS
     cache = audio_cache_from_settings()        # RedisAudioCache at REDIS_URL, TTL AUDIO_CACHE_TTL_S
+    stt = shared_provider("stt")               # one instance per process, for live conversations
+    llm = llm_config_from_settings()           # the dialog LLM's config, or None offline
 
 ``MediaDispatchMixin`` is for Channels media consumers (see its docstring).
 """
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,6 +39,33 @@ def tts_from_settings(voice_settings: Mapping[str, Any] | None = None, **overrid
     """A new TTS provider from ``VOICE["TTS"]`` (or the given dict), options updated with ``overrides``."""
     name, options = _block("TTS", voice_settings)
     return load_provider("tts", name, **{**options, **overrides})
+
+
+_shared: dict[tuple[str, str, str], Any] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_provider(kind: str) -> Any:
+    """The process-wide STT (``"stt"``) or TTS (``"tts"``) from ``settings.VOICE``: local models load once.
+
+    Consumers of calls and training share these; the providers serialise their own model access.
+    """
+    name, options = _block(kind.upper(), None)
+    key = (kind, name, json.dumps(options, sort_keys=True, default=str))
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = load_provider(kind, name, **options)
+        return _shared[key]
+
+
+def llm_config_from_settings() -> Any | None:
+    """The dialog LLM's ``dialogs.llm.LLMConfig`` when ``DIALOG["RESPONDER"]`` is "openai" and a key is set."""
+    if settings.DIALOG.get("RESPONDER") != "openai" or not settings.OPENAI_API_KEY:
+        return None
+    from dialogs.llm import LLMConfig
+
+    return LLMConfig(api_key=settings.OPENAI_API_KEY, model=settings.OPENAI_CHAT_MODEL,
+                     base_url=settings.OPENAI_BASE_URL)
 
 
 def audio_cache_from_settings(url: str | None = None, *, ttl_s: int | None = None, client=None):

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import numpy as np
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from config.voice import llm_config_from_settings, shared_provider
 from training.scoring import end_phrase_matches
 from voice.audio import SAMPLE_RATE
 from voice.events import (
@@ -64,23 +64,6 @@ class SessionSetup:
 
 # --- providers and the pipeline ------------------------------------------------------------------
 
-_providers: dict[tuple[str, str, str], Any] = {}
-_providers_lock = threading.Lock()
-
-
-def provider(kind: str) -> Any:
-    """STT/TTS from ``settings.VOICE``, one instance per process: the local models load once."""
-    from voice.registry import load_provider
-
-    block = settings.VOICE[kind.upper()]
-    name, options = block["PROVIDER"], dict(block.get("OPTIONS") or {})
-    key = (kind, name, repr(sorted(options.items())))
-    with _providers_lock:
-        if key not in _providers:
-            _providers[key] = load_provider(kind, name, **options)
-        return _providers[key]
-
-
 def persona_for(*, setup: SessionSetup) -> Any:
     """The named persona, or the language's default customer, set to the session's difficulty and language."""
     from dialogs.personas import DEFAULT_PERSONAS
@@ -100,7 +83,10 @@ def persona_for(*, setup: SessionSetup) -> Any:
 def responder_for(*, setup: SessionSetup) -> Any:
     from dialogs.personas import PersonaResponder
 
-    return PersonaResponder(persona_for(setup=setup), seed=setup.session_id, product=setup.product_description)
+    return PersonaResponder(
+        persona_for(setup=setup), seed=setup.session_id, llm=llm_config_from_settings(),
+        product=setup.product_description,
+    )
 
 
 def build_pipeline(*, setup: SessionSetup, stt: Any = None, tts: Any = None, responder: Any = None,
@@ -113,8 +99,8 @@ def build_pipeline(*, setup: SessionSetup, stt: Any = None, tts: Any = None, res
         vad=VADConfig(end_silence_ms=END_SILENCE_MS),
     )
     return VoicePipeline(
-        stt=stt or provider("stt"),
-        tts=tts or provider("tts"),
+        stt=stt or shared_provider("stt"),
+        tts=tts or shared_provider("tts"),
         responder=responder or responder_for(setup=setup),
         config=config,
     )

@@ -37,7 +37,7 @@ class Scenario(models.Model):
     title = models.CharField(_("title"), max_length=200, unique=True)
     language = models.CharField(_("conversation language"), max_length=5, choices=Language.choices, default="ru")
     product_description = models.TextField(_("product description"))
-    persona = models.CharField(_("customer persona"), max_length=64, default="logistics_manager")
+    persona = models.CharField(_("customer persona"), max_length=64, default="sergey_medium")
     persona_description = models.TextField(_("persona description"), blank=True)
     difficulty = models.CharField(_("difficulty"), max_length=8, choices=Difficulty.choices, default=Difficulty.MEDIUM)
     voice = models.CharField(_("voice"), max_length=100, blank=True)

@@ -83,7 +83,7 @@ def _change_status(*, session: TrainingSession, to: str, event: str, data: dict[
 
 
 def _locked(session_id: int) -> TrainingSession:
-    return TrainingSession.objects.select_for_update().select_related("scenario").get(pk=session_id)
+    return TrainingSession.objects.select_for_update(of=("self",)).select_related("scenario").get(pk=session_id)
 
 
 # --- creating and running ------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def session_create(
         scenario=scenario,
         language=language or (scenario.language if scenario else "ru"),
         product_description=product_description.strip() or (scenario.product_description if scenario else ""),
-        persona=persona or (scenario.persona if scenario else "logistics_manager"),
+        persona=persona or (scenario.persona if scenario else "sergey_medium"),
         difficulty=difficulty or (scenario.difficulty if scenario else "medium"),
         voice=voice or (scenario.voice if scenario else ""),
     )

@@ -64,9 +64,9 @@ def daphne_url(django_db_setup, django_db_blocker):
 @pytest.fixture(scope="module")
 def warm_models():
     """Load Whisper and eSpeak once, before the clock of a walk starts."""
-    from training.live import provider
+    from config.voice import shared_provider
 
-    stt, tts = provider("stt"), provider("tts")
+    stt, tts = shared_provider("stt"), shared_provider("tts")
     asyncio.run(stt.transcribe(bytes(RATE), sample_rate=RATE, language="en"))
     return stt, tts
 

@@ -6,12 +6,14 @@ from typing import Any
 
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 MANAGER = "Manager"
 OPERATOR = "Operator"
 TRAINEE = "Trainee"
 ROLES = (MANAGER, OPERATOR, TRAINEE)
 STAFF_ROLES = (MANAGER, OPERATOR)
+ROLE_LABELS = {MANAGER: _("Manager"), OPERATOR: _("Operator"), TRAINEE: _("Trainee")}
 
 ALL = ("add", "change", "delete", "view")
 VIEW = ("view",)

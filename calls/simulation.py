@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,32 +27,10 @@ log = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def asgi_server() -> Iterator[str]:
-    """daphne on a free loopback port in a thread; yields ``http://127.0.0.1:<port>``.
+    """The in-process daphne (see ``config.live_server``); yields ``http://127.0.0.1:<port>``."""
+    from config.live_server import live_server_url
 
-    Twisted's reactor cannot be restarted, so this works once per process (a command, one test).
-    """
-    from daphne.server import Server
-
-    from config.asgi import application
-
-    ready = threading.Event()
-    server = Server(application=application, endpoints=["tcp:port=0:interface=127.0.0.1"], signal_handlers=False,
-                    ready_callable=ready.set, verbosity=0)
-    thread = threading.Thread(target=server.run, name="daphne", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.listening_addresses and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not server.listening_addresses:
-        raise RuntimeError("daphne did not start listening")
-    host, port = server.listening_addresses[0]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        from twisted.internet import reactor
-
-        reactor.callFromThread(server.stop)
-        thread.join(timeout=10)
+    yield live_server_url()
 
 
 @contextlib.contextmanager

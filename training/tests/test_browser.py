@@ -8,9 +8,8 @@ the fake microphone file, so each WAV is speech followed by long silence, timed 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
-import threading
-import time
 import wave
 from pathlib import Path
 
@@ -34,31 +33,21 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def daphne_url(django_db_setup, django_db_blocker):
-    """daphne serving config.asgi in a thread; Twisted's reactor runs once per process, so per module."""
-    from daphne.server import Server  # installs the asyncio reactor before anything imports Twisted's
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    """daphne serving config.asgi in a thread of this process (one per process: Twisted cannot restart)."""
+    from config.live_server import live_server_url
 
-    from config.asgi import application
-
-    application = ASGIStaticFilesHandler(application)  # static files from the finders, as runserver does
-    port = _free_port()
-    ready = threading.Event()
-    server = Server(application, endpoints=[f"tcp:port={port}:interface=127.0.0.1"], signal_handlers=False,
-                    ready_callable=ready.set, verbosity=0)
-    thread = threading.Thread(target=server.run, daemon=True, name="daphne")
     with django_db_blocker.unblock():
-        thread.start()
-        assert ready.wait(20), "daphne did not start"
-        for _ in range(100):  # the listening socket comes up right after the ready call
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-        from twisted.internet import reactor
+        yield live_server_url()
 
-        reactor.callFromThread(server.stop)
-        thread.join(10)
+
+def _report_failure(page, console: list[str], screenshot) -> None:
+    """What the page showed, for the log; never hides the original failure behind a second one."""
+    print("\n".join(console[-40:]))
+    with contextlib.suppress(Exception):
+        page.screenshot(path=str(screenshot), timeout=5000)
+    with contextlib.suppress(Exception):
+        print(page.evaluate("JSON.stringify({...window.trainer, states: window.trainer.states.slice(-30)})"))
+        print(page.inner_text("body", timeout=5000)[:3000])
 
 
 @pytest.fixture(scope="module")
@@ -182,10 +171,7 @@ def test_full_walk_speak_hear_finish_and_see_the_review(
             assert page.locator("#advice li").count() >= 1
             assert page.locator("#recording").count() == 1
         except Exception:
-            page.screenshot(path=str(tmp_path / "walk.png"))
-            print("\n".join(console[-40:]))
-            print(page.evaluate("JSON.stringify({...window.trainer, states: window.trainer.states.slice(-30)})"))
-            print(page.inner_text("body")[:3000])
+            _report_failure(page, console, tmp_path / "walk.png")
             raise
         finally:
             browser.close()
@@ -230,10 +216,7 @@ def test_talking_over_the_customer_stops_its_audio(
             page.click("#end-button")
             page.wait_for_url(f"**/training/sessions/{session_id}/", timeout=30000)
         except Exception:
-            page.screenshot(path=str(tmp_path / "interrupt.png"))
-            print("\n".join(console[-40:]))
-            print(page.evaluate("JSON.stringify({...window.trainer, states: window.trainer.states.slice(-30)})"))
-            print(page.inner_text("body")[:3000])
+            _report_failure(page, console, tmp_path / "interrupt.png")
             raise
         finally:
             browser.close()

@@ -7,7 +7,6 @@ running the campaign script's salesperson, and reports what happened through ``c
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 import json
 import logging
@@ -50,34 +49,35 @@ def build_responder(ctx: services.CallMediaContext):
 
 
 class CallRecorder:
-    """A mono 8 kHz WAV of both sides, laid out on the callee's frame clock (the carrier sends continuously)."""
+    """A mono 16 kHz WAV of both sides, laid out on the callee's frame clock (the carrier sends continuously)."""
 
-    RATE = 8000
+    RATE = 16000
 
     def __init__(self) -> None:
-        self.inbound = bytearray()
-        self.outbound = bytearray()
+        self.callee = bytearray()
+        self.bot = bytearray()
 
-    def add_inbound(self, pcm: bytes) -> None:
-        self.inbound += pcm
+    # voice.session.AudioTap: the session hands over audio it has already decoded
+    def inbound(self, pcm16: bytes) -> None:
+        self.callee += pcm16
 
-    def add_outbound(self, pcm: bytes) -> None:
-        if len(self.outbound) < len(self.inbound):  # the bot was silent until now
-            self.outbound += bytes(len(self.inbound) - len(self.outbound))
-        self.outbound += pcm
+    def outbound(self, pcm16: bytes) -> None:
+        if len(self.bot) < len(self.callee):  # the bot was silent until now
+            self.bot += bytes(len(self.callee) - len(self.bot))
+        self.bot += pcm16
 
-    def clear(self) -> None:
+    def cleared(self) -> None:
         # audio queued at the far end but never played is dropped from the recording too
-        del self.outbound[len(self.inbound):]
+        del self.bot[len(self.callee):]
 
     def wav(self) -> bytes:
         import numpy as np
 
-        n = max(len(self.inbound), len(self.outbound)) // 2
+        n = max(len(self.callee), len(self.bot)) // 2
         if n == 0:
             return b""
         mix = np.zeros(n, dtype=np.int32)
-        for track in (self.inbound, self.outbound):
+        for track in (self.callee, self.bot):
             samples = np.frombuffer(bytes(track[: (len(track) // 2) * 2]), dtype=np.int16)
             mix[: len(samples)] += samples
         out = io.BytesIO()
@@ -179,7 +179,7 @@ class MediaStreamConsumer(MediaDispatchMixin, AsyncWebsocketConsumer):
 
         protocol = get_provider(self.ctx.provider).media_protocol if self.ctx.provider in PROVIDERS else "twilio"
         self.session = MediaSession(codec_for(protocol), self._build_pipeline, send=self._send_frame,
-                                    close=self._close_socket, session_id=f"call-{self.call_id}")
+                                    close=self._close_socket, session_id=f"call-{self.call_id}", tap=self.recorder)
         await self.session.open()
         if self._auth_timer is not None:
             self._auth_timer.cancel()
@@ -209,7 +209,6 @@ class MediaStreamConsumer(MediaDispatchMixin, AsyncWebsocketConsumer):
             if not await self._pre_auth(text_data):
                 return
         if text_data is not None:
-            self._record(text_data, inbound=True)
             await self.session.on_text(text_data)
         elif bytes_data is not None:
             await self.session.on_bytes(bytes_data)
@@ -229,26 +228,8 @@ class MediaStreamConsumer(MediaDispatchMixin, AsyncWebsocketConsumer):
         await self._refuse(CLOSE_UNAUTHENTICATED, f"{event or 'a frame'} before the token")
         return False
 
-    def _record(self, frame: str, *, inbound: bool) -> None:
-        if '"media"' not in frame and '"clear"' not in frame:
-            return
-        from voice.audio import ulaw_to_pcm16
-
-        try:
-            message = json.loads(frame)
-            if message.get("event") == "clear":
-                self.recorder.clear()
-                return
-            if message.get("event") != "media":
-                return
-            pcm = ulaw_to_pcm16(base64.b64decode(message["media"]["payload"]))
-        except (ValueError, KeyError, TypeError):
-            return
-        (self.recorder.add_inbound if inbound else self.recorder.add_outbound)(pcm)
-
     async def _send_frame(self, frame: str | bytes) -> None:
         if isinstance(frame, str):
-            self._record(frame, inbound=False)
             await self.send(text_data=frame)
         else:
             await self.send(bytes_data=frame)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from voice import audio
 from voice.events import PipelineEvent
@@ -48,6 +48,16 @@ _DECODERS = {"pcm16": lambda b: b, "mulaw": audio.ulaw_to_pcm16, "alaw": audio.a
 _ENCODERS = {"pcm16": lambda b: b, "mulaw": audio.pcm16_to_ulaw, "alaw": audio.pcm16_to_alaw}
 
 
+class AudioTap(Protocol):
+    """Sees the conversation's audio as PCM16 16 kHz (e.g. to record the call) without decoding frames again."""
+
+    def inbound(self, pcm16: bytes) -> None: ...
+
+    def outbound(self, pcm16: bytes) -> None: ...
+
+    def cleared(self) -> None: ...
+
+
 class MediaSession:
     """Glue between one socket and one pipeline.
 
@@ -67,6 +77,7 @@ class MediaSession:
         forward_events: bool | None = None,
         resample_quality: str = "LQ",
         session_id: str = "",
+        tap: AudioTap | None = None,
     ):
         self.codec = codec
         self._factory = None if isinstance(pipeline, VoicePipeline) else pipeline
@@ -77,6 +88,7 @@ class MediaSession:
         self.forward_events = codec.forwards_events if forward_events is None else forward_events
         self.resample_quality = resample_quality
         self.session_id = session_id
+        self.tap = tap
         self.start_info: Start | None = None
         self.closed = False
         self.close_code: int | None = None
@@ -98,6 +110,8 @@ class MediaSession:
     async def send_audio(self, pcm16: bytes) -> None:
         if self.closed or self._out_resampler is None:
             return
+        if self.tap is not None:
+            self.tap.outbound(pcm16)
         wire = self._out_resampler.process(pcm16)
         await self._send_wire_frames(self._out_splitter.push(wire))
 
@@ -117,6 +131,8 @@ class MediaSession:
         if self._out_resampler is not None:
             self._out_resampler.reset()
             self._out_splitter.reset()
+        if self.tap is not None:
+            self.tap.cleared()
         frame = self.codec.encode_clear()
         if frame is not None:
             await self._send(frame)
@@ -186,6 +202,8 @@ class MediaSession:
             self.frames_in += 1
             pcm = self._in_resampler.process(self._decode(message.payload))
             if pcm:
+                if self.tap is not None:
+                    self.tap.inbound(pcm)
                 await self.pipeline.feed(pcm)
         elif isinstance(message, Mark):
             if self.pipeline is not None:

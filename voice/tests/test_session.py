@@ -184,3 +184,33 @@ async def test_voximplant_pcm16_session_and_end_directive():
     media = wire.json("media")
     assert media and all(len(base64.b64decode(m["media"]["payload"])) == 640 for m in media)
     assert sink.of(BotTurnFinished)[0].text == "Всего доброго!"
+
+
+async def test_audio_tap_sees_both_sides_decoded_and_the_clear():
+    class Tap:
+        def __init__(self):
+            self.inbound_bytes = self.outbound_bytes = self.clears = 0
+
+        def inbound(self, pcm16):
+            self.inbound_bytes += len(pcm16)
+
+        def outbound(self, pcm16):
+            self.outbound_bytes += len(pcm16)
+
+        def cleared(self):
+            self.clears += 1
+
+    wire, sink, tap = Wire(), ListSink(), Tap()
+    session = MediaSession(TwilioCodec(), lambda start: make_pipeline(sink, opening="Добрый день!", bot_speaks_first=True),
+                           send=wire.send, close=wire.close, tap=tap)
+    await session.open()
+    await session.on_text(twilio_start())
+    await send_twilio_audio(session, audio.silence(400))
+    # what the callee sent arrives at 16 kHz (about 400 ms minus the resampler's delay) ...
+    assert 0.8 * 12800 <= tap.inbound_bytes <= 12800
+    await wait_for(lambda: tap.outbound_bytes > 0)
+    # ... and the bot's speech as the pipeline produced it, before any wire encoding
+    assert tap.outbound_bytes % 2 == 0
+    await session.clear()
+    assert tap.clears == 1
+    await session.close()

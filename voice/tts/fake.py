@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import zlib
 from collections.abc import AsyncIterator
 from typing import Literal
@@ -60,11 +61,7 @@ class FakeTTS(TTSProvider):
     def render(self, text: str, sample_rate: int) -> bytes:
         """The whole utterance at once: the same text always gives the same bytes."""
         n = round(self.duration_ms(text) * sample_rate / 1000)
-        if self.waveform == "tone":
-            signal = np.sin(2 * np.pi * 220.0 * np.arange(n) / sample_rate)
-        else:
-            signal = np.random.default_rng(zlib.crc32(text.encode())).uniform(-1.0, 1.0, n)
-        return (signal * self.amplitude * 32767).astype("<i2").tobytes()
+        return _render(text if self.waveform == "noise" else "", n, sample_rate, self.waveform, self.amplitude)
 
     def _raise(self) -> None:
         raise (
@@ -87,3 +84,13 @@ class FakeTTS(TTSProvider):
             if index and self.chunk_delay_ms:
                 await asyncio.sleep(self.chunk_delay_ms / 1000)
             yield audio[start : start + step]
+
+
+@functools.lru_cache(maxsize=512)
+def _render(seed_text: str, n: int, sample_rate: int, waveform: str, amplitude: float) -> bytes:
+    # Cached: load tests speak the same phrases thousands of times, and the fake must not be the bottleneck.
+    if waveform == "tone":
+        signal = np.sin(2 * np.pi * 220.0 * np.arange(n) / sample_rate)
+    else:
+        signal = np.random.default_rng(zlib.crc32(seed_text.encode())).uniform(-1.0, 1.0, n)
+    return (signal * amplitude * 32767).astype("<i2").tobytes()

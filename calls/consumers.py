@@ -129,8 +129,7 @@ class CallEventSink:
             if not isinstance(event, StateChanged | UserTranscript):
                 return
         payload = {"kind": "pipeline", "event": event.to_dict()}
-        await database_sync_to_async(services.call_publish, thread_sensitive=False)(
-            call_id=self.ctx.call_id, campaign_id=self.ctx.campaign_id, payload=payload)
+        await services.call_publish_async(call_id=self.ctx.call_id, campaign_id=self.ctx.campaign_id, payload=payload)
 
 
 class MediaStreamConsumer(MediaDispatchMixin, AsyncWebsocketConsumer):

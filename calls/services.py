@@ -131,8 +131,11 @@ def campaign_group(campaign_id: int) -> str:
 BOARD_GROUP = "calls_board"
 
 
-def call_publish(*, call_id: int, campaign_id: int, payload: dict[str, Any]) -> None:
-    """Send one event to the call's, the campaign's and the board's channel-layer groups (best effort)."""
+async def call_publish_async(*, call_id: int, campaign_id: int, payload: dict[str, Any]) -> None:
+    """Send one event to the call's, the campaign's and the board's channel-layer groups (best effort).
+
+    Async so the media consumer publishes from its own event loop, with no thread hop per event.
+    """
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
@@ -141,9 +144,14 @@ def call_publish(*, call_id: int, campaign_id: int, payload: dict[str, Any]) -> 
     message = {"type": "call.event", "payload": {"call_id": call_id, "campaign_id": campaign_id, **payload}}
     try:
         for group in (call_group(call_id), campaign_group(campaign_id), BOARD_GROUP):
-            async_to_sync(layer.group_send)(group, message)
+            await layer.group_send(group, message)
     except Exception:  # the live view is a convenience: a broken layer never fails a transition
         log.warning("call %s: publishing %s failed", call_id, payload.get("kind"), exc_info=True)
+
+
+def call_publish(*, call_id: int, campaign_id: int, payload: dict[str, Any]) -> None:
+    """``call_publish_async`` for sync callers (services, tasks)."""
+    async_to_sync(call_publish_async)(call_id=call_id, campaign_id=campaign_id, payload=payload)
 
 
 def call_transition(*, call_id: int, to: str, **data: Any) -> Call:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 from django.conf import settings
 
-from voice.errors import ProviderAuthError, ProviderBadResponse, ProviderConfigError, ProviderUnavailable
+from voice.errors import ProviderBadResponse, ProviderConfigError, ProviderUnavailable, error_for_status
 
 PROVIDER = "elevenlabs-convai"
 SIGNED_URL_PATH = "/v1/convai/conversation/get-signed-url"
@@ -30,14 +30,9 @@ def signed_url(*, agent_id: str, timeout_s: float = 10.0, transport: httpx.BaseT
         raise ProviderUnavailable(f"timed out: {exc}", provider=PROVIDER) from exc
     except httpx.HTTPError as exc:
         raise ProviderUnavailable(f"network error: {exc}", provider=PROVIDER) from exc
-    if response.status_code in (401, 403):
-        raise ProviderAuthError("the API key was refused", provider=PROVIDER, status=response.status_code)
-    if response.status_code == 429 or response.status_code >= 500:
-        raise ProviderUnavailable(f"HTTP {response.status_code}", provider=PROVIDER, status=response.status_code)
     if response.status_code != 200:
-        raise ProviderBadResponse(
-            f"HTTP {response.status_code}: {response.text[:200]}", provider=PROVIDER, status=response.status_code
-        )
+        raise error_for_status(response.status_code, f"HTTP {response.status_code}: {response.text[:200]}",
+                               provider=PROVIDER)
     try:
         value = response.json().get("signed_url")
     except ValueError as exc:

@@ -38,3 +38,14 @@ class ProviderUnavailable(ProviderError):
 
 class ProviderBadResponse(ProviderError):
     """The vendor answered, but not with anything we can use (malformed payload, 4xx)."""
+
+
+def error_for_status(status: int, message: str, *, provider: str) -> ProviderError:
+    """The ``ProviderError`` an HTTP status from any vendor maps to: auth, timeout, retryable or bad response."""
+    if status in (401, 403):
+        return ProviderAuthError(message, provider=provider, status=status)
+    if status == 408:
+        return ProviderTimeout(message, provider=provider, status=status)
+    if status in (409, 429) or status >= 500:
+        return ProviderUnavailable(message, provider=provider, status=status)
+    return ProviderBadResponse(message, provider=provider, status=status)

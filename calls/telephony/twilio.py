@@ -11,12 +11,12 @@ from xml.sax.saxutils import quoteattr
 
 from calls.telephony.base import DialRequest, DialResult, TelephonyProvider
 from voice.errors import (
-    ProviderAuthError,
     ProviderBadResponse,
     ProviderConfigError,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
+    error_for_status,
 )
 
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
@@ -81,12 +81,7 @@ class TwilioTelephony(TelephonyProvider):
         from twilio.base.exceptions import TwilioRestException
 
         if isinstance(exc, TwilioRestException):
-            status = exc.status
-            if status in (401, 403):
-                return ProviderAuthError(str(exc.msg), provider=self.name, status=status)
-            if status == 429 or status >= 500:
-                return ProviderUnavailable(str(exc.msg), provider=self.name, status=status)
-            return ProviderBadResponse(str(exc.msg), provider=self.name, status=status)
+            return error_for_status(exc.status, str(exc.msg), provider=self.name)
         import requests
 
         if isinstance(exc, requests.Timeout):

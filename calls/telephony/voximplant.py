@@ -18,6 +18,7 @@ from voice.errors import (
     ProviderConfigError,
     ProviderTimeout,
     ProviderUnavailable,
+    error_for_status,
 )
 
 # Management API error codes that mean "your credentials are wrong" (Voximplant answers HTTP 200 with an error).
@@ -46,12 +47,8 @@ class VoximplantTelephony(TelephonyProvider):
             raise ProviderTimeout(f"{method}: {exc}", provider=self.name) from exc
         except httpx.HTTPError as exc:
             raise ProviderUnavailable(f"{method}: {exc}", provider=self.name) from exc
-        if response.status_code in (401, 403):
-            raise ProviderAuthError(f"{method}: HTTP {response.status_code}", provider=self.name,
-                                    status=response.status_code)
-        if response.status_code == 429 or response.status_code >= 500:
-            raise ProviderUnavailable(f"{method}: HTTP {response.status_code}", provider=self.name,
-                                      status=response.status_code)
+        if response.status_code in (401, 403, 429) or response.status_code >= 500:
+            raise error_for_status(response.status_code, f"{method}: HTTP {response.status_code}", provider=self.name)
         try:
             payload = response.json()
         except ValueError as exc:

@@ -7,12 +7,12 @@ from typing import Any
 
 from voice.audio import write_wav
 from voice.errors import (
-    ProviderAuthError,
     ProviderBadResponse,
     ProviderConfigError,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
+    error_for_status,
 )
 from voice.stt.base import STTProvider, Transcript
 
@@ -31,16 +31,6 @@ def transport_error(exc: BaseException, provider: str) -> ProviderError | None:
     return None
 
 
-def status_error(status: int, message: str, provider: str) -> ProviderError:
-    if status in (401, 403):
-        return ProviderAuthError(message, provider=provider, status=status)
-    if status == 408:
-        return ProviderTimeout(message, provider=provider, status=status)
-    if status in (409, 429) or status >= 500:
-        return ProviderUnavailable(message, provider=provider, status=status)
-    return ProviderBadResponse(message, provider=provider, status=status)
-
-
 def map_openai_error(exc: BaseException, provider: str) -> ProviderError:
     """One place that turns the ``openai`` SDK's exceptions into the ProviderError family."""
     import openai
@@ -52,7 +42,7 @@ def map_openai_error(exc: BaseException, provider: str) -> ProviderError:
     if isinstance(exc, openai.APIConnectionError):
         return ProviderUnavailable(f"connection failed: {exc}", provider=provider)
     if isinstance(exc, openai.APIStatusError):
-        return status_error(exc.status_code, f"HTTP {exc.status_code}: {exc.message}", provider)
+        return error_for_status(exc.status_code, f"HTTP {exc.status_code}: {exc.message}", provider=provider)
     if isinstance(exc, openai.APIResponseValidationError):
         return ProviderBadResponse(f"unexpected response: {exc}", provider=provider)
     mapped = transport_error(exc, provider)

@@ -201,8 +201,10 @@ async def test_audio_tap_sees_both_sides_decoded_and_the_clear():
             self.clears += 1
 
     wire, sink, tap = Wire(), ListSink(), Tap()
-    session = MediaSession(TwilioCodec(), lambda start: make_pipeline(sink, opening="Добрый день!", bot_speaks_first=True),
-                           send=wire.send, close=wire.close, tap=tap)
+    session = MediaSession(
+        TwilioCodec(), lambda start: make_pipeline(sink, opening="Добрый день!", bot_speaks_first=True),
+        send=wire.send, close=wire.close, tap=tap,
+    )
     await session.open()
     await session.on_text(twilio_start())
     await send_twilio_audio(session, audio.silence(400))

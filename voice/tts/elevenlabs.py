@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from voice.audio import ulaw_to_pcm16
-from voice.errors import ProviderConfigError, ProviderError
-from voice.stt.openai import status_error, transport_error
+from voice.errors import ProviderConfigError, ProviderError, error_for_status
+from voice.stt.openai import transport_error
 from voice.tts.base import TTSProvider
 
 # Rates ElevenLabs streams as raw PCM16 on every plan (44.1 kHz needs Pro, so it is opt-in only).
@@ -24,7 +24,7 @@ def map_elevenlabs_error(exc: BaseException, provider: str) -> ProviderError:
     if isinstance(exc, ProviderError):
         return exc
     if isinstance(exc, ApiError) and exc.status_code is not None:
-        return status_error(exc.status_code, f"HTTP {exc.status_code}: {_detail(exc.body)}", provider)
+        return error_for_status(exc.status_code, f"HTTP {exc.status_code}: {_detail(exc.body)}", provider=provider)
     mapped = transport_error(exc, provider)
     if mapped is not None:
         return mapped

@@ -649,15 +649,9 @@ def call_progress(*, call_id: int, event: str, **data: Any) -> Call | None:
 # --- after the call ----------------------------------------------------------------------------------------
 
 
-def _analysis_config():
-    from dialogs.llm import LLMConfig
-
-    return LLMConfig(api_key=settings.OPENAI_API_KEY, model=settings.OPENAI_CHAT_MODEL,
-                     base_url=settings.OPENAI_BASE_URL)
-
-
 def call_analyse(*, call_id: int) -> Call:
     """ended|analysing -> analysing -> follow_up: run the transcript analysis and store its fields."""
+    from config.voice import openai_llm_config
     from dialogs.analysis import analyse_transcript
 
     call = call_transition(call_id=call_id, to=S.ANALYSING)
@@ -666,7 +660,7 @@ def call_analyse(*, call_id: int) -> Call:
     script_map = call.script_version.dialogue_map if call.script_version else call.campaign.script.dialogue_map
     provider = settings.DIALOG.get("ANALYSIS", "offline")
     result = analyse_transcript(turns, script_map=script_map, language=call.campaign.language, provider=provider,
-                                config=_analysis_config() if provider == "openai" else None)
+                                config=openai_llm_config() if provider == "openai" else None)
     valid = {c.value for c in Call.Disposition}
     call.disposition = result.disposition if result.disposition in valid else call.disposition
     call.summary, call.follow_up = result.summary, result.follow_up

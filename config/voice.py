@@ -58,14 +58,19 @@ def shared_provider(kind: str) -> Any:
         return _shared[key]
 
 
-def llm_config_from_settings() -> Any | None:
-    """The dialog LLM's ``dialogs.llm.LLMConfig`` when ``DIALOG["RESPONDER"]`` is "openai" and a key is set."""
-    if settings.DIALOG.get("RESPONDER") != "openai" or not settings.OPENAI_API_KEY:
-        return None
+def openai_llm_config() -> Any:
+    """``dialogs.llm.LLMConfig`` from ``OPENAI_API_KEY``, ``OPENAI_CHAT_MODEL`` and ``OPENAI_BASE_URL``."""
     from dialogs.llm import LLMConfig
 
     return LLMConfig(api_key=settings.OPENAI_API_KEY, model=settings.OPENAI_CHAT_MODEL,
                      base_url=settings.OPENAI_BASE_URL)
+
+
+def llm_config_from_settings() -> Any | None:
+    """The live conversation's LLM config when ``DIALOG["RESPONDER"]`` is "openai" and a key is set, else None."""
+    if settings.DIALOG.get("RESPONDER") != "openai" or not settings.OPENAI_API_KEY:
+        return None
+    return openai_llm_config()
 
 
 def audio_cache_from_settings(url: str | None = None, *, ttl_s: int | None = None, client=None):

@@ -15,7 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import tablib
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
@@ -23,6 +22,7 @@ from django.utils import timezone
 
 from calls.models import Call, CallEvent, CallOutcome, Campaign, Contact, ContactList, DoNotCall
 from calls.resources import ContactResource
+from config.live_events import group_send, group_send_async
 
 log = logging.getLogger(__name__)
 
@@ -131,27 +131,20 @@ def campaign_group(campaign_id: int) -> str:
 BOARD_GROUP = "calls_board"
 
 
-async def call_publish_async(*, call_id: int, campaign_id: int, payload: dict[str, Any]) -> None:
-    """Send one event to the call's, the campaign's and the board's channel-layer groups (best effort).
-
-    Async so the media consumer publishes from its own event loop, with no thread hop per event.
-    """
-    from channels.layers import get_channel_layer
-
-    layer = get_channel_layer()
-    if layer is None:
-        return
+def _call_event(call_id: int, campaign_id: int, payload: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """The groups a call's event goes to (the call's, the campaign's, the board's) and the message."""
     message = {"type": "call.event", "payload": {"call_id": call_id, "campaign_id": campaign_id, **payload}}
-    try:
-        for group in (call_group(call_id), campaign_group(campaign_id), BOARD_GROUP):
-            await layer.group_send(group, message)
-    except Exception:  # the live view is a convenience: a broken layer never fails a transition
-        log.warning("call %s: publishing %s failed", call_id, payload.get("kind"), exc_info=True)
+    return [call_group(call_id), campaign_group(campaign_id), BOARD_GROUP], message
+
+
+async def call_publish_async(*, call_id: int, campaign_id: int, payload: dict[str, Any]) -> None:
+    """Publish a call's live event from an event loop (the media consumer), best effort."""
+    await group_send_async(*_call_event(call_id, campaign_id, payload))
 
 
 def call_publish(*, call_id: int, campaign_id: int, payload: dict[str, Any]) -> None:
-    """``call_publish_async`` for sync callers (services, tasks)."""
-    async_to_sync(call_publish_async)(call_id=call_id, campaign_id=campaign_id, payload=payload)
+    """Publish a call's live event from sync code (services, tasks), best effort."""
+    group_send(*_call_event(call_id, campaign_id, payload))
 
 
 def call_transition(*, call_id: int, to: str, **data: Any) -> Call:

@@ -54,20 +54,9 @@ def end_phrase_for(*, session: TrainingSession) -> str:
 
 def _publish(session_id: int, payload: dict[str, Any]) -> None:
     """Tell the pages after commit; a channel-layer hiccup must never undo a saved state change."""
+    from config.live_events import group_send
 
-    def send() -> None:
-        from asgiref.sync import async_to_sync
-        from channels.layers import get_channel_layer
-
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        try:
-            async_to_sync(layer.group_send)(session_group(session_id), {"type": "session.update", **payload})
-        except Exception:
-            log.exception("training session %s: publishing %s failed", session_id, payload.get("event"))
-
-    transaction.on_commit(send)
+    transaction.on_commit(lambda: group_send([session_group(session_id)], {"type": "session.update", **payload}))
 
 
 def _change_status(*, session: TrainingSession, to: str, event: str, data: dict[str, Any] | None = None,

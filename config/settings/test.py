@@ -21,3 +21,8 @@ from config.logging import build_logging  # noqa: E402
 
 LOGGING = build_logging(level=LOG_LEVEL, json=False)
 WHITENOISE_AUTOREFRESH = True  # serve from the finders; no collectstatic in tests
+
+# The suite runs real servers and workers in threads (daphne, Celery): an in-memory SQLite database
+# uses table locks with no busy wait there, so tests on SQLite get a file that honours the timeout.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}

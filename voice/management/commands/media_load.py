@@ -8,7 +8,7 @@ pauses so turns happen, marks echoed like Twilio, ``stop`` at the end) and print
 
 Route: the project's telephony media consumer (``calls.routing``, ``ws/calls/<id>/media/`` with a
 signed token) when it exists (``--route real``; ``auto`` picks it when present), else the stand-in
-``voice.tests.media_app`` (the same ``MediaSession`` + ``VoicePipeline`` with fake providers and an
+``voice.bench_app`` (the same ``MediaSession`` + ``VoicePipeline`` with fake providers and an
 instant scripted responder). For the real route the command migrates the temporary database and
 creates a throwaway campaign and N calls there, signing tokens with ``calls.services.call_media_token``.
 
@@ -18,7 +18,7 @@ Metrics (see ``voice.loadgen`` for the client-side definitions):
 - ``frames_dropped``: inbound frames the server did not consume (sent - the server's count) plus
   outbound bot frames the server sent that no caller received (the server's count - received)
   plus frames a caller could not send because its socket was closed or never opened. The server's
-  counts come from per-stream stats that ``voice.tests.media_app`` collects inside ``MediaSession``
+  counts come from per-stream stats that ``voice.bench_app`` collects inside ``MediaSession``
   in the server process (both routes); ``server_counts`` says whether every stream reported.
 - ``lag_p99_ms``: p99 over received bot frames of their lateness vs. the real-time playback
   schedule of their utterance beyond the pacing lead (>0 = the caller's buffer ran dry).
@@ -47,7 +47,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from voice.loadgen import StreamTarget, run_load
 
-STANDIN_APP = "voice.tests.media_app:application"
+STANDIN_APP = "voice.bench_app:application"
 STANDIN_PATH = "/ws/bench/media/"
 
 
@@ -157,7 +157,7 @@ class Command(BaseCommand):
             targets = [StreamTarget(f"{base}/ws/calls/{pk}/media/?token={token}",
                                     {"call_id": str(pk), "token": token}, call_sid=f"CA{pk:032d}")
                        for pk, token in calls]
-            app = "voice.tests.media_app:real_application"  # config.asgi's app, with per-stream counts
+            app = "voice.bench_app:real_application"  # config.asgi's app, with per-stream counts
         else:
             targets = [StreamTarget(f"{base}{STANDIN_PATH}", {"language": "ru", "call_id": str(i)})
                        for i in range(streams)]

@@ -112,7 +112,17 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         # redis-py 8 reads with a 5 s socket timeout by default, which is exactly channels_redis' blocking
         # BZPOPMIN timeout: every idle consumer would die with TimeoutError. Give reads more room.
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 1500, "expiry": 30},
+        # redis-py 8 also caps an asyncio pool at 100 connections and then raises instead of waiting;
+        # every live page holds one and every call publishes, so a busy server needs far more.
+        "CONFIG": {
+            "hosts": [{
+                "address": REDIS_URL,
+                "socket_timeout": 15,
+                "max_connections": env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=2000),
+            }],
+            "capacity": 1500,
+            "expiry": 30,
+        },
     }
 }
 

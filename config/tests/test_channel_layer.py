@@ -7,9 +7,10 @@ import pytest
 
 @pytest.mark.django_db(transaction=True)
 async def test_many_concurrent_publishes_do_not_exhaust_the_redis_pool():
-    from channels.layers import get_channel_layer
+    from channels.layers import channel_layers
 
-    layer = get_channel_layer()
+    # its own layer: the shared one keeps connection pools bound to other tests' event loops
+    layer = channel_layers.make_backend("default")
     receivers = [await layer.new_channel() for _ in range(20)]
     for index, channel in enumerate(receivers):
         await layer.group_add(f"load-{index % 5}", channel)
@@ -18,3 +19,4 @@ async def test_many_concurrent_publishes_do_not_exhaust_the_redis_pool():
     message = await asyncio.wait_for(layer.receive(receivers[0]), timeout=5)
     assert message["type"] == "call.event"
     await layer.flush()
+    await layer.close_pools()

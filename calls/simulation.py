@@ -26,14 +26,6 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def asgi_server() -> Iterator[str]:
-    """The in-process daphne (see ``config.live_server``); yields ``http://127.0.0.1:<port>``."""
-    from config.live_server import live_server_url
-
-    yield live_server_url()
-
-
-@contextlib.contextmanager
 def celery_worker(concurrency: int = 4) -> Iterator[None]:
     """A real Celery worker on the configured broker, in a thread of this process."""
     from celery.contrib.testing.worker import start_worker
@@ -137,7 +129,10 @@ def campaign_rehearse(*, contacts: int, seed: int = 1, timeout_s: float = 900, p
                       callee_stt: str | None = None, concurrency: int = 4, shares: dict | None = None,
                       workers: int = 4) -> RehearsalResult:
     started = time.monotonic()
-    with asgi_server() as base_url, celery_worker(workers):
+    from config.live_server import live_server_url
+
+    base_url = live_server_url()  # the in-process daphne the simulated carrier dials into
+    with celery_worker(workers):
         simulated = {**(settings.TELEPHONY.get("SIMULATED") or {}), "PACE_SPEED": pace_speed}
         if callee_stt:
             simulated["CALLEE_STT"] = callee_stt

@@ -733,7 +733,12 @@ def call_turn_add(*, call_id: int, index: int, speaker: str, text: str, **fields
 
     allowed = {f.name for f in Turn._meta.fields} - {"id", "call", "index", "speaker", "text", "created_at"}
     values = {k: v for k, v in fields.items() if k in allowed and v is not None}
-    Turn.objects.update_or_create(call_id=call_id, index=index, defaults={"speaker": speaker, "text": text, **values})
+    # One INSERT ... ON CONFLICT statement: a live call server writes several turns a second per
+    # call, and update_or_create's lock-read-insert transaction cost it more CPU than the audio.
+    Turn.objects.bulk_create(
+        [Turn(call_id=call_id, index=index, speaker=speaker, text=text, **values)],
+        update_conflicts=True, unique_fields=["call", "index"], update_fields=["speaker", "text", *values],
+    )
 
 
 def call_recording_save(*, call_id: int, wav: bytes) -> None:

@@ -18,3 +18,8 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )
+
+# Last: everything above (and the call path it warms) lives as long as the process.
+from config.runtime import freeze_startup_heap  # noqa: E402
+
+freeze_startup_heap()

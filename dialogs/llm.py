@@ -128,16 +128,14 @@ async def stream_chat(config: LLMConfig, messages: list[dict[str, Any]],
         kwargs["tools"] = tools
     calls: dict[int, dict[str, Any]] = {}
     try:
-        stream = await asyncio.wait_for(config.client().chat.completions.create(**kwargs),
-                                        config.first_token_timeout)
+        async with asyncio.timeout(config.first_token_timeout):
+            stream = await config.client().chat.completions.create(**kwargs)
         iterator = stream.__aiter__()
         first = True
         while True:
             try:
-                if first:
-                    chunk = await asyncio.wait_for(iterator.__anext__(), config.first_token_timeout)
-                else:
-                    chunk = await asyncio.wait_for(iterator.__anext__(), config.timeout)
+                async with asyncio.timeout(config.first_token_timeout if first else config.timeout):
+                    chunk = await iterator.__anext__()
             except StopAsyncIteration:
                 break
             if not chunk.choices:

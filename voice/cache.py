@@ -95,7 +95,8 @@ class RedisAudioCache:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            return await asyncio.wait_for(self.client.get(self.redis_key(key)), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                return await self.client.get(self.redis_key(key))
         except Exception as exc:  # a cache outage must cost a synthesis, not the turn
             log.warning("audio cache get failed: %s", exc)
             return None
@@ -103,7 +104,8 @@ class RedisAudioCache:
     async def set(self, key: str, audio: bytes, *, ttl_s: int | None = None) -> None:
         ttl = ttl_s if ttl_s is not None else self.ttl_s
         try:
-            await asyncio.wait_for(self.client.set(self.redis_key(key), audio, ex=ttl), self.timeout_s * 4)
+            async with asyncio.timeout(self.timeout_s * 4):
+                await self.client.set(self.redis_key(key), audio, ex=ttl)
         except Exception as exc:
             log.warning("audio cache set failed: %s", exc)
 

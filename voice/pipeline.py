@@ -56,6 +56,7 @@ from voice.tts.base import TTSProvider
 from voice.vad import EndOfUtterance, Endpointer, SpeculativeEnd, SpeechResumed, SpeechStart, VADConfig
 
 log = logging.getLogger(__name__)
+CLOSE_WAIT_S = 2.0  # how long close() waits for the conversation's cancelled tasks
 
 # past the estimated end of playback by this much, audio has been heard even if its mark echo is late
 PLAYED_MARGIN_S = 0.25
@@ -216,9 +217,18 @@ class VoicePipeline:
         if turn is not None:
             self._cancel_turn(turn)
             self._turn = None
-        for task in (self._speculative, self._partial, self._pacer_task, *self._background):
-            if task is not None and not task.done():
-                task.cancel()
+        current = asyncio.current_task()
+        stopping = [task for task in (self._speculative, self._partial, self._pacer_task, *self._background)
+                    if task is not None and not task.done() and task is not current]
+        for task in stopping:
+            task.cancel()
+        if stopping:
+            # when close() returns nothing of this conversation runs on (a provider that ignores
+            # cancellation is not waited for beyond the bound, but it is named in the log)
+            _, pending = await asyncio.wait(stopping, timeout=CLOSE_WAIT_S)
+            if pending:
+                log.warning("pipeline closed with %d task(s) still stopping: %s", len(pending),
+                            sorted(t.get_name() for t in pending))
         if not self.ended:
             self.ended = True
             self.state.ended = True
@@ -342,10 +352,8 @@ class VoicePipeline:
         return turn
 
     async def _transcribe(self, audio: bytes) -> Transcript:
-        return await asyncio.wait_for(
-            self.stt.transcribe(audio, sample_rate=SAMPLE_RATE, language=self.state.language),
-            self.config.stt_timeout_s,
-        )
+        async with asyncio.timeout(self.config.stt_timeout_s):
+            return await self.stt.transcribe(audio, sample_rate=SAMPLE_RATE, language=self.state.language)
 
     async def _user_turn(self, turn: _BotTurn, speculative: asyncio.Task | None, carry_text: str) -> None:
         await self._set_mind(MindState.ANALYZING_SPEECH)
@@ -413,7 +421,8 @@ class VoicePipeline:
                 cfg = self.config
                 timeout = cfg.responder_first_chunk_timeout_s if first else cfg.responder_chunk_timeout_s
                 try:
-                    item = await asyncio.wait_for(stream.__anext__(), timeout)
+                    async with asyncio.timeout(timeout):
+                        item = await stream.__anext__()
                 except StopAsyncIteration:
                     break
                 except TimeoutError as exc:
@@ -500,7 +509,8 @@ class VoicePipeline:
                 iterator = stream.__aiter__()
                 while True:
                     try:
-                        chunk = await asyncio.wait_for(iterator.__anext__(), self.config.tts_timeout_s)
+                        async with asyncio.timeout(self.config.tts_timeout_s):
+                            chunk = await iterator.__anext__()
                     except StopAsyncIteration:
                         break
                     except TimeoutError as exc:
@@ -548,7 +558,8 @@ class VoicePipeline:
         if self.output is not None and self.output.supports_marks and turn.sentences:
             last = turn.sentences[-1]
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(last.acked.wait(), self.config.mark_grace_ms / 1000)
+                async with asyncio.timeout(self.config.mark_grace_ms / 1000):
+                    await last.acked.wait()
 
     async def _finish_turn(self, turn: _BotTurn, *, emit: bool = True) -> None:
         if self._turn is not turn:

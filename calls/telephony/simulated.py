@@ -247,7 +247,8 @@ class SimulatedCallee:
         if self.stt_mode == "transcript":
             texts = []
             try:  # the bot_turn event is published when the bot's audio has been sent, i.e. about now
-                texts.append(await asyncio.wait_for(self.bot_texts.get(), timeout=5))
+                async with asyncio.timeout(5):
+                    texts.append(await self.bot_texts.get())
                 while not self.bot_texts.empty():
                     texts.append(self.bot_texts.get_nowait())
             except TimeoutError:

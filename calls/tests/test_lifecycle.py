@@ -169,3 +169,18 @@ def test_place_refuses_dnc_and_fails_on_carrier_refusal(make_campaign, make_cont
     assert call_place(call_id=c2.pk).status == "failed"
     c2.refresh_from_db()
     assert c2.status == S.DONE and c2.outcome == CallOutcome.FAILED and "invalid number" in c2.error
+
+
+def test_turn_writes_are_idempotent_per_index_and_keep_fields_not_given(call):
+    from calls.models import Turn
+    from calls.services import call_turn_add
+
+    call_turn_add(call_id=call.pk, index=0, speaker="bot", text="Здравствуйте", stage="greeting", eou_ms=None,
+                  voice_to_voice_ms=640, not_a_field="ignored")
+    call_turn_add(call_id=call.pk, index=1, speaker="user", text="Да", intent="yes")
+    # the same index again (a retried write): updated in place, what it does not say is kept
+    call_turn_add(call_id=call.pk, index=0, speaker="bot", text="Здравствуйте!", interrupted=True)
+    turns = list(Turn.objects.filter(call=call).order_by("index"))
+    assert [(t.index, t.speaker, t.text) for t in turns] == [(0, "bot", "Здравствуйте!"), (1, "user", "Да")]
+    assert turns[0].stage == "greeting" and turns[0].voice_to_voice_ms == 640 and turns[0].interrupted
+    assert turns[0].eou_ms is None and turns[1].intent == "yes"

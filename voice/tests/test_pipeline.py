@@ -293,3 +293,37 @@ async def test_speech_after_the_bot_finished_playing_is_not_an_interruption():
     assert not out.clears and not sink.of(Interruption)
     finished = sink.of(BotTurnFinished)[0]
     assert finished.text == "Короткая фраза." and not finished.interrupted
+
+
+class TickingResponder:
+    """Yields a word per event-loop pass, so a test can cancel a turn at every point of its streaming."""
+
+    name = "ticking"
+
+    async def respond(self, text, state):
+        for word in ("Добрый день, это компания «Грузовоз». " * 4).split():
+            await asyncio.sleep(0)
+            yield word + " "
+
+
+@pytest.mark.parametrize("mark_echo", [False, True])
+async def test_close_at_any_moment_leaves_no_task_running(mark_echo):
+    # Python 3.11's asyncio.wait_for returns the result when the inner future completed in the same
+    # pass as a cancellation, swallowing it; a turn then ran on after close() and waited forever on a
+    # pacer that was gone ("Task was destroyed but it is pending" under media_load).
+    leaked = []
+    for passes in range(60):
+        pipeline, out, _ = build(responder=TickingResponder(), tts=FakeTTS(ms_per_char=5), bot_speaks_first=True,
+                                 pace_speed=0, marks=mark_echo)
+        before = asyncio.all_tasks()
+        await pipeline.start()
+        for _ in range(passes):
+            await asyncio.sleep(0)
+        await pipeline.close()
+        # the fake far end's pending mark echoes are the carrier's, not the conversation's
+        left = [t for t in asyncio.all_tasks() - before - out._ack_tasks if not t.done()]
+        if left:
+            leaked.append((passes, sorted(t.get_name() for t in left)))
+        for task in left:
+            task.cancel()
+    assert leaked == []

@@ -137,6 +137,7 @@ class Command(BaseCommand):
             "DIALOG_RESPONDER": "flow",
             "VOICE_BENCH_STATS": str(stats_path),
             "LOG_LEVEL": "WARNING",
+            "DJANGO_DEBUG": "false",  # measured as it runs in production: no SQL kept in memory per query
             "PYTHONUNBUFFERED": "1",
         }
         env.pop("DATABASE_URL", None)  # a temporary SQLite database under VAR_DIR

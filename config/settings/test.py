@@ -27,3 +27,7 @@ ASGI_GC_FREEZE = False  # the suite imports config.asgi in-process: its heap is 
 # uses table locks with no busy wait there, so tests on SQLite get a file that honours the timeout.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+
+# Servers and workers run in threads of the test process: connections they kept open would stop
+# the test database from being dropped at the end, so each database call closes its own.
+DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -22,6 +22,7 @@ from training import services
 from training.live import EndPhraseSink, SessionRecorder, SessionSetup, TurnWriter, build_pipeline
 from training.models import TrainingSession
 from training.selectors import sessions_visible_to
+from voice.events import BackgroundSink
 from voice.protocols.base import CLOSE_NORMAL
 from voice.protocols.browser import BrowserCodec
 from voice.session import MediaSession
@@ -91,8 +92,8 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
         prefix = await database_sync_to_async(_earlier_audio)(session_id=self.session_id)
         self.recorder = SessionRecorder(prefix=prefix)
         self.end_sink = EndPhraseSink(phrase=setup.end_phrase, on_end=self._end_phrase_heard)
-        self.writer = TurnWriter(session_id=self.session_id, clock_ms=self.recorder.elapsed_ms,
-                                 skip=self.end_sink.matches)
+        self.writer = BackgroundSink(TurnWriter(session_id=self.session_id, clock_ms=self.recorder.elapsed_ms,
+                                                skip=self.end_sink.matches))
         pipeline = build_pipeline(setup=setup)
         pipeline.add_sink(self.end_sink)
         pipeline.add_sink(self.writer)
@@ -104,7 +105,6 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
             "type": "ready", "session_id": self.session_id, "language": setup.language,
             "end_phrase": setup.end_phrase,
         }))
-        self.writer.start()
         await self.media.open()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -157,7 +157,7 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
         task.add_done_callback(self.tasks.discard)
 
     async def _store_progress(self) -> None:
-        await self.writer.flush()
+        await self.writer.aclose()
         if not self.recorder.empty:
             from training.services import wav_bytes
 

@@ -5,14 +5,13 @@
   language, the TTS voice and the persona's phrases.
 - ``SessionRecorder``: the trainee's microphone and the customer's voice mixed on one timeline.
 - ``TurnWriter``: an event sink that turns pipeline events into stored turns (text, timing,
-  latency) off the audio path, through a queue.
+  latency); behind a ``BackgroundSink``, off the audio path.
 - ``EndPhraseSink``: notices the end phrase in a final transcript (fuzzy) and asks to finish.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -187,48 +186,28 @@ class _Pending:
 
 
 class TurnWriter:
-    """Stores each turn as it completes. ``emit`` only queues; one task writes, so audio never waits.
+    """An event sink that stores each turn as it completes. The consumer wraps it in
+    ``voice.events.BackgroundSink``, so the database writes run off the audio path.
 
-    A user utterance is written together with the customer's answer to it (or on close), because the
-    latency figures arrive with the answer.
+    A user utterance is written together with the customer's answer to it (or on ``aclose``),
+    because the latency figures arrive with the answer.
     """
 
     def __init__(self, *, session_id: int, clock_ms: Callable[[], int], skip: Callable[[str], bool] | None = None):
         self.session_id = session_id
         self.clock_ms = clock_ms
         self.skip = skip or (lambda text: False)
-        self.queue: asyncio.Queue[tuple[int, PipelineEvent] | None] = asyncio.Queue()
         self.pending: dict[int, _Pending] = {}
         self.speech_started_ms: int | None = None
         self.written = 0
-        self._task: asyncio.Task | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"training-turns-{self.session_id}")
 
     async def emit(self, event: PipelineEvent) -> None:
-        # stamp the session clock now: the queue is read a little later
-        self.queue.put_nowait((self.clock_ms(), event))
+        # on the session clock when the event happened, not when the background queue reached it
+        at = self.clock_ms() - max(0, int((time.time() - event.at) * 1000))
+        await self._handle(event, at)
 
-    async def flush(self) -> None:
-        """Write what is still pending and stop; safe to call more than once."""
-        if self._task is None:
-            return
-        self.queue.put_nowait(None)
-        with contextlib.suppress(Exception):
-            await asyncio.shield(self._task)
-        self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            item = await self.queue.get()
-            if item is None:
-                break
-            at, event = item
-            try:
-                await self._handle(event, at)
-            except Exception:
-                log.exception("training session %s: storing %s failed", self.session_id, event.type)
+    async def aclose(self) -> None:
+        """Write the utterances still waiting for an answer (the session ended or dropped)."""
         for index in sorted(self.pending):
             await self._write_user(self.pending.pop(index))
 

@@ -180,7 +180,8 @@ class BackgroundSink:
     """Forwards events to a slow sink (database, channel layer) from its own task: in order, none dropped.
 
     ``emit`` returns at once, so a database write never holds up the audio path; ``aclose`` waits
-    until everything queued so far has been forwarded (call it before acting on the stored result).
+    until everything queued so far has been forwarded, then calls the inner sink's own ``aclose``
+    if it has one (call it before acting on the stored result).
     """
 
     _STOP = object()
@@ -189,6 +190,7 @@ class BackgroundSink:
         self.inner = inner
         self.queue: asyncio.Queue = asyncio.Queue()
         self._task: asyncio.Task | None = None
+        self._inner_closed = False
 
     async def emit(self, event: PipelineEvent) -> None:
         if self._task is None:
@@ -203,10 +205,18 @@ class BackgroundSink:
                 log.exception("event sink %s failed on %s", type(self.inner).__name__, type(event).__name__)
 
     async def aclose(self) -> None:
-        if self._task is not None:
+        """Drain and close; safe to call twice. A caller cancelled meanwhile does not stop the drain."""
+        task, self._task = self._task, None
+        if task is not None:
             self.queue.put_nowait(self._STOP)
-            await self._task
-            self._task = None
+            await asyncio.shield(task)
+        closer = getattr(self.inner, "aclose", None)
+        if closer is not None and not self._inner_closed:
+            self._inner_closed = True
+            try:
+                await closer()
+            except Exception:
+                log.exception("event sink %s failed to close", type(self.inner).__name__)
 
 
 class FanOutSink:

@@ -80,3 +80,32 @@ async def test_background_sink_forwards_in_order_without_blocking_and_drains_on_
     await sink.aclose()
     # the first write failed and was logged; the rest arrived, in order
     assert [e.state for e in inner.events] == states[1:]
+
+
+async def test_background_sink_closes_its_inner_sink_once_after_the_last_event_and_survives_a_cancelled_caller():
+    import asyncio
+
+    from voice.events import BackgroundSink, ListSink, StateChanged
+
+    class Closing(ListSink):
+        closed_with: list[int] = []
+
+        async def emit(self, event):
+            await asyncio.sleep(0.02)
+            await super().emit(event)
+
+        async def aclose(self):
+            self.closed_with.append(len(self.events))
+
+    inner = Closing()
+    sink = BackgroundSink(inner)
+    for state in (MindState.LISTENING, MindState.SPEAKING, MindState.IDLE):
+        await sink.emit(StateChanged(state=state))
+    closing = asyncio.create_task(sink.aclose())
+    await asyncio.sleep(0.01)
+    closing.cancel()  # e.g. the socket handler was cancelled: the queued events are still written
+    await asyncio.sleep(0.1)
+    assert len(inner.events) == 3
+    await sink.aclose()
+    await sink.aclose()
+    assert inner.closed_with == [3]

@@ -199,6 +199,8 @@ class Call(models.Model):
     dispatched_at = models.DateTimeField(_("handed to a worker"), null=True, blank=True)
     queued_at = models.DateTimeField(_("queued"), auto_now_add=True)
     dialing_at = models.DateTimeField(_("dialing"), null=True, blank=True)
+    # set just before each request to the carrier; cleared when the carrier refused it outright
+    dial_requested_at = models.DateTimeField(_("dial requested"), null=True, blank=True)
     answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
     done_at = models.DateTimeField(_("done"), null=True, blank=True)

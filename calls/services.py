@@ -540,19 +540,24 @@ def public_url(path: str) -> str:
 
 @dataclass
 class PlaceResult:
-    status: str  # dialled | at_cap | skipped | canceled | failed
+    status: str  # dialled | at_cap | settling | skipped | canceled | failed
     call_id: int
     provider_call_id: str = ""
+    wait_s: float = 0.0  # settling: ask again after this long
 
 
 def call_place(*, call_id: int) -> PlaceResult:
     """Claim a queued call under the concurrency cap (queued -> dialing) and ask the provider to dial.
 
     A call already ``dialing`` without a provider id is a retried dial; anything else is left alone.
-    Provider errors propagate so the task can back off; a non-retryable one fails the call.
+    A person is rung at most once per attempt: when the previous request may have reached the
+    carrier (it timed out, or the worker died before the carrier's id was saved), the call is
+    ``settling`` until the carrier had ``DIAL_SETTLE_S`` to report it through its status callback,
+    which moves the call on and makes this a ``skipped``. Provider errors propagate so the task can
+    back off; a non-retryable one fails the call.
     """
     from calls.telephony import DialRequest, provider_for
-    from voice.errors import ProviderError
+    from voice.errors import ProviderError, ProviderTimeout
 
     with transaction.atomic():
         call = Call.objects.select_related("contact").filter(pk=call_id).first()
@@ -574,8 +579,18 @@ def call_place(*, call_id: int) -> PlaceResult:
             if live >= campaign.max_concurrent_calls:
                 return PlaceResult("at_cap", call_id)
             call = call_transition(call_id=call_id, to=S.DIALING, provider=campaign.telephony_provider)
-        elif not (call.status == S.DIALING and not call.provider_call_id):
+        elif call.status == S.DIALING and not call.provider_call_id:
+            if call.dial_requested_at is not None:
+                settle = timedelta(seconds=settings.TELEPHONY.get("DIAL_SETTLE_S", 90))
+                waited = timezone.now() - call.dial_requested_at
+                if waited < settle:
+                    return PlaceResult("settling", call_id, wait_s=(settle - waited).total_seconds())
+                log.warning("call %s: the carrier never reported the dial requested %s ago; dialling again",
+                            call_id, waited)
+        else:
             return PlaceResult("skipped", call_id)
+        # committed before the request leaves: a worker that dies after it cannot lose the fact
+        Call.objects.filter(pk=call_id).update(dial_requested_at=timezone.now())
     provider = provider_for(campaign=campaign)
     request = DialRequest(
         call_id=call.pk, to=call.contact.phone, caller_id=campaign.caller_id,
@@ -591,10 +606,18 @@ def call_place(*, call_id: int) -> PlaceResult:
         if not exc.retryable:
             call_transition(call_id=call.pk, to=S.ENDED, outcome=CallOutcome.FAILED, error=str(exc)[:2000])
             return PlaceResult("failed", call_id)
+        if not isinstance(exc, ProviderTimeout):
+            # the carrier answered (5xx) or could not be reached: nothing was placed, the retry may dial
+            Call.objects.filter(pk=call.pk).update(dial_requested_at=None)
         raise
     Call.objects.filter(pk=call.pk, provider_call_id="").update(provider_call_id=placed.provider_call_id,
                                                                 provider=provider.name)
     return PlaceResult("dialled", call_id, placed.provider_call_id)
+
+
+def call_provider_id_seen(*, call_id: int, provider_call_id: str) -> None:
+    """The carrier named its id for the call (a status callback): a dial retry must not ring again."""
+    Call.objects.filter(pk=call_id, provider_call_id="").update(provider_call_id=provider_call_id[:128])
 
 
 def call_fail(*, call_id: int, error: str) -> Call | None:

@@ -61,6 +61,9 @@ def place_call(self, call_id: int, carrier_failures: int = 0) -> str:
     except ProviderError as exc:  # not retryable: call_place normally ends the call itself
         call_fail(call_id=call_id, error=str(exc))
         return "failed"
+    if result.status == "settling":  # the last request may have rung the person: wait for the carrier's word
+        raise self.retry(countdown=max(5.0, result.wait_s),
+                         kwargs={"call_id": call_id, "carrier_failures": carrier_failures})
     if result.status == "at_cap":
         campaign = Call.objects.filter(pk=call_id).values_list("campaign__average_call_seconds",
                                                                "campaign__max_concurrent_calls").first()

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonRe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from calls.services import call_progress, public_url
+from calls.services import call_progress, call_provider_id_seen, public_url
 from calls.telephony.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, callback_verify
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,8 @@ def twilio_status(request: HttpRequest, call_id: int) -> HttpResponse:
         if params.get("CallDuration"):
             data["duration_s"] = float(params["CallDuration"])
         call_progress(call_id=call_id, event=progress, **data)
+    elif params.get("CallSid"):  # "initiated": the carrier placed it, even if its answer to the dial was lost
+        call_provider_id_seen(call_id=call_id, provider_call_id=params["CallSid"])
     return HttpResponse(status=204)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,7 @@ class CarrierServer:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.force_status: int | None = None
+        self.delay_s = 0.0  # answer this late (after recording the request): a client timeout
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,6 +47,8 @@ class CarrierServer:
                 else:
                     rec.form = parse_qs(body.decode())
                 server.requests.append(rec)
+                if server.delay_s:
+                    time.sleep(server.delay_s)
                 if server.force_status:
                     return self._send(server.force_status, {"message": "forced", "code": 20500, "status":
                                                             server.force_status})
@@ -58,11 +62,14 @@ class CarrierServer:
 
             def _send(self, status: int, payload: Any) -> None:
                 data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client timed out first (delay_s): what the test is about
 
             def _voximplant(self, method: str, form: dict) -> None:
                 # The Management API answers 200 with an "error" object on failures.

@@ -181,3 +181,104 @@ def test_stream_twiml_escapes_and_carries_the_token():
     stream = ElementTree.fromstring(xml).find("Connect/Stream")  # noqa: S314 - our own output
     assert stream.get("url") == "wss://h/ws/calls/1/media/"
     assert {p.get("name"): p.get("value") for p in stream.findall("Parameter")} == {"token": 'a"b&c', "call_id": "1"}
+
+
+# --- dialling at most once per attempt ------------------------------------------------------------------
+
+
+@pytest.fixture
+def twilio_campaign(server, settings, make_campaign):
+    tw = {"ACCOUNT_SID": TWILIO_SID, "AUTH_TOKEN": TWILIO_TOKEN, "FROM_NUMBER": "+15550001111",
+          "API_URL": server.url, "TIMEOUT_S": 0.5}
+    settings.TELEPHONY = {**settings.TELEPHONY, "PUBLIC_BASE_URL": "https://calls.example.test", "TWILIO": tw,
+                          "DIAL_SETTLE_S": 90}
+    return make_campaign(telephony_provider="twilio")
+
+
+def _creates(server) -> int:
+    return sum(1 for r in server.requests if r.path.endswith(f"/Accounts/{TWILIO_SID}/Calls.json"))
+
+
+def _twilio_callback(client, call_id: int, **params):
+    from twilio.request_validator import RequestValidator
+
+    path = f"/calls/telephony/twilio/status/{call_id}/"
+    params = {"AccountSid": TWILIO_SID, **params}
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature("https://calls.example.test" + path, params)
+    assert client.post(path, params, headers={"X-Twilio-Signature": signature}).status_code == 204
+
+
+@pytest.mark.django_db
+def test_a_dial_whose_answer_was_lost_is_not_repeated_while_the_carrier_may_be_ringing(
+    server, twilio_campaign, make_contact, client
+):
+    from calls.services import call_place
+    from voice.errors import ProviderTimeout
+
+    call = Call.objects.create(campaign=twilio_campaign, contact=make_contact())
+    server.delay_s = 1.5  # Twilio creates the call but its answer comes after the client gave up
+    with pytest.raises(ProviderTimeout):
+        call_place(call_id=call.pk)
+    assert _creates(server) == 1
+    server.delay_s = 0
+    retry = call_place(call_id=call.pk)  # the task's retry a few seconds later
+    assert retry.status == "settling" and 60 < retry.wait_s <= 90
+    assert _creates(server) == 1  # the person's phone was not rung a second time
+    # Twilio's "initiated" callback names its call: from then on the call is the carrier's
+    _twilio_callback(client, call.pk, CallSid="CA" + "5" * 32, CallStatus="initiated")
+    assert Call.objects.get(pk=call.pk).provider_call_id == "CA" + "5" * 32
+    assert call_place(call_id=call.pk).status == "skipped"
+    _twilio_callback(client, call.pk, CallSid="CA" + "5" * 32, CallStatus="no-answer")
+    assert Call.objects.get(pk=call.pk).outcome == CallOutcome.NO_ANSWER
+    assert _creates(server) == 1
+
+
+@pytest.mark.django_db
+def test_a_refused_dial_is_retried_at_once_and_a_silent_one_after_the_settle_time(
+    server, twilio_campaign, make_contact
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from calls.services import call_place
+
+    call = Call.objects.create(campaign=twilio_campaign, contact=make_contact())
+    server.force_status = 503  # Twilio answered: nothing was placed
+    with pytest.raises(ProviderUnavailable):
+        call_place(call_id=call.pk)
+    assert Call.objects.get(pk=call.pk).dial_requested_at is None
+    server.force_status = None
+    placed = call_place(call_id=call.pk)
+    assert placed.status == "dialled" and placed.provider_call_id.startswith("CA")
+
+    silent = Call.objects.create(campaign=twilio_campaign, contact=make_contact())
+    server.delay_s = 1.5
+    with pytest.raises(Exception):  # noqa: B017 - the timeout, as above
+        call_place(call_id=silent.pk)
+    server.delay_s = 0
+    # the carrier never reported that call within the settle time: it was not placed, so dial again
+    Call.objects.filter(pk=silent.pk).update(dial_requested_at=timezone.now() - timedelta(seconds=91))
+    assert call_place(call_id=silent.pk).status == "dialled"
+    assert _creates(server) == 4  # refused, dialled; lost, dialled again
+
+
+@pytest.mark.django_db
+def test_the_dial_task_waits_out_a_settling_call_without_spending_its_carrier_error_budget(
+    server, twilio_campaign, make_contact
+):
+    from unittest import mock
+
+    from celery.exceptions import Retry
+    from django.utils import timezone
+
+    from calls.tasks import place_call
+
+    call = Call.objects.create(campaign=twilio_campaign, contact=make_contact(), status=S.DIALING,
+                               dial_requested_at=timezone.now())
+    with mock.patch.object(place_call, "retry", side_effect=Retry()) as retry:  # Celery's re-queue, recorded
+        with pytest.raises(Retry):
+            place_call(call.pk, carrier_failures=2)
+    assert retry.call_args.kwargs["kwargs"] == {"call_id": call.pk, "carrier_failures": 2}
+    assert 80 < retry.call_args.kwargs["countdown"] <= 90
+    assert _creates(server) == 0

@@ -221,6 +221,9 @@ TELEPHONY = {
     "PROVIDER": env("TELEPHONY_PROVIDER", default="simulated"),
     "PUBLIC_BASE_URL": env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000"),
     "MEDIA_TOKEN_MAX_AGE_S": env.int("MEDIA_TOKEN_MAX_AGE_S", default=3600),
+    # A dial whose answer was lost (timeout, worker died) is not repeated until the carrier had this
+    # long to report the call it may have placed: longer than its ring timeout.
+    "DIAL_SETTLE_S": env.int("DIAL_SETTLE_S", default=90),
     "SIMULATED": {
         "PACE_SPEED": env.float("SIMULATED_PACE_SPEED", default=1.0),
         "CALLEE_STT": env("SIMULATED_CALLEE_STT", default="transcript"),

@@ -22,3 +22,14 @@ def test_an_english_browser_still_gets_russian_until_the_user_switches(client):
     client.post("/i18n/setlang/", {"language": "en", "next": "/accounts/login/"})
     html = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
     assert 'lang="en"' in html
+
+
+def test_the_russian_catalogue_translates_every_message_in_every_plural_form():
+    from pathlib import Path
+
+    import polib
+
+    po = polib.pofile(str(Path(__file__).resolve().parents[2] / "locale/ru/LC_MESSAGES/django.po"))
+    missing = [e.msgid for e in po if not e.obsolete and (
+        "fuzzy" in e.flags or (any(not s for s in e.msgstr_plural.values()) if e.msgid_plural else not e.msgstr))]
+    assert missing == []

@@ -31,7 +31,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "callevent": VIEW,
             "turn": VIEW,
         },
-        "training": {"trainee": ALL, "scenario": ALL, "trainingsession": VIEW, "sessionturn": VIEW, "score": VIEW},
+        "training": {"trainee": ALL, "scenario": ALL, "trainingsession": ("view", "+rescore_trainingsession"),
+                     "sessionturn": VIEW, "score": VIEW},
         "crm": {"lead": ALL},
         "django_celery_beat": {
             "periodictask": ALL,

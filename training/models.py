@@ -92,6 +92,7 @@ class TrainingSession(models.Model):
         verbose_name = _("training session")
         verbose_name_plural = _("training sessions")
         ordering = ["-created_at"]
+        permissions = [("rescore_trainingsession", _("Can run the scoring of a session again"))]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.trainee} — {self.scenario or self.persona}"

@@ -233,6 +233,23 @@ def session_transcript_import(
 # --- review --------------------------------------------------------------------------------------
 
 
+@transaction.atomic
+def session_rescore(*, session_id: int, by: Any = None) -> TrainingSession:
+    """A manager asks for the review again (scoring failed, or the rubric or the advice model changed).
+
+    The old score stays on the page until the new one replaces it; the page hears of it by push.
+    """
+    session = _locked(session_id)
+    if session.status not in (Status.SCORED, Status.FAILED):
+        raise TransitionError(f"session {session.pk} is {session.status}: only a scored or failed session is re-scored")
+    _change_status(session=session, to=Status.SCORING, event="rescore_requested",
+                   data={"by": getattr(by, "username", "") or ""})
+    from training.tasks import score_session
+
+    score_session.delay_on_commit(session.pk)
+    return session
+
+
 def session_lines(*, session: TrainingSession) -> list[Line]:
     return [
         Line(speaker=t.speaker, text=t.text, started_ms=t.started_ms, ended_ms=t.ended_ms,

@@ -154,6 +154,22 @@ def session_end(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@permission_required("training.rescore_trainingsession", raise_exception=True)
+@require_POST
+def session_rescore(request: HttpRequest, pk: int) -> HttpResponse:
+    """A manager runs the review again; the page shows it pending and gets the new one by push."""
+    session = get_object_or_404(sessions_visible_to(user=request.user), pk=pk)
+    try:
+        services.session_rescore(session_id=session.pk, by=request.user)
+    except services.TransitionError as exc:
+        return HttpResponse(str(exc), status=409)
+    if request.htmx:
+        session = get_object_or_404(sessions_visible_to(user=request.user).select_related("score"), pk=pk)
+        return render(request, "training/session_detail.html#review", _review_context(session))
+    return redirect("training:session_detail", pk=pk)
+
+
+@login_required
 @permission_required("training.view_trainingsession", raise_exception=True)
 @require_GET
 def session_audio(request: HttpRequest, pk: int) -> FileResponse:

@@ -223,3 +223,58 @@ def test_talking_over_the_customer_stops_its_audio(
     session = TrainingSession.objects.get(pk=session_id)
     assert session.end_reason == "button"
     assert session.turns.filter(speaker="bot", interrupted=True).exists()
+
+
+def test_a_manager_scores_again_and_the_new_review_arrives_by_itself(
+    daphne_url, celery_worker_thread, make_user, english_scenario, tmp_path
+):
+    import time
+
+    from playwright.sync_api import sync_playwright
+
+    from training import services
+    from training.models import SessionEvent, TrainingSession
+    from training.services import TurnRecord
+
+    owner = make_user("scored_trainee", "Trainee")
+    make_user("boss", "Manager")
+    session = services.session_create(trainee=owner.trainee, scenario=english_scenario)
+    services.session_transcript_import(session_id=session.pk, turns=[
+        TurnRecord(speaker="bot", text="Hello?"),
+        TurnRecord(speaker="user", text="Hello, my name is Anna. How do you ship your goods from China today?"),
+    ])
+    deadline = time.monotonic() + 60
+    while TrainingSession.objects.get(pk=session.pk).status != TrainingSession.Status.SCORED:
+        assert time.monotonic() < deadline, "the worker did not score the session"
+        time.sleep(0.2)
+    with sync_playwright() as p:
+        browser = _browser(p, _wav(tmp_path / "quiet.wav", _silence(1.0)))
+        page = browser.new_page()
+        console: list[str] = []
+        page.on("console", lambda m: console.append(m.text))
+        try:
+            page.goto(f"{daphne_url}/accounts/login/?next=/training/sessions/{session.pk}/")
+            page.fill("#id_username", "boss")
+            page.fill("#id_password", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_selector("#rescore-button")
+            page.evaluate("document.getElementById('review').dataset.old = '1'")
+            page.click("#rescore-button")
+            # htmx swaps in the pending review at once, the socket reports the new score, the page
+            # fetches it: a second swap, with the status in words and no button while it ran
+            page.wait_for_function(
+                "(() => { const r = document.getElementById('review');"
+                " return r && !r.dataset.old && r.dataset.status === 'scored'"
+                " && !document.getElementById('review-pending'); })()",
+                timeout=60000,
+            )
+            assert page.inner_text("#session-status") == page.get_attribute("#review", "data-status-label")
+            assert page.inner_text("#session-status") != "scored"  # the label, not the code
+            assert page.locator("#score-total").count() == 1 and page.locator("#rescore-button").count() == 1
+        except Exception:
+            _report_failure(page, console, tmp_path / "rescore.png")
+            raise
+        finally:
+            browser.close()
+    kinds = list(SessionEvent.objects.filter(session=session).values_list("kind", flat=True))
+    assert kinds.count("rescore_requested") == 1 and kinds.count("scored") == 2

@@ -34,6 +34,7 @@ def _scored(user, scenario):
         TurnRecord(speaker="user", text="Здравствуйте, меня зовут Анна. Как вы сейчас возите грузы?"),
     ])
     services.session_score(session_id=session.pk)
+    session.refresh_from_db()  # a full save of the stale object would put its status back to "created"
     session.audio.save("s.wav", ContentFile(services.wav_bytes(pcm16=b"\0\0" * 160)))
     return session
 
@@ -206,3 +207,53 @@ def test_transcript_post_needs_csrf(trainee, scenario_en):
     r = c.post(reverse("training:session_transcript", args=[session.pk]), data='{"turns": []}',
                content_type="application/json")
     assert r.status_code == 403
+
+
+def test_a_manager_scores_a_session_again_and_the_page_shows_it_pending(
+    client_of, trainee, manager, operator, scenario_ru, django_capture_on_commit_callbacks
+):
+    from training.models import SessionEvent
+    from training.tasks import score_session
+
+    session = _scored(trainee, scenario_ru)
+    url = reverse("training:session_rescore", args=[session.pk])
+    # only a manager may: the trainee and an operator are refused, nothing changes
+    assert client_of(trainee).post(url).status_code == 403
+    assert client_of(operator).post(url).status_code == 403
+    assert TrainingSession.objects.get(pk=session.pk).status == Status.SCORED
+    detail = client_of(manager).get(reverse("training:session_detail", args=[session.pk])).content.decode()
+    assert 'id="rescore-button"' in detail
+    assert 'id="rescore-button"' not in client_of(trainee).get(
+        reverse("training:session_detail", args=[session.pk])).content.decode()
+
+    m = client_of(manager)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        page = m.post(url, headers={"HX-Request": "true"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    # the old score stays visible, marked as being replaced; no second button while it runs
+    assert 'data-status="scoring"' in html and 'id="review-pending"' in html and 'id="score-total"' in html
+    assert 'id="rescore-button"' not in html
+    assert sum("score_session" in repr(c) for c in queued) == 1  # sent once the status change is committed
+    event = SessionEvent.objects.filter(session=session, kind="rescore_requested").get()
+    assert event.data["by"] == manager.username
+    assert m.post(url).status_code == 409  # already being scored
+    score_session.apply(args=[session.pk])  # what the worker does
+    assert TrainingSession.objects.get(pk=session.pk).status == Status.SCORED
+    review = m.get(reverse("training:session_review", args=[session.pk])).content.decode()
+    assert 'data-status="scored"' in review and 'id="review-pending"' not in review
+
+
+def test_a_failed_scoring_can_be_run_again(client_of, trainee, manager, scenario_ru,
+                                          django_capture_on_commit_callbacks):
+    session = services.session_create(trainee=trainee.trainee, scenario=scenario_ru)
+    with django_capture_on_commit_callbacks(execute=False):
+        services.session_end(session_id=session.pk, reason="button")
+        services.session_scoring_start(session_id=session.pk)
+        services.session_scoring_fail(session_id=session.pk, error="worker lost")
+    page = client_of(manager).get(reverse("training:session_detail", args=[session.pk])).content.decode()
+    assert 'data-status="failed"' in page and 'id="rescore-button"' in page
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        assert client_of(manager).post(reverse("training:session_rescore", args=[session.pk])).status_code == 302
+    assert sum("score_session" in repr(c) for c in queued) == 1
+    assert TrainingSession.objects.get(pk=session.pk).status == Status.SCORING

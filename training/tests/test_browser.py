@@ -278,3 +278,57 @@ def test_a_manager_scores_again_and_the_new_review_arrives_by_itself(
             browser.close()
     kinds = list(SessionEvent.objects.filter(session=session).values_list("kind", flat=True))
     assert kinds.count("rescore_requested") == 1 and kinds.count("scored") == 2
+
+
+def test_elevenlabs_mode_talks_to_the_agent_and_brings_the_transcript_back(
+    daphne_url, celery_worker_thread, make_user, settings, tmp_path
+):
+    import numpy as np
+    from playwright.sync_api import sync_playwright
+
+    from training.models import Scenario, TrainingSession
+    from training.tests.convai_server import (
+        AGENT_ANSWER,
+        AGENT_GREETING,
+        API_KEY,
+        HEARD_CHUNKS_BEFORE_REPLY,
+        TRAINEE_WORDS,
+        ConvaiStandIn,
+    )
+
+    make_user("agent_trainee", "Trainee")
+    scenario = Scenario.objects.create(
+        title="Agent call (en)", language="en", product_description="Door-to-door freight from China.",
+        mode=Scenario.Mode.ELEVENLABS, elevenlabs_agent_id="agent-42",
+    )
+    wav = _wav(tmp_path / "agent.wav", _speech("Hello, this is Anna from Cargo Line."), _silence(2.0))
+    with ConvaiStandIn() as convai:
+        settings.ELEVENLABS = {"API_KEY": API_KEY, "BASE_URL": convai.base_url}
+        with sync_playwright() as p:
+            browser = _browser(p, wav)
+            page = browser.new_page()
+            console: list[str] = []
+            page.on("console", lambda m: console.append(m.text))
+            try:
+                session_id = _login_and_start(page, daphne_url, "agent_trainee", scenario.pk)
+                # the agent greets, hears the microphone, answers, and is talked over
+                page.wait_for_function("window.trainer.interruptions > 0", timeout=30000)
+                transcript = page.inner_text("#transcript")
+                assert AGENT_GREETING in transcript and TRAINEE_WORDS in transcript and AGENT_ANSWER in transcript
+                page.click("#end-button")  # the page posts the transcript and opens the review
+                page.wait_for_url(f"**/training/sessions/{session_id}/", timeout=30000)
+                page.wait_for_selector("#score-total", timeout=60000)
+            except Exception:
+                _report_failure(page, console, tmp_path / "agent.png")
+                raise
+            finally:
+                browser.close()
+        assert convai.agents == ["agent-42"]  # the signed URL was asked for this scenario's agent
+        assert convai.pongs == [1] and convai.bad_messages == []
+        assert len(convai.chunks) >= HEARD_CHUNKS_BEFORE_REPLY and all(c and len(c) % 2 == 0 for c in convai.chunks)
+        heard = np.frombuffer(b"".join(convai.chunks), dtype="<i2")
+        assert np.abs(heard).max() > 1000  # the microphone's speech reached the agent as PCM16
+    session = TrainingSession.objects.get(pk=session_id)
+    assert session.end_reason == "elevenlabs" and session.status == TrainingSession.Status.SCORED
+    assert list(session.turns.order_by("index").values_list("speaker", "text", "interrupted")) == [
+        ("bot", AGENT_GREETING, False), ("user", TRAINEE_WORDS, False), ("bot", AGENT_ANSWER, True)]

@@ -237,6 +237,8 @@ _DOMAIN_EN = {"ship", "shipping", "customs", "insurance", "container", "cargo", 
 _PRICE_RU = {"сколько", "стоить", "стоимость", "цена", "посчитать", "расчет", "расчёт", "ставка", "прикинуть",
              "рассчитать", "просчитать", "выйти", "предложение", "деньга", "обойтись", "просчет"}
 _PRICE_EN = {"quote", "price", "cost", "much", "calculate", "rate", "estimate"}
+HEDGES = ("кто его знает", "бог его знает", "не знаю", "сложно сказать", "трудно сказать", "как сказать",
+          "who knows", "i do not know", "hard to say", "not sure")
 _INTENSIFIERS = {"очень", "совсем", "особо", "слишком", "так", "сильно", "really", "very", "so"}
 _NEG_RU = {"не", "ни"}
 _NEG_EN = {"not", "never", "n't"}
@@ -357,6 +359,8 @@ class IntentClassifier:
                 if isinstance(phrase, str) and phrase.strip():
                     self._add(label, phrase, 0.9)
                     self._script_phrases.append((label, self._normalise(phrase)))
+        # shrugs: a weak «да» in front of one is not consent (lemmatised like the input)
+        self._hedges = [frozenset(self._lemmas(p, fuzzy=False)) for p in HEDGES]
         self._vocab_list = sorted(self._vocab)
         self._surface_list = sorted(self._surface)
 
@@ -462,6 +466,13 @@ class IntentClassifier:
 
         if 0 < scores["agree"] <= 0.5 and any(v > 0 for k, v in scores.items() if k != "agree"):
             scores["agree"] = 0.0  # a bare «да» before something else is a filler, not consent
+        if 0 < scores["agree"] <= 0.6 and any(hedge <= present for hedge in self._hedges):
+            scores["agree"] = 0.0  # «да кто его знает»: the «да» opens a shrug, not consent
+        if lemmas[:1] in (["нет"], ["no"]) and all(
+            scores["end_session"] > v for k, v in scores.items() if k != "end_session"
+        ):
+            # «Нет. Всего хорошего»: a refusal that says goodbye is a refusal, answered as one
+            scores["objection_not_interested"] = scores["end_session"] + 0.05
         norm = self._normalise(text)
         for label, phrase in self._script_phrases:
             ratio = fuzz.token_set_ratio(norm, phrase) / 100.0

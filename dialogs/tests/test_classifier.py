@@ -158,3 +158,21 @@ def test_labels_are_exactly_the_agreed_set():
         "objection_too_expensive", "objection_not_decision_maker", "objection_no_need", "end_session",
         "wrong_number",
     }
+
+
+@pytest.mark.parametrize("text, language, label", [
+    # a refusal that says goodbye is answered as a refusal; a goodbye alone, or after «да», ends
+    ("Нет. Всего хорошего", "ru", "objection_not_interested"),
+    ("Нет-нет, до свидания", "ru", "objection_not_interested"),
+    ("No. Goodbye", "en", "objection_not_interested"),
+    ("Да, всего доброго", "ru", "end_session"),
+    ("До свидания", "ru", "end_session"),
+    ("Нет, я занят, до свидания", "ru", "objection_busy"),  # a stronger reason than the goodbye wins
+    # a «да» that opens a shrug is not consent
+    ("да кто его знает", "ru", "other"),
+    ("да, сложно сказать", "ru", "other"),
+    ("Yes, who knows", "en", "other"),
+    ("Да, давайте", "ru", "agree"),
+])
+def test_refusals_with_a_goodbye_and_shrugs_after_yes(text, language, label):
+    assert classify(text, language).label == label

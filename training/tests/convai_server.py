@@ -38,6 +38,7 @@ class ConvaiStandIn:
         self.pongs: list[int] = []
         self.bad_messages: list[str] = []
         self.agents: list[str] = []
+        self.seen: list[tuple[str, dict, str | None]] = []  # (path, query, xi-api-key) of each HTTP request
         self.closed_with: int | None = None
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -48,14 +49,20 @@ class ConvaiStandIn:
         class SignedUrl(BaseHTTPRequestHandler):
             def do_GET(self):
                 url = urlparse(self.path)
-                agent = parse_qs(url.query).get("agent_id", [""])[0]
-                if url.path != "/v1/convai/conversation/get-signed-url" or self.headers.get("xi-api-key") != API_KEY:
+                query = parse_qs(url.query)
+                stand_in.seen.append((url.path, query, self.headers.get("xi-api-key")))
+                agent = query.get("agent_id", [""])[0]
+                if url.path != "/v1/convai/conversation/get-signed-url":
+                    return self._json(404, {"detail": "Not Found"})
+                if self.headers.get("xi-api-key") != API_KEY:
                     return self._json(401, {"detail": {"status": "invalid_api_key"}})
+                if agent == "agent-down":
+                    return self._json(503, {"detail": "overloaded"})
                 stand_in.agents.append(agent)
                 self._json(200, {"signed_url": f"ws://127.0.0.1:{stand_in._ws_port}/v1/convai/conversation"
                                                f"?agent_id={agent}&token=signed"})
 
-            def _json(self, status, body):
+            def _json(self, status, body) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

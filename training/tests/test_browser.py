@@ -101,6 +101,25 @@ def _browser(playwright, wav: Path):
     )
 
 
+@contextlib.contextmanager
+def _chromium_page(wav: Path, screenshot: Path):
+    """A page in Debian's chromium with ``wav`` as its microphone; on a failure, what it showed is logged."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = _browser(p, wav)
+        page = browser.new_page()
+        console: list[str] = []
+        page.on("console", lambda m: console.append(m.text))
+        try:
+            yield page
+        except Exception:
+            _report_failure(page, console, screenshot)
+            raise
+        finally:
+            browser.close()
+
+
 def _login_and_start(page, base: str, username: str, scenario_id: int) -> int:
     page.goto(f"{base}/accounts/login/?next=/training/start/%3Fscenario%3D{scenario_id}")
     page.fill("#id_username", username)
@@ -130,8 +149,6 @@ def english_scenario(transactional_db):
 def test_full_walk_speak_hear_finish_and_see_the_review(
     daphne_url, warm_models, celery_worker_thread, make_user, english_scenario, tmp_path
 ):
-    from playwright.sync_api import sync_playwright
-
     from training.models import TrainingSession
 
     make_user("walker", "Trainee")
@@ -143,38 +160,28 @@ def test_full_walk_speak_hear_finish_and_see_the_review(
         _speech("Okay, finish session now."),  # a bare «Finish session.» comes back as «Finish action.»
         _silence(20.0),  # the review opens long before the file loops
     )
-    with sync_playwright() as p:
-        browser = _browser(p, wav)
-        page = browser.new_page()
-        console: list[str] = []
-        page.on("console", lambda m: console.append(m.text))
-        try:
-            session_id = _login_and_start(page, daphne_url, "walker", english_scenario.pk)
-            # the spoken words come back in the transcript
-            page.wait_for_function(
-                "window.trainer.finals.some(t => /anna/i.test(t) && /china/i.test(t))", timeout=40000
-            )
-            assert "china" in page.inner_text("#transcript").lower()
-            # and the customer's audio arrives and plays
-            page.wait_for_function("window.trainer.audioFrames > 50", timeout=20000)
-            assert page.inner_text("#mind") in {
-                "IDLE", "LISTENING", "ANALYZING_SPEECH", "CHECKING_CACHE", "ROUTING_TO_LLM", "GENERATING_SPEECH",
-                "SPEAKING",
-            }
-            # «finish session» ends it; the page goes to the review, which fills in when the score lands
-            page.wait_for_url(f"**/training/sessions/{session_id}/", timeout=60000)
-            page.wait_for_selector("#score-total", timeout=60000)
-            total = int(page.inner_text("#score-total"))
-            metrics = page.inner_text("#metrics")
-            assert 0 <= total <= 100
-            assert "%" in metrics
-            assert page.locator("#advice li").count() >= 1
-            assert page.locator("#recording").count() == 1
-        except Exception:
-            _report_failure(page, console, tmp_path / "walk.png")
-            raise
-        finally:
-            browser.close()
+    with _chromium_page(wav, tmp_path / "walk.png") as page:
+        session_id = _login_and_start(page, daphne_url, "walker", english_scenario.pk)
+        # the spoken words come back in the transcript
+        page.wait_for_function(
+            "window.trainer.finals.some(t => /anna/i.test(t) && /china/i.test(t))", timeout=40000
+        )
+        assert "china" in page.inner_text("#transcript").lower()
+        # and the customer's audio arrives and plays
+        page.wait_for_function("window.trainer.audioFrames > 50", timeout=20000)
+        assert page.inner_text("#mind") in {
+            "IDLE", "LISTENING", "ANALYZING_SPEECH", "CHECKING_CACHE", "ROUTING_TO_LLM", "GENERATING_SPEECH",
+            "SPEAKING",
+        }
+        # «finish session» ends it; the page goes to the review, which fills in when the score lands
+        page.wait_for_url(f"**/training/sessions/{session_id}/", timeout=60000)
+        page.wait_for_selector("#score-total", timeout=60000)
+        total = int(page.inner_text("#score-total"))
+        metrics = page.inner_text("#metrics")
+        assert 0 <= total <= 100
+        assert "%" in metrics
+        assert page.locator("#advice li").count() >= 1
+        assert page.locator("#recording").count() == 1
     session = TrainingSession.objects.get(pk=session_id)
     assert session.end_reason == "end_phrase"
     assert session.status == TrainingSession.Status.SCORED and session.score.total == total
@@ -187,8 +194,6 @@ def test_full_walk_speak_hear_finish_and_see_the_review(
 def test_talking_over_the_customer_stops_its_audio(
     daphne_url, warm_models, make_user, english_scenario, tmp_path
 ):
-    from playwright.sync_api import sync_playwright
-
     from training.models import TrainingSession
 
     make_user("interrupter", "Trainee")
@@ -201,25 +206,15 @@ def test_talking_over_the_customer_stops_its_audio(
         _speech("Sorry to interrupt you, let me explain our prices and our delivery times in detail."),
         _silence(4.0),
     )
-    with sync_playwright() as p:
-        browser = _browser(p, wav)
-        page = browser.new_page()
-        console: list[str] = []
-        page.on("console", lambda m: console.append(m.text))
-        try:
-            session_id = _login_and_start(page, daphne_url, "interrupter", english_scenario.pk)
-            page.wait_for_function("window.trainer.audioFrames > 10", timeout=20000)
-            # the server cleared playback, the page stopped every scheduled buffer and shows the interruption
-            page.wait_for_function("window.trainer.clears > 0 && window.trainer.interruptions > 0", timeout=60000)
-            page.wait_for_selector(".interrupted-badge", timeout=5000)
-            page.wait_for_function("window.trainer.playing === 0", timeout=3000)
-            page.click("#end-button")
-            page.wait_for_url(f"**/training/sessions/{session_id}/", timeout=30000)
-        except Exception:
-            _report_failure(page, console, tmp_path / "interrupt.png")
-            raise
-        finally:
-            browser.close()
+    with _chromium_page(wav, tmp_path / "interrupt.png") as page:
+        session_id = _login_and_start(page, daphne_url, "interrupter", english_scenario.pk)
+        page.wait_for_function("window.trainer.audioFrames > 10", timeout=20000)
+        # the server cleared playback, the page stopped every scheduled buffer and shows the interruption
+        page.wait_for_function("window.trainer.clears > 0 && window.trainer.interruptions > 0", timeout=60000)
+        page.wait_for_selector(".interrupted-badge", timeout=5000)
+        page.wait_for_function("window.trainer.playing === 0", timeout=3000)
+        page.click("#end-button")
+        page.wait_for_url(f"**/training/sessions/{session_id}/", timeout=30000)
     session = TrainingSession.objects.get(pk=session_id)
     assert session.end_reason == "button"
     assert session.turns.filter(speaker="bot", interrupted=True).exists()
@@ -229,8 +224,6 @@ def test_a_manager_scores_again_and_the_new_review_arrives_by_itself(
     daphne_url, celery_worker_thread, make_user, english_scenario, tmp_path
 ):
     import time
-
-    from playwright.sync_api import sync_playwright
 
     from training import services
     from training.models import SessionEvent, TrainingSession
@@ -247,35 +240,25 @@ def test_a_manager_scores_again_and_the_new_review_arrives_by_itself(
     while TrainingSession.objects.get(pk=session.pk).status != TrainingSession.Status.SCORED:
         assert time.monotonic() < deadline, "the worker did not score the session"
         time.sleep(0.2)
-    with sync_playwright() as p:
-        browser = _browser(p, _wav(tmp_path / "quiet.wav", _silence(1.0)))
-        page = browser.new_page()
-        console: list[str] = []
-        page.on("console", lambda m: console.append(m.text))
-        try:
-            page.goto(f"{daphne_url}/accounts/login/?next=/training/sessions/{session.pk}/")
-            page.fill("#id_username", "boss")
-            page.fill("#id_password", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_selector("#rescore-button")
-            page.evaluate("document.getElementById('review').dataset.old = '1'")
-            page.click("#rescore-button")
-            # htmx swaps in the pending review at once, the socket reports the new score, the page
-            # fetches it: a second swap, with the status in words and no button while it ran
-            page.wait_for_function(
-                "(() => { const r = document.getElementById('review');"
-                " return r && !r.dataset.old && r.dataset.status === 'scored'"
-                " && !document.getElementById('review-pending'); })()",
-                timeout=60000,
-            )
-            assert page.inner_text("#session-status") == page.get_attribute("#review", "data-status-label")
-            assert page.inner_text("#session-status") != "scored"  # the label, not the code
-            assert page.locator("#score-total").count() == 1 and page.locator("#rescore-button").count() == 1
-        except Exception:
-            _report_failure(page, console, tmp_path / "rescore.png")
-            raise
-        finally:
-            browser.close()
+    with _chromium_page(_wav(tmp_path / "quiet.wav", _silence(1.0)), tmp_path / "rescore.png") as page:
+        page.goto(f"{daphne_url}/accounts/login/?next=/training/sessions/{session.pk}/")
+        page.fill("#id_username", "boss")
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#rescore-button")
+        page.evaluate("document.getElementById('review').dataset.old = '1'")
+        page.click("#rescore-button")
+        # htmx swaps in the pending review at once, the socket reports the new score, the page
+        # fetches it: a second swap, with the status in words and no button while it ran
+        page.wait_for_function(
+            "(() => { const r = document.getElementById('review');"
+            " return r && !r.dataset.old && r.dataset.status === 'scored'"
+            " && !document.getElementById('review-pending'); })()",
+            timeout=60000,
+        )
+        assert page.inner_text("#session-status") == page.get_attribute("#review", "data-status-label")
+        assert page.inner_text("#session-status") != "scored"  # the label, not the code
+        assert page.locator("#score-total").count() == 1 and page.locator("#rescore-button").count() == 1
     kinds = list(SessionEvent.objects.filter(session=session).values_list("kind", flat=True))
     assert kinds.count("rescore_requested") == 1 and kinds.count("scored") == 2
 
@@ -284,7 +267,6 @@ def test_elevenlabs_mode_talks_to_the_agent_and_brings_the_transcript_back(
     daphne_url, celery_worker_thread, make_user, settings, tmp_path
 ):
     import numpy as np
-    from playwright.sync_api import sync_playwright
 
     from training.models import Scenario, TrainingSession
     from training.tests.convai_server import (
@@ -304,25 +286,15 @@ def test_elevenlabs_mode_talks_to_the_agent_and_brings_the_transcript_back(
     wav = _wav(tmp_path / "agent.wav", _speech("Hello, this is Anna from Cargo Line."), _silence(2.0))
     with ConvaiStandIn() as convai:
         settings.ELEVENLABS = {"API_KEY": API_KEY, "BASE_URL": convai.base_url}
-        with sync_playwright() as p:
-            browser = _browser(p, wav)
-            page = browser.new_page()
-            console: list[str] = []
-            page.on("console", lambda m: console.append(m.text))
-            try:
-                session_id = _login_and_start(page, daphne_url, "agent_trainee", scenario.pk)
-                # the agent greets, hears the microphone, answers, and is talked over
-                page.wait_for_function("window.trainer.interruptions > 0", timeout=30000)
-                transcript = page.inner_text("#transcript")
-                assert AGENT_GREETING in transcript and TRAINEE_WORDS in transcript and AGENT_ANSWER in transcript
-                page.click("#end-button")  # the page posts the transcript and opens the review
-                page.wait_for_url(f"**/training/sessions/{session_id}/", timeout=30000)
-                page.wait_for_selector("#score-total", timeout=60000)
-            except Exception:
-                _report_failure(page, console, tmp_path / "agent.png")
-                raise
-            finally:
-                browser.close()
+        with _chromium_page(wav, tmp_path / "agent.png") as page:
+            session_id = _login_and_start(page, daphne_url, "agent_trainee", scenario.pk)
+            # the agent greets, hears the microphone, answers, and is talked over
+            page.wait_for_function("window.trainer.interruptions > 0", timeout=30000)
+            transcript = page.inner_text("#transcript")
+            assert AGENT_GREETING in transcript and TRAINEE_WORDS in transcript and AGENT_ANSWER in transcript
+            page.click("#end-button")  # the page posts the transcript and opens the review
+            page.wait_for_url(f"**/training/sessions/{session_id}/", timeout=30000)
+            page.wait_for_selector("#score-total", timeout=60000)
         assert convai.agents == ["agent-42"]  # the signed URL was asked for this scenario's agent
         assert convai.pongs == [1] and convai.bad_messages == []
         assert len(convai.chunks) >= HEARD_CHUNKS_BEFORE_REPLY and all(c and len(c) % 2 == 0 for c in convai.chunks)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from django.core.files.base import ContentFile
@@ -112,57 +109,23 @@ def test_ending_a_dropped_session_from_the_page(client_of, trainee, scenario_ru,
 # --- ElevenLabs ---------------------------------------------------------------------------------
 
 
-class _ConvaiHandler(BaseHTTPRequestHandler):
-    """Speaks the get-signed-url endpoint of the ElevenLabs API."""
-
-    seen: list = []
-
-    def do_GET(self):
-        url = urlparse(self.path)
-        self.seen.append((url.path, parse_qs(url.query), self.headers.get("xi-api-key")))
-        if url.path != "/v1/convai/conversation/get-signed-url":
-            self.send_response(404)
-            self.end_headers()
-            return
-        if self.headers.get("xi-api-key") != "test-key":
-            self._json(401, {"detail": {"status": "invalid_api_key"}})
-            return
-        agent = parse_qs(url.query).get("agent_id", [""])[0]
-        if agent == "agent-down":
-            self._json(503, {"detail": "overloaded"})
-            return
-        self._json(200, {"signed_url": f"wss://example.test/v1/convai/conversation?agent_id={agent}&token=abc"})
-
-    def _json(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def convai_server(settings):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ConvaiHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _ConvaiHandler.seen = []
-    settings.ELEVENLABS = {"API_KEY": "test-key", "BASE_URL": f"http://127.0.0.1:{server.server_port}"}
-    yield _ConvaiHandler
-    server.shutdown()
+    from training.tests.convai_server import API_KEY, ConvaiStandIn
+
+    with ConvaiStandIn() as server:
+        settings.ELEVENLABS = {"API_KEY": API_KEY, "BASE_URL": server.base_url}
+        yield server
 
 
 def test_signed_url_client_against_local_server(convai_server, settings):
     from training.elevenlabs import signed_url
+    from training.tests.convai_server import API_KEY
     from voice.errors import ProviderAuthError, ProviderConfigError, ProviderUnavailable
 
     url = signed_url(agent_id="agent-1")
-    assert url == "wss://example.test/v1/convai/conversation?agent_id=agent-1&token=abc"
-    assert convai_server.seen[-1] == ("/v1/convai/conversation/get-signed-url", {"agent_id": ["agent-1"]}, "test-key")
+    assert url.startswith("ws://127.0.0.1:") and url.endswith("/v1/convai/conversation?agent_id=agent-1&token=signed")
+    assert convai_server.seen[-1] == ("/v1/convai/conversation/get-signed-url", {"agent_id": ["agent-1"]}, API_KEY)
     with pytest.raises(ProviderUnavailable):
         signed_url(agent_id="agent-down")
     settings.ELEVENLABS = {**settings.ELEVENLABS, "API_KEY": "wrong"}

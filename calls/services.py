@@ -756,8 +756,8 @@ def call_turn_add(*, call_id: int, index: int, speaker: str, text: str, **fields
 
     allowed = {f.name for f in Turn._meta.fields} - {"id", "call", "index", "speaker", "text", "created_at"}
     values = {k: v for k, v in fields.items() if k in allowed and v is not None}
-    # One INSERT ... ON CONFLICT statement: a live call server writes several turns a second per
-    # call, and update_or_create's lock-read-insert transaction cost it more CPU than the audio.
+    # One INSERT ... ON CONFLICT statement: a busy call server writes turns for every live call, and
+    # update_or_create's locked read, insert and savepoint were the largest database cost under load.
     Turn.objects.bulk_create(
         [Turn(call_id=call_id, index=index, speaker=speaker, text=text, **values)],
         update_conflicts=True, unique_fields=["call", "index"], update_fields=["speaker", "text", *values],

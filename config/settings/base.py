@@ -93,8 +93,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20, "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     })
-# Connections are kept between requests and between a consumer's database calls: opening one per
-# call (the default, 0) cost a live call server more CPU than the writes themselves.
+# Connections are kept between requests and between a consumer's database calls: opening and
+# closing one per call (the default, 0) cost a busy call server about as much CPU as its queries.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -297,6 +297,7 @@ def test_elevenlabs_mode_talks_to_the_agent_and_brings_the_transcript_back(
             page.wait_for_selector("#score-total", timeout=60000)
         assert convai.agents == ["agent-42"]  # the signed URL was asked for this scenario's agent
         assert convai.pongs == [1] and convai.bad_messages == []
+        assert convai.closed_with == 1000  # the page hung up cleanly before posting the transcript
         assert len(convai.chunks) >= HEARD_CHUNKS_BEFORE_REPLY and all(c and len(c) % 2 == 0 for c in convai.chunks)
         heard = np.frombuffer(b"".join(convai.chunks), dtype="<i2")
         assert np.abs(heard).max() > 1000  # the microphone's speech reached the agent as PCM16

@@ -1,13 +1,20 @@
 """Voximplant: ``StartScenarios`` over the Management HTTP API launches the VoxEngine scenario that dials.
 
-The scenario (``voxengine/outbound.js``) gets the call's signed media WebSocket URL and our callback
-URL in ``script_custom_data``, sends the call audio to the WebSocket with ``sendMediaTo``, plays back
-what comes in, and reports the result to the callback signed with ``VOXIMPLANT_CALLBACK_SECRET``.
+The scenario (``voxengine/outbound.js``) gets the numbers, our public base URL, the call id and its
+media token in ``script_custom_data``, builds the media WebSocket and result callback URLs from
+them, sends the call audio to the WebSocket with ``sendMediaTo``, plays back what comes in, and
+reports the result to the callback signed with ``VOXIMPLANT_CALLBACK_SECRET``. (The pipeline's
+language comes from the campaign on our side, so it does not travel.)
+
+``VoxEngine.customData()`` keeps at most 200 bytes, which two full signed URLs exceed; so only the
+parts travel, and ``custom_data`` checks both that the URLs the scenario will build are the ones
+Django serves and that the whole fits.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 
@@ -23,6 +30,31 @@ from voice.errors import (
 
 # Management API error codes that mean "your credentials are wrong" (Voximplant answers HTTP 200 with an error).
 AUTH_ERROR_CODES = {100, 101, 102, 103, 104}
+CUSTOM_DATA_MAX_BYTES = 200  # VoxEngine.customData(): "Maximum size is 200 bytes"
+# where outbound.js's callUrls() puts the call's media socket and its result callback under the base URL
+MEDIA_PATH = "/ws/calls/{call}/media/?token={token}"
+RESULT_PATH = "/calls/telephony/voximplant/status/{call}/"
+
+
+def custom_data(request: DialRequest) -> str:
+    """``script_custom_data`` for one call: the parts the scenario builds its two URLs from."""
+    suffix = RESULT_PATH.format(call=request.call_id)
+    if not request.status_callback_url.endswith(suffix):
+        raise ProviderConfigError(f"the result callback {request.status_callback_url!r} does not end in {suffix!r}, "
+                                  "where the VoxEngine scenario sends it", provider=VoximplantTelephony.name)
+    base = request.status_callback_url[: -len(suffix)]
+    media = re.sub(r"^http", "ws", base) + MEDIA_PATH.format(call=request.call_id, token=request.media_token)
+    if request.media_url != media:
+        raise ProviderConfigError(f"the media socket {request.media_url!r} is not {media!r}, where the VoxEngine "
+                                  "scenario connects", provider=VoximplantTelephony.name)
+    data = json.dumps({"to": request.to, "from": request.caller_id, "call": request.call_id,
+                       "t": request.media_token, "b": base},
+                      separators=(",", ":"), ensure_ascii=False)
+    size = len(data.encode())
+    if size > CUSTOM_DATA_MAX_BYTES:
+        raise ProviderConfigError(f"script_custom_data is {size} bytes and VoxEngine keeps {CUSTOM_DATA_MAX_BYTES}: "
+                                  "use a shorter PUBLIC_BASE_URL", provider=VoximplantTelephony.name)
+    return data
 
 
 class VoximplantTelephony(TelephonyProvider):
@@ -63,12 +95,9 @@ class VoximplantTelephony(TelephonyProvider):
         return payload
 
     def dial(self, *, request: DialRequest) -> DialResult:
-        # Short keys: the scenario reads them with VoxEngine.customData(), which has a size limit.
-        custom = {"to": request.to, "from": request.caller_id, "media": request.media_url,
-                  "cb": request.status_callback_url, "call": request.call_id, "lang": request.language}
         payload = self._request("StartScenarios", {
             "rule_id": str(self.rule_id),
-            "script_custom_data": json.dumps(custom, separators=(",", ":")),
+            "script_custom_data": custom_data(request),
         })
         session_id = payload.get("call_session_history_id") or payload.get("media_session_access_url")
         if not session_id:

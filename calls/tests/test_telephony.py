@@ -23,9 +23,10 @@ from calls.tests.carrier_servers import (
 from voice.errors import ProviderAuthError, ProviderBadResponse, ProviderConfigError, ProviderUnavailable
 
 S = Call.Status
+TOKEN = "7:1vMfXq:PbVqOJ3cKj8rL0yX2kz3c6ZqgZ0mJ8m2vA9sQwE1x4c"  # the shape of call_media_token's
 REQUEST = DialRequest(call_id=7, to="+79160001234", caller_id="+74950000000",
-                      media_url="wss://example.test/ws/calls/7/media/?token=t0k", media_token="t0k",
-                      status_callback_url="https://example.test/calls/telephony/x/status/7/")
+                      media_url=f"wss://example.test/ws/calls/7/media/?token={TOKEN}", media_token=TOKEN,
+                      status_callback_url="https://example.test/calls/telephony/voximplant/status/7/")
 
 
 @pytest.fixture
@@ -59,8 +60,58 @@ def test_voximplant_start_scenarios_carries_the_media_url(server):
     assert sent.path == "/platform_api/StartScenarios"
     assert sent.form["rule_id"] == [VOX_RULE]
     custom = json.loads(sent.form["script_custom_data"][0])
-    assert custom["media"] == REQUEST.media_url and custom["cb"] == REQUEST.status_callback_url
-    assert custom["to"] == REQUEST.to
+    assert custom == {"to": REQUEST.to, "from": REQUEST.caller_id, "call": 7, "t": TOKEN,
+                      "b": "https://example.test"}
+
+
+def _scenario_js() -> str:
+    from pathlib import Path
+
+    import calls.telephony
+
+    return (Path(calls.telephony.__file__).parent / "voxengine" / "outbound.js").read_text()
+
+
+@pytest.mark.django_db
+def test_voximplant_custom_data_fits_voxengine_and_the_scenario_builds_djangos_urls(settings, tmp_path):
+    import shutil
+    import subprocess
+
+    from calls.services import call_media_token, call_media_url, public_url
+    from calls.telephony.voximplant import CUSTOM_DATA_MAX_BYTES, custom_data
+
+    settings.TELEPHONY = {**settings.TELEPHONY, "PUBLIC_BASE_URL": "https://calls.sales-team.example.ru"}
+    # a long call id and the longest phone numbers E.164 allows: still inside VoxEngine's 200 bytes
+    request = DialRequest(call_id=9_999_999_999, to="+" + "7" * 15, caller_id="+" + "4" * 15,
+                          media_url=call_media_url(call_id=9_999_999_999), media_token=call_media_token(
+                              call_id=9_999_999_999),
+                          status_callback_url=public_url("/calls/telephony/voximplant/status/9999999999/"))
+    data = custom_data(request)
+    assert len(data.encode()) <= CUSTOM_DATA_MAX_BYTES
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the scenario's URL builder cannot be run here")
+    js = _scenario_js()
+    builder = js[js.index("function callUrls"): js.index("var data =")]
+    script = tmp_path / "urls.js"
+    script.write_text(builder + f"process.stdout.write(JSON.stringify(callUrls({data})));")
+    built = json.loads(subprocess.run([node, str(script)], capture_output=True, text=True, check=True).stdout)
+    assert built == {"media": request.media_url, "result": request.status_callback_url}
+
+
+def test_voximplant_refuses_custom_data_it_cannot_deliver():
+    from dataclasses import replace
+
+    from calls.telephony.voximplant import custom_data
+
+    with pytest.raises(ProviderConfigError, match="200"):
+        long_base = "https://" + "x" * 120 + ".example"
+        custom_data(replace(REQUEST, media_url=f"wss://{long_base[8:]}/ws/calls/7/media/?token={TOKEN}",
+                            status_callback_url=f"{long_base}/calls/telephony/voximplant/status/7/"))
+    with pytest.raises(ProviderConfigError, match="result callback"):
+        custom_data(replace(REQUEST, status_callback_url="https://example.test/hooks/7/"))
+    with pytest.raises(ProviderConfigError, match="media socket"):
+        custom_data(replace(REQUEST, media_url="wss://elsewhere.test/ws/calls/7/media/?token=" + TOKEN))
 
 
 def test_voximplant_errors_map_to_the_provider_family(server):
@@ -110,11 +161,7 @@ def test_voximplant_result_callback_is_signed(client, answered_call, settings):
 
 
 def test_voxengine_scenario_is_in_the_repo():
-    from pathlib import Path
-
-    import calls.telephony
-
-    js = (Path(calls.telephony.__file__).parent / "voxengine" / "outbound.js").read_text()
+    js = _scenario_js()
     for needle in ("callPSTN", "createWebSocket", "sendMediaTo", "hmac_sha256", "X-Callback-Signature"):
         assert needle in js
 
@@ -129,7 +176,7 @@ def test_twilio_calls_create_through_the_sdk(server):
     sent = server.requests[-1]
     assert sent.path == f"/2010-04-01/Accounts/{TWILIO_SID}/Calls.json"
     twiml = sent.form["Twiml"][0]
-    assert "<Connect><Stream url=" in twiml and 'name="token" value="t0k"' in twiml
+    assert "<Connect><Stream url=" in twiml and f'name="token" value="{TOKEN}"' in twiml
     assert sent.form["StatusCallback"] == [REQUEST.status_callback_url]
     assert set(sent.form["StatusCallbackEvent"]) == {"initiated", "ringing", "answered", "completed"}
     assert sent.form["MachineDetection"] == ["Enable"]

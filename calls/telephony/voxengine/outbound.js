@@ -1,11 +1,12 @@
 /**
  * Outbound AI call (VoxEngine scenario), launched by calls.telephony.voximplant via StartScenarios.
  *
- * script_custom_data (JSON): {"to", "from", "media": signed wss:// URL of the call's media socket,
- *                             "cb": result callback URL, "call": our call id, "lang"}.
+ * script_custom_data (JSON, at most 200 bytes): {"to", "from", "call": our call id, "t": the call's
+ * signed media token, "b": our public base URL}; callUrls() builds the media socket and the
+ * result callback from them (calls.telephony.voximplant.custom_data checks they are Django's).
  * Dials the number over PSTN, connects the call audio to the media WebSocket (sendMediaTo both
  * ways: the callee's voice goes to the socket, the bot's audio from the socket is played into the
- * call), and reports the result to "cb", signed: header X-Callback-Signature =
+ * call), and reports the result to urls.result, signed: header X-Callback-Signature =
  * hex(HMAC-SHA256(CALLBACK_SECRET, timestamp + "." + body)), header X-Callback-Timestamp = unix seconds.
  *
  * Deploy: paste into a Voximplant application, bind to the rule whose id is VOXIMPLANT_RULE_ID, and
@@ -14,7 +15,16 @@
  */
 require(Modules.ApplicationStorage);
 
+function callUrls(d) {
+  var base = String(d.b || "");
+  return {
+    media: base.replace(/^http/, "ws") + "/ws/calls/" + d.call + "/media/?token=" + d.t,
+    result: base + "/calls/telephony/voximplant/status/" + d.call + "/"
+  };
+}
+
 var data = JSON.parse(VoxEngine.customData() || "{}");
+var urls = callUrls(data);
 var secret = "";
 var call = null;
 var socket = null;
@@ -32,7 +42,7 @@ function report(event, extra) {
   }, extra || {}));
   var ts = String(Math.floor(Date.now() / 1000));
   var signature = Crypto.hmac_sha256(secret, ts + "." + body);
-  return Net.httpRequestAsync(data.cb, {
+  return Net.httpRequestAsync(urls.result, {
     method: "POST",
     postData: body,
     headers: [
@@ -51,7 +61,7 @@ function onConnected() {
   answeredAt = Date.now();
   report("answered");
   reported = false; // the final result still has to go out
-  socket = VoxEngine.createWebSocket(data.media);
+  socket = VoxEngine.createWebSocket(urls.media);
   socket.addEventListener(WebSocketEvents.OPEN, function () {
     // The callee's voice to our pipeline, μ-law 8 kHz (voice.protocols.voximplant).
     call.sendMediaTo(socket, { encoding: WebSocketAudioEncoding.ULAW, tracks: ["inbound"],

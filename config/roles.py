@@ -33,7 +33,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
         },
         "training": {"trainee": ALL, "scenario": ALL, "trainingsession": ("view", "+rescore_trainingsession"),
                      "sessionturn": VIEW, "score": VIEW},
-        "crm": {"lead": ALL},
+        "crm": {"lead": ALL, "followup": ("view", "change")},
         "django_celery_beat": {
             "periodictask": ALL,
             "crontabschedule": ALL,
@@ -54,7 +54,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "callevent": VIEW,
             "turn": VIEW,
         },
-        "crm": {"lead": ("view", "change")},
+        "crm": {"lead": ("view", "change"), "followup": VIEW},
     },
     TRAINEE: {
         "training": {"scenario": VIEW, "trainingsession": ("add", "view"), "sessionturn": VIEW, "score": VIEW},

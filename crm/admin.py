@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from crm.models import FollowUp, Lead, Task
 
@@ -21,6 +23,18 @@ class TaskAdmin(admin.ModelAdmin):
 
 @admin.register(FollowUp)
 class FollowUpAdmin(admin.ModelAdmin):
-    list_display = ["call", "channel", "to", "status", "sent_at"]
+    list_display = ["call", "channel", "to", "status", "attempts", "sent_at", "error"]
     list_filter = ["channel", "status"]
     raw_id_fields = ["call", "lead"]
+    readonly_fields = ["status", "attempts", "sent_at", "external_id", "error"]
+    actions = ["send_again"]
+
+    @admin.action(description=_("Send the failed messages again"), permissions=["change"])
+    def send_again(self, request, queryset):
+        from crm.services import follow_up_resend
+
+        failed = list(queryset.filter(status=FollowUp.Status.FAILED).values_list("pk", flat=True))
+        results = [follow_up_resend(message_id=pk) for pk in failed]
+        sent = sum(1 for m in results if m.status == FollowUp.Status.SENT)
+        self.message_user(request, gettext("%(sent)s of %(total)s failed messages sent.") % {
+            "sent": sent, "total": len(failed)})

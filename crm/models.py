@@ -96,6 +96,9 @@ class FollowUp(models.Model):
     text = models.TextField(_("text"))
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("send attempts"), default=0)
+    external_id = models.CharField(_("provider message id"), max_length=128, blank=True)
+    error = models.TextField(_("error"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:

@@ -51,17 +51,61 @@ def lead_create_from_call(*, call) -> Lead:
     return lead
 
 
-@transaction.atomic
+FOLLOW_UP_MAX_ATTEMPTS = 3
+
+
 def follow_up_send(*, call, lead: Lead | None = None) -> FollowUp | None:
-    """Write (once) and send the follow-up message. Development sends to the console (the log)."""
+    """Write the call's follow-up message once and send it through its messaging provider.
+
+    A sent message is never sent again. A vendor hiccup (timeout, 5xx) propagates, so the after-call
+    task retries it, up to ``FOLLOW_UP_MAX_ATTEMPTS`` sends; a refusal (a bad number, bad credentials,
+    an unknown provider) or the last hiccup marks it failed with the reason, and the call goes on.
+    """
+    from crm.messaging import get_messaging
+    from voice.errors import ProviderError
+
     if not call.follow_up:
         return None
-    channel = settings.MESSAGING.get("PROVIDER", "console")
-    message, _ = FollowUp.objects.get_or_create(
-        call=call, defaults={"lead": lead, "channel": channel, "to": call.contact.phone, "text": call.follow_up}
-    )
-    if message.status != FollowUp.Status.SENT and channel == "console":
-        log.info("follow-up for call %s via console: %s", call.pk, message.text)
-        message.status, message.sent_at = FollowUp.Status.SENT, timezone.now()
-        message.save(update_fields=["status", "sent_at"])
+    with transaction.atomic():
+        message, _ = FollowUp.objects.select_for_update().get_or_create(call=call, defaults={
+            "lead": lead, "channel": settings.MESSAGING.get("PROVIDER", "console"), "to": call.contact.phone,
+            "text": call.follow_up,
+        })
+        if message.status != FollowUp.Status.PENDING:
+            return message
+        message.attempts += 1
+        message.save(update_fields=["attempts"])
+    try:  # outside the transaction: no row lock is held while the vendor answers
+        external_id = get_messaging(message.channel).send(to=message.to, text=message.text)
+    except ProviderError as exc:
+        last = not exc.retryable or message.attempts >= FOLLOW_UP_MAX_ATTEMPTS
+        message.error = str(exc)[:2000]
+        message.status = FollowUp.Status.FAILED if last else FollowUp.Status.PENDING
+        message.save(update_fields=["error", "status"])
+        log.warning("follow-up for call %s via %s failed (attempt %s): %s", call.pk, message.channel,
+                    message.attempts, exc)
+        if not last:
+            raise
+        return message
+    message.status, message.sent_at, message.external_id, message.error = (
+        FollowUp.Status.SENT, timezone.now(), external_id[:128], "")
+    message.save(update_fields=["status", "sent_at", "external_id", "error"])
     return message
+
+
+def follow_up_resend(*, message_id: int) -> FollowUp:
+    """Send a failed follow-up message again (an operator fixed the number or the vendor settings)."""
+    from voice.errors import ProviderError
+
+    with transaction.atomic():
+        message = FollowUp.objects.select_for_update().select_related("call__contact").get(pk=message_id)
+        if message.status != FollowUp.Status.FAILED:
+            return message
+        message.status, message.attempts = FollowUp.Status.PENDING, 0
+        message.channel = settings.MESSAGING.get("PROVIDER", "console")
+        message.save(update_fields=["status", "attempts", "channel"])
+    try:
+        return follow_up_send(call=message.call) or message
+    except ProviderError:  # a hiccup on a manual resend: it stays pending for the next try
+        message.refresh_from_db()
+        return message

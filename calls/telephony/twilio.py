@@ -1,23 +1,15 @@
 """Twilio: the Calls API through the official SDK, ``<Connect><Stream>`` TwiML, signature-checked status callbacks.
 
-``api_url`` (``TWILIO_API_URL``) points the SDK at another host, e.g. a local server in tests: the
-real SDK code path runs, only the scheme and host of each request are rewritten by the HTTP client.
+``api_url`` (``TWILIO_API_URL``) points the SDK at another host (``config.twilio_rest``).
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
 from xml.sax.saxutils import quoteattr
 
 from calls.telephony.base import DialRequest, DialResult, TelephonyProvider
-from voice.errors import (
-    ProviderBadResponse,
-    ProviderConfigError,
-    ProviderError,
-    ProviderTimeout,
-    ProviderUnavailable,
-    error_for_status,
-)
+from config.twilio_rest import provider_error, rest_client
+from voice.errors import ProviderBadResponse, ProviderConfigError, ProviderError
 
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
 # Twilio's CallStatus (and AnsweredBy) -> our provider-neutral progress words (calls.services.call_progress).
@@ -25,21 +17,6 @@ CALL_STATUS = {
     "queued": "", "initiated": "", "ringing": "ringing", "in-progress": "answered", "answered": "answered",
     "completed": "completed", "busy": "busy", "no-answer": "no_answer", "failed": "failed", "canceled": "canceled",
 }
-
-
-def _http_client(api_url: str, timeout_s: float):
-    from twilio.http.http_client import TwilioHttpClient
-
-    class RedirectingHttpClient(TwilioHttpClient):
-        """Sends every request to ``api_url``'s scheme and host, keeping Twilio's paths and signatures."""
-
-        def request(self, method, url, *args, **kwargs):
-            if api_url:
-                target, parts = urlsplit(api_url), urlsplit(url)
-                url = urlunsplit((target.scheme, target.netloc, parts.path, parts.query, parts.fragment))
-            return super().request(method, url, *args, **kwargs)
-
-    return RedirectingHttpClient(timeout=timeout_s)
 
 
 def stream_twiml(*, media_url: str, token: str, call_id: int) -> str:
@@ -71,24 +48,12 @@ class TwilioTelephony(TelephonyProvider):
     @property
     def client(self):
         if self._client is None:
-            from twilio.rest import Client
-
-            self._client = Client(self.account_sid, self.auth_token,
-                                  http_client=_http_client(self.api_url, self.timeout_s))
+            self._client = rest_client(account_sid=self.account_sid, auth_token=self.auth_token,
+                                       api_url=self.api_url, timeout_s=self.timeout_s)
         return self._client
 
     def _map_error(self, exc: Exception) -> ProviderError:
-        from twilio.base.exceptions import TwilioRestException
-
-        if isinstance(exc, TwilioRestException):
-            return error_for_status(exc.status, str(exc.msg), provider=self.name)
-        import requests
-
-        if isinstance(exc, requests.Timeout):
-            return ProviderTimeout(str(exc), provider=self.name)
-        if isinstance(exc, requests.RequestException):
-            return ProviderUnavailable(str(exc), provider=self.name)
-        return ProviderBadResponse(f"{type(exc).__name__}: {exc}", provider=self.name)
+        return provider_error(exc, provider=self.name)
 
     def dial(self, *, request: DialRequest) -> DialResult:
         options = {}

@@ -89,9 +89,11 @@ class CarrierServer:
                 expected = "Basic " + base64.b64encode(f"{TWILIO_SID}:{TWILIO_TOKEN}".encode()).decode()
                 if self.headers.get("Authorization") != expected:
                     return self._send(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                get = lambda k: (form.get(k) or [""])[0]  # noqa: E731
+                if path == f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json":
+                    return self._twilio_message(get)
                 if not path.startswith(f"/2010-04-01/Accounts/{TWILIO_SID}/Calls"):
                     return self._send(404, {"code": 20404, "message": "Not found", "status": 404})
-                get = lambda k: (form.get(k) or [""])[0]  # noqa: E731
                 tail = path.removeprefix(f"/2010-04-01/Accounts/{TWILIO_SID}/Calls")
                 if tail == ".json":
                     if not get("To") or not (get("Twiml") or get("Url")):
@@ -101,6 +103,17 @@ class CarrierServer:
                                             "from": get("From"), "status": "queued"})
                 sid = tail.strip("/").removesuffix(".json")
                 return self._send(200, {"sid": sid, "account_sid": TWILIO_SID, "status": get("Status")})
+
+            def _twilio_message(self, get) -> None:
+                if not get("Body") or not (get("From") or get("MessagingServiceSid")):
+                    return self._send(400, {"code": 21602, "message": "Message body is required", "status": 400})
+                if not get("To").startswith("+") or not get("To")[1:].isdigit():
+                    return self._send(400, {"code": 21211, "message": f"Invalid 'To' Phone Number: {get('To')}",
+                                            "status": 400})
+                if len(get("Body")) > 1600:
+                    return self._send(400, {"code": 21617, "message": "Body exceeds 1600 characters", "status": 400})
+                return self._send(201, {"sid": "SM" + uuid.uuid4().hex, "account_sid": TWILIO_SID, "to": get("To"),
+                                        "from": get("From"), "body": get("Body"), "status": "queued"})
 
             def _bitrix(self, path: str, payload: Any) -> None:
                 if not path.endswith("/crm.lead.add.json"):

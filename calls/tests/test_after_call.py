@@ -90,3 +90,84 @@ def test_bitrix24_lead_add_against_a_local_server():
         assert sent.json["fields"]["PHONE"] == [{"VALUE": "+79160001234", "VALUE_TYPE": "WORK"}]
         with pytest.raises(ProviderBadResponse):
             crm.lead_push(lead=LeadPayload(title=""))
+
+
+# --- the follow-up message through a messaging provider ---------------------------------------------------
+
+
+@pytest.fixture
+def sms(settings):
+    from calls.tests.carrier_servers import TWILIO_SID, TWILIO_TOKEN, CarrierServer
+
+    with CarrierServer() as server:
+        settings.TELEPHONY = {**settings.TELEPHONY, "TWILIO": {
+            "ACCOUNT_SID": TWILIO_SID, "AUTH_TOKEN": TWILIO_TOKEN, "FROM_NUMBER": "", "API_URL": server.url}}
+        settings.MESSAGING = {"PROVIDER": "twilio_sms", "FROM_NUMBER": "+15550002222"}
+        yield server
+
+
+def _sms_sent(server) -> list:
+    return [r for r in server.requests if r.path.endswith("/Messages.json")]
+
+
+def test_the_follow_up_goes_out_as_an_sms_through_twilio_once(sms, make_campaign, make_contact):
+    from crm.models import FollowUp
+
+    call = _answered(make_campaign(), make_contact(), INTERESTED)
+    assert call_after_work(call_id=call.pk) == S.DONE
+    call.refresh_from_db()
+    message = FollowUp.objects.get(call=call)
+    assert message.status == FollowUp.Status.SENT and message.channel == "twilio_sms"
+    assert message.external_id.startswith("SM") and message.attempts == 1 and not message.error
+    [request] = _sms_sent(sms)
+    assert request.form["To"] == [call.contact.phone] and request.form["From"] == ["+15550002222"]
+    assert request.form["Body"] == [call.follow_up]
+    assert call_after_work(call_id=call.pk) == S.DONE  # a redelivered task sends nothing twice
+    assert len(_sms_sent(sms)) == 1
+
+
+def test_a_refused_sms_is_marked_failed_with_the_reason_and_the_call_goes_on(sms, make_campaign, make_contact):
+    from crm.models import FollowUp, Lead
+
+    sms.force_status = 400
+    call = _answered(make_campaign(), make_contact(), INTERESTED)
+    assert call_after_work(call_id=call.pk) == S.DONE
+    message = FollowUp.objects.get(call=call)
+    assert message.status == FollowUp.Status.FAILED and "forced" in message.error and message.attempts == 1
+    assert Lead.objects.filter(call=call).exists()  # the CRM step still ran
+
+
+def test_an_sms_outage_is_retried_then_given_up_and_a_manager_sends_it_again(
+    sms, make_campaign, make_contact, client, manager
+):
+    from crm.models import FollowUp
+    from voice.errors import ProviderUnavailable
+
+    sms.force_status = 503
+    call = _answered(make_campaign(), make_contact(), INTERESTED)
+    for _ in range(2):  # the after-call task backs off and runs again
+        with pytest.raises(ProviderUnavailable):
+            call_after_work(call_id=call.pk)
+        assert FollowUp.objects.get(call=call).status == FollowUp.Status.PENDING
+    assert call_after_work(call_id=call.pk) == S.DONE  # the third failure gives up on the message only
+    message = FollowUp.objects.get(call=call)
+    assert message.status == FollowUp.Status.FAILED and message.attempts == 3 and len(_sms_sent(sms)) == 3
+
+    sms.force_status = None  # the vendor is back: a manager sends it again from the admin
+    client.force_login(manager)
+    page = client.post("/admin/crm/followup/", {"action": "send_again", "_selected_action": [message.pk]},
+                       follow=True)
+    assert page.status_code == 200
+    message.refresh_from_db()
+    assert message.status == FollowUp.Status.SENT and message.external_id.startswith("SM")
+    assert len(_sms_sent(sms)) == 4
+
+
+def test_an_unknown_messaging_provider_fails_the_message_loudly(settings, make_campaign, make_contact):
+    from crm.models import FollowUp
+
+    settings.MESSAGING = {"PROVIDER": "pigeon", "FROM_NUMBER": ""}
+    call = _answered(make_campaign(), make_contact(), INTERESTED)
+    assert call_after_work(call_id=call.pk) == S.DONE
+    message = FollowUp.objects.get(call=call)
+    assert message.status == FollowUp.Status.FAILED and "unknown messaging provider 'pigeon'" in message.error

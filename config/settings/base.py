@@ -246,7 +246,11 @@ CRM = {
     "PROVIDER": env("CRM_PROVIDER", default="builtin"),
     "BITRIX24_WEBHOOK_URL": env("BITRIX24_WEBHOOK_URL", default=""),
 }
-MESSAGING = {"PROVIDER": env("MESSAGING_PROVIDER", default="console")}
+# The follow-up message after a call: "console" (the log) or "twilio_sms" (the Twilio account above).
+MESSAGING = {
+    "PROVIDER": env("MESSAGING_PROVIDER", default="console"),
+    "FROM_NUMBER": env("MESSAGING_FROM_NUMBER", default=""),
+}
 
 # --- Logging: structlog, JSON in production, console in dev; phone numbers masked everywhere.
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

@@ -76,6 +76,9 @@ RU_CUES: dict[str, list[Cue]] = {
         ("почему бы и нет", 0.95), ("возим", 0.6), ("бывает", 0.55), ("поставки", 0.55), ("обсудить", 0.7),
         ("попробуем", 0.75), ("есть минута", 0.8), ("слушаю вас", 0.6), ("верно", 0.7),
         ("точно", 0.6), ("разумеется", 0.75), ("без проблем", 0.8), ("интересное предложение", 0.9),
+        # knowing the company is an open door, not a «who is calling?»
+        ("знаю вашу компанию", 0.8), ("знаю вас", 0.75), ("слышал о вас", 0.75), ("слышал про вас", 0.75),
+        ("слышал о вашей компании", 0.8), ("слышал про вашу компанию", 0.8),
     ],
     "question": [
         ("сколько", 0.6), ("какой срок", 0.85), ("срок", 0.75), ("как долго", 0.85), ("растаможка", 0.75),
@@ -194,7 +197,8 @@ EN_CUES: dict[str, list[Cue]] = {
                        "what is this about", "where are you calling from", "your name"],
     "agree": [("yes", 0.5), ("yeah", 0.5), ("sure", 0.7), ("okay", 0.7), ("ok", 0.7), ("fine", 0.65),
               ("go ahead", 0.85), ("tell me more", 0.85), ("sounds good", 0.85), ("alright", 0.7),
-              ("i have a minute", 0.8), ("interested", 0.75), ("of course", 0.75), ("why not", 0.75)],
+              ("i have a minute", 0.8), ("interested", 0.75), ("of course", 0.75), ("why not", 0.75),
+              ("i know your company", 0.8), ("heard of you", 0.75), ("heard about you", 0.75)],
     "question": [("how long", 0.85), ("how much", 0.6), ("customs", 0.75), ("insurance", 0.75), ("rail", 0.6),
                  ("warehouse", 0.7), ("include", 0.6), ("do you", 0.5),
                  ("cost", 0.55), ("payment", 0.7), ("contract", 0.7), ("track", 0.7)],
@@ -237,6 +241,7 @@ _DOMAIN_EN = {"ship", "shipping", "customs", "insurance", "container", "cargo", 
 _PRICE_RU = {"сколько", "стоить", "стоимость", "цена", "посчитать", "расчет", "расчёт", "ставка", "прикинуть",
              "рассчитать", "просчитать", "выйти", "предложение", "деньга", "обойтись", "просчет"}
 _PRICE_EN = {"quote", "price", "cost", "much", "calculate", "rate", "estimate"}
+_CONTRAST = {"но", "однако", "but", "however"}
 HEDGES = ("кто его знает", "бог его знает", "не знаю", "сложно сказать", "трудно сказать", "как сказать",
           "who knows", "i do not know", "hard to say", "not sure")
 _INTENSIFIERS = {"очень", "совсем", "особо", "слишком", "так", "сильно", "really", "very", "so"}
@@ -466,6 +471,10 @@ class IntentClassifier:
 
         if 0 < scores["agree"] <= 0.5 and any(v > 0 for k, v in scores.items() if k != "agree"):
             scores["agree"] = 0.0  # a bare «да» before something else is a filler, not consent
+        if scores["agree"] > 0 and present & _CONTRAST and any(
+            v > 0 for k, v in scores.items() if k.startswith("objection_")
+        ):
+            scores["agree"] = 0.0  # «да, слышал о вас, но нам не надо»: what follows «но» is what they mean
         if 0 < scores["agree"] <= 0.6 and any(hedge <= present for hedge in self._hedges):
             scores["agree"] = 0.0  # «да кто его знает»: the «да» opens a shrug, not consent
         if lemmas[:1] in (["нет"], ["no"]) and all(

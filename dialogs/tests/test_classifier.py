@@ -173,6 +173,12 @@ def test_labels_are_exactly_the_agreed_set():
     ("да, сложно сказать", "ru", "other"),
     ("Yes, who knows", "en", "other"),
     ("Да, давайте", "ru", "agree"),
+    # knowing the company is consent to talk; a «но» after it turns it into the objection that follows
+    ("Да, знаю вашу компанию", "ru", "agree"),
+    ("Yes, I know your company", "en", "agree"),
+    ("Какая компания?", "ru", "who_is_calling"),
+    ("Да, слышал о вас, но нам не надо", "ru", "objection_not_interested"),
+    ("Sure, but we already have a forwarder", "en", "objection_has_supplier"),
 ])
-def test_refusals_with_a_goodbye_and_shrugs_after_yes(text, language, label):
+def test_goodbyes_shrugs_and_buts_after_yes(text, language, label):
     assert classify(text, language).label == label

@@ -585,16 +585,22 @@ def rule_advice(*, lines: Sequence[Line], result: ScoreResult) -> list[str]:
     return advice
 
 
+# Small words people put inside the end phrase («finish the session», «завершить эту сессию»).
+END_PHRASE_SKIP = frozenset({"the", "a", "an", "this", "that", "our", "my", "please",
+                             "эту", "эта", "это", "нашу", "наш", "мою", "пожалуйста"})
+
+
 def end_phrase_matches(*, text: str, phrase: str, threshold: float = 80.0) -> bool:
     """Did the trainee say the end phrase? Fuzzy, because recognition adds punctuation and slips letters.
 
     The phrase may sit inside a longer utterance («Ну всё, завершить»), so each window of the
-    phrase's word count is compared as well as the whole text.
+    phrase's word count is compared as well as the whole text; small words inside it («finish the
+    session») are skipped on both sides.
     """
     from rapidfuzz import fuzz
 
-    target = " ".join(words(phrase))
-    said = words(text)
+    target = " ".join(w for w in words(phrase) if w not in END_PHRASE_SKIP)
+    said = [w for w in words(text) if w not in END_PHRASE_SKIP]
     if not target or not said:
         return False
     n = len(target.split())

@@ -121,5 +121,8 @@ def test_end_phrase_fuzzy():
     assert end_phrase_matches(text="Завершит", phrase="Завершить")  # recognition dropped a letter
     assert end_phrase_matches(text="Okay. Finish session.", phrase="finish session")
     assert end_phrase_matches(text="finish sessions", phrase="finish session")
+    for said in ("OK, finish the session now.", "Okay, finish this session now.", "Please finish my session"):
+        assert end_phrase_matches(text=said, phrase="finish session"), said
+    assert end_phrase_matches(text="Завершить эту сессию, пожалуйста", phrase="Завершить сессию")
     assert not end_phrase_matches(text="Let's discuss the session price", phrase="finish session")
     assert not end_phrase_matches(text="", phrase="Завершить")

@@ -72,7 +72,17 @@ async def test_valid_token_for_a_finished_call_is_refused(live_call):
     assert await _close_code(comm) == CLOSE_CALL_NOT_LIVE
 
 
-async def test_live_feed_needs_login_and_permission():
-    comm = WebsocketCommunicator(app, "/ws/calls/live/", headers=[(b"origin", b"http://localhost")])
-    connected, _ = await comm.connect()
-    assert not connected
+async def test_live_feed_needs_login_and_permission(make_user):
+    from channels.db import database_sync_to_async
+
+    trainee = await database_sync_to_async(make_user)("feed_trainee", "Trainee")
+    operator = await database_sync_to_async(make_user)("feed_operator", "Operator")
+    for user, allowed in ((None, False), (trainee, False), (operator, True)):
+        comm = WebsocketCommunicator(app, "/ws/calls/live/", headers=[(b"origin", b"http://localhost")])
+        if user is not None:
+            comm.scope["user"] = user
+        connected, _ = await comm.connect()
+        assert connected is allowed, user
+        # the consumer leaves the channel layer here, not when the test's event loop is torn down:
+        # channels_redis's receive could hang when the teardown cancelled all its tasks at once
+        await comm.disconnect()

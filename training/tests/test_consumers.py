@@ -149,6 +149,7 @@ async def test_another_trainee_and_anonymous_are_refused(trainee, other_trainee,
         comm = await _communicator(user, session.pk)
         connected, code = await comm.connect()
         assert not connected and code == consumers.CLOSE_FORBIDDEN
+        await comm.disconnect()  # the consumer leaves the channel layer inside the test (see calls' test)
     session, _ = await _reload(session)
     assert session.status == Status.CREATED
 
@@ -167,6 +168,7 @@ async def test_foreign_origin_is_refused(trainee, scenario_ru, settings):
                                           (b"cookie", f"sessionid={await _cookie(trainee)}".encode())])
     connected, _ = await comm.connect()
     assert not connected
+    await comm.disconnect()
 
 
 async def test_dropped_connection_keeps_the_session_and_allows_reconnect(trainee, scenario_ru):
@@ -190,6 +192,7 @@ async def test_dropped_connection_keeps_the_session_and_allows_reconnect(trainee
     await _pump(comm, _is_event("bot_turn", turn_index=0))
     await comm.send_to(text_data=json.dumps({"type": "end"}))
     seen = await _pump(comm, lambda m: m["type"] == "closed")
+    await comm.disconnect()
     assert any(m["type"] == "ended" and m["reason"] == "button" for m in seen)
     session, turns = await _reload(session)
     assert session.status != Status.ACTIVE and session.end_reason == "button"
@@ -204,11 +207,13 @@ async def test_malformed_frame_closes_with_a_clear_code_and_keeps_the_session(tr
     seen = await _pump(comm, lambda m: m["type"] == "closed")
     assert seen[-1]["code"] == 1007
     assert any(m["type"] == "error" and m["code"] == 1007 for m in seen)
+    await comm.disconnect(code=1007)
     comm2 = await _communicator(trainee, session.pk)
     assert (await comm2.connect())[0]
     await comm2.send_to(text_data="{not json")
     seen = await _pump(comm2, lambda m: m["type"] == "closed")
     assert seen[-1]["code"] in (1007, 4400)
+    await comm2.disconnect(code=seen[-1]["code"])
     session, _ = await _reload(session)
     assert session.status == Status.ACTIVE
 
@@ -221,6 +226,7 @@ async def test_review_socket_pushes_the_score(trainee, other_trainee, scenario_r
     headers = [(b"origin", b"http://testserver"), (b"cookie", f"sessionid={await _cookie(other_trainee)}".encode())]
     comm = WebsocketCommunicator(_app(), f"/ws/training/{session.pk}/review/", headers=headers)
     assert (await comm.connect()) == (False, consumers.CLOSE_FORBIDDEN)
+    await comm.disconnect()
     headers[1] = (b"cookie", f"sessionid={await _cookie(trainee)}".encode())
     comm = WebsocketCommunicator(_app(), f"/ws/training/{session.pk}/review/", headers=headers)
     assert (await comm.connect())[0]

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import tablib
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from calls.models import Call, CallEvent, CallOutcome, Campaign, Contact, ContactList, DoNotCall
@@ -428,8 +428,10 @@ def _insert(batch: list[Call]) -> int:
     return len(created)
 
 
-DISPATCH_HORIZON = timedelta(minutes=3)
-REDISPATCH_AFTER = timedelta(minutes=15)
+# Both stay under the broker's visibility timeout (90 s + the restore sweep): an ETA-ed message held longer
+# would be handed out twice. The dispatcher runs every minute, so 75 s of horizon never leaves a gap.
+DISPATCH_HORIZON = timedelta(seconds=75)
+REDISPATCH_AFTER = timedelta(minutes=2)
 
 
 def calls_dispatch_due(*, campaign_id: int | None = None, now: datetime | None = None) -> int:
@@ -446,7 +448,8 @@ def calls_dispatch_due(*, campaign_id: int | None = None, now: datetime | None =
     if campaign_id is not None:
         queued = queued.filter(campaign_id=campaign_id)
     fresh = queued.filter(dispatched_at__isnull=True)
-    stale = queued.filter(dispatched_at__lt=now - REDISPATCH_AFTER)
+    # overdue and not touched by a task for a while (a task waiting for a free line touches it): lost
+    stale = queued.filter(dispatched_at__lt=now - REDISPATCH_AFTER, scheduled_for__lt=now - REDISPATCH_AFTER)
     with transaction.atomic():
         rows = list((fresh | stale).order_by("scheduled_for").values_list("id", "scheduled_for")[:10000])
         Call.objects.filter(pk__in=[r[0] for r in rows]).update(dispatched_at=now)
@@ -668,10 +671,11 @@ def call_progress(*, call_id: int, event: str, **data: Any) -> Call | None:
 def call_analyse(*, call_id: int) -> Call:
     """ended|analysing -> analysing -> follow_up: run the transcript analysis and store its fields."""
     from config.voice import openai_llm_config
+    from crm.outbox import webhooks_enqueue
     from dialogs.analysis import analyse_transcript
 
     call = call_transition(call_id=call_id, to=S.ANALYSING)
-    call = Call.objects.select_related("campaign__script", "script_version").get(pk=call_id)
+    call = Call.objects.select_related("campaign__script", "script_version", "contact").get(pk=call_id)
     turns = list(call.turns.order_by("index").values_list("speaker", "text"))
     script_map = call.script_version.dialogue_map if call.script_version else call.campaign.script.dialogue_map
     provider = settings.DIALOG.get("ANALYSIS", "offline")
@@ -683,15 +687,37 @@ def call_analyse(*, call_id: int) -> Call:
     call.interest = max(0, min(100, int(result.interest)))
     call.crm_status = result.crm_status if result.crm_status in {c.value for c in Call.CrmStatus} else ""
     call.analysis, call.analysis_error = result.to_dict(), result.error
-    call.save(update_fields=["disposition", "summary", "follow_up", "interest", "crm_status", "analysis",
-                             "analysis_error"])
-    return call_transition(call_id=call_id, to=S.FOLLOW_UP, disposition=call.disposition,
-                           interest=call.interest, crm_status=call.crm_status)
+    with transaction.atomic():
+        current = Call.objects.select_for_update().only("status").get(pk=call_id)
+        if current.status != S.ANALYSING:  # another worker finished the analysis first: keep its result
+            return Call.objects.get(pk=call_id)
+        call.save(update_fields=["disposition", "summary", "follow_up", "interest", "crm_status", "analysis",
+                                 "analysis_error"])
+        webhooks_enqueue(event="call.analyzed", campaign_id=call.campaign_id, object_id=call.pk, call_id=call.pk,
+                         data=call_event_data(call=call))
+        return call_transition(call_id=call_id, to=S.FOLLOW_UP, disposition=call.disposition,
+                               interest=call.interest, crm_status=call.crm_status)
+
+
+def call_event_data(*, call: Call) -> dict[str, Any]:
+    """What a ``call.analyzed`` webhook carries."""
+    from django.urls import reverse
+
+    return {"call_id": call.pk, "campaign_id": call.campaign_id, "contact_id": call.contact_id,
+            "phone": call.contact.phone, "status": call.status, "outcome": call.outcome,
+            "disposition": call.disposition, "interest": call.interest, "crm_status": call.crm_status,
+            "summary": call.summary, "follow_up": call.follow_up, "duration_s": call.duration_s,
+            "transcript_url": public_url(reverse("calls:call_detail", args=[call.pk])),
+            "recording_url": public_url(reverse("calls:call_recording", args=[call.pk])) if call.recording else None}
 
 
 def call_after_work(*, call_id: int) -> str:
-    """Analysis, follow-up message, CRM, done: each step resumes where a crashed run stopped."""
-    from crm.services import follow_up_send, lead_create_from_call
+    """Analysis, follow-up message, CRM, done: each step resumes where a crashed run stopped.
+
+    Each step's outside work (the message, the CRM copy, webhooks) is an outbox row written in the same
+    transaction as the step's move on, so a vendor failure can neither lose the lead nor stop the call.
+    """
+    from crm.services import follow_up_enqueue, lead_create_from_call
 
     call = Call.objects.filter(pk=call_id).only("status", "outcome").first()
     if call is None:
@@ -703,15 +729,33 @@ def call_after_work(*, call_id: int) -> str:
         call = call_analyse(call_id=call_id)
     call = Call.objects.select_related("contact", "campaign").get(pk=call_id)
     if call.status == S.FOLLOW_UP:
-        message = follow_up_send(call=call)
-        call = call_transition(call_id=call_id, to=S.CRM, follow_up_id=message.pk if message else None)
+        with transaction.atomic():
+            message = follow_up_enqueue(call=call)
+            call = call_transition(call_id=call_id, to=S.CRM, follow_up_id=message.pk if message else None)
     if call.status == S.CRM:
-        lead_id = None
-        if call.crm_status in (Call.CrmStatus.LEAD, Call.CrmStatus.TASK):
+        with transaction.atomic():
+            lead_id = None
             call = Call.objects.select_related("contact", "campaign").get(pk=call_id)
-            lead_id = lead_create_from_call(call=call).pk
-        call = call_transition(call_id=call_id, to=S.DONE, lead_id=lead_id)
+            if call.crm_status in (Call.CrmStatus.LEAD, Call.CrmStatus.TASK):
+                lead_id = lead_create_from_call(call=call).pk
+            call = call_transition(call_id=call_id, to=S.DONE, lead_id=lead_id)
     return call.status
+
+
+def callback_schedule(*, call_id: int, due_at: datetime) -> Call | None:
+    """Queue a call back to the contact at ``due_at`` (already inside the calling window), once."""
+    call = Call.objects.select_related("campaign").get(pk=call_id)
+    campaign = call.campaign
+    if Call.objects.filter(campaign_id=campaign.pk, contact_id=call.contact_id, status__in=ACTIVE_STATUSES).exists():
+        return None
+    attempt = (Call.objects.filter(campaign_id=campaign.pk, contact_id=call.contact_id)
+               .aggregate(m=models.Max("attempt"))["m"] or 0) + 1
+    callback = Call.objects.create(campaign_id=campaign.pk, contact_id=call.contact_id, attempt=attempt,
+                                   scheduled_for=due_at, provider=campaign.telephony_provider,
+                                   script_version_id=_current_version_id(campaign))
+    CallEvent.objects.create(call_id=call_id, kind="callback_planned",
+                             data={"call_id": callback.pk, "at": due_at.isoformat()})
+    return callback
 
 
 # --- during the call ----------------------------------------------------------------------------------------
@@ -786,3 +830,79 @@ def call_hangup(*, call_id: int) -> None:
         get_provider(call.provider).hangup(provider_call_id=call.provider_call_id)
     except ProviderError:
         log.warning("call %s: hang-up through %s failed", call_id, call.provider, exc_info=True)
+
+
+# --- the sweeper ---------------------------------------------------------------------------------------------
+
+# How long a call may sit in each state before the sweeper settles it (seconds; ``CALL_STUCK_AFTER_S``
+# overrides any of them). Live states are asked of the carrier first; after-call states are re-driven.
+STUCK_AFTER_S = {S.DIALING: 180, S.RINGING: 180, S.IN_PROGRESS: 3600, S.ENDED: 180, S.ANALYSING: 900,
+                 S.FOLLOW_UP: 180, S.CRM: 180}
+SWEEP_BATCH = 500
+
+
+def _stuck(status: str, now: datetime) -> list[int]:
+    from django.db.models import OuterRef, Q, Subquery
+
+    limit = timedelta(seconds={**STUCK_AFTER_S, **getattr(settings, "CALL_STUCK_AFTER_S", {})}[status])
+    since = Subquery(CallEvent.objects.filter(call=OuterRef("pk"), kind="status", to_status=status)
+                     .order_by("-created_at").values("created_at")[:1])
+    return list(Call.objects.filter(status=status).annotate(since=since)
+                .filter(Q(since__lt=now - limit) | Q(since__isnull=True, queued_at__lt=now - limit))
+                .values_list("pk", flat=True)[:SWEEP_BATCH])
+
+
+def _settle_live(call_id: int, status: str, waited_s: int) -> str:
+    """Ask the carrier where the call is; without an answer end it with the reason. Returns what was done."""
+    from calls.telephony import get_provider
+    from voice.errors import ProviderError
+
+    call = Call.objects.filter(pk=call_id, status=status).first()
+    if call is None:
+        return "moved"
+    state = None
+    if call.provider_call_id and call.provider:
+        try:
+            state = get_provider(call.provider).call_state(provider_call_id=call.provider_call_id)
+        except ProviderError as exc:
+            log.warning("sweeper: call %s: the carrier could not say where it is: %s", call_id, exc)
+    if state in ("ringing", "answered") and PROGRESS[state] == status:
+        CallEvent.objects.create(call_id=call_id, kind="sweeper", data={"carrier_says": state, "action": "left"})
+        return "live"
+    if state in PROGRESS or state in PROGRESS_OUTCOMES:
+        call_progress(call_id=call_id, event=state, reason="sweeper asked the carrier")
+        return f"carrier:{state}"
+    if status == S.DIALING and call.dial_requested_at is None and not call.provider_call_id:
+        from calls.tasks import place_call  # the dial never left: its task was lost with a worker
+
+        place_call.delay(call_id)
+        return "redialled"
+    outcome = {S.DIALING: CallOutcome.FAILED, S.RINGING: CallOutcome.NO_ANSWER,
+               S.IN_PROGRESS: CallOutcome.COMPLETED}[status]
+    reason = f"stuck in {status} for {waited_s // 60} min with no word from the carrier; ended by the sweeper"
+    try:
+        call_transition(call_id=call_id, to=S.ENDED, outcome=outcome, error=reason, reason=reason)
+    except IllegalTransition:
+        return "moved"
+    return "ended"
+
+
+def calls_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Settle every call past its deadline in a live state and re-drive stalled after-call work, once each."""
+    from calls.tasks import analyse_call
+
+    now = now or timezone.now()
+    done: dict[str, int] = {}
+    for status in (S.DIALING, S.RINGING, S.IN_PROGRESS):
+        limit_s = {**STUCK_AFTER_S, **getattr(settings, "CALL_STUCK_AFTER_S", {})}[status]
+        for call_id in _stuck(status, now):
+            action = _settle_live(call_id, status, limit_s)
+            done[f"{status}:{action}"] = done.get(f"{status}:{action}", 0) + 1
+    for status in (S.ENDED, S.ANALYSING, S.FOLLOW_UP, S.CRM):
+        for call_id in _stuck(status, now):
+            CallEvent.objects.create(call_id=call_id, kind="sweeper", data={"status": status, "action": "re-drive"})
+            analyse_call.delay(call_id)
+            done[f"{status}:redriven"] = done.get(f"{status}:redriven", 0) + 1
+    if done:
+        log.info("sweeper: %s", done)
+    return done

@@ -38,9 +38,13 @@ def dispatch_due_calls() -> int:
 
 
 PLACE_MAX_RETRIES = 6
+# Countdowns stay under the broker's visibility timeout (90 s): a message held longer by a worker is
+# handed to another one as if its worker had died.
+MAX_COUNTDOWN_S = 60
 
 
-@shared_task(bind=True, acks_late=True, max_retries=None, time_limit=90, soft_time_limit=80)
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None, time_limit=90,
+             soft_time_limit=80)
 def place_call(self, call_id: int, carrier_failures: int = 0) -> str:
     """Dial at the call's ETA. At the cap it waits for a line; a carrier hiccup backs off exponentially.
 
@@ -56,27 +60,38 @@ def place_call(self, call_id: int, carrier_failures: int = 0) -> str:
         if carrier_failures >= PLACE_MAX_RETRIES:
             call_fail(call_id=call_id, error=str(exc))
             return "failed"
-        raise self.retry(countdown=min(300, 2 ** (carrier_failures + 1)),
+        raise self.retry(countdown=min(MAX_COUNTDOWN_S, 2 ** (carrier_failures + 1)),
                          kwargs={"call_id": call_id, "carrier_failures": carrier_failures + 1}) from exc
     except ProviderError as exc:  # not retryable: call_place normally ends the call itself
         call_fail(call_id=call_id, error=str(exc))
         return "failed"
     if result.status == "settling":  # the last request may have rung the person: wait for the carrier's word
-        raise self.retry(countdown=max(5.0, result.wait_s),
+        raise self.retry(countdown=min(MAX_COUNTDOWN_S, max(5.0, result.wait_s)),
                          kwargs={"call_id": call_id, "carrier_failures": carrier_failures})
     if result.status == "at_cap":
         campaign = Call.objects.filter(pk=call_id).values_list("campaign__average_call_seconds",
                                                                "campaign__max_concurrent_calls").first()
-        wait = max(2, min(60, (campaign[0] / max(1, campaign[1])) if campaign else 10))
+        wait = max(2, min(MAX_COUNTDOWN_S, (campaign[0] / max(1, campaign[1])) if campaign else 10))
+        # still held by a live task: the dispatcher must not hand it out again
+        Call.objects.filter(pk=call_id).update(dispatched_at=timezone.now())
         raise self.retry(countdown=wait, kwargs={"call_id": call_id, "carrier_failures": carrier_failures})
     return result.status
 
 
 @shared_task(
-    bind=True, acks_late=True, autoretry_for=(ProviderUnavailable, ProviderTimeout), retry_backoff=True,
-    retry_backoff_max=600, max_retries=5, time_limit=10 * 60, soft_time_limit=9 * 60,
+    bind=True, acks_late=True, reject_on_worker_lost=True, autoretry_for=(ProviderUnavailable, ProviderTimeout),
+    retry_backoff=True, retry_backoff_max=60, max_retries=8, time_limit=10 * 60, soft_time_limit=9 * 60,
 )
 def analyse_call(self, call_id: int) -> str:
+    """Analysis, follow-up and CRM steps; each step is idempotent, so a redelivery resumes where it stopped."""
     from calls.services import call_after_work
 
     return call_after_work(call_id=call_id)
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=110)
+def sweep_calls() -> dict:
+    """Every minute (beat): settle calls stuck in a live state, re-drive stalled after-call work."""
+    from calls.services import calls_sweep
+
+    return calls_sweep()

@@ -6,6 +6,7 @@ app_name = "calls"
 urlpatterns = [
     path("", views.board, name="board"),
     path("<int:pk>/", views.call_detail, name="call_detail"),
+    path("<int:pk>/recording/", views.call_recording, name="call_recording"),
     path("rehearse/", views.rehearse, name="rehearse"),
     path("telephony/twilio/status/<int:call_id>/", webhooks.twilio_status, name="twilio_status"),
     path("telephony/voximplant/status/<int:call_id>/", webhooks.voximplant_status, name="voximplant_status"),

@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from calls.forms import RehearsalForm
 from calls.models import Call
@@ -32,6 +32,17 @@ def call_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.htmx and request.GET.get("part") == "summary":
         return render(request, "calls/call_detail.html#summary", context)
     return render(request, "calls/call_detail.html", context)
+
+
+@login_required
+@permission_required("calls.view_call", raise_exception=True)
+@require_GET
+def call_recording(request: HttpRequest, pk: int) -> HttpResponse:
+    """The call's recording, to managers and operators only (trainees hold no call permission)."""
+    from config.media import private_file_response
+
+    call = get_object_or_404(Call.objects.only("recording"), pk=pk)
+    return private_file_response(file=call.recording, filename=f"call-{pk}.wav")
 
 
 @login_required

@@ -1,7 +1,5 @@
 """URL map: the consoles, the API with its schema and docs, health and metrics."""
 
-from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -33,6 +31,5 @@ urlpatterns = [
     path("calls/", include("calls.urls")),
     path("analytics/", include("analytics.urls")),
 ]
-
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# Nothing under MEDIA_URL is served by URL, in any setting: recordings go through views that check the
+# role (calls:call_recording, training:session_audio; config.media).

@@ -1,4 +1,9 @@
-"""Writes for the built-in CRM: a lead (and a callback task) from an analysed call, follow-up messages."""
+"""Writes for the CRM: a lead (and a callback task) from an analysed call, follow-up messages, all through the outbox.
+
+The built-in Lead is the system of record and is written first; what goes to an outside CRM, a phone or a
+webhook is an outbox row in the same transaction, delivered after the commit. A vendor that fails never
+takes the Lead, the task or the call's state with it.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,33 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
-from crm.models import FollowUp, Lead, Task
-from crm.providers import LeadPayload, get_crm
+from crm.models import FollowUp, Lead, OutboxMessage, Task
+from crm.outbox import outbox_enqueue, outbox_redeliver, webhooks_enqueue
 
 log = logging.getLogger(__name__)
 
 
+def _links(call) -> tuple[str, str]:
+    from django.urls import reverse
+
+    from calls.services import public_url
+
+    transcript = public_url(reverse("calls:call_detail", args=[call.pk]))
+    recording = public_url(reverse("calls:call_recording", args=[call.pk])) if call.recording else ""
+    return transcript, recording
+
+
 @transaction.atomic
 def lead_create_from_call(*, call) -> Lead:
-    """The call's lead (created once), with a callback task when the callee asked to be called back."""
+    """The call's lead (created once), with a callback task when the callee asked to be called back.
+
+    Runs in the caller's transaction: the lead, the task and the outbox rows for the outside CRM and
+    the ``lead.created`` webhooks commit together with the call's move on, or not at all.
+    """
+    from crm.callbacks import callback_due_at
+    from crm.providers import LeadPayload
+
     contact = call.contact
     analysis = call.analysis or {}
     slots = analysis.get("slots") or {}
@@ -34,78 +55,81 @@ def lead_create_from_call(*, call) -> Lead:
             "data": slots,
         },
     )
-    callback_when = slots.get("callback_time") or ""
+    callback_when = str(slots.get("callback_time") or "")
+    due_at = None
     if call.disposition == "callback" or callback_when:
+        due_at = callback_due_at(text=callback_when, tz_name=contact.timezone, campaign=call.campaign,
+                                 said_at=call.ended_at)
+        from django.utils.translation import gettext
+
         Task.objects.get_or_create(
             call=call, kind=Task.Kind.CALLBACK,
-            defaults={"lead": lead, "title": f"Перезвонить: {lead.title}"[:255], "due_text": str(callback_when)[:100]},
+            defaults={"lead": lead, "title": (gettext("Call back: %(title)s") % {"title": lead.title})[:255],
+                      "due_text": callback_when[:100], "due_at": due_at},
         )
+        if due_at is not None:
+            from calls.services import callback_schedule
+
+            callback_schedule(call_id=call.pk, due_at=due_at)
     if created:
-        provider = get_crm()
-        if provider.name != "builtin":
-            payload = LeadPayload(title=lead.title, name=lead.name, company=lead.company, phone=lead.phone,
-                                  email=lead.email, comments=lead.notes, interest=lead.interest,
-                                  callback_when=str(callback_when), data={"lead_id": lead.pk, **slots})
-            lead.external_id = provider.lead_push(lead=payload)
-            lead.save(update_fields=["external_id"])
+        key = f"lead:{lead.pk}"
+        provider = settings.CRM["PROVIDER"]
+        if provider != "builtin":
+            transcript_url, recording_url = _links(call)
+            payload = LeadPayload(
+                title=lead.title, external_id=key, name=lead.name, company=lead.company, phone=lead.phone,
+                email=lead.email, comments=lead.notes, interest=lead.interest, summary=call.summary,
+                transcript_url=transcript_url, recording_url=recording_url, callback_when=callback_when,
+                callback_at=due_at.isoformat() if due_at else "", data={"lead_id": lead.pk, **slots})
+            outbox_enqueue(kind=OutboxMessage.Kind.CRM_LEAD, key=f"crm:{provider}:{key}", target=provider,
+                           payload=payload.to_dict(), call_id=call.pk, lead=lead)
+        webhooks_enqueue(event="lead.created", campaign_id=call.campaign_id, object_id=lead.pk, call_id=call.pk,
+                         lead=lead, data=lead_event_data(lead=lead, due_at=due_at))
     return lead
 
 
-FOLLOW_UP_MAX_ATTEMPTS = 3
+def lead_event_data(*, lead: Lead, due_at=None) -> dict:
+    return {"lead_id": lead.pk, "external_id": f"lead:{lead.pk}", "call_id": lead.call_id, "title": lead.title,
+            "name": lead.name, "company": lead.company, "phone": lead.phone, "email": lead.email,
+            "interest": lead.interest, "notes": lead.notes, "callback_at": due_at.isoformat() if due_at else None}
 
 
-def follow_up_send(*, call, lead: Lead | None = None) -> FollowUp | None:
-    """Write the call's follow-up message once and send it through its messaging provider.
+@transaction.atomic
+def follow_up_enqueue(*, call, lead: Lead | None = None) -> FollowUp | None:
+    """Write the call's follow-up message once, and its outbox row; it is sent after the commit.
 
-    A sent message is never sent again. A vendor hiccup (timeout, 5xx) propagates, so the after-call
-    task retries it, up to ``FOLLOW_UP_MAX_ATTEMPTS`` sends; a refusal (a bad number, bad credentials,
-    an unknown provider) or the last hiccup marks it failed with the reason, and the call goes on.
+    A sent message is never sent again. A vendor hiccup (timeout, 5xx) is retried by the outbox with
+    back-off; a refusal (a bad number, bad credentials, an unknown provider) or the last hiccup marks it
+    failed with the reason, and the call goes on either way.
     """
-    from crm.messaging import get_messaging
-    from voice.errors import ProviderError
-
     if not call.follow_up:
         return None
-    with transaction.atomic():
-        message, _ = FollowUp.objects.select_for_update().get_or_create(call=call, defaults={
-            "lead": lead, "channel": settings.MESSAGING.get("PROVIDER", "console"), "to": call.contact.phone,
-            "text": call.follow_up,
-        })
-        if message.status != FollowUp.Status.PENDING:
-            return message
-        message.attempts += 1
-        message.save(update_fields=["attempts"])
-    try:  # outside the transaction: no row lock is held while the vendor answers
-        external_id = get_messaging(message.channel).send(to=message.to, text=message.text)
-    except ProviderError as exc:
-        last = not exc.retryable or message.attempts >= FOLLOW_UP_MAX_ATTEMPTS
-        message.error = str(exc)[:2000]
-        message.status = FollowUp.Status.FAILED if last else FollowUp.Status.PENDING
-        message.save(update_fields=["error", "status"])
-        log.warning("follow-up for call %s via %s failed (attempt %s): %s", call.pk, message.channel,
-                    message.attempts, exc)
-        if not last:
-            raise
-        return message
-    message.status, message.sent_at, message.external_id, message.error = (
-        FollowUp.Status.SENT, timezone.now(), external_id[:128], "")
-    message.save(update_fields=["status", "sent_at", "external_id", "error"])
+    key = f"follow_up:{call.pk}"
+    channel = settings.MESSAGING.get("PROVIDER", "console")
+    message, created = FollowUp.objects.get_or_create(call=call, defaults={
+        "lead": lead, "channel": channel, "to": call.contact.phone, "text": call.follow_up, "outbox_key": key})
+    if created:
+        outbox_enqueue(kind=OutboxMessage.Kind.FOLLOW_UP, key=key, target=channel,
+                       payload={"to": message.to, "text": message.text}, call_id=call.pk, lead=lead)
     return message
 
 
 def follow_up_resend(*, message_id: int) -> FollowUp:
     """Send a failed follow-up message again (an operator fixed the number or the vendor settings)."""
-    from voice.errors import ProviderError
-
-    with transaction.atomic():
-        message = FollowUp.objects.select_for_update().select_related("call__contact").get(pk=message_id)
-        if message.status != FollowUp.Status.FAILED:
-            return message
-        message.status, message.attempts = FollowUp.Status.PENDING, 0
-        message.channel = settings.MESSAGING.get("PROVIDER", "console")
-        message.save(update_fields=["status", "attempts", "channel"])
-    try:
-        return follow_up_send(call=message.call) or message
-    except ProviderError:  # a hiccup on a manual resend: it stays pending for the next try
-        message.refresh_from_db()
+    message = FollowUp.objects.get(pk=message_id)
+    if message.status != FollowUp.Status.FAILED:
         return message
+    channel = settings.MESSAGING.get("PROVIDER", "console")
+    with transaction.atomic():
+        outbox = OutboxMessage.objects.filter(key=message.outbox_key).first()
+        if outbox is None:  # written before the outbox existed
+            message.outbox_key = f"follow_up:{message.call_id}"
+            message.save(update_fields=["outbox_key"])
+            outbox = outbox_enqueue(kind=OutboxMessage.Kind.FOLLOW_UP, key=message.outbox_key, target=channel,
+                                    payload={"to": message.to, "text": message.text}, call_id=message.call_id)
+        OutboxMessage.objects.filter(pk=outbox.pk).update(target=channel, payload={"to": message.to,
+                                                                                   "text": message.text})
+        FollowUp.objects.filter(pk=message.pk).update(channel=channel, attempts=0)
+        outbox_redeliver(message_ids=[outbox.pk])
+    message.refresh_from_db()
+    return message

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -172,11 +172,11 @@ def session_rescore(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @permission_required("training.view_trainingsession", raise_exception=True)
 @require_GET
-def session_audio(request: HttpRequest, pk: int) -> FileResponse:
+def session_audio(request: HttpRequest, pk: int) -> HttpResponse:
+    from config.media import private_file_response
+
     session = get_object_or_404(sessions_visible_to(user=request.user), pk=pk)
-    if not session.audio:
-        raise Http404
-    return FileResponse(session.audio.open("rb"), content_type="audio/wav", filename=f"session-{pk}.wav")
+    return private_file_response(file=session.audio, filename=f"session-{pk}.wav")
 
 
 # --- ElevenLabs Conversational AI mode -----------------------------------------------------------

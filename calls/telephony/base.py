@@ -40,5 +40,10 @@ class TelephonyProvider(ABC):
     @abstractmethod
     def dial(self, *, request: DialRequest) -> DialResult: ...
 
+    def call_state(self, *, provider_call_id: str) -> str | None:
+        """Where the carrier says the call is, as a progress word (``ringing``, ``answered``, ``completed``,
+        ``busy`` …), or None when this carrier cannot be asked. The sweeper asks before it ends a call."""
+        return None
+
     def hangup(self, *, provider_call_id: str) -> None:
         """End a call from our side. Carriers whose call ends with the media socket need nothing."""

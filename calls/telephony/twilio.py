@@ -81,6 +81,13 @@ class TwilioTelephony(TelephonyProvider):
         except Exception as exc:
             raise self._map_error(exc) from exc
 
+    def call_state(self, *, provider_call_id: str) -> str | None:
+        try:
+            call = self.client.calls(provider_call_id).fetch()
+        except Exception as exc:
+            raise self._map_error(exc) from exc
+        return CALL_STATUS.get(str(call.status)) or None
+
     def validate_callback(self, *, url: str, params: dict, signature: str) -> bool:
         from twilio.request_validator import RequestValidator
 

@@ -135,8 +135,20 @@ CHANNEL_LAYERS = {
 # --- Celery: Redis broker, results in Redis, schedules in the database (django-celery-beat).
 CELERY_BROKER_URL = celery_url(REDIS_URL)
 CELERY_RESULT_BACKEND = celery_url(REDIS_URL)
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Work held by a worker that died comes back within ~2 minutes: an unacknowledged message returns to the
+# queue after the visibility timeout, and the restore sweep looks every 10 s (kombu's default is 100 s).
+# acks_late and reject_on_worker_lost are set per task, on the idempotent ones only (all of ours are).
+CELERY_TASK_ACKS_LATE = False
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=90),
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+}
+CELERY_BEAT_SCHEDULE = {
+    "sweep-calls": {"task": "calls.tasks.sweep_calls", "schedule": 60.0},
+    "drain-outbox": {"task": "crm.tasks.drain_outbox", "schedule": 15.0},
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
@@ -169,6 +181,8 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+# Empty: recordings are streamed by Django after the role check; production names nginx's internal location.
+MEDIA_X_ACCEL_REDIRECT = env("MEDIA_X_ACCEL_REDIRECT", default="")
 
 # --- API.
 REST_FRAMEWORK = {
@@ -245,6 +259,21 @@ TELEPHONY = {
 CRM = {
     "PROVIDER": env("CRM_PROVIDER", default="builtin"),
     "BITRIX24_WEBHOOK_URL": env("BITRIX24_WEBHOOK_URL", default=""),
+    "BITRIX24": {
+        "ENTITY": env("BITRIX24_ENTITY", default="lead"),  # "lead", or "deal" (a contact + a deal)
+        "RESPONSIBLE_ID": env.int("BITRIX24_RESPONSIBLE_ID", default=1),  # who gets the callback tasks
+        "RATE_PER_S": env.float("BITRIX24_RATE_PER_S", default=2.0),  # the portal's limit, shared by all workers
+        "BURST": env.int("BITRIX24_BURST", default=50),
+        "TIMEOUT_S": env.float("BITRIX24_TIMEOUT_S", default=10.0),
+    },
+}
+# The outbox: everything that leaves the house (CRM records, follow-up messages, webhooks).
+OUTBOX = {
+    "MAX_ATTEMPTS": env.int("OUTBOX_MAX_ATTEMPTS", default=12),
+    "BACKOFF_BASE_S": env.float("OUTBOX_BACKOFF_BASE_S", default=2.0),
+    "BACKOFF_MAX_S": env.float("OUTBOX_BACKOFF_MAX_S", default=300.0),
+    "LEASE_S": env.int("OUTBOX_LEASE_S", default=60),  # a delivery held by a worker that died is retried after this
+    "WEBHOOK_TIMEOUT_S": env.float("OUTBOX_WEBHOOK_TIMEOUT_S", default=10.0),
 }
 # The follow-up message after a call: "console" (the log) or "twilio_sms" (the Twilio account above).
 MESSAGING = {

@@ -21,6 +21,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Recordings leave through nginx: the view checks the role, then hands the file over with X-Accel-Redirect
+# to this `internal` location (empty: Django streams the file itself).
+MEDIA_X_ACCEL_REDIRECT = env("MEDIA_X_ACCEL_REDIRECT", default="/protected-media/")
 LOG_JSON = env.bool("LOG_JSON", default=True)
 from config.logging import build_logging  # noqa: E402
 

@@ -17,5 +17,8 @@ __all__ = ["CRMProvider", "LeadPayload", "get_crm"]
 
 def get_crm(name: str | None = None) -> CRMProvider:
     name = name or settings.CRM["PROVIDER"]
-    options = {"webhook_url": settings.CRM.get("BITRIX24_WEBHOOK_URL", "")} if name == "bitrix24" else {}
+    options = {}
+    if name == "bitrix24":
+        options = {"webhook_url": settings.CRM.get("BITRIX24_WEBHOOK_URL", ""),
+                   **{k.lower(): v for k, v in (settings.CRM.get("BITRIX24") or {}).items()}}
     return load(PROVIDERS, "crm", name, options)

@@ -8,5 +8,5 @@ from crm.providers.base import CRMProvider, LeadPayload
 class BuiltinCRM(CRMProvider):
     name = "builtin"
 
-    def lead_push(self, *, lead: LeadPayload) -> str:
+    def lead_push(self, *, lead: LeadPayload, resume: bool = False) -> str:
         return str(lead.data.get("lead_id", ""))

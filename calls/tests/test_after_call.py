@@ -42,6 +42,10 @@ def test_interested_call_becomes_a_lead(make_campaign, make_contact):
     assert call.summary and call.follow_up and call.interest is not None and call.analysis
     lead = Lead.objects.get(call=call)
     assert lead.phone == call.contact.phone and lead.email == "olga@mebel-opt.ru"
+    assert FollowUp.objects.get(call=call).status == FollowUp.Status.PENDING  # the outbox sends it after commit
+    from crm.outbox import outbox_drain_now
+
+    outbox_drain_now()
     assert FollowUp.objects.get(call=call).status == FollowUp.Status.SENT
     path = list(call.events.filter(kind="status").values_list("to_status", flat=True))
     assert path[-4:] == [S.ANALYSING, S.FOLLOW_UP, S.CRM, S.DONE]
@@ -76,22 +80,6 @@ def test_gone_call_is_logged_and_skipped():
     assert call_after_work(call_id=987654) == "gone"
 
 
-def test_bitrix24_lead_add_against_a_local_server():
-    from calls.tests.carrier_servers import BITRIX_PATH, CarrierServer
-    from crm.providers import LeadPayload
-    from crm.providers.bitrix24 import Bitrix24CRM
-    from voice.errors import ProviderBadResponse
-
-    with CarrierServer() as server:
-        crm = Bitrix24CRM(webhook_url=server.url + BITRIX_PATH)
-        assert crm.lead_push(lead=LeadPayload(title="ООО Ромашка", phone="+79160001234", email="a@b.ru")) == "4242"
-        sent = server.requests[-1]
-        assert sent.path.endswith("/crm.lead.add.json")
-        assert sent.json["fields"]["PHONE"] == [{"VALUE": "+79160001234", "VALUE_TYPE": "WORK"}]
-        with pytest.raises(ProviderBadResponse):
-            crm.lead_push(lead=LeadPayload(title=""))
-
-
 # --- the follow-up message through a messaging provider ---------------------------------------------------
 
 
@@ -110,11 +98,27 @@ def _sms_sent(server) -> list:
     return [r for r in server.requests if r.path.endswith("/Messages.json")]
 
 
+def _drain_later(hours: int = 1) -> None:
+    """Let time pass (the outbox's back-off) and deliver what is due, as the beat task would."""
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from crm.outbox import outbox_drain_now
+
+    with time_machine.travel(timezone.now() + timedelta(hours=hours), tick=True):
+        outbox_drain_now()
+
+
 def test_the_follow_up_goes_out_as_an_sms_through_twilio_once(sms, make_campaign, make_contact):
     from crm.models import FollowUp
+    from crm.outbox import outbox_drain_now
 
     call = _answered(make_campaign(), make_contact(), INTERESTED)
     assert call_after_work(call_id=call.pk) == S.DONE
+    assert _sms_sent(sms) == []  # nothing leaves inside the call's transaction: the outbox sends it after
+    outbox_drain_now()
     call.refresh_from_db()
     message = FollowUp.objects.get(call=call)
     assert message.status == FollowUp.Status.SENT and message.channel == "twilio_sms"
@@ -123,41 +127,49 @@ def test_the_follow_up_goes_out_as_an_sms_through_twilio_once(sms, make_campaign
     assert request.form["To"] == [call.contact.phone] and request.form["From"] == ["+15550002222"]
     assert request.form["Body"] == [call.follow_up]
     assert call_after_work(call_id=call.pk) == S.DONE  # a redelivered task sends nothing twice
+    outbox_drain_now()
     assert len(_sms_sent(sms)) == 1
 
 
 def test_a_refused_sms_is_marked_failed_with_the_reason_and_the_call_goes_on(sms, make_campaign, make_contact):
-    from crm.models import FollowUp, Lead
+    from crm.models import FollowUp, Lead, OutboxMessage
+    from crm.outbox import outbox_drain_now
 
     sms.force_status = 400
     call = _answered(make_campaign(), make_contact(), INTERESTED)
     assert call_after_work(call_id=call.pk) == S.DONE
+    outbox_drain_now()
     message = FollowUp.objects.get(call=call)
     assert message.status == FollowUp.Status.FAILED and "forced" in message.error and message.attempts == 1
+    outbox = OutboxMessage.objects.get(key=message.outbox_key)
+    assert outbox.status == OutboxMessage.Status.FAILED and "forced" in outbox.final_reason
     assert Lead.objects.filter(call=call).exists()  # the CRM step still ran
 
 
 def test_an_sms_outage_is_retried_then_given_up_and_a_manager_sends_it_again(
-    sms, make_campaign, make_contact, client, manager
+    sms, settings, make_campaign, make_contact, client, manager
 ):
     from crm.models import FollowUp
-    from voice.errors import ProviderUnavailable
+    from crm.outbox import outbox_drain_now
 
+    settings.OUTBOX = {**settings.OUTBOX, "MAX_ATTEMPTS": 3}
     sms.force_status = 503
     call = _answered(make_campaign(), make_contact(), INTERESTED)
-    for _ in range(2):  # the after-call task backs off and runs again
-        with pytest.raises(ProviderUnavailable):
-            call_after_work(call_id=call.pk)
-        assert FollowUp.objects.get(call=call).status == FollowUp.Status.PENDING
-    assert call_after_work(call_id=call.pk) == S.DONE  # the third failure gives up on the message only
+    assert call_after_work(call_id=call.pk) == S.DONE  # the call does not wait for the vendor
+    outbox_drain_now()
+    assert FollowUp.objects.get(call=call).status == FollowUp.Status.PENDING  # backing off
+    _drain_later(1)
+    _drain_later(2)
     message = FollowUp.objects.get(call=call)
     assert message.status == FollowUp.Status.FAILED and message.attempts == 3 and len(_sms_sent(sms)) == 3
+    assert "gave up after 3 attempts" in message.error
 
     sms.force_status = None  # the vendor is back: a manager sends it again from the admin
     client.force_login(manager)
     page = client.post("/admin/crm/followup/", {"action": "send_again", "_selected_action": [message.pk]},
                        follow=True)
     assert page.status_code == 200
+    outbox_drain_now()  # the delivery task the commit would have started
     message.refresh_from_db()
     assert message.status == FollowUp.Status.SENT and message.external_id.startswith("SM")
     assert len(_sms_sent(sms)) == 4
@@ -165,9 +177,11 @@ def test_an_sms_outage_is_retried_then_given_up_and_a_manager_sends_it_again(
 
 def test_an_unknown_messaging_provider_fails_the_message_loudly(settings, make_campaign, make_contact):
     from crm.models import FollowUp
+    from crm.outbox import outbox_drain_now
 
     settings.MESSAGING = {"PROVIDER": "pigeon", "FROM_NUMBER": ""}
     call = _answered(make_campaign(), make_contact(), INTERESTED)
     assert call_after_work(call_id=call.pk) == S.DONE
+    outbox_drain_now()
     message = FollowUp.objects.get(call=call)
     assert message.status == FollowUp.Status.FAILED and "unknown messaging provider 'pigeon'" in message.error

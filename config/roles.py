@@ -33,7 +33,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
         },
         "training": {"trainee": ALL, "scenario": ALL, "trainingsession": ("view", "+rescore_trainingsession"),
                      "sessionturn": VIEW, "score": VIEW},
-        "crm": {"lead": ALL, "followup": ("view", "change")},
+        "crm": {"lead": ALL, "followup": ("view", "change"), "task": ALL, "outboxmessage": ("view", "change"),
+                "webhookendpoint": ALL},
         "django_celery_beat": {
             "periodictask": ALL,
             "crontabschedule": ALL,
@@ -54,7 +55,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "callevent": VIEW,
             "turn": VIEW,
         },
-        "crm": {"lead": ("view", "change"), "followup": VIEW},
+        "crm": {"lead": ("view", "change"), "followup": VIEW, "task": ("view", "change"), "outboxmessage": VIEW},
     },
     TRAINEE: {
         "training": {"scenario": VIEW, "trainingsession": ("add", "view"), "sessionturn": VIEW, "score": VIEW},

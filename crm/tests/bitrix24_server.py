@@ -23,7 +23,7 @@ import threading
 import time
 from collections import Counter
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -80,8 +80,8 @@ class Bitrix24Portal:
         parts = path.strip("/").split("/")
         if len(parts) != 4 or parts[1] != USER_ID or parts[2] != SECRET:
             self.stats["auth_refused"] += 1
-            return web.json_response({"error": "INVALID_CREDENTIALS", "error_description": "Invalid request credentials"},
-                                     status=401)
+            return web.json_response(
+                {"error": "INVALID_CREDENTIALS", "error_description": "Invalid request credentials"}, status=401)
         method = parts[3].removesuffix(".json")
         self.stats["requests"] += 1
         if not self._admit():

@@ -87,7 +87,7 @@ def test_contact_and_deal_where_the_portal_works_with_deals():
 def test_over_the_portal_limit_bitrix_answers_503_query_limit_exceeded_which_is_retryable():
     with Bitrix24Server(capacity=3, leak_per_s=0.001) as server:
         client = crm(server, rate_per_s=0)  # no limiter of ours: the portal's own bucket overflows
-        for i in range(3):
+        for _ in range(3):
             client.call("crm.item.list", {"entityTypeId": 1})
         with pytest.raises(ProviderUnavailable) as exc:
             client.call("crm.item.list", {"entityTypeId": 1})
@@ -129,6 +129,7 @@ def test_errors_map_to_retryable_and_final():
 
 
 def test_batch_commands_are_encoded_like_php_and_macros_survive():
-    command = batch_command("tasks.task.add", {"fields": {"UF_CRM_TASK": ["L_$result[main][item][id]"], "TITLE": "a&b"}})
+    command = batch_command("tasks.task.add",
+                            {"fields": {"UF_CRM_TASK": ["L_$result[main][item][id]"], "TITLE": "a&b"}})
     assert command.startswith("tasks.task.add?") and "%24result%5Bmain%5D" in command and "a%26b" in command
     assert WEBHOOK_PATH.startswith("/rest/")

@@ -15,6 +15,7 @@ class FakeTelephony(TelephonyProvider):
     dialled: list[DialRequest] = []  # class-level so tests can read what a task dialled
     hung_up: list[str] = []
     fail: ProviderError | None = None
+    states: dict[str, str] = {}  # provider call id -> what the carrier would say (``call_state``)
 
     def __init__(self, **options):
         self.options = options
@@ -28,6 +29,9 @@ class FakeTelephony(TelephonyProvider):
     def hangup(self, *, provider_call_id: str) -> None:
         FakeTelephony.hung_up.append(provider_call_id)
 
+    def call_state(self, *, provider_call_id: str) -> str | None:
+        return FakeTelephony.states.get(provider_call_id)
+
     @classmethod
     def reset(cls) -> None:
-        cls.dialled, cls.hung_up, cls.fail = [], [], None
+        cls.dialled, cls.hung_up, cls.fail, cls.states = [], [], None, {}

@@ -31,11 +31,25 @@ class CarrierServer:
         self.requests: list[Recorded] = []
         self.force_status: int | None = None
         self.delay_s = 0.0  # answer this late (after recording the request): a client timeout
+        self.call_status: dict[str, str] = {}  # Twilio call sid -> its status, for GET .../Calls/<sid>.json
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):  # keep test output clean
                 pass
+
+            def do_GET(self):  # Twilio's "fetch a call"
+                parts = urlsplit(self.path)
+                server.requests.append(Recorded("GET", parts.path, dict(self.headers)))
+                prefix = f"/2010-04-01/Accounts/{TWILIO_SID}/Calls/"
+                expected = "Basic " + base64.b64encode(f"{TWILIO_SID}:{TWILIO_TOKEN}".encode()).decode()
+                if self.headers.get("Authorization") != expected:
+                    return self._send(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                sid = parts.path.removeprefix(prefix).removesuffix(".json")
+                if not parts.path.startswith(prefix) or sid not in server.call_status:
+                    return self._send(404, {"code": 20404, "message": "The requested resource was not found",
+                                            "status": 404})
+                return self._send(200, {"sid": sid, "account_sid": TWILIO_SID, "status": server.call_status[sid]})
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)

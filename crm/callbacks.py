@@ -55,6 +55,13 @@ def parse_callback(*, text: str, tz_name: str, now: datetime) -> datetime | None
     stripped = phrase
     for k in _PARTS:
         stripped = stripped.replace(k, "").strip()
+    clock_only = re.fullmatch(r"(?:в|к|at|около)?\s*(\d{1,2}):(\d{2})", stripped)
+    if clock_only:  # dateparser would always pick tomorrow for a bare time: today if it is still ahead
+        hour, minute = int(clock_only.group(1)), int(clock_only.group(2))
+        if hour > 23 or minute > 59:
+            return None
+        moment = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        return moment if moment > local_now else moment + timedelta(days=1)
     parsed = dateparser.parse(
         stripped or "сегодня", languages=["ru", "en"],
         settings={"RELATIVE_BASE": local_now.replace(tzinfo=None), "PREFER_DATES_FROM": "future",

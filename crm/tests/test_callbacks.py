@@ -1,4 +1,4 @@
-"""«Перезвоните завтра в 10»: a due time in the contact's time zone, inside the calling window, and a call queued then."""
+"""«Перезвоните завтра в 10»: a due time in the contact's time zone, inside the calling window, a call then."""
 
 from __future__ import annotations
 

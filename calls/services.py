@@ -679,8 +679,11 @@ def call_analyse(*, call_id: int) -> Call:
     turns = list(call.turns.order_by("index").values_list("speaker", "text"))
     script_map = call.script_version.dialogue_map if call.script_version else call.campaign.script.dialogue_map
     provider = settings.DIALOG.get("ANALYSIS", "offline")
+    contact = call.contact
+    variables = {"contact": {**(contact.variables or {}), "name": contact.name, "company": contact.company,
+                             "first_name": (contact.name or "").split(" ")[0]}}
     result = analyse_transcript(turns, script_map=script_map, language=call.campaign.language, provider=provider,
-                                config=openai_llm_config() if provider == "openai" else None)
+                                config=openai_llm_config() if provider == "openai" else None, variables=variables)
     valid = {c.value for c in Call.Disposition}
     call.disposition = result.disposition if result.disposition in valid else call.disposition
     call.summary, call.follow_up = result.summary, result.follow_up

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from django.utils.translation import gettext_noop
+
 from dialogs.classifier import get_classifier
 from dialogs.flow import FlowEvent, FlowState, new_state, step
 from dialogs.scriptmap import CANONICAL_STAGES, OBJECTION_LABELS
@@ -83,12 +85,13 @@ def normalise_turns(turns: Iterable[Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _analyse_offline(turns: list[tuple[str, str]], script_map: Mapping[str, Any], language: str) -> TranscriptAnalysis:
+def _analyse_offline(turns: list[tuple[str, str]], script_map: Mapping[str, Any], language: str,
+                     variables: Mapping[str, Any] | None = None) -> TranscriptAnalysis:
     customer = [t for s, t in turns if s == "customer"]
     if not customer:
-        return _finish("no_answer", [], FlowState(), [], language)
+        return _finish("no_answer", [], FlowState(), [], language, script_map, variables)
     if any(_VOICEMAIL.search(t) for t in customer[:2]):
-        return _finish("voicemail", [], FlowState(), [], language)
+        return _finish("voicemail", [], FlowState(), [], language, script_map, variables)
     clf = get_classifier(language, script_map)
     fs = new_state(script_map, {}, language)
     fs, _ = step(script_map, fs, FlowEvent.start())
@@ -121,11 +124,12 @@ def _analyse_offline(turns: list[tuple[str, str]], script_map: Mapping[str, Any]
         disposition = "interested"
     else:
         disposition = "not_interested"
-    return _finish(disposition, labels, fs, objections, language)
+    return _finish(disposition, labels, fs, objections, language, script_map, variables)
 
 
 def _finish(disposition: str, labels: list[str], fs: FlowState, objections: list[ObjectionOutcome],
-            language: str) -> TranscriptAnalysis:
+            language: str, script_map: Mapping[str, Any] | None = None,
+            variables: Mapping[str, Any] | None = None) -> TranscriptAnalysis:
     slots = {k: fs.slots[k] for k in SLOT_KEYS if fs.slots.get(k)}
     contact = bool(slots.get("phone") or slots.get("email"))
     quote = bool(fs.slots.get("quote_requested"))
@@ -140,57 +144,68 @@ def _finish(disposition: str, labels: list[str], fs: FlowState, objections: list
         "callback", "no_decision_maker", "busy") else "none"
     visited = [s for s in fs.stages_visited if s in CANONICAL_STAGES]
     stage = max(visited, key=CANONICAL_STAGES.index) if visited else (fs.stage or "")
-    summary, follow_up = _texts(disposition, slots, objections, contact, quote, language)
+    summary, follow_up = _texts(disposition, slots, objections, contact, quote, language, script_map, variables)
     return TranscriptAnalysis(disposition, summary, follow_up, interest, crm, objections, stage, contact, quote,
                               slots, "offline", "ok", "", 1)
 
 
+# Follow-up texts when the script has none of its own (``phrases.follow_up_<disposition>`` in the map):
+# neutral wording with the script's variables, translated by gettext, so no campaign speaks another's product.
+_FOLLOW_UP_DEFAULTS = {
+    "interested": gettext_noop("Thank you for your time, {{contact.name}}! As agreed, {{company}} will send you "
+                               "the details within a day."),
+    "callback": gettext_noop("Thank you! We will call you back {{callback_time}}, as agreed."),
+    "no_decision_maker": gettext_noop("Thank you! Could you pass our offer on to the person who decides on it?"),
+    "busy": gettext_noop("Sorry to disturb you! When would be a good time to talk?"),
+}
+_SUMMARIES = {
+    "not_interested": gettext_noop("The customer declined."),
+    "no_decision_maker": gettext_noop("Reached someone who does not decide; the decision maker's contact is needed."),
+    "wrong_number": gettext_noop("Wrong number."),
+    "voicemail": gettext_noop("Voicemail."),
+    "no_answer": gettext_noop("No answer."),
+    "busy": gettext_noop("The customer was busy and gave no time."),
+}
+
+
 def _texts(disposition: str, slots: Mapping[str, Any], objections: list[ObjectionOutcome], contact: bool,
-           quote: bool, language: str) -> tuple[str, str]:
-    obj = ", ".join(o.type.removeprefix("objection_") for o in objections)
-    cargo = " ".join(str(slots[k]) for k in ("cargo", "origin", "weight") if slots.get(k))
-    if language == "en":
-        summary = {
-            "interested": "The customer is interested" + (", gave a contact" if contact else "")
-                          + (", asked for a quote" if quote else "") + ".",
-            "callback": f"The customer asked to call back {slots.get('callback_time') or 'later'}.",
-            "not_interested": "The customer declined.",
-            "no_decision_maker": "Reached someone who does not decide; the decision maker's contact is needed.",
-            "wrong_number": "Wrong number.", "voicemail": "Voicemail.", "no_answer": "No answer.",
-            "busy": "The customer was busy and gave no time.",
-        }[disposition]
+           quote: bool, language: str, script_map: Mapping[str, Any] | None = None,
+           variables: Mapping[str, Any] | None = None) -> tuple[str, str]:
+    """The summary (for the sales team) and the follow-up message (for the customer), in the call's language.
+
+    The follow-up is the script's own ``follow_up_<disposition>`` phrase when it has one, else a neutral
+    default; both are rendered with the script's variables, the contact and the collected slots.
+    """
+    from django.utils import translation
+    from django.utils.translation import gettext
+
+    from dialogs.scriptmap import phrases_of, render_phrase
+
+    with translation.override("en" if language == "en" else language or "ru"):
+        when = str(slots.get("callback_time") or gettext("later"))
+        if disposition == "interested":
+            summary = gettext("The customer is interested.")
+            if contact:
+                summary += " " + gettext("A contact was left.")
+            if quote:
+                summary += " " + gettext("A quote was requested.")
+        elif disposition == "callback":
+            summary = gettext("The customer asked to call back %(when)s.") % {"when": when}
+        else:
+            summary = gettext(_SUMMARIES[disposition])
+        obj = ", ".join(o.type.removeprefix("objection_") for o in objections)
         if obj:
-            summary += f" Objections: {obj}."
-        if cargo:
-            summary += f" Cargo: {cargo}."
-        follow = {
-            "interested": "Thank you for your time! As agreed, our logistics manager will send you a quote"
-                          + (f" for {cargo}" if cargo else "") + " within a day.",
-            "callback": f"Thank you! We will call you back {slots.get('callback_time') or 'later'} as agreed.",
-            "no_decision_maker": "Thank you! Could you forward our offer to the person in charge of logistics?",
-            "busy": "Sorry to disturb you. When would be a good time to talk about shipping from China?",
-        }.get(disposition, "")
-        return summary, follow
-    summary = {
-        "interested": "Клиент заинтересован" + (", оставил контакт" if contact else "")
-                      + (", запросил расчёт" if quote else "") + ".",
-        "callback": f"Клиент попросил перезвонить {slots.get('callback_time') or 'позже'}.",
-        "not_interested": "Клиент отказался.",
-        "no_decision_maker": "Попали не на ЛПР; нужен контакт ответственного за логистику.",
-        "wrong_number": "Ошиблись номером.", "voicemail": "Автоответчик.", "no_answer": "Нет ответа.",
-        "busy": "Клиент занят, время перезвона не назвал.",
-    }[disposition]
-    if obj:
-        summary += f" Возражения: {obj}."
-    if cargo:
-        summary += f" Груз: {cargo}."
-    follow = {
-        "interested": "Спасибо за разговор! Как договорились, наш логист пришлёт расчёт"
-                      + (f" ({cargo})" if cargo else "") + " в течение дня.",
-        "callback": f"Спасибо! Перезвоним вам {slots.get('callback_time') or 'позже'}, как договорились.",
-        "no_decision_maker": "Спасибо! Передайте, пожалуйста, наше предложение ответственному за логистику.",
-        "busy": "Извините за беспокойство! Подскажите, когда удобно обсудить доставку из Китая?",
-    }.get(disposition, "")
+            summary += " " + gettext("Objections: %(list)s.") % {"list": obj}
+        details = " ".join(str(slots[k]) for k in ("cargo", "origin", "weight") if slots.get(k))
+        if details:
+            summary += " " + gettext("Details: %(details)s.") % {"details": details}
+        script_map = script_map or {}
+        own = phrases_of(script_map, f"follow_up_{disposition}")
+        template = own[0] if own else (gettext(_FOLLOW_UP_DEFAULTS[disposition])
+                                       if disposition in _FOLLOW_UP_DEFAULTS else "")
+        values = {**(script_map.get("variables") or {}), **(variables or {}), "callback_time": when,
+                  "slots": dict(slots)}
+        follow = render_phrase(template, values) if template else ""
     return summary, follow
 
 
@@ -299,13 +314,15 @@ async def _attempts(client: Any, config: Any, messages: list[dict[str, str]], va
 
 async def analyse_transcript_async(turns: Iterable[Any], *, script_map: Mapping[str, Any] | None = None,
                                    language: str = "ru", provider: str = "offline", config: Any = None,
-                                   product: str = "", max_attempts: int = 3) -> TranscriptAnalysis:
+                                   product: str = "", max_attempts: int = 3,
+                                   variables: Mapping[str, Any] | None = None) -> TranscriptAnalysis:
+    """``variables``: the contact's and the campaign's values for the follow-up phrase (``{{contact.name}}``)."""
     norm = normalise_turns(turns)
     if script_map is None:
         from dialogs.scriptmap import demo_map
 
         script_map = demo_map(language)
-    offline = _analyse_offline(norm, script_map, language)
+    offline = _analyse_offline(norm, script_map, language, variables)
     if provider == "offline" or not norm:
         return offline
     if provider != "openai":
@@ -324,10 +341,10 @@ async def analyse_transcript_async(turns: Iterable[Any], *, script_map: Mapping[
 
 def analyse_transcript(turns: Iterable[Any], *, script_map: Mapping[str, Any] | None = None, language: str = "ru",
                        provider: str = "offline", config: Any = None, product: str = "",
-                       max_attempts: int = 3) -> TranscriptAnalysis:
+                       max_attempts: int = 3, variables: Mapping[str, Any] | None = None) -> TranscriptAnalysis:
     """Synchronous entry for Celery tasks and services; see ``analyse_transcript_async``."""
     coro = analyse_transcript_async(turns, script_map=script_map, language=language, provider=provider,
-                                    config=config, product=product, max_attempts=max_attempts)
+                                    config=config, product=product, max_attempts=max_attempts, variables=variables)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -104,6 +104,11 @@ PHRASE_KINDS = (
     "ask_callback_time",
     "contact_thanks",
     "ask_contact_again",
+    # the message after the call, per outcome (optional; a neutral default is used without them)
+    "follow_up_interested",
+    "follow_up_callback",
+    "follow_up_no_decision_maker",
+    "follow_up_busy",
 )
 # Intents whose handling is built into the flow engine, so a stage needs no transition for them.
 ENGINE_HANDLED = frozenset({"end_session", "wrong_number", *OBJECTION_LABELS})

@@ -327,5 +327,5 @@ def test_the_dial_task_waits_out_a_settling_call_without_spending_its_carrier_er
         with pytest.raises(Retry):
             place_call(call.pk, carrier_failures=2)
     assert retry.call_args.kwargs["kwargs"] == {"call_id": call.pk, "carrier_failures": 2}
-    assert 80 < retry.call_args.kwargs["countdown"] <= 90
+    assert 55 < retry.call_args.kwargs["countdown"] <= 60  # capped under the broker's visibility timeout
     assert _creates(server) == 0

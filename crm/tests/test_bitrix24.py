@@ -96,7 +96,7 @@ def test_over_the_portal_limit_bitrix_answers_503_query_limit_exceeded_which_is_
 
 def test_our_token_bucket_keeps_every_client_of_a_portal_inside_its_limit():
     with Bitrix24Server(capacity=4, leak_per_s=4.0) as server:
-        clients = [crm(server, rate_per_s=4.0, burst=4) for _ in range(2)]  # two workers, one bucket in Redis
+        clients = [crm(server, rate_per_s=3.0, burst=3) for _ in range(2)]  # two workers, one bucket in Redis
         for i in range(10):
             clients[i % 2].call("crm.item.list", {"entityTypeId": 1})
         assert server.portal.stats["requests"] == 10 and server.portal.stats["rejected_503"] == 0

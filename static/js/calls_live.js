@@ -26,6 +26,11 @@
 
   function onMessage(msg) {
     if (msg.kind === "status") {
+      var live = badge && (badge.dataset.liveStatuses || "").split(" ");
+      if (live && msg.to && live.indexOf(msg.to) < 0) {
+        badge.dataset.on = badge.dataset.ended;  // the call is over: no «live» badge on it any more
+        badge.textContent = badge.dataset.on;
+      }
       document.body.dispatchEvent(new CustomEvent("calls-changed", { detail: msg }));
       return;
     }
@@ -35,7 +40,12 @@
     else if (e.type === "bot_turn") { appendTurn("bot", e.text); }
     else if (e.type === "state") {
       var mind = document.getElementById("mind");
-      if (mind) { mind.textContent = e.state; }
+      if (mind) {
+        var labels = {};
+        try { labels = JSON.parse(mind.dataset.labels || "{}"); } catch (err) { /* keep the code */ }
+        mind.textContent = labels[e.state] || e.state;
+        mind.dataset.state = e.state;
+      }
     }
   }
 

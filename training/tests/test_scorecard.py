@@ -367,7 +367,7 @@ def test_assignment_to_a_team_passing_certifies_and_the_manager_sees_who_is_over
         _practise(carl, scenario_en, _poor_call())  # two attempts, both below the mark: none left
         assert assignments_for_trainee(trainee=anna.trainee) == []  # passed: no longer open
     with time_machine.travel(start + dt.timedelta(days=4), tick=False):
-        (assignment, rows), = assignments_overview()
+        (_, rows), = assignments_overview()
         status = {p.trainee.user.username: p.status for p in rows}
         assert status == {"anna": "passed", "boris": "overdue", "carl": "failed"}
         client.force_login(boss)

@@ -66,3 +66,30 @@ def test_valid_demo_map_saves_as_version_one(admin_client):
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
     script = Script.objects.get()
     assert script.version == 1 and script.versions.count() == 1
+
+
+def test_the_map_is_edited_pretty_printed_and_stays_so_after_saving(admin_client):
+    assert _post(admin_client, demo_map("en"), name="Freight EN").status_code == 302
+    script = Script.objects.get()
+    page = admin_client.get(reverse("admin:dialogs_script_change", args=[script.pk])).content.decode()
+    assert 'class="map-editor"' in page and "js/map_editor.js" in page
+    # two-space indentation, one key per line (not one long line)
+    assert '{\n  &quot;language&quot;: &quot;en&quot;,\n  &quot;start&quot;: &quot;greeting&quot;' in page
+    # the stage graph is drawn from the map, each stage a node, each transition an edge
+    assert 'id="stage-graph"' in page and "<svg" in page
+    for stage in demo_map("en")["stages"]:
+        assert f'data-stage="{stage}"' in page
+    assert 'data-from="greeting" data-to="qualification"' in page
+    assert 'class="stage unreachable' not in page
+
+
+def test_the_graph_of_the_map_being_edited_marks_unreachable_stages(admin_client, client, make_user):
+    url = reverse("admin:dialogs_script_graph")
+    svg = admin_client.post(url, json.dumps(_broken_map()), content_type="application/json").content.decode()
+    assert 'class="stage unreachable" data-stage="upsell"' in svg
+    assert 'class="stage start" data-stage="greeting"' in svg
+    bad = admin_client.post(url, "{not json", content_type="application/json")
+    assert bad.status_code == 400 and b"Not valid JSON" in bad.content
+    assert admin_client.get(url).status_code == 405
+    client.force_login(make_user("trainee_x", "Trainee"))  # no admin for a trainee
+    assert client.post(url, "{}", content_type="application/json").status_code in (302, 403)

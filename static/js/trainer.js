@@ -131,7 +131,9 @@
     switch (ev.type) {
       case 'state': {
         const m = $('mind');
-        m.textContent = ev.state;
+        let labels = {};
+        try { labels = JSON.parse(m.dataset.labels || '{}'); } catch (_) { /* the code, then */ }
+        m.textContent = labels[ev.state] || ev.state;
         m.dataset.state = ev.state;
         stats.states.push(ev.state);
         break;
@@ -171,8 +173,8 @@
         break;
       }
       case 'metrics':
-        if (ev.voice_to_voice_ms != null) $('latency').textContent = Math.round(ev.voice_to_voice_ms) + ' ms';
-        else if (ev.ttft_ms != null) $('latency').textContent = Math.round(ev.ttft_ms) + ' ms (LLM)';
+        // only a measured answer to something the trainee said: no «0 ms» before the first turn
+        if (ev.voice_to_voice_ms > 0) $('latency').textContent = Math.round(ev.voice_to_voice_ms) + ' ' + T.ms;
         break;
       case 'error':
         stats.errors.push(ev.stage + ':' + ev.message);

@@ -169,10 +169,11 @@ def test_full_walk_speak_hear_finish_and_see_the_review(
         assert "china" in page.inner_text("#transcript").lower()
         # and the customer's audio arrives and plays
         page.wait_for_function("window.trainer.audioFrames > 50", timeout=20000)
-        assert page.inner_text("#mind") in {
+        assert page.get_attribute("#mind", "data-state") in {
             "IDLE", "LISTENING", "ANALYZING_SPEECH", "CHECKING_CACHE", "ROUTING_TO_LLM", "GENERATING_SPEECH",
             "SPEAKING",
         }
+        assert page.inner_text("#mind") != page.get_attribute("#mind", "data-state")  # a label, not the code
         # «finish session» ends it; the page goes to the review, which fills in when the score lands
         page.wait_for_url(f"**/training/sessions/{session_id}/", timeout=60000)
         page.wait_for_selector("#score-total", timeout=60000)

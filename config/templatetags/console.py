@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from django import template
+from django.utils.text import capfirst
+from django.utils.translation import gettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 register = template.Library()
@@ -54,3 +56,42 @@ def live_call_statuses() -> str:
 @register.filter
 def is_live_call(code: str) -> bool:
     return code in LIVE_CALL_STATUSES
+
+
+_n = ngettext_lazy
+# «2 лида», «5 звонков», «2 списка контактов»: counts of each model with the language's plural forms
+OBJECT_COUNTS = {
+    "calls.contactlist": _n("%(n)d contact list", "%(n)d contact lists", "n"),
+    "calls.contact": _n("%(n)d contact", "%(n)d contacts", "n"),
+    "calls.donotcall": _n("%(n)d do-not-call entry", "%(n)d do-not-call entries", "n"),
+    "calls.campaign": _n("%(n)d campaign", "%(n)d campaigns", "n"),
+    "calls.call": _n("%(n)d call", "%(n)d calls", "n"),
+    "calls.callevent": _n("%(n)d call event", "%(n)d call events", "n"),
+    "calls.turn": _n("%(n)d call turn", "%(n)d call turns", "n"),
+    "crm.lead": _n("%(n)d lead", "%(n)d leads", "n"),
+    "crm.task": _n("%(n)d task", "%(n)d tasks", "n"),
+    "crm.followup": _n("%(n)d follow-up message", "%(n)d follow-up messages", "n"),
+    "dialogs.script": _n("%(n)d script", "%(n)d scripts", "n"),
+    "dialogs.scriptversion": _n("%(n)d script version", "%(n)d script versions", "n"),
+    "training.trainee": _n("%(n)d trainee", "%(n)d trainees", "n"),
+    "training.scenario": _n("%(n)d scenario", "%(n)d scenarios", "n"),
+    "training.trainingsession": _n("%(n)d training session", "%(n)d training sessions", "n"),
+    "training.sessionturn": _n("%(n)d session turn", "%(n)d session turns", "n"),
+    "training.score": _n("%(n)d score", "%(n)d scores", "n"),
+    "training.sessionevent": _n("%(n)d session event", "%(n)d session events", "n"),
+    "training.scorecard": _n("%(n)d scorecard", "%(n)d scorecards", "n"),
+    "training.scorecardcheck": _n("%(n)d scorecard check", "%(n)d scorecard checks", "n"),
+    "training.assignment": _n("%(n)d assignment", "%(n)d assignments", "n"),
+    "training.certification": _n("%(n)d certification", "%(n)d certifications", "n"),
+    "auth.user": _n("%(n)d user", "%(n)d users", "n"),
+    "auth.group": _n("%(n)d group", "%(n)d groups", "n"),
+}
+
+
+@register.simple_tag
+def object_count(opts, n: int) -> str:
+    """«5 звонков»; a model without its own forms reads «Periodic tasks: 5», which agrees in any language."""
+    phrase = OBJECT_COUNTS.get(opts.label_lower)
+    if phrase is not None:
+        return str(phrase % {"n": n})
+    return gettext("%(things)s: %(n)d") % {"things": capfirst(opts.verbose_name_plural), "n": n}

@@ -65,7 +65,8 @@ class ScriptAdminForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["dialogue_map"].widget = map_editor_widget()  # built per form: its texts follow the language
+        if "dialogue_map" in self.fields:  # absent for a viewer: the map is then read-only
+            self.fields["dialogue_map"].widget = map_editor_widget()  # built per form: its texts follow the language
 
     def clean(self):
         cleaned = super().clean()

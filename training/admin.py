@@ -47,6 +47,23 @@ class TrainingSessionAdmin(admin.ModelAdmin):
 @admin.register(Score)
 class ScoreAdmin(admin.ModelAdmin):
     list_display = ["session", "total", "created_at"]
+    fields = ["session", "total", "checklist", "metrics", "advice", "created_at"]
+    readonly_fields = ["session", "total", "checklist", "metrics", "advice", "created_at"]
+
+    @admin.display(description=_("rubric"))
+    def checklist(self, obj: Score) -> str:
+        """The stored rubric read in the viewer's language (labels are kept as source text)."""
+        from django.utils.html import format_html, format_html_join
+        from django.utils.translation import gettext
+
+        stages = (obj.rubric or {}).get("stages", [])
+        return format_html_join(
+            "", "<p><strong>{}</strong> {}</p>",
+            ((gettext(s.get("title", "")), format_html_join(
+                "; ", "{} {}", (("✔" if c.get("passed") else "✘", gettext(c.get("label", "")))
+                                 for c in s.get("checks", []) if c.get("passed") is not None)) or format_html("—"))
+             for s in stages),
+        )
 
 
 class ScorecardCheckForm(forms.ModelForm):

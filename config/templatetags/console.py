@@ -95,3 +95,15 @@ def object_count(opts, n: int) -> str:
     if phrase is not None:
         return str(phrase % {"n": n})
     return gettext("%(things)s: %(n)d") % {"things": capfirst(opts.verbose_name_plural), "n": n}
+
+
+CALL_EVENT_KINDS = {
+    "status": _("status change"),
+    "provider": _("carrier report"),
+    "late_report": _("late carrier report"),
+}
+
+
+@register.filter
+def call_event_kind(code: str) -> str:
+    return str(CALL_EVENT_KINDS.get(code, code))

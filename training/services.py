@@ -25,6 +25,8 @@ from training.models import (
     Certification,
     Scenario,
     Score,
+    Scorecard,
+    ScorecardCheck,
     SessionEvent,
     SessionTurn,
     Trainee,
@@ -378,3 +380,29 @@ def session_score(*, session_id: int) -> Score | None:
         log.exception("training session %s: scoring failed", session_id)
         session_scoring_fail(session_id=session_id, error=f"{type(exc).__name__}: {exc}")
         raise
+
+
+# --- scorecards ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def scorecard_default_ensure() -> Scorecard:
+    """The default scorecard, created from the shipped rubric when there is none (idempotent).
+
+    The data migration creates it on a new database; this puts it back where tables were emptied.
+    """
+    from training.scoring import DEFAULT_SCORECARD
+
+    card = Scorecard.objects.filter(is_default=True).first()
+    if card is not None:
+        return card
+    card = Scorecard.objects.create(name=DEFAULT_SCORECARD.name, pass_threshold=DEFAULT_SCORECARD.pass_threshold,
+                                    is_default=True)
+    order = 0
+    for stage in DEFAULT_SCORECARD.stages:
+        for check in stage.checks:
+            order += 10
+            ScorecardCheck.objects.create(scorecard=card, stage=stage.title, label=check.label,
+                                          description=check.description, points=check.points, rule=check.rule,
+                                          order=order)
+    return card

@@ -16,6 +16,7 @@ from config.roles import TRAINEE, roles_sync, user_assign_role
 from dialogs.models import Script
 from dialogs.services import script_save
 from training.models import Scenario, Trainee
+from training.services import scorecard_default_ensure
 
 SCRIPTS_DIR = Path(__file__).resolve().parent.parent.parent / "dialogs" / "data"
 
@@ -101,6 +102,7 @@ def demo_seed(*, password: str = data.DEMO_PASSWORD_DEFAULT) -> DemoSummary:
             },
         )
 
+    scorecard_default_ensure()  # reviews use it; a database emptied by hand gets it back
     for title, difficulty, persona, description in data.SCENARIOS_EN:
         Scenario.objects.update_or_create(
             title=title,

@@ -6,8 +6,18 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from calls.models import Call, Campaign
+
+# a campaign («кампания») agrees in gender: «Активна», «Завершена» (a call's outcome is «Завершён»)
+CAMPAIGN_STATUS_LABELS = {
+    Campaign.Status.DRAFT: pgettext_lazy("campaign status", "Draft"),
+    Campaign.Status.ACTIVE: pgettext_lazy("campaign status", "Active"),
+    Campaign.Status.PAUSED: pgettext_lazy("campaign status", "Paused"),
+    Campaign.Status.COMPLETED: pgettext_lazy("campaign status", "Completed"),
+    Campaign.Status.ARCHIVED: pgettext_lazy("campaign status", "Archived"),
+}
 
 
 @dataclass(frozen=True)
@@ -35,7 +45,7 @@ class CampaignProgress:
 
     @property
     def status_label(self) -> str:
-        return str(Campaign.Status(self.status_code).label)
+        return str(CAMPAIGN_STATUS_LABELS.get(self.status_code, Campaign.Status(self.status_code).label))
 
     def share(self, value: int) -> int:
         return round(100 * value / self.contacts) if self.contacts else 0

@@ -169,6 +169,7 @@ def test_full_walk_speak_hear_finish_and_see_the_review(
         assert "china" in page.inner_text("#transcript").lower()
         # and the customer's audio arrives and plays
         page.wait_for_function("window.trainer.audioFrames > 50", timeout=20000)
+        assert not page.inner_text("#latency").startswith("0 ")  # never «0 ms» before a measured answer
         assert page.get_attribute("#mind", "data-state") in {
             "IDLE", "LISTENING", "ANALYZING_SPEECH", "CHECKING_CACHE", "ROUTING_TO_LLM", "GENERATING_SPEECH",
             "SPEAKING",

@@ -18,6 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import reverse
 
+from config.voice import media_guard_options
 from training import services
 from training.live import EndPhraseSink, SessionRecorder, SessionSetup, TurnWriter, build_pipeline
 from training.models import TrainingSession
@@ -98,7 +99,7 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
         pipeline.add_sink(self.end_sink)
         pipeline.add_sink(self.writer)
         self.media = MediaSession(BrowserCodec(), pipeline, send=self._send_frame, close=self._media_closed,
-                                  session_id=str(self.session_id))
+                                  session_id=str(self.session_id), **media_guard_options())
         await self.accept()
         await self.channel_layer.group_add(services.session_group(self.session_id), self.channel_name)
         await self.send(text_data=json.dumps({

@@ -16,6 +16,9 @@ STORAGES = {
 # Tests never reach a vendor: the offline providers unless a test says otherwise.
 OPENAI_API_KEY = ""
 DIALOG = {"RESPONDER": "flow", "ANALYSIS": "offline"}
+# Audio synthesised in one test must not answer another's: tests that check the live cache turn it on.
+# Tests feed audio as fast as they can: the real-time guard allows 1000x here (its own tests set 1).
+VOICE = {**VOICE, "LIVE_AUDIO_CACHE": False, "MEDIA_MAX_SPEED": 1000.0}
 LOG_LEVEL = env("LOG_LEVEL", default="WARNING")
 from config.logging import build_logging  # noqa: E402
 

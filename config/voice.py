@@ -32,6 +32,13 @@ def _vendor_keys() -> dict[str, str]:
 def _block(kind: str, voice_settings: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
     block = (voice_settings if voice_settings is not None else settings.VOICE)[kind]
     name, options = block["PROVIDER"], dict(block.get("OPTIONS") or {})
+    # Speech recognition may run as its own OpenAI-compatible service (docker-compose's `stt` profile)
+    # while the dialog uses OpenAI itself: STT_BASE_URL points only the STT there, and the OpenAI key
+    # is not sent to it (a self-hosted server asks for none; the SDK needs some value).
+    self_hosted_stt = kind == "STT" and name == "openai" and bool(settings.STT_BASE_URL)
+    if self_hosted_stt:
+        options.setdefault("base_url", settings.STT_BASE_URL)
+        options.setdefault("api_key", "self-hosted")
     # A vendor's key comes from its own variable (OPENAI_API_KEY, ELEVENLABS_API_KEY) unless OPTIONS names one.
     if name in _vendor_keys() and not options.get("api_key"):
         options["api_key"] = _vendor_keys()[name]

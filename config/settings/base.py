@@ -212,6 +212,8 @@ VOICE = {
 }
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None
+# an OpenAI-compatible speech-recognition server for STT_PROVIDER=openai only (e.g. http://stt:8000/v1)
+STT_BASE_URL = env("STT_BASE_URL", default="")
 OPENAI_CHAT_MODEL = env("OPENAI_CHAT_MODEL", default="gpt-4o-mini")
 DIALOG = {
     # "flow" (offline, scripted) or "openai" (LLM with flow fallback).

@@ -178,9 +178,12 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
             review = reverse("training:session_detail", args=[self.session_id])
             await self._safe_send({"type": "ended", "reason": reason, "review_url": review})
         else:
-            # a malformed frame: the socket closes with the codec's code; the session stays active
+            # a malformed frame or a flood: the socket closes with the codec's 4xxx code and the reason is
+            # logged on the session, which stays active so the trainee can reconnect and go on
+            await database_sync_to_async(services.session_disconnect)(session_id=self.session_id, code=code,
+                                                                      reason=reason)
             await self._safe_send({"type": "error", "code": code, "reason": reason})
-        await self.close(code=code)
+        await self.close(code=code, reason=reason)
 
     async def _safe_send(self, payload: dict[str, Any]) -> None:
         try:

@@ -216,6 +216,9 @@ async def test_malformed_frame_closes_with_a_clear_code_and_keeps_the_session(tr
     await comm2.disconnect(code=seen[-1]["code"])
     session, _ = await _reload(session)
     assert session.status == Status.ACTIVE
+    reasons = await database_sync_to_async(lambda: list(
+        session.events.filter(kind="disconnected").values_list("data__reason", flat=True)))()
+    assert any("odd byte count" in (r or "") for r in reasons), reasons
 
 
 async def test_review_socket_pushes_the_score(trainee, other_trainee, scenario_ru):

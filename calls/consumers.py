@@ -161,6 +161,11 @@ def _media_lock_key(call_id: int) -> str:
     return f"calls:media-socket:{call_id}"
 
 
+# The hold on a call's media expires unless its socket renews it: a crashed process frees its calls soon.
+MEDIA_HOLD_TTL_S = 60
+MEDIA_HOLD_RENEW_S = 20
+
+
 class MediaStreamConsumer(WebSocketEndpoint):
     """``ws/calls/<call_id>/media/``: authenticated by the call's signed token, never by Origin."""
 
@@ -174,6 +179,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
         self.finished = False
         self.end_reason = ""
         self.holds_call = False
+        self._hold_task: asyncio.Task | None = None
         self._auth_timer: asyncio.Task | None = None
         await self.accept()  # accepted first, so a refusal can carry a close code the carrier logs
         token = (parse_qs(self.scope.get("query_string", b"").decode()).get("token") or [""])[0]
@@ -200,12 +206,12 @@ class MediaStreamConsumer(WebSocketEndpoint):
         if self.ctx is None or self.ctx.status not in services.LIVE_FOR_MEDIA:
             await self._refuse(CLOSE_CALL_NOT_LIVE, f"call is {self.ctx.status if self.ctx else 'unknown'}")
             return False
-        hold_s = int(settings.TELEPHONY.get("RECORDING_MAX_S", 3600)) + 600
-        if not await cache.aadd(_media_lock_key(self.call_id), self.scope.get("client") and str(self.scope["client"]),
-                                timeout=hold_s):
+        if not await cache.aadd(_media_lock_key(self.call_id), str(self.scope.get("client") or ""),
+                                timeout=MEDIA_HOLD_TTL_S):
             await self._refuse(CLOSE_ALREADY_STREAMING, "another socket is streaming this call")
             return False
         self.holds_call = True
+        self._hold_task = asyncio.create_task(self._keep_holding())
         from calls.telephony import PROVIDERS, get_provider
         from voice.protocols import codec_for
         from voice.session import MediaSession
@@ -227,11 +233,27 @@ class MediaStreamConsumer(WebSocketEndpoint):
 
         return float(provider_options("simulated").get("pace_speed", 1.0))
 
+    async def _keep_holding(self) -> None:
+        while True:
+            await asyncio.sleep(MEDIA_HOLD_RENEW_S)
+            try:
+                await cache.atouch(_media_lock_key(self.call_id), MEDIA_HOLD_TTL_S)
+            except Exception:  # Redis away for a moment: the next renewal tries again
+                log.warning("call %s: could not renew the media hold", self.call_id, exc_info=True)
+
     async def _build_pipeline(self, start):
         from voice.pipeline import PipelineConfig, VoicePipeline
 
         ctx = self.ctx
-        config = PipelineConfig(language=ctx.language, voice=ctx.voice, bot_speaks_first=True, pace_speed=self._pace())
+        from dialogs.scriptmap import call_limits
+        from voice.pipeline import CallLimits
+
+        limits = call_limits(ctx.script_map, ctx.variables)
+        config = PipelineConfig(language=ctx.language, voice=ctx.voice, bot_speaks_first=True, pace_speed=self._pace(),
+                                limits=CallLimits(max_duration_s=limits["max_call_s"], silence_s=limits["silence_s"],
+                                                  max_silences=int(limits["max_silences"]),
+                                                  silence_prompt=limits["silence_prompt"],
+                                                  silence_end=limits["silence_end"], duration_end=limits["limit_end"]))
         stt, tts = await asyncio.to_thread(lambda: (shared_provider("stt"), shared_provider("tts")))
         self.started_at = time.time()
         await database_sync_to_async(services.call_progress)(call_id=self.call_id, event="answered")
@@ -277,6 +299,9 @@ class MediaStreamConsumer(WebSocketEndpoint):
         # The flow's end directive (or a protocol error): hang up through the carrier, then close.
         if code == 1000 and reason == "conversation ended":
             await database_sync_to_async(services.call_hangup, thread_sensitive=False)(call_id=self.call_id)
+            pipeline = self.session.pipeline if self.session is not None else None
+            if pipeline is not None and pipeline.end_reason in ("max_duration", "max_silences"):
+                reason = f"limit: {pipeline.end_reason}"  # the call log says which limit ended it
         self.end_reason = reason
         await self.close(code, reason)
         await self._finish()
@@ -306,6 +331,8 @@ class MediaStreamConsumer(WebSocketEndpoint):
             wav = await asyncio.to_thread(self.recorder.wav)
             await database_sync_to_async(services.call_recording_save)(call_id=self.call_id, wav=wav)
         finally:
+            if self._hold_task is not None:
+                self._hold_task.cancel()
             if self.holds_call:
                 await cache.adelete(_media_lock_key(self.call_id))
 

@@ -192,3 +192,20 @@ def test_each_role_menu_shows_what_it_may_use(client, console, django_user_model
             assert (f'href="{href}"' in nav) is shown, (username, href)
             if shown:  # and what is shown opens
                 assert client.get(href, follow=True).status_code == 200, (username, href)
+
+
+def test_counts_use_russian_plurals(client, console, django_user_model):
+    from django.utils import translation
+
+    from calls.models import Call, ContactList
+    from config.templatetags.console import object_count
+    from crm.models import Lead
+
+    with translation.override("ru"):
+        assert object_count(Lead._meta, 2) == "2 лида"
+        assert object_count(Call._meta, 5) == "5 звонков"
+        assert object_count(ContactList._meta, 2) == "2 списка контактов"
+        assert object_count(Call._meta, 21) == "21 звонок"
+    client.force_login(django_user_model.objects.get(username="manager"))
+    html = client.get("/admin/calls/call/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert '<span class="result-count">1 звонок</span>' in html

@@ -84,6 +84,14 @@ class ScorecardCheckInline(admin.TabularInline):
     model = ScorecardCheck
     form = ScorecardCheckForm
     extra = 1
+    readonly_fields = ["shown_as"]
+
+    @admin.display(description=_("shown as"))
+    def shown_as(self, obj: ScorecardCheck) -> str:
+        """The label as a review shows it in the viewer's language (the shipped card is stored in English)."""
+        from django.utils.translation import gettext
+
+        return f"{gettext(obj.stage)} · {gettext(obj.label)}" if obj and obj.pk else "—"
 
 
 @admin.register(Scorecard)

@@ -107,6 +107,20 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 ACTIVE_STATUSES = (S.QUEUED, S.DIALING, S.RINGING, S.IN_PROGRESS)
 LIVE_STATUSES = (S.DIALING, S.RINGING, S.IN_PROGRESS)  # what counts against the concurrency cap
+
+
+def stt_max_conversations() -> int | None:
+    """Live calls (all campaigns) the speech recognition serves in time; see ``config.voice``."""
+    from config.voice import stt_max_conversations as from_settings
+
+    return from_settings()
+
+
+def campaign_concurrency(*, campaign: Campaign) -> int:
+    """The campaign's cap, never above what the STT capacity serves (the planner spaces calls by it)."""
+    cap = max(1, campaign.max_concurrent_calls)
+    stt_cap = stt_max_conversations()
+    return min(cap, stt_cap) if stt_cap else cap
 AFTER_END_STATUSES = (S.ENDED, S.ANALYSING, S.FOLLOW_UP, S.CRM, S.DONE)
 FINAL_STATUSES = (S.DONE, S.CANCELED)
 _TIMESTAMPS = {S.DIALING: "dialing_at", S.IN_PROGRESS: "answered_at", S.ENDED: "ended_at", S.DONE: "done_at",
@@ -340,7 +354,7 @@ def campaign_plan(
     campaign = Campaign.objects.select_related("script").get(pk=campaign_id)
     if campaign.status != Campaign.Status.ACTIVE:
         return result
-    cap = max(1, campaign.max_concurrent_calls)
+    cap = campaign_concurrency(campaign=campaign)
     grid = _SlotGrid(origin=datetime.combine(day - timedelta(days=1), time(0), ZoneInfo("UTC")),
                      step_s=max(1.0, campaign.average_call_seconds) / cap)
     for (moment,) in Call.objects.filter(
@@ -578,6 +592,9 @@ def call_place(*, call_id: int) -> PlaceResult:
             live = Call.objects.filter(campaign_id=campaign.pk, status__in=LIVE_STATUSES).count()
             if live >= campaign.max_concurrent_calls:
                 return PlaceResult("at_cap", call_id)
+            stt_cap = stt_max_conversations()
+            if stt_cap is not None and Call.objects.filter(status__in=LIVE_STATUSES).count() >= stt_cap:
+                return PlaceResult("at_cap", call_id)  # speech recognition serves no more conversations in time
             call = call_transition(call_id=call_id, to=S.DIALING, provider=campaign.telephony_provider)
         elif call.status == S.DIALING and not call.provider_call_id:
             if call.dial_requested_at is not None:

@@ -204,6 +204,14 @@ VOICE = {
     "STT": {"PROVIDER": env("STT_PROVIDER", default="local"), "OPTIONS": env.json("STT_OPTIONS", default={})},
     "TTS": {"PROVIDER": env("TTS_PROVIDER", default="local"), "OPTIONS": env.json("TTS_OPTIONS", default={})},
     "AUDIO_CACHE_TTL_S": env.int("AUDIO_CACHE_TTL_S", default=30 * 24 * 3600),
+    # One STT per process behind a bounded line (voice.stt.admission); the planner and dispatcher never
+    # keep more live calls than MAX_CONVERSATIONS (0: derived from WORKERS and SECONDS_PER_AUDIO_S).
+    "STT_ADMISSION": {
+        "WORKERS": env.int("STT_WORKERS", default=1),
+        "MAX_QUEUE": env.int("STT_MAX_QUEUE", default=16),
+        "SECONDS_PER_AUDIO_S": env.float("STT_SECONDS_PER_AUDIO_S", default=0.0),
+        "MAX_CONVERSATIONS": env.int("STT_MAX_CONVERSATIONS", default=0),
+    },
 }
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None

@@ -16,6 +16,8 @@ STORAGES = {
 # Tests never reach a vendor: the offline providers unless a test says otherwise.
 OPENAI_API_KEY = ""
 DIALOG = {"RESPONDER": "flow", "ANALYSIS": "offline"}
+# Campaign tests run many simulated calls with fake or scripted STT: the STT capacity cap is tested on its own.
+VOICE = {**VOICE, "STT_ADMISSION": {**VOICE["STT_ADMISSION"], "MAX_CONVERSATIONS": 1000}}
 LOG_LEVEL = env("LOG_LEVEL", default="WARNING")
 from config.logging import build_logging  # noqa: E402
 

@@ -124,6 +124,7 @@ class CallEventSink:
                 intent=self.meta.get("intent") or "", objection=self.meta.get("objection") or "",
                 eou_ms=m and m.eou_ms, stt_ms=m and m.stt_ms, ttft_ms=m and m.ttft_ms,
                 tts_ttfb_ms=m and m.tts_ttfb_ms, voice_to_voice_ms=m and m.voice_to_voice_ms,
+                stt_queue_wait_ms=m and m.stt_queue_wait_ms, stt_missed=bool(m and m.stt_missed),
             )
         else:
             if not isinstance(event, StateChanged | UserTranscript):

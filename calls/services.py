@@ -692,8 +692,11 @@ def call_analyse(*, call_id: int) -> Call:
     turns = list(call.turns.order_by("index").values_list("speaker", "text"))
     script_map = call.script_version.dialogue_map if call.script_version else call.campaign.script.dialogue_map
     provider = settings.DIALOG.get("ANALYSIS", "offline")
+    # a bot turn marked stt_missed answered customer words the STT could not recognise at all
+    unrecognised = call.turns.filter(stt_missed=True).count()
     result = analyse_transcript(turns, script_map=script_map, language=call.campaign.language, provider=provider,
-                                config=openai_llm_config() if provider == "openai" else None)
+                                config=openai_llm_config() if provider == "openai" else None,
+                                unrecognised=unrecognised)
     valid = {c.value for c in Call.Disposition}
     call.disposition = result.disposition if result.disposition in valid else call.disposition
     call.summary, call.follow_up = result.summary, result.follow_up
@@ -724,7 +727,8 @@ def call_after_work(*, call_id: int) -> str:
         call = call_transition(call_id=call_id, to=S.CRM, follow_up_id=message.pk if message else None)
     if call.status == S.CRM:
         lead_id = None
-        if call.crm_status in (Call.CrmStatus.LEAD, Call.CrmStatus.TASK):
+        if call.crm_status in (Call.CrmStatus.LEAD, Call.CrmStatus.TASK) and not (call.analysis or {}).get(
+                "unintelligible"):
             call = Call.objects.select_related("contact", "campaign").get(pk=call_id)
             lead_id = lead_create_from_call(call=call).pk
         call = call_transition(call_id=call_id, to=S.DONE, lead_id=lead_id)

@@ -195,6 +195,7 @@ class MediaStreamConsumer(MediaDispatchMixin, AsyncWebsocketConsumer):
 
             pace = float(provider_options("simulated").get("pace_speed", 1.0))
         config = PipelineConfig(language=ctx.language, voice=ctx.voice, bot_speaks_first=True, pace_speed=pace)
+        config.use_script_phrases(ctx.script_map)  # «holding» / «not_heard» from the script when it has them
         stt, tts = await asyncio.to_thread(lambda: (shared_provider("stt"), shared_provider("tts")))
         self.started_at = time.time()
         await database_sync_to_async(services.call_progress)(call_id=self.call_id, event="answered")

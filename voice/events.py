@@ -113,7 +113,8 @@ class TurnMetrics(PipelineEvent):
     cache_hit: bool = False
     speculative_stt: bool = False
     stt_queue_wait_ms: float | None = None  # waiting for an STT worker (voice.stt.admission)
-    stt_work_ms: float | None = None  # the transcription itself, from its start (speculative: before the EOU)
+    stt_start_ms: float | None = None  # end of speech -> the transcription used started (speculative: early)
+    stt_work_ms: float | None = None  # the transcription itself, queue wait excluded (speculative: before the EOU)
     stt_late: bool = False  # the transcript came after stt_timeout_s (the holding phrase was due)
     stt_missed: bool = False  # the person's words could not be recognised at all
 

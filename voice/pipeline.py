@@ -26,6 +26,7 @@ import collections
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -214,6 +215,8 @@ class VoicePipeline:
         self._barge_in_pending = False
         self._carry: list[str | asyncio.Task] = []  # unanswered words of a cut-off turn, for the next one
         self._stt_tasks: set[asyncio.Task] = set()
+        # when each transcription was started (weak: a dropped guess leaves nothing behind)
+        self._stt_started: weakref.WeakKeyDictionary[asyncio.Task, float] = weakref.WeakKeyDictionary()
         self._stt_misses = 0  # turns in a row whose words could not be recognised at all
         self._held_last = False  # the previous turn already said the holding phrase
         self._background: set[asyncio.Task] = set()
@@ -319,8 +322,14 @@ class VoicePipeline:
         if not self.config.speculative_stt:
             return
         self._drop_speculative()
+        if self._stt_busy():
+            return  # every STT worker is busy: a guess that may be thrown away would only delay real turns
         self._speculative = self._start_stt(event.audio, name="voice-stt-speculative")
         self._speculative.add_done_callback(self._hint_from_task)
+
+    def _stt_busy(self) -> bool:
+        admission = getattr(self.stt, "admission", None)
+        return admission is not None and admission.running >= admission.workers
 
     def _drop_speculative(self) -> None:
         if self._speculative is not None and not self._speculative.done():
@@ -338,8 +347,7 @@ class VoicePipeline:
         interval = self.config.partial_interval_ms
         if interval <= 0 or (self._partial is not None and not self._partial.done()):
             return
-        admission = getattr(self.stt, "admission", None)
-        if admission is not None and admission.running >= admission.workers:
+        if self._stt_busy():
             return  # the STT is busy with final transcripts (its own or other calls'): no partials now
         if self.endpointer.now_ms - self._last_partial_ms < interval:
             return
@@ -373,6 +381,10 @@ class VoicePipeline:
         turn.metrics.speculative_stt = speculative is not None
         turn.last_voiced_at = self._arrival_of(event.last_voiced_ms)
         turn.metrics.eou_ms = _ms(decided_at - turn.last_voiced_at) if turn.last_voiced_at is not None else None
+        stt_started = self._stt_started.pop(stt, None)
+        if stt_started is not None and turn.last_voiced_at is not None:
+            # end of speech -> start of the transcription used: the speculative silence, or the EOU
+            turn.metrics.stt_start_ms = _ms(stt_started - turn.last_voiced_at)
         turn.task = asyncio.create_task(self._user_turn(turn), name="voice-turn")
 
     def _arrival_of(self, stream_ms: float) -> float | None:
@@ -398,6 +410,7 @@ class VoicePipeline:
     def _start_stt(self, audio: bytes, *, name: str = "voice-stt") -> asyncio.Task:
         """A transcription that outlives the turn waiting on it (a barge-in carries it to the next turn)."""
         task = asyncio.create_task(self._transcribe(audio), name=name)
+        self._stt_started[task] = self.clock()
         self._stt_tasks.add(task)
         task.add_done_callback(self._stt_tasks.discard)
         return task

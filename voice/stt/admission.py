@@ -45,6 +45,7 @@ class STTCapacity:
     conversations: int | None  # live conversations the workers serve in time (None until known)
     running: int = 0
     waiting: int = 0
+    measured_seconds_per_audio_s: float | None = None  # this process's own figure, beside a configured one
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -144,6 +145,7 @@ class STTAdmission:
             workers=self.workers, max_queue=self.max_queue, seconds_per_audio_s=rate,
             measured=self.configured_rate is None and rate is not None,
             conversations=conversations_served(self.workers, rate), running=self._running, waiting=len(self._waiters),
+            measured_seconds_per_audio_s=self.measured_rate,
         )
 
 

@@ -695,6 +695,11 @@ class VoicePipeline:
             await self._end_conversation()
             return
         await self._set_mind(MindState.LISTENING)
+        if self._carry and not self.endpointer.in_speech and not self.closed:
+            # words said while this turn could not be interrupted (barge-in off): answer them now
+            follow = self._new_turn()
+            follow.stt_pending, self._carry = self._carry, []
+            follow.task = asyncio.create_task(self._user_turn(follow), name="voice-turn")
 
     async def _end_conversation(self) -> None:
         self.ended = True

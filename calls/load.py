@@ -1,4 +1,4 @@
-"""Concurrent full conversations through the real pipeline, local STT and real audio both ways (``manage.py call_load``).
+"""Concurrent full conversations: the real pipeline, local STT, real audio both ways (``manage.py call_load``).
 
 Each call is the salesperson's ``VoicePipeline`` (the campaign's ``FlowResponder`` on the demo script,
 eSpeak for its voice, the process's shared local Whisper behind the STT admission line) talking
@@ -30,6 +30,7 @@ import numpy as np
 
 from voice.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
 from voice.events import BotTurnFinished, ConversationEnded, ErrorEvent, ListSink, TurnMetrics, UserTranscript
+from voice.stt.admission import conversations_served
 
 NOISE_LEVEL = 0.0005  # a quiet line between phrases, under the VAD's energy floor
 
@@ -265,6 +266,8 @@ async def run_load(*, calls: int, utterances: int = 5, language: str = "ru", max
     one, many = summarise(alone), summarise(list(together))
     ratio = round(many["v2v_p95_ms"] / one["v2v_p95_ms"], 2) if one["v2v_p95_ms"] and many["v2v_p95_ms"] else None
     capacity = stt.capacity().to_dict() if hasattr(stt, "capacity") else None
+    measured = capacity and capacity.get("measured_seconds_per_audio_s")
+    served = conversations_served(capacity["workers"], measured) if measured else None
     return {
         "one_call": one,
         "n_calls": many,
@@ -275,6 +278,10 @@ async def run_load(*, calls: int, utterances: int = 5, language: str = "ru", max
         "v2v_p95_ms": many["v2v_p95_ms"],
         "stt": f"{stt.name} (model {getattr(stt, 'model_name', '?')})",
         "stt_capacity": capacity,
+        # what this machine's STT served in time during the run: more calls than this is past capacity,
+        # which the dispatcher does not start (STT_MAX_CONVERSATIONS)
+        "stt_conversations_served_measured": served,
+        "over_capacity": served is not None and calls > served,
         "transcripts": [{"said": s, "heard": h} for s, h in together[0].transcripts[:3]] if together else [],
         "cpu_cores": os.cpu_count(),
         "load_avg_before": [round(x, 2) for x in load_before],

@@ -84,6 +84,7 @@ class PipelineConfig:
     barge_in: bool = True
     barge_in_min_speech_ms: int = 0  # extra voiced time past the VAD's speech start; 0 = at speech start
     speculative_stt: bool = True
+    speculative_max_work_ratio: float = 1.0  # no speculative STT when the STT is slower than this (s per s of audio)
     partial_interval_ms: int = 0  # periodic STT while the user speaks; 0 = off (only for fast STT)
     # a transcript later than this is late: the holding phrase is said and the transcription goes on
     stt_timeout_s: float = 3.0
@@ -322,14 +323,23 @@ class VoicePipeline:
         if not self.config.speculative_stt:
             return
         self._drop_speculative()
-        if self._stt_busy():
-            return  # every STT worker is busy: a guess that may be thrown away would only delay real turns
+        if self._stt_busy() or self._stt_too_slow_to_guess():
+            return  # a guess that may be thrown away would only delay real turns
         self._speculative = self._start_stt(event.audio, name="voice-stt-speculative")
         self._speculative.add_done_callback(self._hint_from_task)
 
     def _stt_busy(self) -> bool:
         admission = getattr(self.stt, "admission", None)
         return admission is not None and admission.running >= admission.workers
+
+    def _stt_too_slow_to_guess(self) -> bool:
+        """A speculative transcription saves the rest of the end silence (~300 ms); a dropped one (the person
+        went on) keeps a worker busy for its whole run, and the real transcription waits behind it. When
+        the STT needs more than ``speculative_max_work_ratio`` seconds per second of audio (a loaded or
+        slow machine), a miss costs seconds: no guessing then."""
+        admission = getattr(self.stt, "admission", None)
+        rate = admission.measured_rate if admission is not None else None
+        return rate is not None and rate > self.config.speculative_max_work_ratio
 
     def _drop_speculative(self) -> None:
         if self._speculative is not None and not self._speculative.done():

@@ -27,11 +27,11 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from voice.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, FrameSplitter
+from voice.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, FrameSplitter, frame_bytes
 from voice.cache import AudioCache
 from voice.errors import ProviderError, ProviderTimeout
 from voice.events import (
@@ -79,6 +79,9 @@ DEFAULT_NOT_HEARD = {
 class PipelineConfig:
     language: str = "ru"
     voice: str = ""
+    # the rate fed to ``feed()`` (the VAD and STT run on it): a telephony stream's 8 kHz is kept as is,
+    # so no frame is resampled on the way in; ``MediaSession`` sets it from the stream's format
+    input_rate: int = SAMPLE_RATE
     vad: VADConfig = field(default_factory=VADConfig)
     bot_speaks_first: bool = False
     barge_in: bool = True
@@ -124,9 +127,23 @@ class PipelineConfig:
         return self
 
 
+class FrameEncoder(Protocol):
+    """One sentence's PCM16 16 kHz audio in, 20 ms output frames out (``flush`` pads the last one)."""
+
+    def push(self, pcm16: bytes) -> list: ...
+
+    def flush(self) -> list: ...
+
+
 @runtime_checkable
 class AudioOutput(Protocol):
-    """What the pipeline needs from a transport. ``supports_marks``: the far end echoes marks once played."""
+    """What the pipeline needs from a transport. ``supports_marks``: the far end echoes marks once played.
+
+    A transport may also offer ``frame_encoder()`` (a new ``FrameEncoder`` per sentence) and
+    ``send_frame(frame)``: the pipeline then encodes each sentence's audio in bulk as it is queued
+    (resampling and G.711 per chunk, not per frame) and the pacer only sends what is ready. Without
+    them, the pacer hands 20 ms PCM16 16 kHz frames to ``send_audio``.
+    """
 
     supports_marks: bool
 
@@ -195,8 +212,10 @@ class VoicePipeline:
         self.state = state or ConversationState(language=self.config.language)
         self.clock = clock
         self.mind = MindState.IDLE
-        self.endpointer = Endpointer(self.config.vad)
-        self._splitter = FrameSplitter(FRAME_BYTES)
+        self.endpointer = Endpointer(self.config.vad, sample_rate=self.config.input_rate)
+        self._splitter = FrameSplitter(frame_bytes(self.config.input_rate))
+        self._encoder: Callable[[], FrameEncoder] = lambda: FrameSplitter(FRAME_BYTES)
+        self._send_frame: Callable[[object], Awaitable[None]] | None = None
         # (stream ms, monotonic arrival) of recent frames, to date the last voiced sample in real time
         self._arrivals: collections.deque[tuple[float, float]] = collections.deque(
             maxlen=max(200, (self.config.vad.end_silence_ms + 2000) // FRAME_MS)
@@ -230,6 +249,14 @@ class VoicePipeline:
     def add_sink(self, sink: EventSink) -> None:
         self.sink.add(sink)
 
+    def set_input_rate(self, sample_rate: int) -> None:
+        """Feed audio at ``sample_rate`` (8 or 16 kHz) instead; only before ``start()``."""
+        if self.started:
+            raise RuntimeError("the input rate is fixed once the pipeline has started")
+        self.config.input_rate = sample_rate
+        self.endpointer = Endpointer(self.config.vad, sample_rate=sample_rate)
+        self._splitter = FrameSplitter(frame_bytes(sample_rate))
+
     async def start(self) -> None:
         """Start the pacer; speak the opening line when the bot speaks first."""
         if self.started:
@@ -237,6 +264,10 @@ class VoicePipeline:
         if self.output is None:
             raise RuntimeError("VoicePipeline needs an output before start()")
         self.started = True
+        if callable(getattr(self.output, "frame_encoder", None)) and callable(getattr(self.output, "send_frame", None)):
+            self._encoder, self._send_frame = self.output.frame_encoder, self.output.send_frame
+        else:
+            self._encoder, self._send_frame = (lambda: FrameSplitter(FRAME_BYTES)), self.output.send_audio
         self._play_clock = self.clock()
         self._pacer_task = asyncio.create_task(self._pacer(), name="voice-pacer")
         await self._set_mind(MindState.LISTENING)
@@ -415,7 +446,7 @@ class VoicePipeline:
         # the whole wait (admission queue + work) is bounded, but well past stt_timeout_s: a late
         # transcript is still the person's words, and the turn uses it when it comes
         async with asyncio.timeout(self.config.stt_give_up_s):
-            return await self.stt.transcribe(audio, sample_rate=SAMPLE_RATE, language=self.state.language)
+            return await self.stt.transcribe(audio, sample_rate=self.config.input_rate, language=self.state.language)
 
     def _start_stt(self, audio: bytes, *, name: str = "voice-stt") -> asyncio.Task:
         """A transcription that outlives the turn waiting on it (a barge-in carries it to the next turn)."""
@@ -603,7 +634,7 @@ class VoicePipeline:
         voice, language = self.config.voice, self.state.language
         key = self.tts.cache_key(text, voice=voice, language=language, sample_rate=SAMPLE_RATE)
         started = self.clock()
-        splitter = FrameSplitter(FRAME_BYTES)
+        splitter = self._encoder()  # this sentence's frames, encoded for the wire as they are queued
         audio: bytes | None = None
         if self.cache is not None:
             if not speaking:
@@ -827,13 +858,15 @@ class VoicePipeline:
                     if self._play_clock < now:  # the far end ran dry (or this is a new burst): restart there
                         self._play_clock = now
                     send_at = self._play_clock - self._lead_s
-                    if send_at > now:
+                    # a frame due within one frame time goes out now: the pacer wakes once per two frames
+                    # (the far end holds lead_ms .. lead_ms + one frame), half the timer wake-ups per call
+                    if send_at > now + self._frame_s:
                         await asyncio.sleep(send_at - now)
                         if turn.cancelled:
                             continue
                     if sentence.play_start is None:
                         sentence.play_start = self._play_clock
-                    await self.output.send_audio(frame)
+                    await self._send_frame(frame)
                     self._play_clock += self._frame_s
                     turn.play_end = sentence.play_end = self._play_clock
                     turn.audio_frames += 1

@@ -17,6 +17,11 @@ Design notes:
   the time it played.
 - Any provider failure becomes an ``ErrorEvent`` and the configured fallback phrase; every wait on
   a provider is bounded.
+- Late speech recognition degrades instead of looping: a transcript later than ``stt_timeout_s``
+  gets one holding phrase («Секунду…») and is used when it comes (up to ``stt_give_up_s``); words
+  said meanwhile are carried, each utterance transcribed on its own; a turn not recognised at all
+  asks to repeat once, and a second miss in a row says ``not_heard`` instead. Fixed phrases are
+  emitted as ``BotTextChunk`` like any line.
 """
 
 from __future__ import annotations

@@ -157,6 +157,7 @@ class CallEventSink:
                 intent=self.meta.get("intent") or "", objection=self.meta.get("objection") or "",
                 eou_ms=m and m.eou_ms, stt_ms=m and m.stt_ms, ttft_ms=m and m.ttft_ms,
                 tts_ttfb_ms=m and m.tts_ttfb_ms, voice_to_voice_ms=m and m.voice_to_voice_ms,
+                stt_queue_wait_ms=m and m.stt_queue_wait_ms, stt_missed=bool(m and m.stt_missed),
             )
         else:
             if not isinstance(event, StateChanged | UserTranscript):
@@ -266,6 +267,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
                                                   max_silences=int(limits["max_silences"]),
                                                   silence_prompt=limits["silence_prompt"],
                                                   silence_end=limits["silence_end"], duration_end=limits["limit_end"]))
+        config.use_script_phrases(ctx.script_map)  # «holding» / «not_heard» from the script when it has them
         stt, tts = await asyncio.to_thread(lambda: (shared_provider("stt"), shared_provider("tts")))
         self.started_at = time.time()
         # The call is answered: written without holding up the conversation (a hundred calls starting at

@@ -277,6 +277,8 @@ class TurnWriter:
             ttft_ms=metrics.ttft_ms if metrics else None,
             tts_ttfb_ms=metrics.tts_ttfb_ms if metrics else None,
             voice_to_voice_ms=metrics.voice_to_voice_ms if metrics else None,
+            stt_queue_wait_ms=metrics.stt_queue_wait_ms if metrics else None,
+            stt_missed=bool(metrics and metrics.stt_missed),
         )
         await database_sync_to_async(session_turn_add)(session_id=self.session_id, turn=record)
         self.written += 1

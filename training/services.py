@@ -153,6 +153,8 @@ class TurnRecord:
     ttft_ms: float | None = None
     tts_ttfb_ms: float | None = None
     voice_to_voice_ms: float | None = None
+    stt_queue_wait_ms: float | None = None
+    stt_missed: bool = False
 
 
 @transaction.atomic
@@ -177,6 +179,8 @@ def session_turn_add(*, session_id: int, turn: TurnRecord) -> SessionTurn:
         ttft_ms=turn.ttft_ms,
         tts_ttfb_ms=turn.tts_ttfb_ms,
         voice_to_voice_ms=turn.voice_to_voice_ms,
+        stt_queue_wait_ms=turn.stt_queue_wait_ms,
+        stt_missed=turn.stt_missed,
     )
 
 

@@ -36,7 +36,7 @@
     }
     if (msg.kind !== "pipeline" || !msg.event) { return; }
     var e = msg.event;
-    if (e.type === "user_transcript" && e.final) { appendTurn("user", e.text); }
+    if (e.type === "user_transcript" && e.final) { appendTurn("user", e.recognised === false ? "…" : e.text); }
     else if (e.type === "bot_turn") { appendTurn("bot", e.text); }
     else if (e.type === "state") {
       var mind = document.getElementById("mind");

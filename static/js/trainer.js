@@ -139,7 +139,12 @@
         break;
       }
       case 'user_transcript':
-        if (ev.final) {
+        if (ev.final && ev.recognised === false) {
+          // the trainee spoke but no transcript came: shown, not silently dropped
+          $('partial').textContent = '';
+          addLine('user', T.not_recognised, 'not-recognised');
+          stats.unrecognised = (stats.unrecognised || 0) + 1;
+        } else if (ev.final) {
           $('partial').textContent = '';
           addLine('user', ev.text);
           stats.finals.push(ev.text);

@@ -26,5 +26,5 @@ def drop_default(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("training", "0005_scorecards_assignments")]
+    dependencies = [("training", "0006_scorecards_assignments")]
     operations = [migrations.RunPython(seed_default, drop_default)]

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('training', '0004_rescore_permission'),
+        ('training', '0005_turn_stt_queue_wait_and_missed'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

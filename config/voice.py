@@ -152,6 +152,21 @@ def audio_cache_from_settings(url: str | None = None, *, ttl_s: int | None = Non
 _loop_caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+_loop_redis: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def redis_for_loop():
+    """An asyncio Redis client (``REDIS_URL``) for the running loop: live sockets' small Redis work stays
+    on the event loop instead of queueing on Django's one database thread (the async cache API's path)."""
+    import redis.asyncio as redis_asyncio
+
+    loop = asyncio.get_running_loop()
+    client = _loop_redis.get(loop)
+    if client is None:
+        client = _loop_redis[loop] = redis_asyncio.Redis.from_url(settings.REDIS_URL)
+    return client
+
+
 def audio_cache_for_loop():
     """The audio cache live conversations on the running event loop share, or None when switched off.
 
@@ -164,7 +179,7 @@ def audio_cache_for_loop():
     loop = asyncio.get_running_loop()
     cache = _loop_caches.get(loop)
     if cache is None:
-        cache = _loop_caches[loop] = audio_cache_from_settings()
+        cache = _loop_caches[loop] = audio_cache_from_settings(client=redis_for_loop())
     return cache
 
 

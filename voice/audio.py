@@ -208,6 +208,8 @@ class FrameSplitter:
         self._buf = bytearray()
 
     def push(self, data: bytes) -> list[bytes]:
+        if not self._buf and len(data) == self.frame_size:
+            return [data]  # a carrier's 20 ms frame arrives whole: nothing to cut or copy
         self._buf += data
         n = len(self._buf) // self.frame_size
         if not n:

@@ -81,6 +81,24 @@ DEFAULT_NOT_HEARD = {
 
 
 @dataclass
+class CallLimits:
+    """Limits of one conversation (seed 004: at most 5 minutes, at most 3 silences), each ended politely.
+
+    ``silence_s``: how long the line may stay quiet (nobody speaks, the bot has finished) before the bot
+    asks ``silence_prompt``; the ``max_silences``-th silence ends the call with ``silence_end``.
+    ``max_duration_s``: past it, the bot says ``duration_end`` at the next pause and hangs up.
+    Times are in real seconds (scaled by the pipeline's ``pace_speed`` in rehearsals).
+    """
+
+    max_duration_s: float | None = None
+    silence_s: float | None = None
+    max_silences: int = 3
+    silence_prompt: str = ""
+    silence_end: str = ""
+    duration_end: str = ""
+
+
+@dataclass
 class PipelineConfig:
     language: str = "ru"
     voice: str = ""
@@ -107,6 +125,7 @@ class PipelineConfig:
     lead_ms: int = 80  # audio kept queued at the far end ahead of real time
     pace_speed: float = 1.0  # 1 = real time; >1 faster (tests); 0 = no pacing at all
     mark_grace_ms: int = 1500  # how long past the estimated playback end we wait for the last mark
+    limits: CallLimits | None = None
     cache_writes: bool = True  # store synthesised sentences, so repeated phrases start at once
     cache_ttl_s: int | None = None
     sentence_min_chars: int = 12
@@ -245,6 +264,9 @@ class VoicePipeline:
         self._stt_misses = 0  # turns in a row whose words could not be recognised at all
         self._held_last = False  # the previous turn already said the holding phrase
         self._background: set[asyncio.Task] = set()
+        self._watchdog_task: asyncio.Task | None = None
+        self._silences = 0
+        self.end_reason = ""  # why the pipeline ended the conversation: "directive", "max_duration", "max_silences"
         self.started = False
         self.closed = False
         self.ended = False
@@ -275,6 +297,8 @@ class VoicePipeline:
             self._encoder, self._send_frame = (lambda: FrameSplitter(FRAME_BYTES)), self.output.send_audio
         self._play_clock = self.clock()
         self._pacer_task = asyncio.create_task(self._pacer(), name="voice-pacer")
+        if self.config.limits is not None:
+            self._watchdog_task = asyncio.create_task(self._watchdog(self.config.limits), name="voice-limits")
         await self._set_mind(MindState.LISTENING)
         if self.config.bot_speaks_first:
             turn = self._new_turn()
@@ -290,8 +314,8 @@ class VoicePipeline:
             self._cancel_turn(turn)
             self._turn = None
         current = asyncio.current_task()
-        stopping = [task for task in (self._speculative, self._partial, self._pacer_task, *self._background,
-                                      *self._stt_tasks)
+        stopping = [task for task in (self._speculative, self._partial, self._pacer_task, self._watchdog_task,
+                                      *self._background, *self._stt_tasks)
                     if task is not None and not task.done() and task is not current]
         for task in stopping:
             task.cancel()
@@ -344,6 +368,7 @@ class VoicePipeline:
             sentence.acked.set()
 
     async def _on_speech_start(self, event: SpeechStart) -> None:
+        self._silences = 0  # the caller is there: silences count anew
         self._speech_start_ms = event.at_ms
         self._last_partial_ms = self.endpointer.now_ms
         await self._emit(UserSpeechStarted())
@@ -750,13 +775,45 @@ class VoicePipeline:
     async def _end_conversation(self) -> None:
         self.ended = True
         self.state.ended = True
-        await self._emit(ConversationEnded(reason="directive"))
+        self.end_reason = self.end_reason or "directive"
+        await self._emit(ConversationEnded(reason=self.end_reason))
         await self._set_mind(MindState.IDLE)
         if self.output is not None:
             try:
                 await self.output.end()
             except Exception:
                 log.exception("transport failed to end the conversation")
+
+    # --- limits -----------------------------------------------------------------------------------
+
+    async def _watchdog(self, limits: CallLimits) -> None:
+        """Ask a silent line whether anyone is there, and end it (or an overlong call) politely."""
+        speed = self.config.pace_speed if self.config.pace_speed > 0 else 1.0
+        started = quiet_since = self.clock()
+        while not (self.closed or self.ended):
+            await asyncio.sleep(0.1 / speed)
+            now = self.clock()
+            if self._turn is not None or self.endpointer.in_speech:
+                quiet_since = now  # someone is talking: nothing to do until the line is quiet again
+                continue
+            if limits.max_duration_s and now - started >= limits.max_duration_s / speed:
+                self._say(limits.duration_end, end_reason="max_duration")
+                return
+            if limits.silence_s and now - quiet_since >= limits.silence_s / speed:
+                self._silences += 1
+                quiet_since = now
+                if self._silences >= limits.max_silences:
+                    self._say(limits.silence_end, end_reason="max_silences")
+                    return
+                self._say(limits.silence_prompt)
+
+    def _say(self, text: str, *, end_reason: str = "") -> None:
+        """A bot turn of one fixed phrase (a limit's prompt or goodbye); with ``end_reason`` it ends the call."""
+        turn = self._new_turn()
+        if end_reason:
+            self.end_reason = end_reason
+            turn.end_requested = True
+        turn.task = asyncio.create_task(self._bot_turn(turn, user_text=None, fixed_text=text), name="voice-limit")
 
     # --- barge-in ---------------------------------------------------------------------------------
 

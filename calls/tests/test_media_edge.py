@@ -228,3 +228,32 @@ async def test_fuzzed_media_socket_closes_4xxx_with_a_reason_and_another_call_ke
     await until_closed(good)
     await bad.disconnect()
     await good.disconnect()
+
+
+async def test_a_silent_callee_is_asked_then_hung_up_on_with_the_limit_in_the_call_log(live_call, fake_voice):
+    def short_limits():
+        script = live_call.campaign.script
+        script.dialogue_map = {**script.dialogue_map, "limits": {"silence_s": 0.3, "max_silences": 2}}
+        script.save()
+
+    await database_sync_to_async(short_limits)()
+    comm = await started(live_call)
+    message: dict = {}
+    for n in range(600):  # the callee's line stays silent, in about real time
+        await comm.send_to(text_data=media_frame(n))
+        while not await comm.receive_nothing(timeout=0.02):
+            message = await comm.receive_output(timeout=5)
+            if message["type"] == "websocket.close":
+                break
+        if message.get("type") == "websocket.close":
+            break
+    else:
+        raise AssertionError("the call was never ended for silence")
+    assert message["code"] == 1000
+    await comm.disconnect()
+    status, data = await database_sync_to_async(call_end)(live_call.pk)
+    assert status != "in_progress" and data.get("end_reason") == "limit: max_silences"
+    bot_lines = await database_sync_to_async(
+        lambda: list(live_call.turns.filter(speaker="bot").order_by("index").values_list("text", flat=True)))()
+    assert bot_lines[-2:] == ["Алло, вы меня слышите?",
+                              "Похоже, связь прервалась. Я перезвоню в другой раз. Всего доброго!"]

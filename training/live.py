@@ -47,6 +47,12 @@ PARTIAL_INTERVAL_MS = int(getattr(settings, "TRAINING_PARTIAL_INTERVAL_MS", 1200
 END_SILENCE_MS = int(getattr(settings, "TRAINING_END_SILENCE_MS", 700))
 
 
+CUSTOMER_NOT_HEARD = {
+    "ru": "Простите, связь плохая, я вас не расслышал. Скажите, пожалуйста, другими словами?",
+    "en": "Sorry, the line is bad and I didn't catch that. Could you put it another way?",
+}
+
+
 @dataclass(frozen=True)
 class SessionSetup:
     """What the consumer reads from the database once, so the pipeline needs no ORM."""
@@ -96,6 +102,8 @@ def build_pipeline(*, setup: SessionSetup, stt: Any = None, tts: Any = None, res
         bot_speaks_first=True,  # the customer picks up the phone: «Алло?»
         partial_interval_ms=PARTIAL_INTERVAL_MS,
         vad=VADConfig(end_silence_ms=END_SILENCE_MS),
+        # the practice customer's own words when recognition fails twice (the defaults are a salesperson's)
+        not_heard_phrases=dict(CUSTOMER_NOT_HEARD),
     )
     return VoicePipeline(
         stt=stt or shared_provider("stt"),

@@ -1,0 +1,122 @@
+"""Counting calls into KPIs: one definition shared by the live figures and the daily rollup.
+
+Definitions (a "call" is an attempt that has ended, i.e. has an outcome):
+- connected: the carrier reports the call answered and completed (``outcome == completed``);
+- talked: connected, and the analysis found a person talking (disposition not voicemail / no answer);
+- interested: ``disposition == interested``; lead: ``crm_status == lead``;
+- contact obtained / quote requested: the analysis' flags;
+- voicemail: the carrier's voicemail outcome, or a completed call the analysis found was a machine;
+  no answer / busy: the carrier's outcomes;
+- talk time: ``duration_s`` of talked calls (the median to the whole second);
+- stages: where each talked call ended (the furthest script stage the analysis saw);
+- objections: per class, talked calls raising it, calls where the bot handled it, and calls that
+  went on to interest or a lead after it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+COMPLETED, VOICEMAIL, NO_ANSWER, BUSY = "completed", "voicemail", "no_answer", "busy"
+NOT_TALKED = frozenset({VOICEMAIL, NO_ANSWER})
+COUNT_FIELDS = ("calls", "connected", "talked", "interested", "leads", "contact_obtained", "quote_requested",
+                "voicemail", "no_answer", "busy")
+
+
+@dataclass
+class Tally:
+    calls: int = 0
+    connected: int = 0
+    talked: int = 0
+    interested: int = 0
+    leads: int = 0
+    contact_obtained: int = 0
+    quote_requested: int = 0
+    voicemail: int = 0
+    no_answer: int = 0
+    busy: int = 0
+    talk_seconds: float = 0.0
+    talk_histogram: Counter = field(default_factory=Counter)
+    stages: Counter = field(default_factory=Counter)
+    objections: dict[str, list[int]] = field(default_factory=dict)
+    other_turns: int = 0
+
+    def add_call(self, *, outcome: str, disposition: str, crm_status: str, duration_s: float | None,
+                 contact_obtained: Any, quote_requested: Any, stage: Any, objections: Any) -> None:
+        if not outcome:
+            return
+        self.calls += 1
+        connected = outcome == COMPLETED
+        talked = connected and disposition not in NOT_TALKED
+        self.connected += connected
+        self.talked += talked
+        interested = disposition == "interested"
+        lead = crm_status == "lead"
+        self.interested += interested
+        self.leads += lead
+        self.contact_obtained += bool(contact_obtained)
+        self.quote_requested += bool(quote_requested)
+        self.voicemail += outcome == VOICEMAIL or (connected and disposition == VOICEMAIL)
+        self.no_answer += outcome == NO_ANSWER
+        self.busy += outcome == BUSY
+        if not talked:
+            return
+        if duration_s is not None:
+            self.talk_seconds += duration_s
+            self.talk_histogram[int(duration_s)] += 1
+        self.stages[stage or ""] += 1
+        seen: dict[str, bool] = {}
+        for item in objections if isinstance(objections, list) else ():
+            if isinstance(item, dict) and item.get("type"):
+                seen[item["type"]] = seen.get(item["type"], False) or bool(item.get("handled"))
+        for kind, handled in seen.items():
+            row = self.objections.setdefault(kind, [0, 0, 0])
+            row[0] += 1
+            row[1] += handled
+            row[2] += interested or lead
+
+    def add(self, other: Tally | dict[str, Any]) -> None:
+        """Add another tally, or a rollup row's values (JSON keys arrive as strings)."""
+        get = other.get if isinstance(other, dict) else lambda k, d=None: getattr(other, k)
+        for name in COUNT_FIELDS:
+            setattr(self, name, getattr(self, name) + get(name))
+        self.talk_seconds += get("talk_seconds")
+        self.other_turns += get("other_turns")
+        for k, n in get("talk_histogram").items():
+            self.talk_histogram[int(k)] += n
+        self.stages.update(get("stages"))
+        for kind, (raised, handled, converted) in get("objections").items():
+            row = self.objections.setdefault(kind, [0, 0, 0])
+            row[0] += raised
+            row[1] += handled
+            row[2] += converted
+
+    @property
+    def talk_timed(self) -> int:
+        return sum(self.talk_histogram.values())
+
+    @property
+    def average_talk_s(self) -> float | None:
+        return round(self.talk_seconds / self.talk_timed, 1) if self.talk_timed else None
+
+    @property
+    def median_talk_s(self) -> float | None:
+        """The median of the talked calls' durations floored to whole seconds (as ``statistics.median``)."""
+        n = self.talk_timed
+        if not n:
+            return None
+        ranks = (n - 1) // 2, n // 2  # 0-based positions of the middle value(s)
+        values, seen = [], 0
+        for seconds in sorted(self.talk_histogram):
+            count = self.talk_histogram[seconds]
+            for rank in ranks:
+                if seen <= rank < seen + count:
+                    values.append(seconds)
+            seen += count
+        return (values[0] + values[1]) / 2
+
+    def rate(self, name: str) -> float | None:
+        """``name``'s share of all calls, in percent (one decimal)."""
+        return round(100 * getattr(self, name) / self.calls, 1) if self.calls else None

@@ -85,7 +85,8 @@ EXPORT_HEADER = (
 )
 
 
-def training_export_rows(*, trainee_id: int | None = None) -> Iterator[list[Any]]:
+def training_export_rows(*, trainee_id: int | None = None, start: datetime | None = None,
+                         end: datetime | None = None, language: str = "") -> Iterator[list[Any]]:
     """Every training session as a CSV row (header first); stage points and metrics as columns."""
     from training.models import TrainingSession
 
@@ -93,6 +94,12 @@ def training_export_rows(*, trainee_id: int | None = None) -> Iterator[list[Any]
     sessions = TrainingSession.objects.select_related("trainee__user", "scenario", "score").order_by("created_at")
     if trainee_id is not None:
         sessions = sessions.filter(trainee_id=trainee_id)
+    if start is not None:
+        sessions = sessions.filter(created_at__gte=start)
+    if end is not None:
+        sessions = sessions.filter(created_at__lt=end)
+    if language:
+        sessions = sessions.filter(language=language)
     for s in sessions.iterator(chunk_size=500):
         score = getattr(s, "score", None)
         stages = {st["key"]: st for st in (score.rubric.get("stages", []) if score else [])}

@@ -53,7 +53,7 @@ def _days_with_calls(*, before: datetime, changed_since: datetime | None = None)
     if changed_since is not None:
         calls = calls.filter(Q(done_at__gte=changed_since) | Q(ended_at__gte=changed_since))
     tz = timezone.get_default_timezone()
-    return set(calls.order_by().dates("queued_at", "day", tzinfo=tz))
+    return {d.astimezone(tz).date() for d in calls.order_by().datetimes("queued_at", "day", tzinfo=tz)}
 
 
 def rollups_refresh(*, full: bool = False) -> list[date]:

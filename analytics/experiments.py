@@ -12,16 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 from django.db.models import Count, Q
-from scipy import stats
-from statsmodels.stats.power import NormalIndPower
-from statsmodels.stats.proportion import (
-    confint_proportions_2indep,
-    proportion_confint,
-    proportion_effectsize,
-    proportions_ztest,
-)
 
 from calls.models import Call, Experiment, ExperimentMetric
 
@@ -59,7 +50,12 @@ class Comparison:
         return round(100 * self.high, 2)
 
 
+# scipy and statsmodels are imported where used: the web and export processes need them only on this page.
+
+
 def wilson(successes: int, n: int, *, alpha: float = 0.05) -> tuple[float, float]:
+    from statsmodels.stats.proportion import proportion_confint
+
     low, high = proportion_confint(successes, n, alpha=alpha, method="wilson")
     return float(low), float(high)
 
@@ -67,6 +63,8 @@ def wilson(successes: int, n: int, *, alpha: float = 0.05) -> tuple[float, float
 def compare(control: tuple[int, int], variant: tuple[int, int], *, alpha: float = 0.05,
             seed: int = 2026) -> Comparison:
     """A variant (successes, n) against the control (successes, n)."""
+    from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+
     (s0, n0), (s1, n1) = control, variant
     diff = s1 / n1 - s0 / n0
     low, high = confint_proportions_2indep(s1, n1, s0, n0, compare="diff", method="newcomb", alpha=alpha)
@@ -81,6 +79,9 @@ def compare(control: tuple[int, int], variant: tuple[int, int], *, alpha: float 
 def probability_to_beat(control: tuple[int, int], variant: tuple[int, int], *, seed: int = 2026,
                         draws: int = BAYES_DRAWS) -> float:
     """P(variant's true rate > control's) under Beta(1, 1) priors, by a seeded Monte Carlo."""
+    import numpy as np
+    from scipy import stats
+
     rng = np.random.default_rng(seed)
     (s0, n0), (s1, n1) = control, variant
     a = stats.beta(1 + s0, 1 + n0 - s0).rvs(draws, random_state=rng)
@@ -91,6 +92,9 @@ def probability_to_beat(control: tuple[int, int], variant: tuple[int, int], *, s
 def sample_size(*, baseline: float, minimum_effect: float, alpha: float = 0.05, power: float = 0.8,
                 ratio: float = 1.0) -> int:
     """Calls per variant (the control's; the other arm needs ``ratio`` times as many) to detect the effect."""
+    from statsmodels.stats.power import NormalIndPower
+    from statsmodels.stats.proportion import proportion_effectsize
+
     target = min(baseline + minimum_effect, 0.999)
     effect = abs(proportion_effectsize(target, baseline))
     if effect == 0:

@@ -18,7 +18,6 @@ from django.utils.translation import gettext_lazy as _
 from analytics.filters import CallFilters, day_bounds, today
 from analytics.tally import COUNT_FIELDS, Tally
 from calls.models import Call, Campaign
-from crm.models import Lead
 from dialogs.scriptmap import CANONICAL_STAGES
 from training.models import Score, Trainee
 
@@ -34,27 +33,17 @@ class LeaderRow:
 
 
 @dataclass(frozen=True)
-class Kpis:
+class TeamSummary:
     campaigns_active: int
-    calls_total: int
-    calls_connected: int
-    leads: int
     sessions_scored: int
     average_score: float | None
 
-    @property
-    def connect_rate(self) -> int:
-        return round(100 * self.calls_connected / self.calls_total) if self.calls_total else 0
 
-
-def kpis() -> Kpis:
-    calls = Call.objects.aggregate(total=Count("id"), connected=Count("id", filter=Q(answered_at__isnull=False)))
+def team_summary() -> TeamSummary:
+    """Active campaigns and the trainer's average score (the call figures come from ``call_analytics``)."""
     scores = Score.objects.aggregate(n=Count("id"), avg=Avg("total"))
-    return Kpis(
+    return TeamSummary(
         campaigns_active=Campaign.objects.filter(status=Campaign.Status.ACTIVE).count(),
-        calls_total=calls["total"],
-        calls_connected=calls["connected"],
-        leads=Lead.objects.count(),
         sessions_scored=scores["n"],
         average_score=round(scores["avg"], 1) if scores["avg"] is not None else None,
     )

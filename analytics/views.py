@@ -11,10 +11,9 @@ from django.views.decorators.http import require_POST
 from analytics import exports
 from analytics.experiments import experiment_results
 from analytics.filters import FilterForm, default_filters
-from analytics.selectors import call_analytics_cached, kpis, leaderboard, other_intents, training_export_rows
+from analytics.selectors import call_analytics_cached, leaderboard, other_intents, team_summary, training_export_rows
 from calls.experiments import experiment_stop
 from calls.models import Experiment
-from calls.selectors import campaign_progress_list
 from training.models import Trainee
 from training.selectors import progress_chart, sessions_visible_to
 
@@ -55,7 +54,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                "query": filters.querystring()}
     if request.htmx:
         return render(request, "analytics/dashboard.html#body", context)
-    context.update({"summary": kpis(), "leaders": leaderboard(), "progress": campaign_progress_list()})
+    context.update({"summary": team_summary(), "leaders": leaderboard()})
     return render(request, "analytics/dashboard.html", context)
 
 

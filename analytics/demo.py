@@ -93,12 +93,13 @@ def calls_history_generate(*, calls: int, days: int = 90, campaigns: int = 1, se
     first_id = (Contact.objects.order_by("-id").values_list("id", flat=True).first() or 0)
     base = Contact.objects.filter(contact_list=contact_list).count()
     created = timezone.now()
-    rows = [(contact_list.pk, f"+7900{base + i:07d}", f"Клиент {base + i}", f"ООО «Демо {base + i}»", "Europe/Moscow",
-             "{}", False, False, created) for i in range(contacts_n)]
     with transaction.atomic():
-        for i in range(0, len(rows), BATCH * 4):
+        for first in range(0, contacts_n, BATCH * 4):
+            rows = [(contact_list.pk, f"+7900{base + i:07d}", f"Клиент {base + i}", f"ООО «Демо {base + i}»",
+                     "Europe/Moscow", "{}", False, False, created)
+                    for i in range(first, min(contacts_n, first + BATCH * 4))]
             _copy_or_bulk(Contact, ["contact_list_id", "phone", "name", "company", "timezone", "variables",
-                                    "do_not_call", "finished", "created_at"], rows[i:i + BATCH * 4])
+                                    "do_not_call", "finished", "created_at"], rows)
     contact_ids = list(Contact.objects.filter(contact_list=contact_list, id__gt=first_id).order_by("id")
                        .values_list("id", flat=True))
 
@@ -135,9 +136,10 @@ def calls_history_generate(*, calls: int, days: int = 90, campaigns: int = 1, se
     variants0 = made[0][1]
     assigned = {c: variant_for(experiment_id=experiment.pk, contact_id=c, variants=variants0) for c in contact_ids}
     existing = set(ExperimentAssignment.objects.filter(experiment=experiment).values_list("contact_id", flat=True))
-    ExperimentAssignment.objects.bulk_create(
-        [ExperimentAssignment(experiment=experiment, contact_id=c, variant_id=v) for c, v in assigned.items()
-         if c not in existing], batch_size=BATCH)
+    todo = [(c, v) for c, v in assigned.items() if c not in existing]
+    for first in range(0, len(todo), BATCH * 4):
+        _copy_or_bulk(ExperimentAssignment, ["experiment_id", "contact_id", "variant_id", "created_at"],
+                      [(experiment.pk, c, v, created) for c, v in todo[first:first + BATCH * 4]])
     lead_boost = {variants0[0][0]: 0.0, variants0[1][0]: 0.04}
 
     fields = ["campaign_id", "contact_id", "script_version_id", "attempt", "provider", "status", "outcome",

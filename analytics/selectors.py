@@ -12,11 +12,13 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Avg, Count, Max, Q
+from django.db.models.fields.json import KT
+from django.db.models.functions import Floor, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from analytics.filters import CallFilters, day_bounds, today
-from analytics.tally import COUNT_FIELDS, Tally
+from analytics.tally import COUNT_FIELDS, TALKED, TALLY_SQL, Tally
 from calls.models import Call, Campaign
 from dialogs.scriptmap import CANONICAL_STAGES
 from training.models import Score, Trainee
@@ -105,16 +107,16 @@ def training_export_rows(*, trainee_id: int | None = None, start: datetime | Non
 
 # --- call analytics ----------------------------------------------------------------------------------------
 
-LIVE_FIELDS = (
-    "campaign_id", "script_version__script_id", "script_version_id", "campaign__language", "provider", "queued_at",
-    "outcome", "disposition", "crm_status", "duration_s", "analysis__contact_obtained", "analysis__quote_requested",
-    "analysis__stage_reached", "analysis__objections",
-)
+SLICE_FIELDS = ("campaign_id", "script_version__script_id", "script_version_id", "campaign__language", "provider")
 SliceKey = tuple[date, int, int | None, int | None, str, str]  # day, campaign, script, version, language, provider
 
 
 def live_tallies(*, start: datetime, end: datetime, q: Q | None = None) -> dict[SliceKey, Tally]:
-    """Count the calls queued in [start, end) straight from the call table, per day and slice."""
+    """Count the calls queued in [start, end) straight from the call table, per day and slice.
+
+    The counting happens in the database (``analytics.tally`` defines each figure; ``TALLY_SQL``
+    mirrors it); only the objection lists of talked calls that have some are read row by row.
+    """
     from calls.models import Turn
 
     tz = timezone.get_default_timezone()
@@ -122,20 +124,38 @@ def live_tallies(*, start: datetime, end: datetime, q: Q | None = None) -> dict[
     calls = Call.objects.filter(queued_at__gte=start, queued_at__lt=end).exclude(outcome="")
     if q is not None:
         calls = calls.filter(q)
-    for (campaign, script, version, language, provider, queued, outcome, disposition, crm, duration, contact,
-         quote, stage, objections) in calls.order_by().values_list(*LIVE_FIELDS).iterator(chunk_size=5000):
+    calls = calls.order_by().annotate(day=TruncDate("queued_at", tzinfo=tz))
+    keys = ("day", *SLICE_FIELDS)
+
+    def key(row: dict[str, Any]) -> SliceKey:
+        return (row["day"], row["campaign_id"], row["script_version__script_id"], row["script_version_id"],
+                row["campaign__language"], row["provider"])
+
+    for row in calls.values(*keys).annotate(**TALLY_SQL):
+        t = out[key(row)]
+        for name in COUNT_FIELDS:
+            setattr(t, name, getattr(t, name) + row[name])
+        t.talk_seconds += row["talk_seconds"] or 0.0
+    talked = calls.filter(TALKED)
+    for row in talked.filter(duration_s__isnull=False).values(*keys, second=Floor("duration_s")).annotate(
+            n=Count("id")):
+        out[key(row)].talk_histogram[int(row["second"])] += row["n"]
+    for row in talked.values(*keys, stage=KT("analysis__stage_reached")).annotate(n=Count("id")):
+        out[key(row)].stages[row["stage"] or ""] += row["n"]
+    for row in talked.filter(analysis__objections__0__isnull=False).values(
+            *keys, "analysis__objections", "disposition", "crm_status").iterator(chunk_size=5000):
+        objections = row["analysis__objections"]
         if isinstance(objections, str):  # some backends hand nested JSON back as text
             objections = json.loads(objections)
-        key = (queued.astimezone(tz).date(), campaign, script, version, language, provider)
-        out[key].add_call(outcome=outcome, disposition=disposition, crm_status=crm, duration_s=duration,
-                          contact_obtained=contact, quote_requested=quote, stage=stage, objections=objections)
+        out[key(row)].add_objections(objections, converted=row["disposition"] == "interested"
+                                     or row["crm_status"] == "lead")
     turns = Turn.objects.filter(call__queued_at__gte=start, call__queued_at__lt=end, speaker="user", intent="other")
     if q is not None:
         turns = turns.filter(_prefixed(q, "call__"))
-    for (campaign, script, version, language, provider, queued) in turns.order_by().values_list(
-        *(f"call__{f}" for f in LIVE_FIELDS[:6])
-    ).iterator(chunk_size=5000):
-        out[(queued.astimezone(tz).date(), campaign, script, version, language, provider)].other_turns += 1
+    turns = turns.order_by().annotate(day=TruncDate("call__queued_at", tzinfo=tz))
+    for row in turns.values("day", *(f"call__{f}" for f in SLICE_FIELDS)).annotate(n=Count("id")):
+        k = (row["day"], *(row[f"call__{f}"] for f in SLICE_FIELDS))
+        out[k].other_turns += row["n"]
     return out
 
 

@@ -19,8 +19,26 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import Count, Q, Sum
+
 COMPLETED, VOICEMAIL, NO_ANSWER, BUSY = "completed", "voicemail", "no_answer", "busy"
 NOT_TALKED = frozenset({VOICEMAIL, NO_ANSWER})
+CONNECTED = Q(outcome=COMPLETED)
+TALKED = CONNECTED & ~Q(disposition__in=NOT_TALKED)
+# the definitions above as database aggregates (over calls that have an outcome)
+TALLY_SQL = {
+    "calls": Count("id"),
+    "connected": Count("id", filter=CONNECTED),
+    "talked": Count("id", filter=TALKED),
+    "interested": Count("id", filter=Q(disposition="interested")),
+    "leads": Count("id", filter=Q(crm_status="lead")),
+    "contact_obtained": Count("id", filter=Q(analysis__contact_obtained=True)),
+    "quote_requested": Count("id", filter=Q(analysis__quote_requested=True)),
+    "voicemail": Count("id", filter=Q(outcome=VOICEMAIL) | (CONNECTED & Q(disposition=VOICEMAIL))),
+    "no_answer": Count("id", filter=Q(outcome=NO_ANSWER)),
+    "busy": Count("id", filter=Q(outcome=BUSY)),
+    "talk_seconds": Sum("duration_s", filter=TALKED),
+}
 COUNT_FIELDS = ("calls", "connected", "talked", "interested", "leads", "contact_obtained", "quote_requested",
                 "voicemail", "no_answer", "busy")
 
@@ -43,30 +61,8 @@ class Tally:
     objections: dict[str, list[int]] = field(default_factory=dict)
     other_turns: int = 0
 
-    def add_call(self, *, outcome: str, disposition: str, crm_status: str, duration_s: float | None,
-                 contact_obtained: Any, quote_requested: Any, stage: Any, objections: Any) -> None:
-        if not outcome:
-            return
-        self.calls += 1
-        connected = outcome == COMPLETED
-        talked = connected and disposition not in NOT_TALKED
-        self.connected += connected
-        self.talked += talked
-        interested = disposition == "interested"
-        lead = crm_status == "lead"
-        self.interested += interested
-        self.leads += lead
-        self.contact_obtained += bool(contact_obtained)
-        self.quote_requested += bool(quote_requested)
-        self.voicemail += outcome == VOICEMAIL or (connected and disposition == VOICEMAIL)
-        self.no_answer += outcome == NO_ANSWER
-        self.busy += outcome == BUSY
-        if not talked:
-            return
-        if duration_s is not None:
-            self.talk_seconds += duration_s
-            self.talk_histogram[int(duration_s)] += 1
-        self.stages[stage or ""] += 1
+    def add_objections(self, objections: Any, *, converted: bool) -> None:
+        """One talked call's objection list: each class counts once per call."""
         seen: dict[str, bool] = {}
         for item in objections if isinstance(objections, list) else ():
             if isinstance(item, dict) and item.get("type"):
@@ -75,7 +71,7 @@ class Tally:
             row = self.objections.setdefault(kind, [0, 0, 0])
             row[0] += 1
             row[1] += handled
-            row[2] += interested or lead
+            row[2] += converted
 
     def add(self, other: Tally | dict[str, Any]) -> None:
         """Add another tally, or a rollup row's values (JSON keys arrive as strings)."""

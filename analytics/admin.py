@@ -1,5 +1,6 @@
 """Admin for script experiments (the models live in ``calls``; the pages that read them live here)."""
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
@@ -20,6 +21,24 @@ class VariantFormSet(BaseInlineFormSet):
             raise ValidationError(_("Every variant needs a positive allocation weight."))
 
 
+class ExperimentForm(forms.ModelForm):
+    class Meta:
+        model = Experiment
+        fields = ("campaign", "name", "primary_metric", "baseline_rate", "minimum_effect", "alpha", "power")
+
+    def clean(self):
+        data = super().clean()
+        campaign = data.get("campaign")
+        if self.instance.pk is None and campaign is not None and Experiment.objects.filter(
+                campaign=campaign, status=Experiment.Status.RUNNING).exists():
+            raise ValidationError(_("This campaign already runs an experiment; stop it first."))
+        for name in ("baseline_rate", "minimum_effect", "alpha", "power"):
+            value = data.get(name)
+            if value is not None and not 0 < value < 1:
+                self.add_error(name, _("Rates are shares between 0 and 1."))
+        return data
+
+
 class VariantInline(admin.TabularInline):
     model = ExperimentVariant
     formset = VariantFormSet
@@ -29,6 +48,7 @@ class VariantInline(admin.TabularInline):
 
 @admin.register(Experiment)
 class ExperimentAdmin(admin.ModelAdmin):
+    form = ExperimentForm
     list_display = ("name", "campaign", "primary_metric", "status", "started_at", "winner")
     list_filter = ("status", "primary_metric")
     readonly_fields = ("status", "started_at", "stopped_at", "winner", "created_by")

@@ -22,10 +22,11 @@ EXPORT = "analytics.export_data"
 
 
 def _filters(request: HttpRequest):
-    form = FilterForm(request.GET or None)
+    defaults = default_filters()
+    form = FilterForm(request.GET or None, initial={"date_from": defaults.date_from, "date_to": defaults.date_to})
     if form.is_bound and form.is_valid():
         return form, form.filters()
-    return form, default_filters()
+    return form, defaults
 
 
 def _chart_data(data) -> dict:

@@ -33,6 +33,7 @@ def test_dashboard_in_russian_with_dot_decimals_in_the_chart_data(client, manage
     assert charts(html)["trend"]["connect"][-1] == 55.6
     assert charts(html)["funnel"]["counts"] == [9, 5, 4, 2, 1]
     assert "vendor/chartjs/chart.umd.min.js" in html
+    assert 'name="date_from" value="2026-03-04"' in html  # ISO in the date input, even in Russian
     stage_bar = re.search(r'data-stage="closing">.*?width:([^%]+)%', html, re.S).group(1)
     assert stage_bar == "25.0"
     assert "/analytics/export/calls.csv?" + QUERY.replace("&", "&amp;") in html

@@ -73,15 +73,21 @@ class Tally:
             row[1] += handled
             row[2] += converted
 
-    def add(self, other: Tally | dict[str, Any]) -> None:
-        """Add another tally, or a rollup row's values (JSON keys arrive as strings)."""
+    def add_counts(self, other: Tally | dict[str, Any]) -> None:
+        """Only the counters (what a day of the trend needs)."""
         get = other.get if isinstance(other, dict) else lambda k, d=None: getattr(other, k)
         for name in COUNT_FIELDS:
             setattr(self, name, getattr(self, name) + get(name))
+
+    def add(self, other: Tally | dict[str, Any], *, histogram: bool = True) -> None:
+        """Add another tally, or a rollup row's values (JSON keys arrive as strings)."""
+        get = other.get if isinstance(other, dict) else lambda k, d=None: getattr(other, k)
+        self.add_counts(other)
         self.talk_seconds += get("talk_seconds")
         self.other_turns += get("other_turns")
-        for k, n in get("talk_histogram").items():
-            self.talk_histogram[int(k)] += n
+        if histogram:
+            for k, n in get("talk_histogram").items():
+                self.talk_histogram[int(k)] += n
         self.stages.update(get("stages"))
         for kind, (raised, handled, converted) in get("objections").items():
             row = self.objections.setdefault(kind, [0, 0, 0])

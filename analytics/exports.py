@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db.models.fields.json import KT
 from django.http import FileResponse, Http404, HttpRequest, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -28,9 +29,10 @@ CALL_FIELDS = (
     "id", "queued_at", "campaign__name", "contact__name", "contact__phone", "contact__company",
     "script_version__script__name", "script_version__version", "campaign__language", "provider", "attempt",
     "status", "outcome", "answered_at", "ended_at", "duration_s", "disposition", "interest", "crm_status",
-    "analysis__contact_obtained", "analysis__quote_requested", "analysis__stage_reached", "analysis__objections",
-    "summary", "follow_up", "recording",
+    "contact_obtained", "quote_requested", "stage_reached", "analysis__objections", "summary", "follow_up",
+    "recording",
 )
+TRUE = (True, 1, "1", "true")
 CALL_HEADER = (
     "call", "queued_at", "campaign", "contact", "phone", "company", "script", "script_version", "language",
     "provider", "attempt", "status", "outcome", "answered_at", "ended_at", "duration_s", "disposition",
@@ -43,9 +45,11 @@ LEAD_HEADER = ("lead", "created_at", "title", "name", "company", "phone", "email
                "campaign", "notes", "transcript_url")
 
 
-def _when(value: datetime | None) -> datetime | None:
+def _when(value: datetime | None, tz=None) -> datetime | None:
     """Local, naive (spreadsheets have no time zones), to the second."""
-    return timezone.localtime(value).replace(tzinfo=None, microsecond=0) if value else None
+    if not value:
+        return None
+    return value.astimezone(tz or timezone.get_default_timezone()).replace(tzinfo=None, microsecond=0)
 
 
 def _objections(value: Any) -> str:
@@ -67,14 +71,18 @@ def call_rows(*, filters: CallFilters, base_url: str) -> Iterator[list[Any]]:
     detail = reverse("calls:call_detail", args=[0]).removesuffix("0/")
     media = base_url.rstrip("/") + settings.MEDIA_URL
     yield list(CALL_HEADER)
-    calls = filtered_calls(filters).order_by("queued_at", "id").values_list(*CALL_FIELDS)
+    tz = timezone.get_default_timezone()
+    calls = filtered_calls(filters).annotate(
+        contact_obtained=KT("analysis__contact_obtained"), quote_requested=KT("analysis__quote_requested"),
+        stage_reached=KT("analysis__stage_reached"),
+    ).order_by("queued_at", "id").values_list(*CALL_FIELDS)
     for row in calls.iterator(chunk_size=CHUNK):
         (pk, queued, campaign, name, phone, company, script, version, language, provider, attempt, status, outcome,
          answered, ended, duration, disposition, interest, crm, contact, quote, stage, objections, summary,
          follow_up, recording) = row
-        yield [pk, _when(queued), campaign, name, phone, company, script or "", version or "", language, provider,
-               attempt, status, outcome, _when(answered), _when(ended), duration, disposition, interest, crm,
-               bool(contact), bool(quote), stage or "", _objections(objections), summary, follow_up,
+        yield [pk, _when(queued, tz), campaign, name, phone, company, script or "", version or "", language,
+               provider, attempt, status, outcome, _when(answered, tz), _when(ended, tz), duration, disposition,
+               interest, crm, contact in TRUE, quote in TRUE, stage or "", _objections(objections), summary, follow_up,
                f"{base_url.rstrip('/')}{detail}{pk}/", f"{media}{recording}" if recording else ""]
 
 
@@ -87,9 +95,10 @@ def lead_rows(*, filters: CallFilters, base_url: str) -> Iterator[list[Any]]:
     if q:
         leads = leads.filter(_prefixed(q, "call__"))
     yield list(LEAD_HEADER)
+    tz = timezone.get_default_timezone()
     for row in leads.order_by("created_at", "id").values_list(*LEAD_FIELDS).iterator(chunk_size=CHUNK):
         pk, created, *rest, call_id, campaign, notes = row
-        yield [pk, _when(created), *rest, call_id or "", campaign or "", notes,
+        yield [pk, _when(created, tz), *rest, call_id or "", campaign or "", notes,
                f"{base_url.rstrip('/')}{detail}{call_id}/" if call_id else ""]
 
 

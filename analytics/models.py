@@ -26,7 +26,9 @@ class DailyCallRollup(models.Model):
     no_answer = models.PositiveIntegerField(default=0)
     busy = models.PositiveIntegerField(default=0)
     talk_seconds = models.FloatField(default=0)
-    talk_histogram = models.JSONField(default=dict)  # whole seconds -> talked calls, for the median
+    # talked calls per whole second of talk time (index = seconds, little-endian uint32), for the median;
+    # binary because the dashboard sums hundreds of these per request
+    talk_histogram = models.BinaryField(default=b"")
     stages = models.JSONField(default=dict)  # stage reached -> talked calls
     objections = models.JSONField(default=dict)  # class -> [calls raising it, handled, went on to interest/lead]
     other_turns = models.PositiveIntegerField(default=0)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from analytics.filters import CallFilters, day_bounds, today
-from analytics.tally import COUNT_FIELDS, TALKED, TALLY_SQL, Tally
+from analytics.tally import COUNT_FIELDS, TALKED, TALLY_SQL, HistogramSum, Tally
 from calls.models import Call, Campaign
 from dialogs.scriptmap import CANONICAL_STAGES
 from training.models import Score, Trainee
@@ -269,7 +269,7 @@ OBJECTION_NAMES = {
     "objection_too_expensive": _("Too expensive"), "objection_not_decision_maker": _("Not the decision maker"),
     "objection_no_need": _("No need"),
 }
-ROLLUP_VALUES = ("day", *COUNT_FIELDS, "talk_seconds", "stages", "objections", "other_turns")
+ROLLUP_VALUES = ("day", *COUNT_FIELDS, "talk_seconds", "talk_histogram", "stages", "objections", "other_turns")
 
 
 def call_analytics(*, filters: CallFilters) -> CallAnalytics:
@@ -281,12 +281,12 @@ def call_analytics(*, filters: CallFilters) -> CallAnalytics:
                                           day__lt=current).values_list("day", flat=True))
     totals, per_day = Tally(), defaultdict(Tally)
     rollups = DailyCallRollup.objects.filter(filters.rollup_q(), day__in=rolled)
-    # the talk-time histograms are summed by the database; the rest is small enough to add up here
+    histogram = HistogramSum()
     for row in rollups.values(*ROLLUP_VALUES):
         totals.add(row, histogram=False)
+        histogram.add(row["talk_histogram"])
         per_day[row["day"]].add_counts(row)
-    if rolled:
-        totals.talk_histogram.update(_histogram_sum(rollups))
+    totals.talk_histogram.update(histogram.counter())
     live_days = [d for d in filters.days() if d not in rolled and d <= current]
     for first, last in _runs(live_days):
         start, end = day_bounds(first, last)
@@ -296,25 +296,6 @@ def call_analytics(*, filters: CallFilters) -> CallAnalytics:
     trend = [DayTrend(d, t.calls, t.rate("connected"), t.rate("talked"), t.rate("interested"), t.rate("leads"))
              for d in filters.days() if d <= current for t in (per_day.get(d) or Tally(),)]
     return CallAnalytics(filters, totals, trend, len(live_days), len(rolled))
-
-
-def _histogram_sum(rollups) -> dict[int, int]:
-    """Sum the rollups' ``talk_histogram`` JSON objects key by key, in the database (PostgreSQL or SQLite)."""
-    from django.db import connection
-
-    from analytics.models import DailyCallRollup
-
-    ids_sql, params = rollups.values("id").query.sql_with_params()
-    table = DailyCallRollup._meta.db_table
-    if connection.vendor == "postgresql":
-        each, value = "jsonb_each_text(r.talk_histogram)", "h.value::integer"
-    else:
-        each, value = "json_each(r.talk_histogram)", "h.value"
-    sql = (f"SELECT h.key, SUM({value}) FROM {table} r CROSS JOIN {each} AS h "  # noqa: S608 (no user text)
-           f"WHERE r.id IN ({ids_sql}) GROUP BY h.key")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {int(k): int(n) for k, n in cursor.fetchall()}
 
 
 def call_analytics_cached(*, filters: CallFilters) -> CallAnalytics:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from analytics.filters import day_bounds, today
 from analytics.models import DailyCallRollup, RollupDay
 from analytics.selectors import live_tallies
+from analytics.tally import histogram_pack
 from calls.models import Call
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def rollup_day(*, day: date) -> int:
             provider=key[5] or "", calls=t.calls, connected=t.connected, talked=t.talked, interested=t.interested,
             leads=t.leads, contact_obtained=t.contact_obtained, quote_requested=t.quote_requested,
             voicemail=t.voicemail, no_answer=t.no_answer, busy=t.busy, talk_seconds=t.talk_seconds,
-            talk_histogram={str(k): v for k, v in t.talk_histogram.items()}, stages=dict(t.stages),
+            talk_histogram=histogram_pack(t.talk_histogram), stages=dict(t.stages),
             objections=t.objections, other_turns=t.other_turns,
         )
         for key, t in tallies.items()

@@ -7,7 +7,8 @@ Definitions (a "call" is an attempt that has ended, i.e. has an outcome):
 - contact obtained / quote requested: the analysis' flags;
 - voicemail: the carrier's voicemail outcome, or a completed call the analysis found was a machine;
   no answer / busy: the carrier's outcomes;
-- talk time: ``duration_s`` of talked calls (the median to the whole second);
+- talk time: ``duration_s`` of talked calls (the median to the whole second; talks over an hour count as an
+  hour in the median, not in the average);
 - stages: where each talked call ended (the furthest script stage the analysis saw);
 - objections: per class, talked calls raising it, calls where the bot handled it, and calls that
   went on to interest or a lead after it.
@@ -39,6 +40,7 @@ TALLY_SQL = {
     "busy": Count("id", filter=Q(outcome=BUSY)),
     "talk_seconds": Sum("duration_s", filter=TALKED),
 }
+HISTOGRAM_MAX_S = 3600  # longer talks count in the last second of the histogram
 COUNT_FIELDS = ("calls", "connected", "talked", "interested", "leads", "contact_obtained", "quote_requested",
                 "voicemail", "no_answer", "busy")
 
@@ -86,8 +88,7 @@ class Tally:
         self.talk_seconds += get("talk_seconds")
         self.other_turns += get("other_turns")
         if histogram:
-            for k, n in get("talk_histogram").items():
-                self.talk_histogram[int(k)] += n
+            self.talk_histogram.update(get("talk_histogram"))
         self.stages.update(get("stages"))
         for kind, (raised, handled, converted) in get("objections").items():
             row = self.objections.setdefault(kind, [0, 0, 0])
@@ -122,3 +123,32 @@ class Tally:
     def rate(self, name: str) -> float | None:
         """``name``'s share of all calls, in percent (one decimal)."""
         return round(100 * getattr(self, name) / self.calls, 1) if self.calls else None
+
+
+def histogram_pack(histogram: Counter) -> bytes:
+    """{seconds: calls} as a little-endian uint32 array indexed by seconds."""
+    import numpy as np
+
+    if not histogram:
+        return b""
+    array = np.zeros(min(max(histogram), HISTOGRAM_MAX_S) + 1, dtype="<u4")
+    for seconds, n in histogram.items():
+        array[min(seconds, HISTOGRAM_MAX_S)] += n
+    return array.tobytes()
+
+
+class HistogramSum:
+    """Adds packed histograms (``histogram_pack``) without unpacking them into Python objects."""
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self._np = np
+        self.total = np.zeros(HISTOGRAM_MAX_S + 1, dtype=np.int64)
+
+    def add(self, packed: bytes | memoryview) -> None:
+        array = self._np.frombuffer(packed, dtype="<u4")
+        self.total[: len(array)] += array
+
+    def counter(self) -> Counter:
+        return Counter({int(i): int(self.total[i]) for i in self._np.nonzero(self.total)[0]})

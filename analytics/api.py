@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from analytics.filters import FilterForm, default_filters
 from analytics.selectors import call_analytics_cached
+from dialogs.models import Language
 
 
 class CanViewAnalytics(BasePermission):
@@ -22,8 +23,9 @@ class FilterQuerySerializer(serializers.Serializer):
     campaign = serializers.IntegerField(required=False)
     script = serializers.IntegerField(required=False)
     script_version = serializers.IntegerField(required=False)
-    language = serializers.ChoiceField(choices=["ru", "en"], required=False)
-    provider = serializers.ChoiceField(choices=["simulated", "voximplant", "twilio"], required=False)
+    language = serializers.ChoiceField(choices=Language.choices, required=False)
+    # a plain string: an enum here would be the campaigns' telephony_provider enum under a second name
+    provider = serializers.CharField(required=False, help_text="simulated, voximplant or twilio")
 
 
 class KpiSerializer(serializers.Serializer):

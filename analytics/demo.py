@@ -231,8 +231,10 @@ def _one_call(rng: random.Random, boost: float) -> tuple:
         objections.append({"type": kind, "handled": rng.random() < (0.8 if disposition == "interested" else 0.45)})
     contact = disposition == "interested" and rng.random() < 0.8
     quote = disposition == "interested" and rng.random() < 0.5
-    crm = "lead" if disposition == "interested" else "task" if disposition in ("callback", "no_decision_maker") \
-        else "none"
+    if disposition == "interested":  # now and then the interest is only worth a task, not a lead
+        crm = "lead" if rng.random() < 0.85 else "task"
+    else:
+        crm = "task" if disposition in ("callback", "no_decision_maker") else "none"
     analysis = {"disposition": disposition, "objections": objections,
                 "stage_reached": rng.choice(STAGE_BY_DISPOSITION[disposition]), "contact_obtained": contact,
                 "quote_requested": quote, "provider": "offline", "status": "ok"}

@@ -90,10 +90,10 @@ def test_experiment_page_warns_against_stopping_early_in_both_languages(client, 
     client.force_login(manager)
     html = client.get(f"/analytics/experiments/{experiment.pk}/").content.decode()
     assert "Запланированная выборка ещё не набрана (100 из 1092 звонков" in html
-    assert 'data-variant="B"' in html and "35,0%" in html and "значимо" in html
+    assert 'data-variant="B"' in html and "35,00%" in html and "значимо" in html
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     html = client.get(f"/analytics/experiments/{experiment.pk}/").content.decode()
-    assert "The planned sample is not reached yet (100 of 1092 calls" in html and "35.0%" in html
+    assert "The planned sample is not reached yet (100 of 1092 calls" in html and "35.00%" in html
     listing = client.get("/analytics/experiments/").content.decode()
     assert "Приветствие" in listing and "Script experiments (A/B)" in listing
 

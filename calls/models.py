@@ -254,7 +254,10 @@ class CallEvent(models.Model):
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.kind}: {self.from_status} -> {self.to_status}"
+        def label(code: str) -> str:  # the admin shows this: labels, not raw codes
+            return str(Call.Status(code).label) if code in Call.Status.values else (code or "—")
+
+        return f"{label(self.from_status)} → {label(self.to_status)}"
 
 
 class Turn(AbstractTurn):

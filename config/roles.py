@@ -34,7 +34,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "experimentvariant": ALL,
         },
         "training": {"trainee": ALL, "scenario": ALL, "trainingsession": ("view", "+rescore_trainingsession"),
-                     "sessionturn": VIEW, "score": VIEW},
+                     "sessionturn": VIEW, "score": VIEW, "scorecard": ALL, "scorecardcheck": ALL,
+                     "assignment": ALL, "certification": VIEW},
         "crm": {"lead": ALL, "followup": ("view", "change")},
         "django_celery_beat": {
             "periodictask": ALL,
@@ -60,7 +61,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
         "crm": {"lead": ("view", "change"), "followup": VIEW},
     },
     TRAINEE: {
-        "training": {"scenario": VIEW, "trainingsession": ("add", "view"), "sessionturn": VIEW, "score": VIEW},
+        "training": {"scenario": VIEW, "trainingsession": ("add", "view"), "sessionturn": VIEW, "score": VIEW,
+                     "assignment": VIEW, "certification": VIEW},
     },
 }
 

@@ -36,5 +36,7 @@ urlpatterns = [
     path("analytics/", include("analytics.urls")),
 ]
 
+handler500 = "config.views.server_error"
+
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('calls', '0004_experiments_and_analytics_indexes'),
+        ('calls', '0005_experiments_and_analytics_indexes'),
         ('dialogs', '0001_initial'),
     ]
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('calls', '0003_call_dial_requested_at'),
+        ('calls', '0004_turn_stt_queue_wait_and_missed'),
         ('dialogs', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

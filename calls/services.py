@@ -417,6 +417,9 @@ def campaign_plan(
         due.append((earliest, latest, contact_id, (h.max_attempt if h else 0) + 1))
     due.sort()
     version_id = _current_version_id(campaign)
+    from calls.experiments import experiment_script_versions  # a running A/B test picks each contact's script
+
+    variant_versions = experiment_script_versions(campaign=campaign, contact_ids=[d[2] for d in due])
     batch: list[Call] = []
     for earliest, latest, contact_id, attempt in due:
         index, eta = grid.take(earliest)
@@ -425,7 +428,8 @@ def campaign_plan(
             result.deferred += 1
             continue
         batch.append(Call(campaign_id=campaign_id, contact_id=contact_id, attempt=attempt, scheduled_for=eta,
-                          provider=campaign.telephony_provider, script_version_id=version_id))
+                          provider=campaign.telephony_provider,
+                          script_version_id=variant_versions.get(contact_id, version_id)))
         if len(batch) >= PLAN_BATCH:
             result.planned += _insert(batch)
             batch = []

@@ -30,6 +30,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "call": ("view", "+monitor_call"),
             "callevent": VIEW,
             "turn": VIEW,
+            "experiment": ALL,
+            "experimentvariant": ALL,
         },
         "training": {"trainee": ALL, "scenario": ALL, "trainingsession": ("view", "+rescore_trainingsession"),
                      "sessionturn": VIEW, "score": VIEW, "scorecard": ALL, "scorecardcheck": ALL,
@@ -43,6 +45,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "solarschedule": VIEW,
         },
         "authtoken": {"tokenproxy": VIEW},
+        "analytics": {"dailycallrollup": ("+view_call_analytics", "+export_data")},
     },
     OPERATOR: {
         "dialogs": {"script": VIEW, "scriptversion": VIEW},

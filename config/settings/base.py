@@ -192,6 +192,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# --- Analytics: the dashboard's figures are cached this many seconds per filter combination (0 = off).
+ANALYTICS_CACHE_SECONDS = env.int("ANALYTICS_CACHE_SECONDS", default=20)
+
 # --- Metrics: /metrics needs this bearer token when set; otherwise staff login.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 

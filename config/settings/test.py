@@ -40,3 +40,4 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Servers and workers run in threads of the test process: connections they kept open would stop
 # the test database from being dropped at the end, so each database call closes its own.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+ANALYTICS_CACHE_SECONDS = 0  # each test's own calls; the cache test turns it on

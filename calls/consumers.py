@@ -129,6 +129,9 @@ class CallEventSink:
         self.metrics: dict[int, TurnMetrics] = {}
         self.meta: dict[str, Any] = {}
         self.user_started: float | None = None
+        # a caller's line waits for the responder's verdict on it (the ``meta`` directive of the same
+        # turn), which comes after the transcript: stored with the previous turn's intent it was wrong
+        self.pending_user: tuple[UserTranscript, str] | None = None
 
     def _ms(self, at: float) -> int:
         return max(0, int((at - self.t0) * 1000))
@@ -142,14 +145,28 @@ class CallEventSink:
         await database_sync_to_async(services.call_turn_add)(call_id=self.ctx.call_id, index=index, speaker=speaker,
                                                               text=text, **fields)
 
+    async def _flush_user(self, intent: str = "") -> None:
+        if self.pending_user is not None:
+            event, text = self.pending_user
+            self.pending_user = None
+            await self._add_turn("user", text, ended_ms=self._ms(event.at), intent=intent)
+
+    async def aclose(self) -> None:
+        await self._flush_user()  # the call ended before the responder judged the last line
+
     async def emit(self, event: PipelineEvent) -> None:
         if isinstance(event, TurnMetrics):
             self.metrics[event.turn_index] = event
         elif isinstance(event, DirectiveEvent) and event.kind == "meta":
             self.meta = dict(event.data)
+            pending = self.pending_user
+            if pending is not None and pending[0].turn_index == event.turn_index:
+                await self._flush_user(intent=self.meta.get("intent") or "")
         elif isinstance(event, UserTranscript) and event.final and event.text.strip():
-            await self._add_turn("user", event.text, ended_ms=self._ms(event.at), intent=self.meta.get("intent") or "")
+            await self._flush_user()  # a line nobody answered (cut off): stored without an intent
+            self.pending_user = (event, event.text)
         elif isinstance(event, BotTurnFinished) and event.text:
+            await self._flush_user()
             m = self.metrics.pop(event.turn_index, None)
             await self._add_turn(
                 "bot", event.text, started_ms=self._ms(event.at - event.audio_ms / 1000), ended_ms=self._ms(event.at),

@@ -257,3 +257,25 @@ async def test_a_silent_callee_is_asked_then_hung_up_on_with_the_limit_in_the_ca
         lambda: list(live_call.turns.filter(speaker="bot").order_by("index").values_list("text", flat=True)))()
     assert bot_lines[-2:] == ["Алло, вы меня слышите?",
                               "Похоже, связь прервалась. Я перезвоню в другой раз. Всего доброго!"]
+
+
+async def test_a_callers_line_is_stored_with_its_own_intent_not_the_previous_turns(live_call):
+    """The responder's verdict on a line (the ``meta`` directive) comes after its transcript."""
+    from calls.consumers import CallEventSink
+    from calls.services import call_media_context
+    from voice.events import BotTurnFinished, DirectiveEvent, UserTranscript
+
+    ctx = await database_sync_to_async(call_media_context)(call_id=live_call.pk)
+    sink = CallEventSink(ctx)
+    await sink.emit(DirectiveEvent(kind="meta", data={"stage": "greeting", "intent": "greeting"}, turn_index=0))
+    await sink.emit(BotTurnFinished(text="Здравствуйте!", full_text="Здравствуйте!", turn_index=0, audio_ms=800))
+    await sink.emit(UserTranscript(text="Нет, не интересно.", final=True, turn_index=1))
+    await sink.emit(DirectiveEvent(kind="meta", data={"stage": "closing", "intent": "refuse"}, turn_index=1))
+    await sink.emit(BotTurnFinished(text="Понимаю, всего доброго.", full_text="Понимаю, всего доброго.", turn_index=1,
+                                   audio_ms=900))
+    await sink.emit(UserTranscript(text="До свидания.", final=True, turn_index=2))  # the call ends unanswered
+    await sink.aclose()
+    turns = await database_sync_to_async(
+        lambda: list(live_call.turns.order_by("index").values_list("speaker", "text", "intent")))()
+    assert turns == [("bot", "Здравствуйте!", "greeting"), ("user", "Нет, не интересно.", "refuse"),
+                     ("bot", "Понимаю, всего доброго.", "refuse"), ("user", "До свидания.", "")]

@@ -213,7 +213,9 @@ async def run_call(index: int, *, stt, tts, language: str, utterances: int, max_
     pipeline = VoicePipeline(stt=stt, tts=tts, responder=FlowResponder(script, variables, language), output=output,
                              sink=sink, config=config)
     rng = random.Random(f"{seed}:{index}")
-    callee = Callee(pipeline, sink, output, tts=tts, persona_key=rng.choice(sorted(DEFAULT_PERSONAS)),
+    # a callee of the call's language (the persona's lines are spoken by that language's voice)
+    own = sorted(key for key, persona in DEFAULT_PERSONAS.items() if persona.language == language)
+    callee = Callee(pipeline, sink, output, tts=tts, persona_key=rng.choice(own),
                     seed=rng.randrange(1 << 30), language=language, utterances=utterances)
     figures = await callee.run(max_s)
     _collect(figures, sink)

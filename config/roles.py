@@ -41,7 +41,6 @@ ROLE_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "clockedschedule": ALL,
             "solarschedule": VIEW,
         },
-        "authtoken": {"tokenproxy": VIEW},
     },
     OPERATOR: {
         "dialogs": {"script": VIEW, "scriptversion": VIEW},

@@ -1,4 +1,4 @@
-"""API logins (JWT): a refresh is refused once the password changed or the user is gone, like an access token."""
+"""API logins (JWT): the token endpoint (with brute-force lockout) and a refresh that obeys revocation."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
+from rest_framework_simplejwt.views import TokenObtainPairView
 
 
 class RevocableTokenRefreshSerializer(TokenRefreshSerializer):
@@ -25,3 +26,15 @@ class RevocableTokenRefreshSerializer(TokenRefreshSerializer):
                 refresh.payload.get(api_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(user.password)):
             raise AuthenticationFailed(self.error_messages["no_active_account"], "password_changed")
         return super().validate(attrs)
+
+
+class TokenObtainView(TokenObtainPairView):
+    """``POST /api/auth/token/``: django-axes marks a lockout on DRF's request; pass it on to its middleware."""
+
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        drf_request = getattr(self, "request", None)
+        if drf_request is not None and getattr(drf_request, "axes_locked_out", False):
+            request.axes_locked_out = True
+            request.axes_credentials = getattr(drf_request, "axes_credentials", None)
+        return response

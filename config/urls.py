@@ -7,10 +7,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework_simplejwt.views import TokenBlacklistView, TokenObtainPairView, TokenRefreshView
+from rest_framework_simplejwt.views import TokenBlacklistView, TokenRefreshView
 
 from config import views
 from config.api import router
+from config.auth import TokenObtainView
 
 admin.site.site_header = _("Voice sales platform")
 admin.site.site_title = _("Voice sales platform")
@@ -25,7 +26,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/", include(router.urls)),
-    path("api/auth/token/", TokenObtainPairView.as_view(), name="api-token"),
+    path("api/auth/token/", TokenObtainView.as_view(), name="api-token"),
     path("api/auth/token/refresh/", TokenRefreshView.as_view(), name="api-token-refresh"),
     path("api/auth/token/revoke/", TokenBlacklistView.as_view(), name="api-token-revoke"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

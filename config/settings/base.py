@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "axes",
+    "csp",
     "import_export",
     "django_htmx",
     "template_partials",
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "config.middleware.ChosenLanguageMiddleware",
@@ -279,6 +281,35 @@ CRM = {
 MESSAGING = {
     "PROVIDER": env("MESSAGING_PROVIDER", default="console"),
     "FROM_NUMBER": env("MESSAGING_FROM_NUMBER", default=""),
+}
+
+# --- Content-Security-Policy (django-csp): scripts only from this site (a vendor template's inline
+# script carries the request's nonce), WebSockets and fetches to this site ('self' covers ws/wss of
+# the same host) and to the ElevenLabs agent the trainer talks to in its mode.
+def _ws_origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}" if parts.netloc else ""
+
+
+from csp.constants import NONCE  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],  # the nonce appears only on pages whose template asked for one
+        # htmx, Swagger UI and the admin set style attributes and <style> elements; scripts are the XSS risk
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "media-src": ["'self'", "blob:"],
+        "connect-src": ["'self'", *filter(None, [_ws_origin(ELEVENLABS["BASE_URL"])])],
+        "worker-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'self'"],
+    },
 }
 
 # --- Logging: structlog, JSON in production, console in dev; phone numbers masked everywhere.

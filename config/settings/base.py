@@ -195,6 +195,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
 }
 # API tokens: JWT (djangorestframework-simplejwt). POST /api/auth/token/ gives an access token (sent as
 # "Authorization: Bearer ...") and a refresh token good for JWT_REFRESH_DAYS; /api/auth/token/refresh/

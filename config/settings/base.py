@@ -224,6 +224,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# --- Analytics: the dashboard's figures are cached this many seconds per filter combination (0 = off).
+ANALYTICS_CACHE_SECONDS = env.int("ANALYTICS_CACHE_SECONDS", default=20)
+
 # --- Metrics: /metrics needs this bearer token when set; otherwise staff login.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
@@ -236,9 +239,24 @@ VOICE = {
     "STT": {"PROVIDER": env("STT_PROVIDER", default="local"), "OPTIONS": env.json("STT_OPTIONS", default={})},
     "TTS": {"PROVIDER": env("TTS_PROVIDER", default="local"), "OPTIONS": env.json("TTS_OPTIONS", default={})},
     "AUDIO_CACHE_TTL_S": env.int("AUDIO_CACHE_TTL_S", default=30 * 24 * 3600),
+    # live calls and practice sessions read (and fill) the Redis audio cache before synthesising
+    "LIVE_AUDIO_CACHE": env.bool("LIVE_AUDIO_CACHE", default=True),
+    # inbound media may run this far ahead of real time (a carrier catching up) before the socket closes (4408)
+    "MEDIA_REALTIME_SLACK_S": env.float("MEDIA_REALTIME_SLACK_S", default=5.0),
+    "MEDIA_MAX_SPEED": 1.0,  # real time; the test settings raise it (tests feed audio as fast as they can)
+    # One STT per process behind a bounded line (voice.stt.admission); the planner and dispatcher never
+    # keep more live calls than MAX_CONVERSATIONS (0: derived from WORKERS and SECONDS_PER_AUDIO_S).
+    "STT_ADMISSION": {
+        "WORKERS": env.int("STT_WORKERS", default=1),
+        "MAX_QUEUE": env.int("STT_MAX_QUEUE", default=16),
+        "SECONDS_PER_AUDIO_S": env.float("STT_SECONDS_PER_AUDIO_S", default=0.0),
+        "MAX_CONVERSATIONS": env.int("STT_MAX_CONVERSATIONS", default=0),
+    },
 }
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None
+# an OpenAI-compatible speech-recognition server for STT_PROVIDER=openai only (e.g. http://stt:8000/v1)
+STT_BASE_URL = env("STT_BASE_URL", default="")
 OPENAI_CHAT_MODEL = env("OPENAI_CHAT_MODEL", default="gpt-4o-mini")
 DIALOG = {
     # "flow" (offline, scripted) or "openai" (LLM with flow fallback).
@@ -256,6 +274,8 @@ TELEPHONY = {
     # A dial whose answer was lost (timeout, worker died) is not repeated until the carrier had this
     # long to report the call it may have placed: longer than its ring timeout.
     "DIAL_SETTLE_S": env.int("DIAL_SETTLE_S", default=90),
+    # A call's recording keeps at most this much audio (both sides, in memory until the call ends).
+    "RECORDING_MAX_S": env.int("CALL_RECORDING_MAX_S", default=3600),
     "SIMULATED": {
         "PACE_SPEED": env.float("SIMULATED_PACE_SPEED", default=1.0),
         "CALLEE_STT": env("SIMULATED_CALLEE_STT", default="transcript"),

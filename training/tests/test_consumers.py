@@ -205,17 +205,20 @@ async def test_malformed_frame_closes_with_a_clear_code_and_keeps_the_session(tr
     assert (await comm.connect())[0]
     await comm.send_to(bytes_data=b"\x01\x02\x03")  # odd byte count: not PCM16
     seen = await _pump(comm, lambda m: m["type"] == "closed")
-    assert seen[-1]["code"] == 1007
-    assert any(m["type"] == "error" and m["code"] == 1007 for m in seen)
-    await comm.disconnect(code=1007)
+    assert seen[-1]["code"] == 4007
+    assert any(m["type"] == "error" and m["code"] == 4007 for m in seen)
+    await comm.disconnect(code=4007)
     comm2 = await _communicator(trainee, session.pk)
     assert (await comm2.connect())[0]
     await comm2.send_to(text_data="{not json")
     seen = await _pump(comm2, lambda m: m["type"] == "closed")
-    assert seen[-1]["code"] in (1007, 4400)
+    assert seen[-1]["code"] in (4007, 4400)
     await comm2.disconnect(code=seen[-1]["code"])
     session, _ = await _reload(session)
     assert session.status == Status.ACTIVE
+    reasons = await database_sync_to_async(lambda: list(
+        session.events.filter(kind="disconnected").values_list("data__reason", flat=True)))()
+    assert any("odd byte count" in (r or "") for r in reasons), reasons
 
 
 async def test_review_socket_pushes_the_score(trainee, other_trainee, scenario_ru):
@@ -243,3 +246,17 @@ async def test_review_socket_pushes_the_score(trainee, other_trainee, scenario_r
         statuses.append(json.loads(await comm.receive_from(timeout=5))["status"])
     assert statuses == ["ended", "scoring", "scored"]
     await comm.disconnect()
+
+
+async def test_words_said_before_the_end_phrase_are_kept(trainee, scenario_ru):
+    """«Хорошо, спасибо. Завершить.»: the end phrase is a command; the thanks before it is part of the talk."""
+    from training.live import TurnWriter
+    from voice.events import UserTranscript
+
+    session = await _session(trainee, scenario_ru)
+    writer = TurnWriter(session_id=session.pk, clock_ms=lambda: 1000, end_phrase="Завершить")
+    await writer.emit(UserTranscript(text="Хорошо, спасибо. Завершить.", final=True, turn_index=1))
+    await writer.emit(UserTranscript(text="Завершить.", final=True, turn_index=2))  # the phrase alone: no turn
+    await writer.aclose()
+    _, turns = await _reload(session)
+    assert [(speaker, text) for speaker, text, *_ in turns] == [("user", "Хорошо, спасибо.")]

@@ -1,8 +1,13 @@
 """Campaigns, contacts, the do-not-call list and calls over the API, guarded by model permissions."""
 
-from rest_framework import serializers, viewsets
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers, status, viewsets
+from rest_framework.response import Response
+from rest_framework.validators import UniqueValidator
 
-from calls.models import Call, Campaign, Contact, ContactList, DoNotCall
+from calls.models import Call, CallOutcome, Campaign, Contact, ContactList, DoNotCall
 from calls.services import campaign_schedule_sync
 from calls.validators import normalize_phone
 from config.permissions import ModelPermissionsWithView
@@ -20,7 +25,22 @@ class PhoneField(serializers.CharField):
             raise serializers.ValidationError(exc.messages) from exc
 
 
+@extend_schema_field({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?$",
+                     "example": "08:00:00"})
+class LocalTimeField(serializers.TimeField):
+    """A wall-clock time without a zone (the campaign applies the callee's zone); JSON Schema's ``time`` needs one."""
+
+    def to_internal_value(self, value):
+        parsed = super().to_internal_value(value)
+        if parsed.tzinfo is not None:
+            raise serializers.ValidationError(_("Give the time without a time zone, e.g. 08:00."))
+        return parsed
+
+
 class CampaignSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping,
+                                models.TimeField: LocalTimeField}
+
     class Meta:
         model = Campaign
         exclude = ["schedule", "created_by"]
@@ -42,7 +62,8 @@ class ContactSerializer(serializers.ModelSerializer):
 
 
 class DoNotCallSerializer(serializers.ModelSerializer):
-    phone = PhoneField(max_length=32)
+    phone = PhoneField(max_length=32, validators=[UniqueValidator(
+        queryset=DoNotCall.objects.all(), message=_("This number is already on the do-not-call list."))])
 
     class Meta:
         model = DoNotCall
@@ -50,6 +71,12 @@ class DoNotCallSerializer(serializers.ModelSerializer):
 
 
 class CallSerializer(serializers.ModelSerializer):
+    # blank until the call has one: declared so the schema's enums include ""
+    outcome = serializers.ChoiceField(choices=CallOutcome.choices, allow_blank=True,
+                                      read_only=True)
+    disposition = serializers.ChoiceField(choices=Call.Disposition.choices, allow_blank=True, read_only=True)
+    crm_status = serializers.ChoiceField(choices=Call.CrmStatus.choices, allow_blank=True, read_only=True)
+
     class Meta:
         model = Call
         fields = [
@@ -70,6 +97,13 @@ class CampaignViewSet(viewsets.ModelViewSet):
 
     def perform_update(self, serializer):
         campaign_schedule_sync(campaign=serializer.save())
+
+    def destroy(self, request, *args, **kwargs):
+        campaign = self.get_object()
+        if campaign.calls.exists():  # its calls are the record of who was rung: archive the campaign instead
+            return Response({"detail": _("The campaign has calls and cannot be deleted; set its status to "
+                                         "archived instead.")}, status=status.HTTP_409_CONFLICT)
+        return super().destroy(request, *args, **kwargs)
 
 
 class ContactListViewSet(viewsets.ModelViewSet):

@@ -1,15 +1,15 @@
 """WebSocket routes of calls: telephony media streams (signed per-call token) and the live operator feed."""
 
 from channels.auth import AuthMiddlewareStack
-from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path
 
 from calls.consumers import CallMonitorConsumer, MediaStreamConsumer
+from config.websocket import BrowserOriginValidator
 
 websocket_urlpatterns = [
     # Carriers connect with no Origin and no session: the per-call signed token is the credential.
     path("ws/calls/<int:call_id>/media/", MediaStreamConsumer.as_asgi()),
-    path("ws/calls/live/", AllowedHostsOriginValidator(AuthMiddlewareStack(CallMonitorConsumer.as_asgi()))),
+    path("ws/calls/live/", BrowserOriginValidator(AuthMiddlewareStack(CallMonitorConsumer.as_asgi()))),
     path("ws/calls/<int:call_id>/live/",
-         AllowedHostsOriginValidator(AuthMiddlewareStack(CallMonitorConsumer.as_asgi()))),
+         BrowserOriginValidator(AuthMiddlewareStack(CallMonitorConsumer.as_asgi()))),
 ]

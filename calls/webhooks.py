@@ -9,11 +9,35 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from rest_framework import serializers
 
 from calls.services import call_progress, call_provider_id_seen, public_url
-from calls.telephony.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, callback_verify
+from calls.telephony.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, callback_first_use, callback_verify
 
 log = logging.getLogger(__name__)
+MAX_DURATION_S = 24 * 3600  # no call lasts a day; a larger figure is a broken or forged report
+
+
+class TwilioStatusForm(serializers.Serializer):
+    """The status callback fields we read; Twilio sends many more, which are ignored."""
+
+    CallSid = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    CallStatus = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    AnsweredBy = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    CallDuration = serializers.IntegerField(min_value=0, max_value=MAX_DURATION_S, required=False)
+
+
+class VoximplantReport(serializers.Serializer):
+    """What ``voxengine/outbound.js`` reports: the event, our call id (signed with the body) and the duration."""
+
+    event = serializers.CharField(max_length=32)
+    call_id = serializers.IntegerField(min_value=1)
+    session_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
+    duration = serializers.FloatField(min_value=0, max_value=MAX_DURATION_S, required=False, allow_null=True)
+
+
+def _bad_request(errors) -> JsonResponse:
+    return JsonResponse({"error": "invalid callback", "detail": errors}, status=400)
 
 
 @csrf_exempt
@@ -29,14 +53,19 @@ def twilio_status(request: HttpRequest, call_id: int) -> HttpResponse:
     if not provider.validate_callback(url=url, params=params, signature=request.headers.get("X-Twilio-Signature", "")):
         log.warning("twilio status callback for call %s: bad signature", call_id)
         return HttpResponseForbidden("bad signature")
-    progress = twilio_progress(params)
+    form = TwilioStatusForm(data={k: v for k, v in params.items() if v != "" or k != "CallDuration"})
+    if not form.is_valid():
+        log.warning("twilio status callback for call %s: invalid fields %s", call_id, sorted(form.errors))
+        return _bad_request(form.errors)
+    fields = form.validated_data
+    progress = twilio_progress(fields)
     if progress:
-        data = {"provider_call_id": params.get("CallSid", "")}
-        if params.get("CallDuration"):
-            data["duration_s"] = float(params["CallDuration"])
+        data = {"provider_call_id": fields.get("CallSid", "")}
+        if fields.get("CallDuration"):
+            data["duration_s"] = float(fields["CallDuration"])
         call_progress(call_id=call_id, event=progress, **data)
-    elif params.get("CallSid"):  # "initiated": the carrier placed it, even if its answer to the dial was lost
-        call_provider_id_seen(call_id=call_id, provider_call_id=params["CallSid"])
+    elif fields.get("CallSid"):  # "initiated": the carrier placed it, even if its answer to the dial was lost
+        call_provider_id_seen(call_id=call_id, provider_call_id=fields["CallSid"])
     return HttpResponse(status=204)
 
 
@@ -44,8 +73,9 @@ def twilio_status(request: HttpRequest, call_id: int) -> HttpResponse:
 @require_POST
 def voximplant_status(request: HttpRequest, call_id: int) -> HttpResponse:
     secret = settings.TELEPHONY["VOXIMPLANT"].get("CALLBACK_SECRET", "")
+    signature = request.headers.get(SIGNATURE_HEADER, "")
     ok = callback_verify(secret=secret, timestamp=request.headers.get(TIMESTAMP_HEADER, ""),
-                         signature=request.headers.get(SIGNATURE_HEADER, ""), body=request.body)
+                         signature=signature, body=request.body)
     if not ok:
         log.warning("voximplant result for call %s: bad or stale signature", call_id)
         return HttpResponseForbidden("bad signature")
@@ -53,9 +83,19 @@ def voximplant_status(request: HttpRequest, call_id: int) -> HttpResponse:
         report = json.loads(request.body)
     except ValueError:
         return JsonResponse({"error": "not JSON"}, status=400)
-    event = str(report.get("event", ""))
+    form = VoximplantReport(data=report)
+    if not form.is_valid():
+        log.warning("voximplant result for call %s: invalid fields %s", call_id, sorted(form.errors))
+        return _bad_request(form.errors)
+    # The signature covers the body, not the URL: the call id inside the body is what binds the report to a call.
+    if form.validated_data["call_id"] != call_id:
+        log.warning("voximplant result signed for call %s posted for call %s", form.validated_data["call_id"], call_id)
+        return HttpResponseForbidden("call id mismatch")
+    if not callback_first_use(signature=signature):
+        log.warning("voximplant result for call %s: replayed signature", call_id)
+        return JsonResponse({"error": "replayed callback"}, status=409)
     data = {}
-    if report.get("duration"):
-        data["duration_s"] = float(report["duration"])
-    call_progress(call_id=call_id, event=event, **data)
+    if form.validated_data.get("duration"):
+        data["duration_s"] = form.validated_data["duration"]
+    call_progress(call_id=call_id, event=form.validated_data["event"], **data)
     return HttpResponse(status=204)

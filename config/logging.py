@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from urllib.parse import unquote
 
 import structlog
 
@@ -13,7 +14,15 @@ PHONE_RE = re.compile(r"(?<![\w/])(\+?\d[\d\s().-]{8,16}\d)(?![\w/])")
 
 
 def mask_phone(text: str) -> str:
-    """Keep the country code and the last two digits, so support can still tell numbers apart."""
+    """Keep the country code and the last two digits, so support can still tell numbers apart.
+
+    A URL in an access log carries the number percent-encoded (``?q=%2B79165500003``): such a line
+    is decoded first when the decoded form holds a number.
+    """
+    if "%" in text:
+        decoded = unquote(text)
+        if decoded != text and PHONE_RE.search(decoded):
+            text = decoded
 
     def _mask(match: re.Match[str]) -> str:
         digits = re.sub(r"\D", "", match.group(1))

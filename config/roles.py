@@ -45,7 +45,6 @@ ROLE_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "clockedschedule": ALL,
             "solarschedule": VIEW,
         },
-        "authtoken": {"tokenproxy": VIEW},
         "analytics": {"dailycallrollup": ("+view_call_analytics", "+export_data")},
     },
     OPERATOR: {

@@ -4,12 +4,13 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+from rest_framework_simplejwt.views import TokenBlacklistView, TokenRefreshView
 
 from analytics.api import AnalyticsView
 from config import views
 from config.api import router
+from config.auth import TokenObtainView
 
 admin.site.site_header = _("Voice sales platform")
 admin.site.site_title = _("Voice sales platform")
@@ -25,9 +26,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/analytics/", AnalyticsView.as_view(), name="api-analytics"),
     path("api/", include(router.urls)),
-    path("api/auth/token/", obtain_auth_token, name="api-token"),
+    path("api/auth/token/", TokenObtainView.as_view(), name="api-token"),
+    path("api/auth/token/refresh/", TokenRefreshView.as_view(), name="api-token-refresh"),
+    path("api/auth/token/revoke/", TokenBlacklistView.as_view(), name="api-token-revoke"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("training/", include("training.urls")),
     path("calls/", include("calls.urls")),

@@ -21,7 +21,7 @@ class ScoreSerializer(serializers.ModelSerializer):
 
 class TrainingSessionSerializer(serializers.ModelSerializer):
     trainee = serializers.StringRelatedField()
-    score = ScoreSerializer(read_only=True)
+    score = ScoreSerializer(read_only=True, allow_null=True)  # null until the session is scored
 
     class Meta:
         model = TrainingSession

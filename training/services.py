@@ -247,6 +247,26 @@ def session_transcript_import(
     return session_end(session_id=session.pk, reason=reason)
 
 
+@transaction.atomic
+def session_elevenlabs_transcript_import(*, session_id: int, turns: Sequence[TurnRecord]) -> TrainingSession:
+    """The page's transcript of a conversation with the ElevenLabs agent: taken once, for a live session of that mode.
+
+    The trainee writes this transcript, so it is accepted only where no other record of the
+    conversation exists: a session of a scenario in ElevenLabs mode whose conversation started
+    (the signed URL was handed out) and has not ended.
+    """
+    from training.models import Scenario
+
+    session = _locked(session_id)
+    scenario = session.scenario
+    if scenario is None or scenario.mode != Scenario.Mode.ELEVENLABS:
+        raise TransitionError(f"session {session.pk} is not an ElevenLabs conversation: its transcript is its own")
+    if session.status != Status.ACTIVE:
+        raise TransitionError(f"session {session.pk} is {session.status}: only a live conversation's transcript "
+                              "is taken, once")
+    return session_transcript_import(session_id=session.pk, turns=turns, reason="elevenlabs")
+
+
 # --- review --------------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from rest_framework import serializers
 
 from training import services
 from training.forms import SessionStartForm
@@ -219,6 +220,24 @@ def elevenlabs_signed_url(request: HttpRequest, pk: int) -> JsonResponse:
 
 
 SPEAKERS = {"user": "user", "trainee": "user", "bot": "bot", "agent": "bot", "ai": "bot"}
+MAX_OFFSET_MS = 24 * 3600 * 1000  # a turn's offset within one conversation; the column is a 32-bit integer
+
+
+class TranscriptTurnForm(serializers.Serializer):
+    speaker = serializers.ChoiceField(choices=sorted(SPEAKERS))
+    text = serializers.CharField(allow_blank=True, allow_null=True, trim_whitespace=True)
+    started_ms = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET_MS, required=False, allow_null=True)
+    ended_ms = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET_MS, required=False, allow_null=True)
+    interrupted = serializers.BooleanField(required=False, default=False)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and isinstance(data.get("speaker"), str):
+            data = {**data, "speaker": data["speaker"].lower()}
+        return super().to_internal_value(data)
+
+
+class TranscriptForm(serializers.Serializer):
+    turns = TranscriptTurnForm(many=True, max_length=500)
 
 
 @login_required
@@ -229,32 +248,19 @@ def session_transcript(request: HttpRequest, pk: int) -> JsonResponse:
     session = _own_session(request, pk)
     try:
         payload = json.loads(request.body or b"{}")
-        raw = payload["turns"]
-        if not isinstance(raw, list) or len(raw) > 500:
-            raise ValueError("turns must be a list of at most 500")
-        turns = []
-        for item in raw:
-            speaker = SPEAKERS.get(str(item.get("speaker", "")).lower())
-            text = str(item.get("text", "")).strip()
-            if speaker is None:
-                raise ValueError(f"unknown speaker {item.get('speaker')!r}")
-            if text:
-                turns.append(services.TurnRecord(
-                    speaker=speaker, text=text[:5000],
-                    started_ms=_int_or_none(item.get("started_ms")), ended_ms=_int_or_none(item.get("ended_ms")),
-                    interrupted=bool(item.get("interrupted", False)),
-                ))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        return JsonResponse({"error": f"bad transcript: {exc}"}, status=400)
+    except ValueError:
+        return JsonResponse({"error": "bad transcript: not JSON"}, status=400)
+    form = TranscriptForm(data=payload)
+    if not form.is_valid():
+        return JsonResponse({"error": "bad transcript", "detail": form.errors}, status=400)
+    turns = [
+        services.TurnRecord(speaker=SPEAKERS[item["speaker"]], text=item["text"][:5000],
+                            started_ms=item.get("started_ms"), ended_ms=item.get("ended_ms"),
+                            interrupted=item["interrupted"])
+        for item in form.validated_data["turns"] if item["text"]
+    ]
     try:
-        services.session_transcript_import(session_id=session.pk, turns=turns, reason="elevenlabs")
+        services.session_elevenlabs_transcript_import(session_id=session.pk, turns=turns)
     except services.TransitionError as exc:
         return JsonResponse({"error": str(exc)}, status=409)
     return JsonResponse({"review_url": reverse("training:session_detail", args=[pk])})
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return None if value is None else max(0, int(value))
-    except (TypeError, ValueError):
-        return None

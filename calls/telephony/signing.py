@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 
 SIGNATURE_HEADER = "X-Callback-Signature"
@@ -22,10 +23,24 @@ def callback_verify(*, secret: str, timestamp: str, signature: str, body: bytes,
     if not secret or not timestamp or not signature:
         return False
     try:
-        age = abs((now if now is not None else time.time()) - float(timestamp))
+        sent = float(timestamp)
     except ValueError:
         return False
+    if not math.isfinite(sent):  # "nan" compares false with everything, so it passed the age check
+        return False
+    age = abs((now if now is not None else time.time()) - sent)
     if age > window_s:
         return False
     expected = callback_signature(secret=secret, timestamp=timestamp, body=body)
     return hmac.compare_digest(expected, signature.lower())
+
+
+def callback_first_use(*, signature: str, window_s: int = REPLAY_WINDOW_S) -> bool:
+    """Record a verified signature; False when it was seen before (a replay inside the freshness window).
+
+    The store is the Redis cache: ``SET NX`` with a TTL a little longer than the window, after which
+    the timestamp check refuses the request anyway.
+    """
+    from django.core.cache import cache
+
+    return bool(cache.add(f"callback-seen:{signature.lower()}", 1, timeout=window_s * 2 + 60))

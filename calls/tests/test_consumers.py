@@ -78,7 +78,8 @@ async def test_live_feed_needs_login_and_permission(make_user):
     trainee = await database_sync_to_async(make_user)("feed_trainee", "Trainee")
     operator = await database_sync_to_async(make_user)("feed_operator", "Operator")
     for user, allowed in ((None, False), (trainee, False), (operator, True)):
-        comm = WebsocketCommunicator(app, "/ws/calls/live/", headers=[(b"origin", b"http://localhost")])
+        comm = WebsocketCommunicator(app, "/ws/calls/live/",
+                                     headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")])
         if user is not None:
             comm.scope["user"] = user
         connected, _ = await comm.connect()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
+import uuid
 
 import pytest
 from django.test import override_settings
 
-from calls.models import Call, CallOutcome
+from calls.models import Call, CallEvent, CallOutcome
 from calls.services import call_transition
 from calls.telephony import DialRequest
 from calls.telephony.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, callback_signature
@@ -138,18 +140,28 @@ def answered_call(make_campaign, make_contact):
     return call
 
 
-def _vox_post(client, call_id, payload, *, secret=SECRET, ts=None):
-    body = json.dumps(payload).encode()
+def _vox_post(client, call_id, payload, *, secret=None, ts=None, body=None):
+    secret = secret or SECRET
+    if body is None:
+        payload = {"call_id": call_id, **payload} if isinstance(payload, dict) else payload
+        body = json.dumps(payload).encode()
     ts = ts or str(int(time.time()))
     return client.post(f"/calls/telephony/voximplant/status/{call_id}/", body, content_type="application/json",
                        headers={TIMESTAMP_HEADER: ts,
                                 SIGNATURE_HEADER: callback_signature(secret=secret, timestamp=ts, body=body)})
 
 
-@pytest.mark.django_db
-def test_voximplant_result_callback_is_signed(client, answered_call, settings):
+@pytest.fixture
+def vox_secret(settings, monkeypatch):
+    """A secret of this test's own: the replay store outlives a test, and identical requests would collide."""
+
+    monkeypatch.setattr(sys.modules[__name__], "SECRET", f"vox-secret-{uuid.uuid4()}")
     settings.TELEPHONY = {**settings.TELEPHONY,
                           "VOXIMPLANT": {**settings.TELEPHONY["VOXIMPLANT"], "CALLBACK_SECRET": SECRET}}
+
+
+@pytest.mark.django_db
+def test_voximplant_result_callback_is_signed(client, answered_call, vox_secret):
     assert _vox_post(client, answered_call.pk, {"event": "busy"}, secret="wrong").status_code == 403
     stale = str(int(time.time()) - 3600)
     assert _vox_post(client, answered_call.pk, {"event": "busy"}, ts=stale).status_code == 403
@@ -158,6 +170,62 @@ def test_voximplant_result_callback_is_signed(client, answered_call, settings):
     assert _vox_post(client, answered_call.pk, {"event": "busy", "code": 486}).status_code == 204
     call = Call.objects.get(pk=answered_call.pk)
     assert call.outcome == CallOutcome.BUSY and call.status == S.DONE
+
+
+@pytest.mark.django_db
+def test_voximplant_result_signed_for_one_call_cannot_end_another(client, vox_secret, make_campaign, make_contact):
+    campaign = make_campaign()
+    calls = [Call.objects.create(campaign=campaign, contact=make_contact()) for _ in range(3)]
+    for call in calls:
+        call_transition(call_id=call.pk, to=S.DIALING)
+    first, second, third = calls
+    body = json.dumps({"event": "no_answer", "call_id": first.pk}).encode()
+    ts = str(int(time.time()))
+    headers = {TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: callback_signature(secret=SECRET, timestamp=ts, body=body)}
+    # the same signed body, posted against other calls' URLs, is refused
+    for other in (second, third):
+        answer = client.post(f"/calls/telephony/voximplant/status/{other.pk}/", body,
+                             content_type="application/json", headers=headers)
+        assert answer.status_code == 403
+        assert Call.objects.get(pk=other.pk).status == S.DIALING
+    # and a body without the call id is refused too
+    assert _vox_post(client, second.pk, None, body=b'{"event": "no_answer"}').status_code == 400
+    assert Call.objects.get(pk=second.pk).status == S.DIALING
+    # against its own call it is taken once; the replay of the very same request is refused
+    url = f"/calls/telephony/voximplant/status/{first.pk}/"
+    assert client.post(url, body, content_type="application/json", headers=headers).status_code == 204
+    assert Call.objects.get(pk=first.pk).outcome == CallOutcome.NO_ANSWER
+    replay = client.post(url, body, content_type="application/json", headers=headers)
+    assert replay.status_code == 409
+    assert CallEvent.objects.filter(call=first, kind="late_report").count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("ts", ["nan", "NaN", "inf", "-inf", "1e999", "0x10", ""])
+def test_voximplant_result_with_a_timestamp_that_is_not_a_finite_number_is_refused(client, vox_secret,
+                                                                                      answered_call, ts):
+    body = json.dumps({"event": "busy", "call_id": answered_call.pk}).encode()
+    sig = callback_signature(secret=SECRET, timestamp=ts, body=body)
+    answer = client.post(f"/calls/telephony/voximplant/status/{answered_call.pk}/", body,
+                         content_type="application/json", headers={TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sig})
+    assert answer.status_code == 403
+    assert Call.objects.get(pk=answered_call.pk).status == S.DIALING
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [b"[1]", b'"busy"', b"null", b"{not json", b'{"event": "busy", "call_id": "x"}',
+                                  b'{"event": "completed", "call_id": %d, "duration": "abc"}',
+                                  b'{"event": "completed", "call_id": %d, "duration": 1e999}',
+                                  b'{"event": "completed", "call_id": %d, "duration": NaN}',
+                                  b'{"event": "completed", "call_id": %d, "duration": -5}',
+                                  b'{"event": ["busy"], "call_id": %d}'])
+def test_voximplant_signed_result_with_a_bad_body_is_a_400_and_changes_nothing(client, vox_secret, answered_call,
+                                                                               body):
+    if b"%d" in body:
+        body = body % answered_call.pk
+    answer = _vox_post(client, answered_call.pk, None, body=body)
+    assert answer.status_code == 400, answer.content
+    assert Call.objects.get(pk=answered_call.pk).status == S.DIALING
 
 
 def test_voxengine_scenario_is_in_the_repo():
@@ -217,6 +285,23 @@ def test_twilio_status_callback_signature(client, answered_call):
         assert client.post(path, params, headers={"X-Twilio-Signature": signature}).status_code == 204
         call = Call.objects.get(pk=answered_call.pk)
         assert call.outcome == CallOutcome.COMPLETED and call.duration_s == 42
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("duration", ["abc", "1e999", "-3", "nan", "4.5"])
+def test_twilio_signed_status_callback_with_a_bad_duration_is_a_400(client, answered_call, duration):
+    from twilio.request_validator import RequestValidator
+
+    tw = {"ACCOUNT_SID": TWILIO_SID, "AUTH_TOKEN": TWILIO_TOKEN, "FROM_NUMBER": "", "API_URL": ""}
+    with override_settings(TELEPHONY={"PROVIDER": "twilio", "PUBLIC_BASE_URL": "https://calls.example.test",
+                                      "TWILIO": tw, "VOXIMPLANT": {}}):
+        path = f"/calls/telephony/twilio/status/{answered_call.pk}/"
+        params = {"CallSid": "CA123", "CallStatus": "completed", "CallDuration": duration, "AccountSid": TWILIO_SID}
+        signature = RequestValidator(TWILIO_TOKEN).compute_signature("https://calls.example.test" + path, params)
+        answer = client.post(path, params, headers={"X-Twilio-Signature": signature})
+        assert answer.status_code == 400
+        assert "CallDuration" in answer.json()["detail"]
+        assert Call.objects.get(pk=answered_call.pk).status == S.DIALING
 
 
 def test_stream_twiml_escapes_and_carries_the_token():

@@ -29,3 +29,52 @@ def test_structured_json_log_masks_phones(capsys):
         from django.conf import settings
 
         logging.config.dictConfig(settings.LOGGING)
+
+
+def test_mask_phone_in_percent_encoded_urls():
+    line = 'GET /admin/calls/contact/?q=%2B79165500003 HTTP/1.1'
+    assert "9165500003" not in mask_phone(line) and "+7********03" in mask_phone(line)
+    assert "9165500003" not in mask_phone("/admin/calls/contact/?q=%2B7%20916%20550-00-03")
+    assert mask_phone("/api/calls/?page=2&q=%D0%B4%D0%B0") == "/api/calls/?page=2&q=%D0%B4%D0%B0"
+
+
+def test_daphne_access_log_goes_through_the_masking_logger():
+    """The daphne command line (``python -m config.serve``) logs each request through logging, masked."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from django.conf import settings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "LOG_LEVEL": "INFO", "LOG_JSON": "1",
+           "REDIS_URL": settings.REDIS_URL, "PYTHONUNBUFFERED": "1"}
+    root = Path(__file__).resolve().parents[2]
+    server = subprocess.Popen([sys.executable, "-m", "config.serve", "-b", "127.0.0.1", "-p", str(port),
+                               "config.asgi:application"], cwd=root, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/nope/?q=%2B79165500003", timeout=5)
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 404
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "daphne did not start"
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    access = [line for line in output.splitlines() if "/nope/" in line and '"GET' in line]
+    assert access, output[-2000:]
+    # the test settings render the console format: "<time> [info     ] <event> [<logger>]"
+    assert "[http.access]" in access[0] and '" 404 ' in access[0], access[0]
+    assert "9165500003" not in output and "+7********03" in access[0]

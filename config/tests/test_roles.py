@@ -127,14 +127,84 @@ def test_trainee_sees_only_own_sessions(client, trainee, other_trainee, manager)
     assert ids == {mine.pk, theirs.pk}
 
 
-def test_token_auth(manager):
-    from rest_framework.authtoken.models import Token
+TEST_PASSWORD = "pw-for-tests-123"  # conftest.make_user's
 
-    token = Token.objects.create(user=manager)
+
+def _token_pair(api, username="mgr", password=TEST_PASSWORD):
+    answer = api.post("/api/auth/token/", {"username": username, "password": password}, format="json")
+    assert answer.status_code == 200, answer.content
+    return answer.json()
+
+
+def test_token_auth(manager):
     api = APIClient()
     assert api.get("/api/campaigns/").status_code in (401, 403)
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    pair = _token_pair(api)
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {pair['access']}")
     assert api.get("/api/campaigns/").status_code == 200
+    api.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
+    assert api.get("/api/campaigns/").status_code == 401
+
+
+def test_api_tokens_expire_and_a_login_lasts_seven_days(manager):
+    import time_machine
+
+    with time_machine.travel("2026-03-02 10:00:00+03:00", tick=False) as clock:
+        api = APIClient()
+        pair = _token_pair(api)
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {pair['access']}")
+        assert api.get("/api/campaigns/").status_code == 200
+        clock.shift(16 * 60)  # the access token lives 15 minutes
+        assert api.get("/api/campaigns/").status_code == 401
+        refreshed = APIClient().post("/api/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json")
+        assert refreshed.status_code == 200
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {refreshed.json()['access']}")
+        assert api.get("/api/campaigns/").status_code == 200
+        # the refresh token rotates: the one just used is spent
+        again = APIClient().post("/api/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json")
+        assert again.status_code == 401
+        clock.shift(7 * 24 * 3600 + 60)  # and the login itself ends after seven days
+        late = APIClient().post("/api/auth/token/refresh/", {"refresh": refreshed.json()["refresh"]}, format="json")
+        assert late.status_code == 401
+
+
+def test_api_tokens_are_revoked_by_logout_and_by_a_password_change(manager):
+    api = APIClient()
+    pair = _token_pair(api)
+    assert APIClient().post("/api/auth/token/revoke/", {"refresh": pair["refresh"]}, format="json").status_code == 200
+    refreshed = APIClient().post("/api/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json")
+    assert refreshed.status_code == 401
+    pair = _token_pair(api)
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {pair['access']}")
+    assert api.get("/api/campaigns/").status_code == 200
+    manager.set_password("a-new-password-2026")
+    manager.save()
+    assert api.get("/api/campaigns/").status_code == 401
+    assert APIClient().post("/api/auth/token/refresh/", {"refresh": pair["refresh"]},
+                            format="json").status_code == 401
+
+
+def test_nobody_reads_api_tokens_in_the_admin(client, manager, make_user):
+    from django.contrib.auth import get_user_model
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    pair = _token_pair(APIClient())
+    login(client, manager)
+    assert client.get("/admin/authtoken/tokenproxy/").status_code == 404
+    assert client.get("/admin/token_blacklist/outstandingtoken/").status_code == 403
+    admin = get_user_model().objects.create_superuser("root", password="pw-for-tests-123")
+    login(client, admin)
+    row = OutstandingToken.objects.get(user=manager)
+    listing = client.get("/admin/token_blacklist/outstandingtoken/").content.decode()
+    page = client.get(f"/admin/token_blacklist/outstandingtoken/{row.pk}/change/")
+    assert page.status_code == 200 and row.jti in page.content.decode()
+    for html in (listing, page.content.decode()):
+        assert pair["refresh"] not in html and pair["refresh"].split(".")[1] not in html
+    revoked = client.post("/admin/token_blacklist/outstandingtoken/",
+                          {"action": "revoke", "_selected_action": [row.pk]})
+    assert revoked.status_code == 302
+    assert APIClient().post("/api/auth/token/refresh/", {"refresh": pair["refresh"]},
+                            format="json").status_code == 401
 
 
 def test_schema_and_offline_docs(client, manager):

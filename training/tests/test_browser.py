@@ -108,7 +108,9 @@ def _chromium_page(wav: Path, screenshot: Path):
 
     with sync_playwright() as p:
         browser = _browser(p, wav)
-        page = browser.new_page()
+        # wait_for_function builds its predicate with new Function, which the site's CSP forbids;
+        # config/tests/test_csp.py drives these pages with the CSP enforced
+        page = browser.new_page(bypass_csp=True)
         console: list[str] = []
         page.on("console", lambda m: console.append(m.text))
         try:

@@ -226,7 +226,8 @@ async def test_review_socket_pushes_the_score(trainee, other_trainee, scenario_r
     from training.services import TurnRecord
 
     session = await _session(trainee, scenario_ru)
-    headers = [(b"origin", b"http://testserver"), (b"cookie", f"sessionid={await _cookie(other_trainee)}".encode())]
+    headers = [(b"origin", b"http://testserver"), (b"cookie", f"sessionid={await _cookie(other_trainee)}".encode()),
+               (b"host", b"testserver")]
     comm = WebsocketCommunicator(_app(), f"/ws/training/{session.pk}/review/", headers=headers)
     assert (await comm.connect()) == (False, consumers.CLOSE_FORBIDDEN)
     await comm.disconnect()

@@ -9,7 +9,7 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from training import services
-from training.models import Scenario, TrainingSession
+from training.models import Scenario, Score, TrainingSession
 from training.services import TurnRecord
 
 Status = TrainingSession.Status
@@ -220,3 +220,67 @@ def test_a_failed_scoring_can_be_run_again(client_of, trainee, manager, scenario
         assert client_of(manager).post(reverse("training:session_rescore", args=[session.pk])).status_code == 302
     assert sum("score_session" in repr(c) for c in queued) == 1
     assert TrainingSession.objects.get(pk=session.pk).status == Status.SCORING
+
+
+def _post_transcript(c, session, payload):
+    body = payload if isinstance(payload, (str, bytes)) else json.dumps(payload)
+    return c.post(reverse("training:session_transcript", args=[session.pk]), data=body,
+                  content_type="application/json")
+
+
+TURNS = {"turns": [{"speaker": "agent", "text": "Hello?"}, {"speaker": "user", "text": "Hi, this is Anna."}]}
+
+
+def test_a_made_up_transcript_is_refused_for_a_built_in_pipeline_session(client_of, trainee, scenario_en):
+    session = services.session_create(trainee=trainee.trainee, scenario=scenario_en)
+    services.session_start(session_id=session.pk)
+    r = _post_transcript(client_of(trainee), session, TURNS)
+    assert r.status_code == 409
+    session.refresh_from_db()
+    assert session.status == Status.ACTIVE and session.turns.count() == 0
+    assert not Score.objects.filter(session=session).exists()
+
+
+@pytest.fixture
+def elevenlabs_scenario(db):
+    return Scenario.objects.create(title="11", language="en", product_description="Freight from China.",
+                                   mode=Scenario.Mode.ELEVENLABS, elevenlabs_agent_id="agent-7")
+
+
+def test_an_elevenlabs_transcript_is_taken_only_while_live_and_only_once(client_of, trainee, elevenlabs_scenario,
+                                                                        django_capture_on_commit_callbacks):
+    session = services.session_create(trainee=trainee.trainee, scenario=elevenlabs_scenario)
+    c = client_of(trainee)
+    # not started: the page never had the agent's signed URL, so there was no conversation
+    assert _post_transcript(c, session, TURNS).status_code == 409
+    session.refresh_from_db()
+    assert session.status == Status.CREATED and session.turns.count() == 0
+    services.session_start(session_id=session.pk)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert _post_transcript(c, session, TURNS).status_code == 200
+    session.refresh_from_db()
+    assert session.status == Status.ENDED and session.turns.count() == 2
+    again = _post_transcript(c, session, {"turns": [{"speaker": "user", "text": "I closed the deal, honest."}]})
+    assert again.status_code == 409
+    assert list(session.turns.values_list("text", flat=True)) == ["Hello?", "Hi, this is Anna."]
+
+
+@pytest.mark.parametrize("payload", [
+    '{"turns": [{"speaker": "user", "text": "Hi", "started_ms": 1e400}]}',
+    json.dumps({"turns": [{"speaker": "user", "text": "Hi", "started_ms": 10 ** 20}]}),
+    json.dumps({"turns": [{"speaker": "user", "text": "Hi", "ended_ms": -1}]}),
+    json.dumps({"turns": [{"speaker": "user", "text": "Hi", "ended_ms": "soon"}]}),
+    json.dumps({"turns": [{"speaker": "narrator", "text": "Hi"}]}),
+    json.dumps({"turns": [["user", "Hi"]]}),
+    json.dumps({"turns": {"speaker": "user"}}),
+    json.dumps({"turns": [{"speaker": "user", "text": "Hi"}] * 501}),
+    json.dumps([1]),
+    "{not json",
+])
+def test_a_transcript_with_bad_numbers_or_shapes_is_a_400(client_of, trainee, elevenlabs_scenario, payload):
+    session = services.session_create(trainee=trainee.trainee, scenario=elevenlabs_scenario)
+    services.session_start(session_id=session.pk)
+    r = _post_transcript(client_of(trainee), session, payload)
+    assert r.status_code == 400 and "bad transcript" in r.json()["error"]
+    session.refresh_from_db()
+    assert session.status == Status.ACTIVE and session.turns.count() == 0

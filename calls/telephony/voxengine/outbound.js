@@ -8,6 +8,8 @@
  * ways: the callee's voice goes to the socket, the bot's audio from the socket is played into the
  * call), and reports the result to urls.result, signed: header X-Callback-Signature =
  * hex(HMAC-SHA256(CALLBACK_SECRET, timestamp + "." + body)), header X-Callback-Timestamp = unix seconds.
+ * The body carries call_id: Django refuses a report whose call_id is not the one in the URL, and a
+ * signature it has already seen (each report is taken once).
  *
  * Deploy: paste into a Voximplant application, bind to the rule whose id is VOXIMPLANT_RULE_ID, and
  * put the same secret as VOXIMPLANT_CALLBACK_SECRET into the application storage key

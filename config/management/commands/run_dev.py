@@ -16,7 +16,9 @@ class Command(BaseCommand):
     help = "Start web + worker + beat. Without REDIS_URL they share one embedded Redis that lives as long as this."
 
     def add_arguments(self, parser):
-        parser.add_argument("--addr", default=os.environ.get("RUN_ADDR", "0.0.0.0:8000"))
+        # Only this machine by default: the development settings serve /media/ and allow any host.
+        parser.add_argument("--addr", default=os.environ.get("RUN_ADDR", "127.0.0.1:8000"),
+                            help="host:port to listen on (RUN_ADDR); 0.0.0.0:8000 opens it to the network")
         parser.add_argument("--concurrency", type=int, default=2)
 
     def handle(self, *args, **options):

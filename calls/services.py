@@ -241,12 +241,14 @@ def _after_end(call: Call) -> None:
         Contact.objects.filter(pk=call.contact_id).update(finished=True)
 
 
-def _plan_retry(*, campaign_id: int, contact_id: int) -> None:
+def _plan_retry(*, campaign_id: int, contact_id: int, now: datetime | None = None) -> None:
+    """Plan a retry of the contact today (its own calendar day at ``now``) if the window still allows it."""
+    now = now or timezone.now()
     campaign = Campaign.objects.get(pk=campaign_id)
     contact_tz = Contact.objects.values_list("timezone", flat=True).get(pk=contact_id)
     tz = _tz(contact_tz if campaign.timezone_policy == Campaign.TimezonePolicy.CONTACT else campaign.timezone)
     try:
-        campaign_plan(campaign_id=campaign_id, day=timezone.now().astimezone(tz).date(), contact_ids=[contact_id])
+        campaign_plan(campaign_id=campaign_id, day=now.astimezone(tz).date(), now=now, contact_ids=[contact_id])
     except Exception:
         log.exception("campaign %s: planning the retry of contact %s failed", campaign_id, contact_id)
 

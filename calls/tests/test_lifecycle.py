@@ -101,29 +101,37 @@ def test_transition_publishes_to_call_and_campaign_groups(call, django_capture_o
     assert published[0]["call_id"] == call.pk and published[0]["payload"]["to"] == S.DIALING
 
 
+@pytest.mark.parametrize("moscow_time,retry_today", [("12:00", True), ("04:00", True), ("23:30", False)])
 def test_unanswered_call_is_done_and_retry_is_planned(make_campaign, make_contact, monkeypatch,
-                                                      django_capture_on_commit_callbacks):
-    campaign = make_campaign(retry_interval_minutes=0, window_start="00:00", window_end="23:59",
-                             max_attempts=2)
-    contact = make_contact()
-    c = Call.objects.create(campaign=campaign, contact=contact)
-    monkeypatch.setattr("calls.services.call_publish", lambda **kw: None)
-    monkeypatch.setattr("calls.services.calls_dispatch_due", lambda **kw: 0)
-    with django_capture_on_commit_callbacks(execute=True):
-        _walk(c.pk, [S.DIALING, S.RINGING])
-        ended = call_transition(call_id=c.pk, to=S.ENDED, outcome=CallOutcome.NO_ANSWER)
-    assert Call.objects.get(pk=c.pk).status == S.DONE
-    assert ended.disposition == Call.Disposition.NO_ANSWER
-    retry = Call.objects.filter(contact=contact, attempt=2).first()
-    from django.utils import timezone
+                                                      django_capture_on_commit_callbacks, moscow_time, retry_today):
+    """A retry is queued for today, never before the callee's 08:00; after 21:00 the nightly run plans it."""
+    import datetime as dt
+    import zoneinfo
 
-    now_local = timezone.localtime()
-    if now_local.hour < 8 or now_local.hour >= 20:  # outside 08:00–21:00 the nightly run plans it instead
-        assert retry is None
-    else:
+    import time_machine
+
+    hour, minute = map(int, moscow_time.split(":"))
+    frozen = dt.datetime(2026, 12, 2, hour, minute, tzinfo=zoneinfo.ZoneInfo("Europe/Moscow"))
+    with time_machine.travel(frozen, tick=False):
+        campaign = make_campaign(retry_interval_minutes=0, window_start="00:00", window_end="23:59",
+                                 max_attempts=2)
+        contact = make_contact()
+        c = Call.objects.create(campaign=campaign, contact=contact)
+        monkeypatch.setattr("calls.services.call_publish", lambda **kw: None)
+        monkeypatch.setattr("calls.services.calls_dispatch_due", lambda **kw: 0)
+        with django_capture_on_commit_callbacks(execute=True):
+            _walk(c.pk, [S.DIALING, S.RINGING])
+            ended = call_transition(call_id=c.pk, to=S.ENDED, outcome=CallOutcome.NO_ANSWER)
+        assert Call.objects.get(pk=c.pk).status == S.DONE
+        assert ended.disposition == Call.Disposition.NO_ANSWER
+        retry = Call.objects.filter(contact=contact, attempt=2).first()
+        if not retry_today:
+            assert retry is None
+            return
         assert retry is not None and retry.status == S.QUEUED
-    # the last allowed attempt ending unanswered finishes the contact
-    if retry is not None:
+        local = retry.scheduled_for.astimezone(zoneinfo.ZoneInfo("Europe/Moscow"))
+        assert local.date() == frozen.date() and dt.time(8) <= local.time() < dt.time(21)
+        # the last allowed attempt ending unanswered finishes the contact
         with django_capture_on_commit_callbacks(execute=True):
             _walk(retry.pk, [S.DIALING])
             call_transition(call_id=retry.pk, to=S.ENDED, outcome=CallOutcome.BUSY)

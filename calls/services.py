@@ -23,6 +23,7 @@ from django.utils import timezone
 from calls.models import Call, CallEvent, CallOutcome, Campaign, Contact, ContactList, DoNotCall
 from calls.resources import ContactResource
 from config.live_events import group_send, group_send_async
+from config.metrics import carrier_error_code, record_carrier_error, record_turn_metrics
 
 log = logging.getLogger(__name__)
 
@@ -603,6 +604,7 @@ def call_place(*, call_id: int) -> PlaceResult:
     try:
         placed = provider.dial(request=request)
     except ProviderError as exc:
+        record_carrier_error(provider=provider.name, code=carrier_error_code(exc))
         if not exc.retryable:
             call_transition(call_id=call.pk, to=S.ENDED, outcome=CallOutcome.FAILED, error=str(exc)[:2000])
             return PlaceResult("failed", call_id)
@@ -644,7 +646,7 @@ def call_progress(*, call_id: int, event: str, **data: Any) -> Call | None:
     Carriers report late and out of order (the media stream usually ends a call before the status
     callback does), so a report that would move a call backwards is recorded and otherwise ignored.
     """
-    call = Call.objects.filter(pk=call_id).only("status", "campaign_id").first()
+    call = Call.objects.filter(pk=call_id).only("status", "campaign_id", "provider").first()
     if call is None:
         log.warning("progress %r for unknown call %s", event, call_id)
         return None
@@ -654,6 +656,8 @@ def call_progress(*, call_id: int, event: str, **data: Any) -> Call | None:
         if event in PROGRESS_OUTCOMES:
             if call.status in AFTER_END_STATUSES or call.status == S.CANCELED:
                 return call
+            if event == "failed":
+                record_carrier_error(provider=call.provider or "unknown", code=data.get("code") or "call_failed")
             return call_transition(call_id=call_id, to=S.ENDED, outcome=PROGRESS_OUTCOMES[event], **data)
     except IllegalTransition as exc:
         CallEvent.objects.create(call_id=call_id, kind="late_report", data={"event": event, "detail": str(exc)})
@@ -762,6 +766,7 @@ def call_turn_add(*, call_id: int, index: int, speaker: str, text: str, **fields
         [Turn(call_id=call_id, index=index, speaker=speaker, text=text, **values)],
         update_conflicts=True, unique_fields=["call", "index"], update_fields=["speaker", "text", *values],
     )
+    record_turn_metrics(values, channel="call")
 
 
 def call_recording_save(*, call_id: int, wav: bytes) -> None:

@@ -11,7 +11,7 @@ import io
 import logging
 import wave
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from config.metrics import record_turn_metrics
 from training.models import Scenario, Score, SessionEvent, SessionTurn, Trainee, TrainingSession
 from training.scoring import Line, ScoreResult, score_transcript
 
@@ -148,7 +149,7 @@ def session_turn_add(*, session_id: int, turn: TurnRecord) -> SessionTurn:
     session = _locked(session_id)
     last = session.turns.aggregate(m=Max("index"))["m"]
     next_index = 0 if last is None else last + 1
-    return SessionTurn.objects.create(
+    row = SessionTurn.objects.create(
         session=session,
         index=next_index,
         speaker=turn.speaker,
@@ -165,6 +166,8 @@ def session_turn_add(*, session_id: int, turn: TurnRecord) -> SessionTurn:
         tts_ttfb_ms=turn.tts_ttfb_ms,
         voice_to_voice_ms=turn.voice_to_voice_ms,
     )
+    record_turn_metrics(asdict(turn), channel="training")
+    return row
 
 
 def _ms_field(value: int | float | None) -> int | None:

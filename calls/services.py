@@ -24,6 +24,7 @@ from calls.models import Call, CallEvent, CallOutcome, Campaign, Contact, Contac
 from calls.resources import ContactResource
 from config.live_events import group_send, group_send_async
 from config.metrics import carrier_error_code, record_carrier_error, record_turn_metrics
+from dialogs.models import CampaignLanguage
 
 log = logging.getLogger(__name__)
 
@@ -734,6 +735,8 @@ class CallMediaContext:
     voice: str
     script_map: dict
     variables: dict
+    # campaigns in language «auto»: every script language the callee may answer in -> its map
+    scripts: dict = field(default_factory=dict)
 
 
 LIVE_FOR_MEDIA = (S.DIALING, S.RINGING, S.IN_PROGRESS)
@@ -748,10 +751,34 @@ def call_media_context(*, call_id: int) -> CallMediaContext | None:
     variables = {"contact": {**(contact.variables or {}), "name": contact.name, "company": contact.company,
                              "first_name": (contact.name or "").split(" ")[0]}}
     script_map = call.script_version.dialogue_map if call.script_version else call.campaign.script.dialogue_map
+    language, scripts = call.campaign.language, {}
+    if language == CampaignLanguage.AUTO:
+        # The call opens in the main script's language; the callee's first words may switch it.
+        language = script_map.get("language") or call.campaign.script.language
+        scripts = {s.language: s.dialogue_map for s in call.campaign.language_scripts.all()}
+        scripts[language] = script_map
     return CallMediaContext(call_id=call.pk, campaign_id=call.campaign_id, status=call.status,
                             provider=call.provider or call.campaign.telephony_provider,
-                            provider_call_id=call.provider_call_id, language=call.campaign.language,
-                            voice=call.campaign.voice, script_map=script_map, variables=variables)
+                            provider_call_id=call.provider_call_id, language=language,
+                            voice=call.campaign.voice, script_map=script_map, variables=variables, scripts=scripts)
+
+
+def call_language_heard(*, ctx: CallMediaContext, current: str, detected: str, text: str = "") -> str:
+    """A campaign in «auto»: the language to go on in after the recogniser heard ``detected``.
+
+    The media consumer passes ``language=None`` to STT for such calls and calls this with each final
+    transcript's ``Transcript.language``; when the answer differs from ``current`` it switches the
+    responder to ``ctx.scripts[answer]``. A switch is written to the call's event log.
+    """
+    from dialogs.languages import pick_language
+
+    if not ctx.scripts:
+        return current
+    chosen = pick_language(detected, candidates=ctx.scripts, current=current)
+    if chosen != current:
+        CallEvent.objects.create(call_id=ctx.call_id, kind="language",
+                                 data={"from": current, "to": chosen, "detected": detected, "text": text[:200]})
+    return chosen
 
 
 def call_turn_add(*, call_id: int, index: int, speaker: str, text: str, **fields: Any) -> None:

@@ -204,6 +204,9 @@ VOICE = {
     "STT": {"PROVIDER": env("STT_PROVIDER", default="local"), "OPTIONS": env.json("STT_OPTIONS", default={})},
     "TTS": {"PROVIDER": env("TTS_PROVIDER", default="local"), "OPTIONS": env.json("TTS_OPTIONS", default={})},
     "AUDIO_CACHE_TTL_S": env.int("AUDIO_CACHE_TTL_S", default=30 * 24 * 3600),
+    # A language the TTS above cannot speak (eSpeak NG has no Tajik) -> its own block, e.g.
+    # {"tg": {"PROVIDER": "elevenlabs", "OPTIONS": {"voice_id": "…", "model": "eleven_multilingual_v2"}}}
+    "TTS_BY_LANGUAGE": env.json("TTS_BY_LANGUAGE", default={}),
 }
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None

@@ -111,6 +111,12 @@ class Campaign(models.Model):
         help_text=_("With the language «auto»: the same script in the other languages the callee may answer in."),
     )
     voice = models.CharField(_("voice"), max_length=100, blank=True, help_text=_("TTS voice id; empty = default."))
+    greeting = models.TextField(
+        _("greeting"), blank=True,
+        help_text=_("The opening line instead of the script's greeting; empty = the script's."),
+    )
+    single = models.BooleanField(_("single call"), default=False, editable=False,
+                                 help_text=_("Started as one call from the console or the API."))
     telephony_provider = models.CharField(
         _("telephony provider"), max_length=20, choices=Provider.choices, default=Provider.SIMULATED
     )

@@ -751,6 +751,8 @@ def call_media_context(*, call_id: int) -> CallMediaContext | None:
     variables = {"contact": {**(contact.variables or {}), "name": contact.name, "company": contact.company,
                              "first_name": (contact.name or "").split(" ")[0]}}
     script_map = call.script_version.dialogue_map if call.script_version else call.campaign.script.dialogue_map
+    if call.campaign.greeting.strip():
+        script_map = script_with_greeting(script_map, call.campaign.greeting)
     language, scripts = call.campaign.language, {}
     if language == CampaignLanguage.AUTO:
         # The call opens in the main script's language; the callee's first words may switch it.
@@ -818,3 +820,123 @@ def call_hangup(*, call_id: int) -> None:
         get_provider(call.provider).hangup(provider_call_id=call.provider_call_id)
     except ProviderError:
         log.warning("call %s: hang-up through %s failed", call_id, call.provider, exc_info=True)
+
+
+# --- single calls -----------------------------------------------------------------------------------------
+
+SINGLE_CALLS_LIST = "Single calls"
+
+
+class SingleCallError(Exception):
+    """A single call that cannot be placed; ``field`` names the input at fault (for a 400 answer)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def script_with_greeting(script_map: dict, greeting: str) -> dict:
+    """A copy of the map whose first stage opens with ``greeting`` (the rest of the script unchanged)."""
+    import copy
+
+    out = copy.deepcopy(script_map)
+    start = out.get("start") or "greeting"
+    stage = (out.get("stages") or {}).get(start)
+    if isinstance(stage, dict):
+        stage["phrases"] = [greeting.strip()]
+    return out
+
+
+# The capital's zone for a number's country when the caller gives none (phonenumberslite has no
+# per-number zones); Russia spans eleven, so Russian numbers far from Moscow need an explicit zone.
+COUNTRY_ZONES = {"RU": "Europe/Moscow", "UZ": "Asia/Tashkent", "TJ": "Asia/Dushanbe", "KZ": "Asia/Almaty",
+                 "KG": "Asia/Bishkek", "BY": "Europe/Minsk", "AM": "Asia/Yerevan", "GE": "Asia/Tbilisi",
+                 "AZ": "Asia/Baku", "TM": "Asia/Ashgabat", "CN": "Asia/Shanghai", "TR": "Europe/Istanbul"}
+
+
+def _callee_timezone(phone: str) -> str:
+    import phonenumbers
+
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(phone))
+    except phonenumbers.NumberParseException:
+        region = ""
+    return COUNTRY_ZONES.get(region, "Europe/Moscow")
+
+
+@transaction.atomic
+def call_single_start(*, phone: str, language: str, user: Any = None, name: str = "", company: str = "",
+                      timezone_name: str = "", voice: str = "", script_id: int | None = None, greeting: str = "",
+                      provider: str = "") -> Call:
+    """One call now, outside any planned campaign: the same lifecycle, analysis and CRM as campaign calls.
+
+    The call gets its own one-call campaign (``single=True``) in the list «Single calls». ``script_id``
+    chooses the script, else the first active script in ``language``; ``greeting`` replaces the
+    script's opening line. Refused (``SingleCallError``): a number on the do-not-call list, a callee
+    outside 08:00–21:00 of their own time, a language the TTS cannot speak, no script for it.
+    """
+    from django.utils.translation import gettext as _
+
+    from config.voice import tts_language_problem
+    from dialogs.models import CampaignLanguage, Script
+    from dialogs.services import script_current_version
+
+    if language not in CampaignLanguage.values:
+        raise SingleCallError("language", _("Unknown language «%(language)s».") % {"language": language})
+    if DoNotCall.objects.filter(phone=phone).exists() or Contact.objects.filter(phone=phone, do_not_call=True).exists():
+        raise SingleCallError("phone", _("This number is on the do-not-call list."))
+    if script_id is not None:
+        script = Script.objects.filter(pk=script_id, is_active=True).first()
+        if script is None:
+            raise SingleCallError("script", _("No active script with this id."))
+        if language not in (CampaignLanguage.AUTO, script.language):
+            raise SingleCallError("script", _("The script is in «%(script)s», the call in «%(call)s».")
+                                  % {"script": script.language, "call": language})
+    else:
+        wanted = "ru" if language == CampaignLanguage.AUTO else language
+        script = Script.objects.filter(language=wanted, is_active=True).order_by("name").first()
+        if script is None:
+            raise SingleCallError("script", _("There is no active script in «%(language)s»; choose one.")
+                                  % {"language": wanted})
+    others = []
+    if language == CampaignLanguage.AUTO:
+        seen = {script.language}
+        for other in Script.objects.filter(is_active=True).exclude(language=script.language).order_by("name"):
+            if other.language not in seen:
+                seen.add(other.language)
+                others.append(other)
+    for lang in {script.language, *(o.language for o in others)}:
+        problem = tts_language_problem(lang)
+        if problem:
+            raise SingleCallError("language", problem)
+    tz_name = timezone_name or _callee_timezone(phone)
+    try:
+        local = timezone.now().astimezone(ZoneInfo(tz_name))
+    except (KeyError, ValueError) as exc:
+        raise SingleCallError("timezone", _("Unknown time zone «%(tz)s».") % {"tz": tz_name}) from exc
+    if not LOCAL_EARLIEST <= local.time() < LOCAL_LATEST:
+        raise SingleCallError("phone", _("It is %(time)s for the callee (%(tz)s): calls are made 08:00–21:00 "
+                                         "of their own time.") % {"time": local.strftime("%H:%M"), "tz": tz_name})
+    provider = provider or settings.TELEPHONY.get("PROVIDER") or Campaign.Provider.SIMULATED
+    contact_list, _created = ContactList.objects.get_or_create(name=SINGLE_CALLS_LIST)
+    contact, created = Contact.objects.get_or_create(
+        contact_list=contact_list, phone=phone, defaults={"name": name, "company": company, "timezone": tz_name})
+    if not created:
+        Contact.objects.filter(pk=contact.pk).update(name=name or contact.name, company=company or contact.company,
+                                                     timezone=tz_name, finished=False)
+    now = timezone.now()
+    campaign = Campaign.objects.create(
+        name=f"{SINGLE_CALLS_LIST}: {phone} {now:%Y-%m-%d %H:%M:%S.%f}", single=True, script=script,
+        contact_list=contact_list, language=language, voice=voice, greeting=greeting.strip(),
+        telephony_provider=provider, status=Campaign.Status.ACTIVE, window_start=LOCAL_EARLIEST,
+        window_end=LOCAL_LATEST, weekdays=list(range(7)), timezone=tz_name, max_concurrent_calls=1, max_attempts=1,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    if others:
+        campaign.language_scripts.set(others)
+    call = Call.objects.create(campaign=campaign, contact=contact, attempt=1, scheduled_for=now,
+                               script_version=script_current_version(script=script))
+    CallEvent.objects.create(call=call, kind="single_call",
+                             data={"by": getattr(user, "username", "") or "", "language": language})
+    calls_dispatch_due(campaign_id=campaign.pk, now=now)
+    return call

@@ -177,3 +177,29 @@ def test_a_single_call_dials_through_twilio_and_ends_analysed_with_a_lead(
     assert again.status_code == 201
     assert Call.objects.get(pk=again.json()["id"]).contact_id == done.contact_id
     assert timedelta(0) <= Call.objects.get(pk=again.json()["id"]).scheduled_for - done.scheduled_for
+
+
+@pytest.mark.django_db
+def test_the_console_form_is_for_managers_and_starts_the_call(client, manager, operator, scripts,
+                                                              django_capture_on_commit_callbacks):
+    client.force_login(operator)
+    assert client.get("/calls/single/").status_code == 403
+    assert client.post("/calls/single/", {"phone": "+79161234567"}).status_code == 403
+    client.force_login(manager)
+    page = client.get("/calls/single/")
+    assert page.status_code == 200 and b'id="single-call-form"' in page.content
+    assert b"/calls/single/" in client.get("/calls/").content  # the board links to it
+    bad = client.post("/calls/single/", {"phone": "12", "language": "ru"})
+    assert bad.status_code == 400 and not Call.objects.exists()
+    wrong_script = client.post("/calls/single/", {"phone": "+79161234567", "language": "ru",
+                                                  "script": scripts["tg"].pk, "timezone": daytime_zone()})
+    assert wrong_script.status_code == 400 and "«tg»" in wrong_script.content.decode()
+    with django_capture_on_commit_callbacks() as callbacks:  # dispatch is sent once the request commits
+        response = client.post("/calls/single/", {
+            "phone": "+998 90 123 45 67", "name": "Alisher", "language": "uz", "script": scripts["uz"].pk,
+            "greeting": "Assalomu alaykum, Alisher!", "timezone": daytime_zone(), "telephony_provider": "simulated"})
+    call = Call.objects.select_related("campaign").get()
+    assert response.status_code == 302 and response["Location"] == f"/calls/{call.pk}/"
+    assert call.campaign.language == "uz" and call.campaign.telephony_provider == "simulated"
+    assert call.campaign.greeting == "Assalomu alaykum, Alisher!" and call.contact.phone == "+998901234567"
+    assert len(callbacks) == 1  # place_call goes to the worker after commit

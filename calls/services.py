@@ -737,6 +737,9 @@ class CallMediaContext:
     variables: dict
     # campaigns in language «auto»: every script language the callee may answer in -> its map
     scripts: dict = field(default_factory=dict)
+    # words the recogniser should expect (company, products, cities from the script): pass it as
+    # ``stt.transcribe(..., prompt=ctx.stt_prompt)``
+    stt_prompt: str = ""
 
 
 LIVE_FOR_MEDIA = (S.DIALING, S.RINGING, S.IN_PROGRESS)
@@ -750,6 +753,8 @@ def call_media_context(*, call_id: int) -> CallMediaContext | None:
     # The script's own variables ({{company}} is the seller) stay; the callee is {{contact.*}}.
     variables = {"contact": {**(contact.variables or {}), "name": contact.name, "company": contact.company,
                              "first_name": (contact.name or "").split(" ")[0]}}
+    from dialogs.scriptmap import speech_prompt
+
     script_map = call.script_version.dialogue_map if call.script_version else call.campaign.script.dialogue_map
     if call.campaign.greeting.strip():
         script_map = script_with_greeting(script_map, call.campaign.greeting)
@@ -762,7 +767,8 @@ def call_media_context(*, call_id: int) -> CallMediaContext | None:
     return CallMediaContext(call_id=call.pk, campaign_id=call.campaign_id, status=call.status,
                             provider=call.provider or call.campaign.telephony_provider,
                             provider_call_id=call.provider_call_id, language=language,
-                            voice=call.campaign.voice, script_map=script_map, variables=variables, scripts=scripts)
+                            voice=call.campaign.voice, script_map=script_map, variables=variables, scripts=scripts,
+                            stt_prompt=speech_prompt(script_map))
 
 
 def call_language_heard(*, ctx: CallMediaContext, current: str, detected: str, text: str = "") -> str:

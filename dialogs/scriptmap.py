@@ -533,3 +533,17 @@ def speech_hints(data: Mapping[str, Any], *, limit: int = 40) -> list[str]:
         for match in _PROPER.finditer(re.sub(r"\{\{[^}]*\}\}", " ", text)):
             add(match.group(1))
     return out[:limit]
+
+
+def speech_prompt(data: Mapping[str, Any], *, max_chars: int = 400) -> str:
+    """The hints as one recogniser prompt (Whisper's ``initial_prompt``, OpenAI's ``prompt``).
+
+    Whisper reads only the last ~224 tokens of a prompt, so it stays short: the words, comma-separated.
+    """
+    out = ""
+    for hint in speech_hints(data):
+        candidate = f"{out}, {hint}" if out else hint
+        if len(candidate) > max_chars:
+            break
+        out = candidate
+    return out

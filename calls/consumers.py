@@ -2,6 +2,12 @@
 
 The media consumer is thin: it checks the token, hands frames to a ``voice.session.MediaSession``
 running the campaign script's salesperson, and reports what happened through ``calls.services``.
+It is a bare ASGI endpoint (``voice.endpoint.WebSocketEndpoint``), not a Channels consumer: 50
+frames a second per call go straight from the server's receive to the session (see that module).
+
+One live media socket per call: the first socket that presents a valid token holds the call (a
+Redis key, so it holds across processes) until it ends; a second one is refused with
+``CLOSE_ALREADY_STREAMING``, so a leaked token cannot listen in or record the call twice.
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.core.cache import cache
 
 from calls import services
-from config.voice import MediaDispatchMixin, llm_config_from_settings, shared_provider
+from config.voice import audio_cache_for_loop, llm_config_from_settings, media_guard_options, shared_provider
+from voice.endpoint import WebSocketEndpoint
 from voice.events import (
     BackgroundSink,
     BotTurnFinished,
@@ -35,6 +44,7 @@ log = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401  # no token arrived in time
 CLOSE_BAD_TOKEN = 4403  # wrong, expired or for another call
 CLOSE_CALL_NOT_LIVE = 4409  # the call is over or unknown
+CLOSE_ALREADY_STREAMING = 4429  # another socket already carries this call's media
 AUTH_TIMEOUT_S = 10.0
 
 def build_responder(ctx: services.CallMediaContext):
@@ -49,21 +59,35 @@ def build_responder(ctx: services.CallMediaContext):
 
 
 class CallRecorder:
-    """A mono 16 kHz WAV of both sides, laid out on the callee's frame clock (the carrier sends continuously)."""
+    """A mono WAV of both sides at the wire's rate, laid out on the callee's frame clock (the carrier sends
+    continuously). It holds at most ``max_s`` seconds (``CALL_RECORDING_MAX_S``); audio past that is not kept.
+    """
 
-    RATE = 16000
-
-    def __init__(self) -> None:
+    def __init__(self, *, max_s: float | None = None) -> None:
+        self.rate = 16000
+        self.max_s = float(max_s if max_s is not None else settings.TELEPHONY.get("RECORDING_MAX_S", 3600))
+        self._cap = int(self.rate * 2 * self.max_s)
         self.callee = bytearray()
         self.bot = bytearray()
+        self.truncated = False
 
     # voice.session.AudioTap: the session hands over audio it has already decoded
+    def begin(self, sample_rate: int) -> None:
+        self.rate = sample_rate
+        self._cap = int(sample_rate * 2 * self.max_s)
+
     def inbound(self, pcm16: bytes) -> None:
+        if len(self.callee) + len(pcm16) > self._cap:
+            self.truncated = True
+            return
         self.callee += pcm16
 
     def outbound(self, pcm16: bytes) -> None:
         if len(self.bot) < len(self.callee):  # the bot was silent until now
             self.bot += bytes(len(self.callee) - len(self.bot))
+        if len(self.bot) + len(pcm16) > self._cap:
+            self.truncated = True
+            return
         self.bot += pcm16
 
     def cleared(self) -> None:
@@ -84,7 +108,7 @@ class CallRecorder:
         with wave.open(out, "wb") as w:
             w.setnchannels(1)
             w.setsampwidth(2)
-            w.setframerate(self.RATE)
+            w.setframerate(self.rate)
             w.writeframes(np.clip(mix, -32768, 32767).astype(np.int16).tobytes())
         return out.getvalue()
 
@@ -129,16 +153,23 @@ class CallEventSink:
             if not isinstance(event, StateChanged | UserTranscript):
                 return
         payload = {"kind": "pipeline", "event": event.to_dict()}
-        await services.call_publish_async(call_id=self.ctx.call_id, campaign_id=self.ctx.campaign_id, payload=payload)
+        await services.call_publish_pipeline(call_id=self.ctx.call_id, campaign_id=self.ctx.campaign_id,
+                                             payload=payload)
 
 
-class MediaStreamConsumer(MediaDispatchMixin, AsyncWebsocketConsumer):
+def _media_lock_key(call_id: int) -> str:
+    return f"calls:media-socket:{call_id}"
+
+
+# The hold on a call's media expires unless its socket renews it: a crashed process frees its calls soon.
+MEDIA_HOLD_TTL_S = 60
+MEDIA_HOLD_RENEW_S = 20
+
+
+class MediaStreamConsumer(WebSocketEndpoint):
     """``ws/calls/<call_id>/media/``: authenticated by the call's signed token, never by Origin."""
 
-    # The stream needs no channel-layer inbox (it only publishes), so it does not poll Redis for one.
-    channel_layer_alias = "media-streams-need-no-layer"
-
-    async def connect(self) -> None:
+    async def on_connect(self) -> None:
         self.call_id = int(self.scope["url_route"]["kwargs"]["call_id"])
         self.session = None
         self.ctx: services.CallMediaContext | None = None
@@ -146,6 +177,9 @@ class MediaStreamConsumer(MediaDispatchMixin, AsyncWebsocketConsumer):
         self.sink: BackgroundSink | None = None
         self.started_at: float | None = None
         self.finished = False
+        self.end_reason = ""
+        self.holds_call = False
+        self._hold_task: asyncio.Task | None = None
         self._auth_timer: asyncio.Task | None = None
         await self.accept()  # accepted first, so a refusal can carry a close code the carrier logs
         token = (parse_qs(self.scope.get("query_string", b"").decode()).get("token") or [""])[0]
@@ -162,7 +196,7 @@ class MediaStreamConsumer(MediaDispatchMixin, AsyncWebsocketConsumer):
     async def _refuse(self, code: int, reason: str) -> None:
         log.warning("media socket for call %s refused (%s): %s", self.call_id, code, reason)
         self.finished = True
-        await self.close(code=code)
+        await self.close(code, reason)
 
     async def _authenticate(self, token: str) -> bool:
         if not services.call_media_token_valid(call_id=self.call_id, token=token):
@@ -172,47 +206,79 @@ class MediaStreamConsumer(MediaDispatchMixin, AsyncWebsocketConsumer):
         if self.ctx is None or self.ctx.status not in services.LIVE_FOR_MEDIA:
             await self._refuse(CLOSE_CALL_NOT_LIVE, f"call is {self.ctx.status if self.ctx else 'unknown'}")
             return False
+        if not await cache.aadd(_media_lock_key(self.call_id), str(self.scope.get("client") or ""),
+                                timeout=MEDIA_HOLD_TTL_S):
+            await self._refuse(CLOSE_ALREADY_STREAMING, "another socket is streaming this call")
+            return False
+        self.holds_call = True
+        self._hold_task = asyncio.create_task(self._keep_holding())
         from calls.telephony import PROVIDERS, get_provider
         from voice.protocols import codec_for
         from voice.session import MediaSession
 
         protocol = get_provider(self.ctx.provider).media_protocol if self.ctx.provider in PROVIDERS else "twilio"
-        self.session = MediaSession(codec_for(protocol), self._build_pipeline, send=self._send_frame,
-                                    close=self._close_socket, session_id=f"call-{self.call_id}", tap=self.recorder)
+        self.session = MediaSession(codec_for(protocol), self._build_pipeline, send=self.send_frame,
+                                    close=self._close_socket, session_id=f"call-{self.call_id}", tap=self.recorder,
+                                    **media_guard_options(pace=self._pace()))
         await self.session.open()
         if self._auth_timer is not None:
             self._auth_timer.cancel()
         return True
 
+    def _pace(self) -> float:
+        """A rehearsal's simulated callee may run faster than real time; real carriers never do."""
+        if self.ctx.provider != "simulated":
+            return 1.0
+        from calls.telephony import provider_options
+
+        return float(provider_options("simulated").get("pace_speed", 1.0))
+
+    async def _keep_holding(self) -> None:
+        while True:
+            await asyncio.sleep(MEDIA_HOLD_RENEW_S)
+            try:
+                await cache.atouch(_media_lock_key(self.call_id), MEDIA_HOLD_TTL_S)
+            except Exception:  # Redis away for a moment: the next renewal tries again
+                log.warning("call %s: could not renew the media hold", self.call_id, exc_info=True)
+
     async def _build_pipeline(self, start):
         from voice.pipeline import PipelineConfig, VoicePipeline
 
         ctx = self.ctx
-        pace = 1.0
-        if ctx.provider == "simulated":
-            from calls.telephony import provider_options
+        from dialogs.scriptmap import call_limits
+        from voice.pipeline import CallLimits
 
-            pace = float(provider_options("simulated").get("pace_speed", 1.0))
-        config = PipelineConfig(language=ctx.language, voice=ctx.voice, bot_speaks_first=True, pace_speed=pace)
+        limits = call_limits(ctx.script_map, ctx.variables)
+        config = PipelineConfig(language=ctx.language, voice=ctx.voice, bot_speaks_first=True, pace_speed=self._pace(),
+                                limits=CallLimits(max_duration_s=limits["max_call_s"], silence_s=limits["silence_s"],
+                                                  max_silences=int(limits["max_silences"]),
+                                                  silence_prompt=limits["silence_prompt"],
+                                                  silence_end=limits["silence_end"], duration_end=limits["limit_end"]))
         stt, tts = await asyncio.to_thread(lambda: (shared_provider("stt"), shared_provider("tts")))
         self.started_at = time.time()
         await database_sync_to_async(services.call_progress)(call_id=self.call_id, event="answered")
         # Turns are written from the sink's own task: the audio path never waits on the database.
         self.sink = BackgroundSink(CallEventSink(ctx))
-        return VoicePipeline(stt=stt, tts=tts, responder=build_responder(ctx), sink=self.sink, config=config)
+        return VoicePipeline(stt=stt, tts=tts, responder=build_responder(ctx), sink=self.sink,
+                             cache=audio_cache_for_loop(), config=config)
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+    async def on_text(self, text: str) -> None:
         if self.finished:
             return
         if self.session is None:
-            if not await self._pre_auth(text_data):
+            if not await self._pre_auth(text):
                 return
-        if text_data is not None:
-            await self.session.on_text(text_data)
-        elif bytes_data is not None:
-            await self.session.on_bytes(bytes_data)
+        await self.session.on_text(text)
 
-    async def _pre_auth(self, text: str | None) -> bool:
+    async def on_bytes(self, data: bytes) -> None:
+        if self.finished:
+            return
+        if self.session is None:
+            await self._refuse(CLOSE_UNAUTHENTICATED, "a binary frame before the token")
+            return
+        await self.session.on_bytes(data)
+
+    async def _pre_auth(self, text: str) -> bool:
         """Before the token: ``connected`` is fine, ``start`` must carry it, anything else is refused."""
         try:
             message = json.loads(text or "")
@@ -222,25 +288,25 @@ class MediaStreamConsumer(MediaDispatchMixin, AsyncWebsocketConsumer):
         if event == "connected":
             return False
         if event == "start":
-            params = (message.get("start") or {}).get("customParameters") or {}
-            return await self._authenticate(str(params.get("token", "")))
-        await self._refuse(CLOSE_UNAUTHENTICATED, f"{event or 'a frame'} before the token")
+            start = message.get("start")
+            params = (start.get("customParameters") if isinstance(start, dict) else None) or {}
+            token = params.get("token", "") if isinstance(params, dict) else ""
+            return await self._authenticate(str(token))
+        await self._refuse(CLOSE_UNAUTHENTICATED, f"{str(event or 'a frame')[:40]} before the token")
         return False
-
-    async def _send_frame(self, frame: str | bytes) -> None:
-        if isinstance(frame, str):
-            await self.send(text_data=frame)
-        else:
-            await self.send(bytes_data=frame)
 
     async def _close_socket(self, code: int, reason: str) -> None:
         # The flow's end directive (or a protocol error): hang up through the carrier, then close.
         if code == 1000 and reason == "conversation ended":
             await database_sync_to_async(services.call_hangup, thread_sensitive=False)(call_id=self.call_id)
-        await self.close(code=code)
+            pipeline = self.session.pipeline if self.session is not None else None
+            if pipeline is not None and pipeline.end_reason in ("max_duration", "max_silences"):
+                reason = f"limit: {pipeline.end_reason}"  # the call log says which limit ended it
+        self.end_reason = reason
+        await self.close(code, reason)
         await self._finish()
 
-    async def disconnect(self, code: int) -> None:
+    async def on_disconnect(self, code: int) -> None:
         if self._auth_timer is not None:
             self._auth_timer.cancel()
         if self.session is not None:
@@ -251,15 +317,24 @@ class MediaStreamConsumer(MediaDispatchMixin, AsyncWebsocketConsumer):
         if self.finished or self.session is None:
             return
         self.finished = True
-        if self.started_at is None:
-            return
-        duration = round(time.time() - self.started_at, 2)
-        if self.sink is not None:
-            await self.sink.aclose()  # every turn is stored before the call is handed to analysis
-        await database_sync_to_async(services.call_progress)(call_id=self.call_id, event="completed",
-                                                             duration_s=duration)
-        wav = await asyncio.to_thread(self.recorder.wav)
-        await database_sync_to_async(services.call_recording_save)(call_id=self.call_id, wav=wav)
+        try:
+            if self.started_at is None:
+                return
+            duration = round(time.time() - self.started_at, 2)
+            if self.sink is not None:
+                await self.sink.aclose()  # every turn is stored before the call is handed to analysis
+            extra = {"end_reason": self.end_reason} if self.end_reason else {}
+            if self.recorder.truncated:
+                extra["recording_truncated_at_s"] = self.recorder.max_s
+            await database_sync_to_async(services.call_progress)(call_id=self.call_id, event="completed",
+                                                                 duration_s=duration, **extra)
+            wav = await asyncio.to_thread(self.recorder.wav)
+            await database_sync_to_async(services.call_recording_save)(call_id=self.call_id, wav=wav)
+        finally:
+            if self._hold_task is not None:
+                self._hold_task.cancel()
+            if self.holds_call:
+                await cache.adelete(_media_lock_key(self.call_id))
 
 
 class CallMonitorConsumer(AsyncJsonWebsocketConsumer):

@@ -144,6 +144,16 @@ async def call_publish_async(*, call_id: int, campaign_id: int, payload: dict[st
     await group_send_async(*_call_event(call_id, campaign_id, payload))
 
 
+async def call_publish_pipeline(*, call_id: int, campaign_id: int, payload: dict[str, Any]) -> None:
+    """A live call's transcript lines and mind states: only its own page shows them, so only its group gets them.
+
+    Several such events a second per call would otherwise go to the campaign's and the board's groups
+    as well (three Redis round trips each), which nobody there reads.
+    """
+    _, message = _call_event(call_id, campaign_id, payload)
+    await group_send_async([call_group(call_id)], message)
+
+
 def call_publish(*, call_id: int, campaign_id: int, payload: dict[str, Any]) -> None:
     """Publish a call's live event from sync code (services, tasks), best effort."""
     group_send(*_call_event(call_id, campaign_id, payload))

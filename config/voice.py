@@ -6,16 +6,17 @@ calls and training, and management commands, build their providers here::
     stt = stt_from_settings()                  # settings.VOICE["STT"]: {"PROVIDER": ..., "OPTIONS": {...}}
     tts = tts_from_settings(voice="ru")        # keyword overrides are merged into OPTIONS
     cache = audio_cache_from_settings()        # RedisAudioCache at REDIS_URL, TTL AUDIO_CACHE_TTL_S
+    cache = audio_cache_for_loop()             # the running loop's shared cache for live pipelines (or None)
     stt = shared_provider("stt")               # one instance per process, for live conversations
     llm = llm_config_from_settings()           # the dialog LLM's config, or None offline
-
-``MediaDispatchMixin`` is for Channels media consumers (see its docstring).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,13 @@ def _vendor_keys() -> dict[str, str]:
 def _block(kind: str, voice_settings: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
     block = (voice_settings if voice_settings is not None else settings.VOICE)[kind]
     name, options = block["PROVIDER"], dict(block.get("OPTIONS") or {})
+    # Speech recognition may run as its own OpenAI-compatible service (docker-compose's `stt` profile)
+    # while the dialog uses OpenAI itself: STT_BASE_URL points only the STT there, and the OpenAI key
+    # is not sent to it (a self-hosted server asks for none; the SDK needs some value).
+    self_hosted_stt = kind == "STT" and name == "openai" and bool(settings.STT_BASE_URL)
+    if self_hosted_stt:
+        options.setdefault("base_url", settings.STT_BASE_URL)
+        options.setdefault("api_key", "self-hosted")
     # A vendor's key comes from its own variable (OPENAI_API_KEY, ELEVENLABS_API_KEY) unless OPTIONS names one.
     if name in _vendor_keys() and not options.get("api_key"):
         options["api_key"] = _vendor_keys()[name]
@@ -126,20 +134,26 @@ def audio_cache_from_settings(url: str | None = None, *, ttl_s: int | None = Non
     return RedisAudioCache(url or settings.REDIS_URL, ttl_s=ttl, client=client)
 
 
-class MediaDispatchMixin:
-    """Put before ``AsyncWebsocketConsumer`` in a media consumer's bases: 50 frames/s per call, no thread hop each.
+_loop_caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    Channels' ``AsyncConsumer.dispatch`` awaits ``aclose_old_connections()`` before every message, a
-    ``sync_to_async`` call on the one thread-sensitive executor. With 100 calls that is 5,000 thread
-    round-trips a second through a single thread, queued behind the consumers' own database work:
-    under ``manage.py media_load`` it was the largest cost in daphne and left inbound frames seconds
-    behind. Media frames never touch the database directly (database work goes through
-    ``database_sync_to_async``, which closes stale connections itself), so ``websocket.receive`` skips
-    the hop; connect and disconnect keep it.
+
+def audio_cache_for_loop():
+    """The audio cache live conversations on the running event loop share, or None when switched off.
+
+    Calls and practice sessions read it before synthesising a sentence (the script's fixed phrases,
+    warmed by ``warm_audio_cache``, start at once) and store what they synthesise. One Redis client
+    per loop: redis-py's asyncio clients belong to the loop that first used them.
     """
+    if not settings.VOICE.get("LIVE_AUDIO_CACHE", True):
+        return None
+    loop = asyncio.get_running_loop()
+    cache = _loop_caches.get(loop)
+    if cache is None:
+        cache = _loop_caches[loop] = audio_cache_from_settings()
+    return cache
 
-    async def dispatch(self, message):
-        if message["type"] == "websocket.receive":
-            await self.websocket_receive(message)
-            return
-        await super().dispatch(message)
+
+def media_guard_options(*, pace: float = 1.0) -> dict[str, float]:
+    """``MediaSession``'s real-time guard from ``settings.VOICE`` (``pace``: a rehearsal's speed-up)."""
+    return {"realtime_slack_s": float(settings.VOICE.get("MEDIA_REALTIME_SLACK_S", 5.0)),
+            "max_speed": float(settings.VOICE.get("MEDIA_MAX_SPEED", 1.0)) * max(1.0, pace)}

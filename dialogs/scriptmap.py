@@ -38,8 +38,13 @@ Format (keys marked * are required)::
         "callback_time": {"any_of": ["callback_time"]}
       },
       "intents": {"agree": ["да, давайте", ...]},  # extra phrases the classifier learns from
-      "hints": ["ТРАНСТИРЕКС", "Гуанчжоу"]    # words speech recognition should expect (names, cities)
+      "hints": ["ТРАНСТИРЕКС", "Гуанчжоу"],   # words speech recognition should expect (names, cities)
+      "limits": {"max_call_s": 300, "max_silences": 3, "silence_s": 8}   # calls only (defaults shown)
     }
+
+Limits (seed 004): a call lasts at most ``max_call_s``; after ``silence_s`` of quiet the bot asks the
+``silence_prompt`` phrase («Вы меня слышите?»), and the ``max_silences``-th silence ends the call with
+``silence_end``; an overlong call ends at the next pause with ``limit_end``. Each has a default.
 
 Canonical stages are greeting, qualification, presentation, objection_handling, contact_collection
 and closing. Transition targets are a stage name or one of the specials ``@stay`` (remain, answer the
@@ -106,7 +111,25 @@ PHRASE_KINDS = (
     "ask_callback_time",
     "contact_thanks",
     "ask_contact_again",
+    "silence_prompt",
+    "silence_end",
+    "limit_end",
 )
+LIMIT_KEYS = {"max_call_s": 300, "max_silences": 3, "silence_s": 8}
+LIMIT_PHRASES = {
+    "ru": {"silence_prompt": "Алло, вы меня слышите?",
+           "silence_end": "Похоже, связь прервалась. Я перезвоню в другой раз. Всего доброго!",
+           "limit_end": "Не буду больше отнимать у вас время. Спасибо за разговор, всего доброго!"},
+    "en": {"silence_prompt": "Hello, can you hear me?",
+           "silence_end": "It seems we lost the line. I will call another time. Goodbye!",
+           "limit_end": "I won't take more of your time. Thank you for the conversation, goodbye!"},
+    "uz": {"silence_prompt": "Allo, meni eshityapsizmi?",
+           "silence_end": "Aloqa uzilib qolganga o'xshaydi. Boshqa safar qo'ng'iroq qilaman. Xayr!",
+           "limit_end": "Vaqtingizni boshqa olmayman. Suhbat uchun rahmat, xayr!"},
+    "tg": {"silence_prompt": "Алло, шумо маро мешунавед?",
+           "silence_end": "Чунин менамояд, ки алоқа қатъ шуд. Дафъаи дигар занг мезанам. Хайр!",
+           "limit_end": "Дигар вақтатонро намегирам. Ташаккур барои суҳбат, хайр!"},
+}
 # Intents whose handling is built into the flow engine, so a stage needs no transition for them.
 ENGINE_HANDLED = frozenset({"end_session", "wrong_number", *OBJECTION_LABELS})
 
@@ -338,6 +361,16 @@ class _Validator:
                 self.add(_ptr("intent_responses", label), "unknown_intent", f"unknown intent «{label}»")
             phrases += self.phrase_list(value, _ptr("intent_responses", label))
 
+        limits = data.get("limits", {})
+        if not isinstance(limits, Mapping):
+            self.add("/limits", "type", "must be an object: max_call_s, max_silences, silence_s")
+            limits = {}
+        for key, value in limits.items():
+            if key not in LIMIT_KEYS:
+                self.add(_ptr("limits", key), "unknown_key", f"unknown limit «{key}»")
+            elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                self.add(_ptr("limits", key), "type", "must be a positive number")
+
         svc = data.get("phrases", {})
         if not isinstance(svc, Mapping):
             self.add("/phrases", "type", "must be an object of phrase kind -> phrases")
@@ -468,6 +501,19 @@ def load_map(source: str | bytes | Mapping[str, Any] | Any, *, strict: bool = Fa
 def dump_map(data: Mapping[str, Any], *, indent: int | None = 2) -> str:
     """JSON text of a map, Cyrillic kept readable, keys in their authored order."""
     return json.dumps(data, ensure_ascii=False, indent=indent) + ("\n" if indent else "")
+
+
+def call_limits(data: Mapping[str, Any], variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The map's call limits with their defaults, and the rendered phrases that go with them."""
+    given = data.get("limits") if isinstance(data.get("limits"), Mapping) else {}
+    limits: dict[str, Any] = {key: given.get(key, default) for key, default in LIMIT_KEYS.items()}
+    language = data.get("language") if data.get("language") in LIMIT_PHRASES else "en"
+    phrases = data.get("phrases") if isinstance(data.get("phrases"), Mapping) else {}
+    for kind, default in LIMIT_PHRASES[language].items():
+        own = phrases.get(kind)
+        text = (own[0] if isinstance(own, list) and own else own) if own else default
+        limits[kind] = render_phrase(str(text), variables or {})
+    return limits
 
 
 def demo_map(language: str = "ru") -> dict[str, Any]:

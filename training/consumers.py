@@ -18,6 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import reverse
 
+from config.voice import media_guard_options
 from training import services
 from training.live import EndPhraseSink, SessionRecorder, SessionSetup, TurnWriter, build_pipeline
 from training.models import TrainingSession
@@ -98,7 +99,7 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
         pipeline.add_sink(self.end_sink)
         pipeline.add_sink(self.writer)
         self.media = MediaSession(BrowserCodec(), pipeline, send=self._send_frame, close=self._media_closed,
-                                  session_id=str(self.session_id))
+                                  session_id=str(self.session_id), **media_guard_options())
         await self.accept()
         await self.channel_layer.group_add(services.session_group(self.session_id), self.channel_name)
         await self.send(text_data=json.dumps({
@@ -177,9 +178,12 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
             review = reverse("training:session_detail", args=[self.session_id])
             await self._safe_send({"type": "ended", "reason": reason, "review_url": review})
         else:
-            # a malformed frame: the socket closes with the codec's code; the session stays active
+            # a malformed frame or a flood: the socket closes with the codec's 4xxx code and the reason is
+            # logged on the session, which stays active so the trainee can reconnect and go on
+            await database_sync_to_async(services.session_disconnect)(session_id=self.session_id, code=code,
+                                                                      reason=reason)
             await self._safe_send({"type": "error", "code": code, "reason": reason})
-        await self.close(code=code)
+        await self.close(code=code, reason=reason)
 
     async def _safe_send(self, payload: dict[str, Any]) -> None:
         try:

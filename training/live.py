@@ -23,7 +23,7 @@ import numpy as np
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from config.voice import llm_config_from_settings, shared_provider
+from config.voice import audio_cache_for_loop, llm_config_from_settings, shared_provider
 from training.scoring import end_phrase_matches
 from voice.audio import SAMPLE_RATE
 from voice.events import (
@@ -101,6 +101,7 @@ def build_pipeline(*, setup: SessionSetup, stt: Any = None, tts: Any = None, res
         stt=stt or shared_provider("stt"),
         tts=tts or shared_provider("tts"),
         responder=responder or responder_for(setup=setup),
+        cache=audio_cache_for_loop(),
         config=config,
     )
 

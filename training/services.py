@@ -118,10 +118,12 @@ def session_start(*, session_id: int) -> TrainingSession:
 
 
 @transaction.atomic
-def session_disconnect(*, session_id: int, code: int | None = None) -> TrainingSession:
-    """The socket went away without an end: the session stays active, to be resumed or ended later."""
+def session_disconnect(*, session_id: int, code: int | None = None, reason: str = "") -> TrainingSession:
+    """The socket went away without an end (or was closed for a bad frame, with ``reason``): the session
+    stays active, to be resumed or ended later, and the event log says why the socket closed."""
     session = TrainingSession.objects.get(pk=session_id)
-    SessionEvent.objects.create(session=session, kind="disconnected", data={"code": code})
+    data: dict = {"code": code, **({"reason": reason} if reason else {})}
+    SessionEvent.objects.create(session=session, kind="disconnected", data=data)
     _publish(session.pk, {"event": "disconnected", "status": session.status, "session_id": session.pk})
     return session
 

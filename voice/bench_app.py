@@ -25,11 +25,10 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 django.setup()
 
-from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from config.voice import MediaDispatchMixin  # noqa: E402
+from voice.endpoint import WebSocketEndpoint  # noqa: E402
 from voice.fakes import ScriptedResponder  # noqa: E402
 from voice.pipeline import PipelineConfig, VoicePipeline  # noqa: E402
 from voice.protocols.base import Start  # noqa: E402
@@ -106,31 +105,21 @@ def build_pipeline(start: Start) -> VoicePipeline:
     )
 
 
-class BenchMediaConsumer(MediaDispatchMixin, AsyncWebsocketConsumer):
-    channel_layer_alias = "__no_layer__"  # no channel layer: nothing else should cost time here
+class BenchMediaConsumer(WebSocketEndpoint):
+    """The same bare endpoint as the real media route, without the database, the channel layer or tokens."""
 
-    async def connect(self) -> None:
+    async def on_connect(self) -> None:
         await self.accept()
-        self.session = MediaSession(TwilioCodec(), build_pipeline, send=self._send, close=self._close,
-                                    session_id=self.channel_name if hasattr(self, "channel_name") else "")
+        self.session = MediaSession(TwilioCodec(), build_pipeline, send=self.send_frame, close=self.close)
         await self.session.open()
 
-    async def _send(self, frame: str | bytes) -> None:
-        if isinstance(frame, bytes):
-            await self.send(bytes_data=frame)
-        else:
-            await self.send(text_data=frame)
+    async def on_text(self, text: str) -> None:
+        await self.session.on_text(text)
 
-    async def _close(self, code: int, reason: str) -> None:
-        await self.close(code=code)
+    async def on_bytes(self, data: bytes) -> None:
+        await self.session.on_bytes(data)
 
-    async def receive(self, text_data=None, bytes_data=None) -> None:
-        if text_data is not None:
-            await self.session.on_text(text_data)
-        elif bytes_data is not None:
-            await self.session.on_bytes(bytes_data)
-
-    async def disconnect(self, code) -> None:
+    async def on_disconnect(self, code: int) -> None:
         await self.session.disconnected(code)
 
 

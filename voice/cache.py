@@ -69,6 +69,12 @@ class MemoryAudioCache:
         return len(self._items)
 
 
+def _consume(task: asyncio.Future) -> None:
+    """Retrieve a shielded read's outcome, so one that failed after its caller gave up logs nothing."""
+    if not task.cancelled():
+        task.exception()
+
+
 class RedisAudioCache:
     """Shared across daphne processes. Keys are hashed: phrases can be long and contain anything."""
 
@@ -94,11 +100,16 @@ class RedisAudioCache:
         return self.prefix + hashlib.sha256(key.encode()).hexdigest()
 
     async def get(self, key: str) -> bytes | None:
+        # The read is shielded: on a timeout the turn goes on without it, but the command itself runs to
+        # its end, so its connection goes back to the pool instead of being torn down mid-reply (a
+        # reconnect costs far more than the read, and under load that turns slow reads into a spiral).
+        read = asyncio.ensure_future(self.client.get(self.redis_key(key)))
+        read.add_done_callback(_consume)
         try:
             async with asyncio.timeout(self.timeout_s):
-                return await self.client.get(self.redis_key(key))
+                return await asyncio.shield(read)
         except Exception as exc:  # a cache outage must cost a synthesis, not the turn
-            log.warning("audio cache get failed: %s", exc)
+            log.warning("audio cache get failed: %s", type(exc).__name__ if not str(exc) else exc)
             return None
 
     async def set(self, key: str, audio: bytes, *, ttl_s: int | None = None) -> None:

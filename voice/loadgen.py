@@ -10,6 +10,9 @@ at once on ``clear``, as Twilio does), and ``stop`` at the end.
 Metrics (all times from the client's monotonic clock):
 
 - ``frames_sent``: inbound ``media`` frames the client sent.
+- ``frames_unsent``: frames a caller could not send: its socket was closed or never opened, or the
+  server had stopped reading (``frames_backpressured``: more than ``BACKPRESSURE_BYTES`` unsent in
+  the socket's buffer; the frame is dropped, as a carrier would, instead of stalling every caller).
 - ``frames_received``: outbound ``media`` frames the client received.
 - ``send_lag_*``: how late the client sent each frame vs. its 20 ms schedule. High values mean
   the *client* is overloaded, which must not be blamed on the server.
@@ -47,6 +50,7 @@ from voice import audio
 WIRE_RATE = 8000
 FRAME_S = 0.02
 FRAME_WIRE_BYTES = 160  # 20 ms of μ-law at 8 kHz
+BACKPRESSURE_BYTES = 64 * 1024  # ~2 s of media messages unread by the server
 
 
 @dataclass
@@ -116,6 +120,7 @@ class TwilioStream:
         self.seq = 0
         self.frames_sent = 0
         self.send_failures = 0
+        self.frames_backpressured = 0
         self.frames_received = 0
         self.marks_received = 0
         self.marks_echoed = 0
@@ -159,6 +164,12 @@ class TwilioStream:
                f'"timestamp":"{n * 20}","payload":"{self.pattern.payloads[i]}"}},"streamSid":"{self.stream_sid}"}}')
         now = time.monotonic()
         self.send_lag_ms.append((now - due) * 1000)
+        transport = getattr(self.ws, "transport", None)
+        if transport is not None and transport.get_write_buffer_size() > BACKPRESSURE_BYTES:
+            # the server stopped reading: a carrier drops audio it cannot deliver rather than stall every
+            # other call it carries, so this frame is lost (counted), and the ticker never blocks
+            self.frames_backpressured += 1
+            return
         try:
             await self.ws.send(msg)
         except Exception as exc:  # the server closed on us: every later frame is lost too
@@ -309,8 +320,9 @@ async def run_load(targets: Sequence[StreamTarget], *, seconds: float, lead_ms: 
         "streams_failed": sum(1 for s in streams if s.error and not s.error.startswith("receive: ConnectionClosedOK")),
         "seconds": seconds,
         "frames_sent": sum(s.frames_sent for s in streams),
-        # frames a caller would have sent after its socket closed or failed to open: lost audio
+        # frames a caller could not send (socket closed, never opened, or the server not reading): lost audio
         "frames_unsent": sum(frames - s.frames_sent for s in streams),
+        "frames_backpressured": sum(s.frames_backpressured for s in streams),
         "frames_received": sum(s.frames_received for s in streams),
         "lag_p50_ms": pct(lag, 50),
         "lag_p99_ms": pct(lag, 99),

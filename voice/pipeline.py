@@ -26,11 +26,11 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from voice.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, FrameSplitter
+from voice.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, FrameSplitter, frame_bytes
 from voice.cache import AudioCache
 from voice.errors import ProviderError, ProviderTimeout
 from voice.events import (
@@ -68,9 +68,30 @@ DEFAULT_FALLBACKS = {
 
 
 @dataclass
+class CallLimits:
+    """Limits of one conversation (seed 004: at most 5 minutes, at most 3 silences), each ended politely.
+
+    ``silence_s``: how long the line may stay quiet (nobody speaks, the bot has finished) before the bot
+    asks ``silence_prompt``; the ``max_silences``-th silence ends the call with ``silence_end``.
+    ``max_duration_s``: past it, the bot says ``duration_end`` at the next pause and hangs up.
+    Times are in real seconds (scaled by the pipeline's ``pace_speed`` in rehearsals).
+    """
+
+    max_duration_s: float | None = None
+    silence_s: float | None = None
+    max_silences: int = 3
+    silence_prompt: str = ""
+    silence_end: str = ""
+    duration_end: str = ""
+
+
+@dataclass
 class PipelineConfig:
     language: str = "ru"
     voice: str = ""
+    # the rate fed to ``feed()`` (the VAD and STT run on it): a telephony stream's 8 kHz is kept as is,
+    # so no frame is resampled on the way in; ``MediaSession`` sets it from the stream's format
+    input_rate: int = SAMPLE_RATE
     vad: VADConfig = field(default_factory=VADConfig)
     bot_speaks_first: bool = False
     barge_in: bool = True
@@ -86,6 +107,7 @@ class PipelineConfig:
     lead_ms: int = 80  # audio kept queued at the far end ahead of real time
     pace_speed: float = 1.0  # 1 = real time; >1 faster (tests); 0 = no pacing at all
     mark_grace_ms: int = 1500  # how long past the estimated playback end we wait for the last mark
+    limits: CallLimits | None = None
     cache_writes: bool = True  # store synthesised sentences, so repeated phrases start at once
     cache_ttl_s: int | None = None
     sentence_min_chars: int = 12
@@ -95,9 +117,23 @@ class PipelineConfig:
         return self.fallback_phrases.get(language) or self.fallback_phrases.get("en") or ""
 
 
+class FrameEncoder(Protocol):
+    """One sentence's PCM16 16 kHz audio in, 20 ms output frames out (``flush`` pads the last one)."""
+
+    def push(self, pcm16: bytes) -> list: ...
+
+    def flush(self) -> list: ...
+
+
 @runtime_checkable
 class AudioOutput(Protocol):
-    """What the pipeline needs from a transport. ``supports_marks``: the far end echoes marks once played."""
+    """What the pipeline needs from a transport. ``supports_marks``: the far end echoes marks once played.
+
+    A transport may also offer ``frame_encoder()`` (a new ``FrameEncoder`` per sentence) and
+    ``send_frame(frame)``: the pipeline then encodes each sentence's audio in bulk as it is queued
+    (resampling and G.711 per chunk, not per frame) and the pacer only sends what is ready. Without
+    them, the pacer hands 20 ms PCM16 16 kHz frames to ``send_audio``.
+    """
 
     supports_marks: bool
 
@@ -163,8 +199,10 @@ class VoicePipeline:
         self.state = state or ConversationState(language=self.config.language)
         self.clock = clock
         self.mind = MindState.IDLE
-        self.endpointer = Endpointer(self.config.vad)
-        self._splitter = FrameSplitter(FRAME_BYTES)
+        self.endpointer = Endpointer(self.config.vad, sample_rate=self.config.input_rate)
+        self._splitter = FrameSplitter(frame_bytes(self.config.input_rate))
+        self._encoder: Callable[[], FrameEncoder] = lambda: FrameSplitter(FRAME_BYTES)
+        self._send_frame: Callable[[object], Awaitable[None]] | None = None
         # (stream ms, monotonic arrival) of recent frames, to date the last voiced sample in real time
         self._arrivals: collections.deque[tuple[float, float]] = collections.deque(
             maxlen=max(200, (self.config.vad.end_silence_ms + 2000) // FRAME_MS)
@@ -185,6 +223,9 @@ class VoicePipeline:
         self._carry_audio = b""
         self._carry_text = ""
         self._background: set[asyncio.Task] = set()
+        self._watchdog_task: asyncio.Task | None = None
+        self._silences = 0
+        self.end_reason = ""  # why the pipeline ended the conversation: "directive", "max_duration", "max_silences"
         self.started = False
         self.closed = False
         self.ended = False
@@ -194,6 +235,14 @@ class VoicePipeline:
     def add_sink(self, sink: EventSink) -> None:
         self.sink.add(sink)
 
+    def set_input_rate(self, sample_rate: int) -> None:
+        """Feed audio at ``sample_rate`` (8 or 16 kHz) instead; only before ``start()``."""
+        if self.started:
+            raise RuntimeError("the input rate is fixed once the pipeline has started")
+        self.config.input_rate = sample_rate
+        self.endpointer = Endpointer(self.config.vad, sample_rate=sample_rate)
+        self._splitter = FrameSplitter(frame_bytes(sample_rate))
+
     async def start(self) -> None:
         """Start the pacer; speak the opening line when the bot speaks first."""
         if self.started:
@@ -201,8 +250,14 @@ class VoicePipeline:
         if self.output is None:
             raise RuntimeError("VoicePipeline needs an output before start()")
         self.started = True
+        if callable(getattr(self.output, "frame_encoder", None)) and callable(getattr(self.output, "send_frame", None)):
+            self._encoder, self._send_frame = self.output.frame_encoder, self.output.send_frame
+        else:
+            self._encoder, self._send_frame = (lambda: FrameSplitter(FRAME_BYTES)), self.output.send_audio
         self._play_clock = self.clock()
         self._pacer_task = asyncio.create_task(self._pacer(), name="voice-pacer")
+        if self.config.limits is not None:
+            self._watchdog_task = asyncio.create_task(self._watchdog(self.config.limits), name="voice-limits")
         await self._set_mind(MindState.LISTENING)
         if self.config.bot_speaks_first:
             turn = self._new_turn()
@@ -218,7 +273,8 @@ class VoicePipeline:
             self._cancel_turn(turn)
             self._turn = None
         current = asyncio.current_task()
-        stopping = [task for task in (self._speculative, self._partial, self._pacer_task, *self._background)
+        stopping = [task for task in (self._speculative, self._partial, self._pacer_task, self._watchdog_task,
+                                      *self._background)
                     if task is not None and not task.done() and task is not current]
         for task in stopping:
             task.cancel()
@@ -271,6 +327,7 @@ class VoicePipeline:
             sentence.acked.set()
 
     async def _on_speech_start(self, event: SpeechStart) -> None:
+        self._silences = 0  # the caller is there: silences count anew
         self._speech_start_ms = event.at_ms
         self._last_partial_ms = self.endpointer.now_ms
         await self._emit(UserSpeechStarted())
@@ -353,7 +410,7 @@ class VoicePipeline:
 
     async def _transcribe(self, audio: bytes) -> Transcript:
         async with asyncio.timeout(self.config.stt_timeout_s):
-            return await self.stt.transcribe(audio, sample_rate=SAMPLE_RATE, language=self.state.language)
+            return await self.stt.transcribe(audio, sample_rate=self.config.input_rate, language=self.state.language)
 
     async def _user_turn(self, turn: _BotTurn, speculative: asyncio.Task | None, carry_text: str) -> None:
         await self._set_mind(MindState.ANALYZING_SPEECH)
@@ -481,7 +538,7 @@ class VoicePipeline:
         voice, language = self.config.voice, self.state.language
         key = self.tts.cache_key(text, voice=voice, language=language, sample_rate=SAMPLE_RATE)
         started = self.clock()
-        splitter = FrameSplitter(FRAME_BYTES)
+        splitter = self._encoder()  # this sentence's frames, encoded for the wire as they are queued
         audio: bytes | None = None
         if self.cache is not None:
             if not speaking:
@@ -587,13 +644,45 @@ class VoicePipeline:
     async def _end_conversation(self) -> None:
         self.ended = True
         self.state.ended = True
-        await self._emit(ConversationEnded(reason="directive"))
+        self.end_reason = self.end_reason or "directive"
+        await self._emit(ConversationEnded(reason=self.end_reason))
         await self._set_mind(MindState.IDLE)
         if self.output is not None:
             try:
                 await self.output.end()
             except Exception:
                 log.exception("transport failed to end the conversation")
+
+    # --- limits -----------------------------------------------------------------------------------
+
+    async def _watchdog(self, limits: CallLimits) -> None:
+        """Ask a silent line whether anyone is there, and end it (or an overlong call) politely."""
+        speed = self.config.pace_speed if self.config.pace_speed > 0 else 1.0
+        started = quiet_since = self.clock()
+        while not (self.closed or self.ended):
+            await asyncio.sleep(0.1 / speed)
+            now = self.clock()
+            if self._turn is not None or self.endpointer.in_speech:
+                quiet_since = now  # someone is talking: nothing to do until the line is quiet again
+                continue
+            if limits.max_duration_s and now - started >= limits.max_duration_s / speed:
+                self._say(limits.duration_end, end_reason="max_duration")
+                return
+            if limits.silence_s and now - quiet_since >= limits.silence_s / speed:
+                self._silences += 1
+                quiet_since = now
+                if self._silences >= limits.max_silences:
+                    self._say(limits.silence_end, end_reason="max_silences")
+                    return
+                self._say(limits.silence_prompt)
+
+    def _say(self, text: str, *, end_reason: str = "") -> None:
+        """A bot turn of one fixed phrase (a limit's prompt or goodbye); with ``end_reason`` it ends the call."""
+        turn = self._new_turn()
+        if end_reason:
+            self.end_reason = end_reason
+            turn.end_requested = True
+        turn.task = asyncio.create_task(self._bot_turn(turn, user_text=None, fixed_text=text), name="voice-limit")
 
     # --- barge-in ---------------------------------------------------------------------------------
 
@@ -698,13 +787,15 @@ class VoicePipeline:
                     if self._play_clock < now:  # the far end ran dry (or this is a new burst): restart there
                         self._play_clock = now
                     send_at = self._play_clock - self._lead_s
-                    if send_at > now:
+                    # a frame due within one frame time goes out now: the pacer wakes once per two frames
+                    # (the far end holds lead_ms .. lead_ms + one frame), half the timer wake-ups per call
+                    if send_at > now + self._frame_s:
                         await asyncio.sleep(send_at - now)
                         if turn.cancelled:
                             continue
                     if sentence.play_start is None:
                         sentence.play_start = self._play_clock
-                    await self.output.send_audio(frame)
+                    await self._send_frame(frame)
                     self._play_clock += self._frame_s
                     turn.play_end = sentence.play_end = self._play_clock
                     turn.audio_frames += 1

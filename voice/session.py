@@ -8,10 +8,15 @@ A Channels consumer (or a bench client) creates one per socket and forwards what
     await session.on_bytes(bytes_data)    # on each binary frame
     await session.disconnected()          # on disconnect
 
-Inbound audio is decoded (μ-law/A-law/PCM16), resampled to 16 kHz and fed to the pipeline; the
-pipeline's 16 kHz frames are resampled to the wire rate, cut into 20 ms wire frames and encoded.
-The session is the pipeline's ``AudioOutput`` (audio, marks, clear, end) and, for the browser, one
-of its event sinks. A bad frame closes this socket with the codec's close code and a logged reason;
+Inbound audio is decoded (μ-law/A-law/PCM16) and fed to the pipeline at the wire's own rate when
+the VAD runs at it (8 or 16 kHz: nothing is resampled per frame), else resampled to 16 kHz. Outbound,
+each sentence's 16 kHz audio is resampled and G.711-encoded in bulk as the pipeline queues it
+(``frame_encoder``); the pacer's 20 ms frames then only need their wire message. The session is the
+pipeline's ``AudioOutput`` (audio, marks, clear, end) and, for the browser, one of its event sinks.
+
+Guards on inbound media: audio arriving faster than real time (beyond ``realtime_slack_s``) closes
+the stream with ``CLOSE_TOO_FAST``: a flood cannot fill memory or starve the other calls of the
+process. A bad frame closes this socket with the codec's (4xxx) close code and a logged reason;
 nothing is shared between sessions, so other streams never notice.
 """
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -27,6 +33,7 @@ from voice.events import PipelineEvent
 from voice.pipeline import VoicePipeline
 from voice.protocols.base import (
     CLOSE_NORMAL,
+    CLOSE_TOO_FAST,
     Connected,
     Control,
     Dtmf,
@@ -46,10 +53,19 @@ PipelineFactory = Callable[[Start], "VoicePipeline | Awaitable[VoicePipeline]"]
 
 _DECODERS = {"pcm16": lambda b: b, "mulaw": audio.ulaw_to_pcm16, "alaw": audio.alaw_to_pcm16}
 _ENCODERS = {"pcm16": lambda b: b, "mulaw": audio.pcm16_to_ulaw, "alaw": audio.pcm16_to_alaw}
+_WIRE_BYTES_PER_SAMPLE = {"pcm16": 2, "mulaw": 1, "alaw": 1}
+# rates the VAD runs at directly: the pipeline is fed the wire's own samples
+_VAD_RATES = (8000, 16000)
 
 
 class AudioTap(Protocol):
-    """Sees the conversation's audio as PCM16 16 kHz (e.g. to record the call) without decoding frames again."""
+    """Sees the conversation's audio as PCM16 (e.g. to record the call) without decoding frames again.
+
+    ``begin`` names the rate of both directions (the wire's: 8 kHz on telephony) once the stream's
+    format is known.
+    """
+
+    def begin(self, sample_rate: int) -> None: ...
 
     def inbound(self, pcm16: bytes) -> None: ...
 
@@ -58,12 +74,47 @@ class AudioTap(Protocol):
     def cleared(self) -> None: ...
 
 
+class WireEncoder:
+    """One sentence's 16 kHz audio -> 20 ms frames for the wire, in bulk as the pipeline queues it.
+
+    A frame is ``(payload, pcm16)``: the payload in the wire encoding (μ-law, A-law or PCM16 at the
+    wire rate) and its PCM16 for the session's tap. Only the per-frame message (base64, JSON) is
+    left for send time, so codecs that number their messages keep them in send order.
+    """
+
+    def __init__(self, rate: int, encode: Callable[[bytes], bytes], *, quality: str):
+        self._resampler = None if rate == audio.SAMPLE_RATE else audio.StreamResampler(
+            audio.SAMPLE_RATE, rate, quality=quality)
+        self._frame_bytes = audio.frame_bytes(rate)
+        self._frames = audio.FrameSplitter(self._frame_bytes)
+        self._encode = encode
+
+    def push(self, pcm16: bytes) -> list[tuple[bytes, bytes]]:
+        if self._resampler is not None:
+            pcm16 = self._resampler.process(pcm16)
+        return self._wire(self._frames.push(pcm16))
+
+    def flush(self) -> list[tuple[bytes, bytes]]:
+        tail = self._resampler.flush() if self._resampler is not None else b""
+        return self._wire(self._frames.push(tail) + self._frames.flush(pad=True))
+
+    def _wire(self, frames: list[bytes]) -> list[tuple[bytes, bytes]]:
+        if not frames:
+            return []
+        encoded = self._encode(b"".join(frames))  # one table lookup for the whole chunk
+        step = len(encoded) // len(frames)
+        return [(encoded[i * step : (i + 1) * step], frame) for i, frame in enumerate(frames)]
+
+
 class MediaSession:
     """Glue between one socket and one pipeline.
 
     ``pipeline`` is a ready ``VoicePipeline`` or a factory called with the ``Start`` message (sync
     or async), so a consumer can pick the script, voice and language from ``customParameters``.
     ``resample_quality`` is soxr's: ``LQ`` keeps the 8<->16 kHz filter delay near 25 ms.
+    ``realtime_slack_s``: how far ahead of real time inbound audio may run (a carrier catching up
+    after a network hiccup) before the stream is closed with ``CLOSE_TOO_FAST``; ``max_speed`` is
+    the rate that counts as real time (1; a rehearsal's simulated callee runs at its pace).
     """
 
     def __init__(
@@ -78,6 +129,9 @@ class MediaSession:
         resample_quality: str = "LQ",
         session_id: str = "",
         tap: AudioTap | None = None,
+        realtime_slack_s: float = 5.0,
+        max_speed: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.codec = codec
         self._factory = None if isinstance(pipeline, VoicePipeline) else pipeline
@@ -95,11 +149,16 @@ class MediaSession:
         self.close_reason = ""
         self.frames_in = 0
         self.frames_out = 0
+        self.realtime_slack_s = realtime_slack_s
+        self.max_speed = max_speed  # a rehearsal's simulated callee speaks at its pace, faster than real time
+        self.clock = clock
         self._in_resampler: audio.StreamResampler | None = None
-        self._out_resampler: audio.StreamResampler | None = None
-        self._out_splitter: audio.FrameSplitter | None = None
+        self._out_rate = audio.SAMPLE_RATE
         self._decode = _DECODERS["pcm16"]
         self._encode = _ENCODERS["pcm16"]
+        self._in_bytes_per_s = 0
+        self._in_bytes = 0
+        self._in_t0: float | None = None
 
     # --- AudioOutput for the pipeline ---
 
@@ -107,20 +166,27 @@ class MediaSession:
     def supports_marks(self) -> bool:
         return self.codec.supports_marks
 
-    async def send_audio(self, pcm16: bytes) -> None:
-        if self.closed or self._out_resampler is None:
+    def frame_encoder(self) -> WireEncoder:
+        return WireEncoder(self._out_rate, self._encode, quality=self.resample_quality)
+
+    async def send_frame(self, frame: tuple[bytes, bytes]) -> None:
+        if self.closed:
             return
+        payload, pcm16 = frame
         if self.tap is not None:
             self.tap.outbound(pcm16)
-        wire = self._out_resampler.process(pcm16)
-        await self._send_wire_frames(self._out_splitter.push(wire))
+        self.frames_out += 1
+        await self._send(self.codec.encode_audio(payload))
+
+    async def send_audio(self, pcm16: bytes) -> None:
+        """Audio outside the pipeline's pacing (one-off prompts): encoded and sent at once."""
+        encoder = self.frame_encoder()
+        for frame in encoder.push(pcm16) + encoder.flush():
+            await self.send_frame(frame)
 
     async def send_mark(self, name: str) -> None:
-        if self.closed or self._out_resampler is None:
+        if self.closed:
             return
-        # the sentence's last samples sit in the resampler and splitter: out with them before the mark
-        tail = self._out_resampler.flush()
-        await self._send_wire_frames(self._out_splitter.push(tail) + self._out_splitter.flush(pad=True))
         frame = self.codec.encode_mark(name)
         if frame is not None:
             await self._send(frame)
@@ -128,9 +194,6 @@ class MediaSession:
     async def clear(self) -> None:
         if self.closed:
             return
-        if self._out_resampler is not None:
-            self._out_resampler.reset()
-            self._out_splitter.reset()
         if self.tap is not None:
             self.tap.cleared()
         frame = self.codec.encode_clear()
@@ -195,15 +258,18 @@ class MediaSession:
 
     async def _dispatch(self, message: Any) -> None:
         if isinstance(message, Media):
-            if self.pipeline is None or self._in_resampler is None:
+            if self.pipeline is None or not self._in_bytes_per_s:
                 return
             if message.track not in ("inbound", "inbound_track"):
                 return  # only the caller's voice goes to the VAD
             self.frames_in += 1
-            pcm = self._in_resampler.process(self._decode(message.payload))
+            self._check_realtime(len(message.payload))
+            pcm = self._decode(message.payload)
+            if self.tap is not None:
+                self.tap.inbound(pcm)
+            if self._in_resampler is not None:
+                pcm = self._in_resampler.process(pcm)
             if pcm:
-                if self.tap is not None:
-                    self.tap.inbound(pcm)
                 await self.pipeline.feed(pcm)
         elif isinstance(message, Mark):
             if self.pipeline is not None:
@@ -224,16 +290,32 @@ class MediaSession:
         elif isinstance(message, Connected):
             pass
 
+    def _check_realtime(self, payload_bytes: int) -> None:
+        """Inbound audio may not outrun the wall clock by more than the slack (a flood, a replay)."""
+        now = self.clock()
+        if self._in_t0 is None:
+            self._in_t0 = now
+        self._in_bytes += payload_bytes
+        ahead = self._in_bytes / self._in_bytes_per_s - (now - self._in_t0) * self.max_speed
+        if ahead > self.realtime_slack_s:
+            raise ProtocolError(CLOSE_TOO_FAST, f"{self.codec.name}: media {ahead:.1f}s ahead of real time")
+
     async def _start(self, start: Start) -> None:
         self.start_info = start
         rate, encoding = start.sample_rate, start.encoding
         self._decode, self._encode = _DECODERS[encoding], _ENCODERS[encoding]
-        self._in_resampler = audio.StreamResampler(rate, audio.SAMPLE_RATE, quality=self.resample_quality)
-        self._out_resampler = audio.StreamResampler(audio.SAMPLE_RATE, rate, quality=self.resample_quality)
-        self._out_splitter = audio.FrameSplitter(audio.frame_bytes(rate, self.codec.frame_ms))
+        self._out_rate = rate
         if self.pipeline is None:
             built = self._factory(start)
             self.pipeline = await built if inspect.isawaitable(built) else built
+        if rate in _VAD_RATES and not self.pipeline.started:
+            self.pipeline.set_input_rate(rate)  # the VAD and STT take the wire's samples as they are
+        in_rate = self.pipeline.config.input_rate
+        self._in_resampler = None if in_rate == rate else audio.StreamResampler(
+            rate, in_rate, quality=self.resample_quality)
+        if self.tap is not None:
+            self.tap.begin(rate)  # both directions at the wire's rate
+        self._in_bytes_per_s = rate * _WIRE_BYTES_PER_SAMPLE[encoding]
         if self.pipeline.output is None:
             self.pipeline.output = self
         if self.forward_events:
@@ -242,7 +324,3 @@ class MediaSession:
             await self._send(frame)
         await self.pipeline.start()
 
-    async def _send_wire_frames(self, frames: list[bytes]) -> None:
-        for frame in frames:
-            self.frames_out += 1
-            await self._send(self.codec.encode_audio(self._encode(frame)))

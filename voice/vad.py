@@ -1,4 +1,4 @@
-"""Voice activity detection and endpointing on 20 ms PCM16 frames (webrtcvad).
+"""Voice activity detection and endpointing on 20 ms PCM16 frames (webrtcvad, at 8 or 16 kHz).
 
 ``Endpointer.process(frame)`` returns the events a frame caused:
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import webrtcvad
 
-from voice.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, dbfs
+from voice.audio import FRAME_MS, SAMPLE_RATE, energy, frame_bytes
 from voice.text import looks_finished
 
 
@@ -76,10 +76,16 @@ VADEvent = SpeechStart | SpeculativeEnd | SpeechResumed | EndOfUtterance
 class Endpointer:
     def __init__(self, config: VADConfig | None = None, *, sample_rate: int = SAMPLE_RATE):
         self.config = config or VADConfig()
+        if sample_rate not in (8000, 16000, 32000, 48000):
+            raise ValueError(f"webrtcvad runs at 8, 16, 32 or 48 kHz, not {sample_rate} Hz")
         self.sample_rate = sample_rate
+        self.frame_bytes = frame_bytes(sample_rate)
         self._vad = webrtcvad.Vad(self.config.aggressiveness)
         self._start_window = max(1, self.config.min_speech_ms // FRAME_MS)
         self._prefix_frames = max(0, self.config.prefix_padding_ms // FRAME_MS)
+        # the energy floor as a sum of squares over one frame, so a frame's level needs no log or sqrt
+        samples = self.frame_bytes // 2
+        self._energy_floor = (10 ** (self.config.energy_floor_dbfs / 20) * 32768.0) ** 2 * samples
         self.reset()
 
     def reset(self) -> None:
@@ -88,6 +94,8 @@ class Endpointer:
         self._ring: collections.deque[tuple[bytes, bool]] = collections.deque(
             maxlen=self._prefix_frames + self._start_window
         )
+        self._window: collections.deque[bool] = collections.deque(maxlen=self._start_window)
+        self._window_voiced = 0
         self._utterance = bytearray()
         self._speech_start_ms = 0.0
         self._last_voiced_ms = 0.0
@@ -111,26 +119,33 @@ class Endpointer:
     def is_speech(self, frame: bytes) -> bool:
         # the VAD runs on every frame so its internal state stays continuous; the gate only vetoes
         voiced = self._vad.is_speech(frame, self.sample_rate)
-        return voiced and dbfs(frame) >= self.config.energy_floor_dbfs
+        return voiced and energy(frame) >= self._energy_floor
 
     def process(self, frame: bytes) -> list[VADEvent]:
-        if len(frame) != FRAME_BYTES:
-            raise ValueError(f"VAD frames must be {FRAME_BYTES} bytes (20 ms of PCM16 at 16 kHz), got {len(frame)}")
+        if len(frame) != self.frame_bytes:
+            raise ValueError(f"VAD frames must be {self.frame_bytes} bytes (20 ms of PCM16 at {self.sample_rate} Hz), "
+                             f"got {len(frame)}")
         voiced = self.is_speech(frame)
         self.now_ms += FRAME_MS
         events: list[VADEvent] = []
         if not self.in_speech:
             self._ring.append((frame, voiced))
-            window = list(self._ring)[-self._start_window :]
-            voiced_count = sum(1 for _, v in window if v)
-            if len(window) == self._start_window and voiced_count >= self.config.start_ratio * self._start_window:
+            window = self._window
+            if len(window) == window.maxlen and window[0]:
+                self._window_voiced -= 1
+            window.append(voiced)
+            self._window_voiced += voiced
+            needed = self.config.start_ratio * self._start_window
+            if len(window) == self._start_window and self._window_voiced >= needed:
                 self.in_speech = True
-                first_voiced = next(i for i, (_, v) in enumerate(window) if v)
+                first_voiced = next(i for i, v in enumerate(window) if v)
                 self._speech_start_ms = self.now_ms - (len(window) - first_voiced) * FRAME_MS
                 # prefix padding counts back from the first voiced frame, not from the decision
                 keep = int((self.now_ms - self._speech_start_ms + self.config.prefix_padding_ms) // FRAME_MS)
                 self._utterance = bytearray(b"".join(f for f, _ in list(self._ring)[-keep:]))
                 self._ring.clear()
+                self._window.clear()
+                self._window_voiced = 0
                 self._last_voiced_ms = self.now_ms
                 self._silence_ms = 0.0
                 self._speculated = False
@@ -165,6 +180,8 @@ class Endpointer:
             self.in_speech = False
             self._utterance = bytearray()
             self._ring.clear()
+            self._window.clear()
+            self._window_voiced = 0
             self._speculated = False
             self._finished_hint = False
         return events

@@ -54,7 +54,7 @@ async def test_twilio_start_with_wrong_token_is_refused(live_call):
         "streamSid": "MZ1", "callSid": "CA1", "customParameters": {"token": "forged"},
         "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}))
     message = await comm.receive_output(timeout=5)
-    assert message == {"type": "websocket.close", "code": CLOSE_BAD_TOKEN}
+    assert message == {"type": "websocket.close", "code": CLOSE_BAD_TOKEN, "reason": "bad or expired token"}
 
 
 async def test_media_before_the_token_is_refused(live_call):

@@ -190,7 +190,8 @@ def test_monitoring_profile_is_provisioned_with_the_dashboard():
     assert "profiles" not in services["web"]
     prom = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text(encoding="utf-8"))
     job = prom["scrape_configs"][0]
-    assert job["metrics_path"] == "/metrics" and job["static_configs"][0]["targets"] == ["web:8000"]
+    assert job["metrics_path"] == "/metrics" and job["static_configs"][0]["targets"] == ["web:8000", "media:8000"]
+    assert {"web", "media"} <= set(services)  # the targets are services of the stack
     assert job["authorization"]["credentials_file"] == "/prometheus/metrics_token"
     datasource = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
     assert datasource["datasources"][0]["uid"] == "prometheus"

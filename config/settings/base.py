@@ -207,9 +207,16 @@ VOICE = {
     # A language the TTS above cannot speak (eSpeak NG has no Tajik) -> its own block, e.g.
     # {"tg": {"PROVIDER": "elevenlabs", "OPTIONS": {"voice_id": "…", "model": "eleven_multilingual_v2"}}}
     "TTS_BY_LANGUAGE": env.json("TTS_BY_LANGUAGE", default={}),
+    # live calls and practice sessions read (and fill) the Redis audio cache before synthesising
+    "LIVE_AUDIO_CACHE": env.bool("LIVE_AUDIO_CACHE", default=True),
+    # inbound media may run this far ahead of real time (a carrier catching up) before the socket closes (4408)
+    "MEDIA_REALTIME_SLACK_S": env.float("MEDIA_REALTIME_SLACK_S", default=5.0),
+    "MEDIA_MAX_SPEED": 1.0,  # real time; the test settings raise it (tests feed audio as fast as they can)
 }
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None
+# an OpenAI-compatible speech-recognition server for STT_PROVIDER=openai only (e.g. http://stt:8000/v1)
+STT_BASE_URL = env("STT_BASE_URL", default="")
 OPENAI_CHAT_MODEL = env("OPENAI_CHAT_MODEL", default="gpt-4o-mini")
 DIALOG = {
     # "flow" (offline, scripted) or "openai" (LLM with flow fallback).
@@ -227,6 +234,8 @@ TELEPHONY = {
     # A dial whose answer was lost (timeout, worker died) is not repeated until the carrier had this
     # long to report the call it may have placed: longer than its ring timeout.
     "DIAL_SETTLE_S": env.int("DIAL_SETTLE_S", default=90),
+    # A call's recording keeps at most this much audio (both sides, in memory until the call ends).
+    "RECORDING_MAX_S": env.int("CALL_RECORDING_MAX_S", default=3600),
     "SIMULATED": {
         "PACE_SPEED": env.float("SIMULATED_PACE_SPEED", default=1.0),
         "CALLEE_STT": env("SIMULATED_CALLEE_STT", default="transcript"),

@@ -1,5 +1,7 @@
 """Test settings: fast hashing, in-memory email, eager nothing (tests start real workers when they need one)."""
 
+import os
+
 from config.settings.base import *  # noqa: F403
 from config.settings.base import VAR_DIR, env
 
@@ -16,6 +18,11 @@ STORAGES = {
 # Tests never reach a vendor: the offline providers unless a test says otherwise.
 OPENAI_API_KEY = ""
 DIALOG = {"RESPONDER": "flow", "ANALYSIS": "offline"}
+# Keys of one test run never meet another's in the (persistent) test Redis: call ids restart at 1.
+CACHES = {"default": {**CACHES["default"], "KEY_PREFIX": f"test-{os.getpid()}"}}
+# Audio synthesised in one test must not answer another's: tests that check the live cache turn it on.
+# Tests feed audio as fast as they can: the real-time guard allows 1000x here (its own tests set 1).
+VOICE = {**VOICE, "LIVE_AUDIO_CACHE": False, "MEDIA_MAX_SPEED": 1000.0}
 LOG_LEVEL = env("LOG_LEVEL", default="WARNING")
 from config.logging import build_logging  # noqa: E402
 

@@ -1,9 +1,14 @@
 """Production settings pass `check --deploy` cleanly when the documented environment is set."""
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,3 +41,34 @@ def test_production_refuses_to_start_without_secret_key():
     )
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+COMPOSE_ENV = {"POSTGRES_PASSWORD": "x", "DJANGO_SECRET_KEY": "x", "DJANGO_ALLOWED_HOSTS": "sales.example.com"}
+
+
+def test_docker_compose_parses_with_the_proxy_media_and_stt_services():
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        pytest.skip("docker-compose is not installed (.ci/run installs it)")
+    result = subprocess.run([compose, "--profile", "stt", "config"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, env={**os.environ, **COMPOSE_ENV})
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert {"proxy", "web", "media", "worker", "beat", "stt"} <= set(services)
+    assert services["media"]["command"][0] == "uvicorn" and services["web"]["command"][0] == "daphne"
+    assert int(services["web"]["deploy"]["replicas"]) >= 2
+    assert "ports" not in services["web"]  # only the proxy is published
+
+
+def test_the_proxy_sends_media_streams_to_the_media_processes_and_passes_upgrades():
+    conf = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
+    media = re.search(r"location ~ \^/ws/calls/\[0-9\]\+/media/\$ \{(.*?)\}", conf, re.S)
+    assert media and "proxy_pass http://media;" in media.group(1)
+    assert "proxy_set_header Upgrade $http_upgrade;" in media.group(1)
+    assert re.search(r"location /ws/ \{[^}]*proxy_pass http://web;", conf)
+    assert "X-Forwarded-Proto" in conf
+    # the media route in Django matches what the proxy routes
+    from calls.routing import websocket_urlpatterns
+
+    patterns = [str(p.pattern) for p in websocket_urlpatterns]
+    assert "ws/calls/<int:call_id>/media/" in patterns

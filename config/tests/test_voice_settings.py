@@ -14,3 +14,18 @@ def test_vendor_keys_reach_the_voice_providers(settings):
     voice["TTS"]["OPTIONS"] = {"api_key": "explicit", "voice_id": "v1"}
     assert _block("TTS", voice) == ("elevenlabs", {"api_key": "explicit", "voice_id": "v1"})
     assert _block("STT", {"STT": {"PROVIDER": "local", "OPTIONS": {}}}) == ("local", {})
+
+
+def test_a_self_hosted_stt_server_gets_the_stt_and_never_the_openai_key(settings):
+    from config.voice import _block, stt_from_settings
+
+    settings.OPENAI_API_KEY = "sk-real-openai"
+    settings.OPENAI_BASE_URL = None
+    settings.STT_BASE_URL = "http://stt:8000/v1"
+    voice = {"STT": {"PROVIDER": "openai", "OPTIONS": {"model": "Systran/faster-whisper-base"}},
+             "TTS": {"PROVIDER": "openai", "OPTIONS": {}}}
+    stt = stt_from_settings(voice)
+    assert str(stt.client.base_url).startswith("http://stt:8000/v1")
+    assert stt.client.api_key == "self-hosted"
+    # the dialog's and the TTS's OpenAI stay on OpenAI, with the real key
+    assert _block("TTS", voice) == ("openai", {"api_key": "sk-real-openai"})

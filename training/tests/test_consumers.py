@@ -205,17 +205,20 @@ async def test_malformed_frame_closes_with_a_clear_code_and_keeps_the_session(tr
     assert (await comm.connect())[0]
     await comm.send_to(bytes_data=b"\x01\x02\x03")  # odd byte count: not PCM16
     seen = await _pump(comm, lambda m: m["type"] == "closed")
-    assert seen[-1]["code"] == 1007
-    assert any(m["type"] == "error" and m["code"] == 1007 for m in seen)
-    await comm.disconnect(code=1007)
+    assert seen[-1]["code"] == 4007
+    assert any(m["type"] == "error" and m["code"] == 4007 for m in seen)
+    await comm.disconnect(code=4007)
     comm2 = await _communicator(trainee, session.pk)
     assert (await comm2.connect())[0]
     await comm2.send_to(text_data="{not json")
     seen = await _pump(comm2, lambda m: m["type"] == "closed")
-    assert seen[-1]["code"] in (1007, 4400)
+    assert seen[-1]["code"] in (4007, 4400)
     await comm2.disconnect(code=seen[-1]["code"])
     session, _ = await _reload(session)
     assert session.status == Status.ACTIVE
+    reasons = await database_sync_to_async(lambda: list(
+        session.events.filter(kind="disconnected").values_list("data__reason", flat=True)))()
+    assert any("odd byte count" in (r or "") for r in reasons), reasons
 
 
 async def test_review_socket_pushes_the_score(trainee, other_trainee, scenario_ru):

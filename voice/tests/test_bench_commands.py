@@ -31,12 +31,38 @@ def test_voice_bench_quick_with_fake_stt():
     assert result["endpoint_silence_ms"] == 500 and result["model"] == "fake"
 
 
-def test_media_load_three_streams():
-    result = _run("media_load", "--streams", "3", "--seconds", "4", "--json")
-    for key in ("streams", "frames_sent", "frames_dropped", "lag_p99_ms", "send_lag_p99_ms", "route"):
+def test_media_load_three_streams_over_two_servers():
+    result = _run("media_load", "--streams", "3", "--seconds", "4", "--servers", "2", "--json")
+    for key in ("streams", "frames_sent", "frames_dropped", "lag_p99_ms", "send_lag_p99_ms", "route",
+                "server_cpu_ms_per_stream_s", "server_inbound_lag_p99_ms", "load_avg"):
         assert key in result, key
+    assert result["ok"] is True and result["failures"] == []
+    assert result["servers"] == 2 and result["server"] == "uvicorn"
     assert result["streams"] == 3 and result["streams_failed"] == 0
     assert result["frames_sent"] == 3 * 200
-    assert result["server_counts"] is True
-    assert result["frames_dropped"] >= 0 and result["frames_received"] > 0  # the bot spoke
+    # every stream reported from the server side, and the server consumed every frame a caller sent
+    assert result["server_counts"] is True and result["inbound_not_consumed"] == 0
+    assert isinstance(result["frames_dropped"], int)
+    assert result["frames_received"] > 0 and result["server_frames_out"] >= result["frames_received"]  # the bot spoke
+    assert result["server_cpu_ms_per_stream_s"] > 0
     assert result["lag_p99_ms"] is not None and result["lag_p99_ms"] >= 0
+
+
+def test_media_load_without_server_counts_is_a_failed_run():
+    """Drops cannot be known without the server's own counts: the summary says so instead of printing 0."""
+    from voice.management.commands.media_load import Command
+
+    client = {"streams": 2, "streams_connected": 2, "streams_failed": 0, "seconds": 1.0, "frames_sent": 100,
+              "frames_unsent": 0, "frames_received": 10, "lag_p99_ms": 1.0, "server": "uvicorn", "servers": 1,
+              "server_cpu_ms_per_stream_s": 3.0,
+              "per_stream_frames_sent": {"a": 50, "b": 50}, "per_stream_frames_received": {"a": 5, "b": 5}}
+    command = Command()
+    command.load_before = [0.0, 0.0, 0.0]
+    import tempfile
+    from pathlib import Path
+
+    out = command._summary(client, [{"stream": "a", "frames_in": 50, "frames_out": 5}], "real",
+                           Path(tempfile.mkdtemp()))
+    assert out["ok"] is False and out["server_counts"] is False
+    assert out["frames_dropped"] is None
+    assert "server counts for 1 of 2 streams" in out["failures"][0]

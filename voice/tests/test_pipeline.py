@@ -255,21 +255,24 @@ async def test_end_directive_ends_after_speech():
     assert len(out.frames) == frames_before
 
 
-async def test_pacing_is_real_time_with_lead():
-    """At real speed, frames leave no faster than 20 ms each after the lead, and without drift."""
+async def test_pacing_never_runs_ahead_of_real_time_beyond_the_lead():
+    """At real speed no frame leaves earlier than its place in real time minus the lead (and one frame,
+    as the pacer sends frames in pairs). Only lower bounds: a slow machine delays frames, it never
+    sends them early, so this holds on any machine; how late frames are is measured by media_load."""
     reply = "Раз два три четыре пять."  # 24 chars * 25 ms = 600 ms = 30 frames
+    lead_ms = 60
     pipeline, out, sink = build(tts=FakeTTS(ms_per_char=25), responder=ScriptedResponder(opening=reply),
-                                bot_speaks_first=True, pace_speed=1.0, lead_ms=60)
+                                bot_speaks_first=True, pace_speed=1.0, lead_ms=lead_ms)
     await pipeline.start()
-    await wait_for(lambda: sink.of(BotTurnFinished), timeout=3)
+    await wait_for(lambda: sink.of(BotTurnFinished), timeout=10)
     await pipeline.close()
     times = out.frame_times
     assert len(times) == 30
-    span = times[-1] - times[0]
-    # 30 frames play over 600 ms; with 60 ms sent ahead the last leaves ~520-540 ms after the first
-    assert 0.49 <= span <= 0.60
-    # no burst beyond the lead: at most 4 frames inside the first 20 ms
-    assert sum(1 for t in times if t - times[0] < 0.019) <= 4
+    allowance = (lead_ms + 20) / 1000 + 0.002  # the lead, one paired frame, and timer granularity
+    for k, t in enumerate(times):
+        assert t - times[0] >= k * 0.020 - allowance, f"frame {k} left {k * 20 - (t - times[0]) * 1000:.0f} ms early"
+    # the whole reply took at least its real duration minus the lead to send
+    assert times[-1] - times[0] >= 0.58 - allowance
 
 
 async def test_vad_tunables_reach_the_endpointer():

@@ -56,14 +56,14 @@ def test_twilio_encodes_media_mark_clear_with_stream_sid():
 @pytest.mark.parametrize(
     ("frames", "code", "reason"),
     [
-        (["not json"], 1007, "not JSON"),
-        (["[1, 2]"], 1007, "not a JSON object"),
+        (["not json"], 4007, "not JSON"),
+        (["[1, 2]"], 4007, "not a JSON object"),
         (['{"event":"hello"}'], 4400, "unknown event"),
         ([twilio_media()], 4409, "media before start"),
-        (["START", '{"event":"media","media":{"payload":"@@not base64@@"}}'], 1007, "not base64"),
+        (["START", '{"event":"media","media":{"payload":"@@not base64@@"}}'], 4007, "not base64"),
         (["START", '{"event":"media","media":{}}'], 4400, "without a payload"),
-        (["START", twilio_media(b"\x00" * 9000)], 1009, "over"),
-        (["x" * 70000], 1009, "over"),
+        (["START", twilio_media(b"\x00" * 9000)], 4009, "over"),
+        (["x" * 70000], 4009, "over"),
         ([twilio_start(sampleRate=16000)], 4415, "unsupported media format"),
         (["START", "START"], 4409, "second start"),
         (['{"event":"start","start":{}}'], 4400, "without streamSid"),
@@ -81,7 +81,7 @@ def test_twilio_bad_frames(frames, code, reason):
 def test_twilio_rejects_binary_frames():
     with pytest.raises(ProtocolError) as err:
         TwilioCodec().decode_bytes(b"\x00\x01")
-    assert err.value.close_code == 1003
+    assert err.value.close_code == 4003
 
 
 @pytest.mark.parametrize(
@@ -136,7 +136,7 @@ def test_voximplant_encodes_start_then_media():
      ('{"event":"start","start":{}}', 4400),
      ('{"event":"media","media":{"payload":"AAAA"}}', 4409),
      ('{"event":"dance"}', 4400),
-     ("{", 1007)],
+     ("{", 4007)],
 )
 def test_voximplant_bad_frames(frame, code):
     with pytest.raises(ProtocolError) as err:
@@ -159,10 +159,10 @@ def test_browser_protocol():
 
 @pytest.mark.parametrize(
     ("call", "code"),
-    [(lambda c: c.decode_bytes(b"\x00" * 3), 1007),
-     (lambda c: c.decode_bytes(b"\x00" * 70000), 1009),
+    [(lambda c: c.decode_bytes(b"\x00" * 3), 4007),
+     (lambda c: c.decode_bytes(b"\x00" * 70000), 4009),
      (lambda c: c.decode_text('{"type":"launch"}'), 4400),
-     (lambda c: c.decode_text("nope"), 1007)],
+     (lambda c: c.decode_text("nope"), 4007)],
 )
 def test_browser_bad_frames(call, code):
     with pytest.raises(ProtocolError) as err:

@@ -131,7 +131,7 @@ async def test_bad_frame_closes_only_its_own_session():
     talking = asyncio.create_task(talk())
     await asyncio.sleep(0.02)
     await a.on_text('{"event":"media","media":{"payload":"%%%"}}')
-    assert wire_a.closed == (1007, "twilio: media payload is not base64")
+    assert wire_a.closed == (4007, "twilio: media payload is not base64")
     assert a.pipeline.closed and sink_a.of(ConversationEnded)[0].reason == "protocol_error"
     await a.on_text(twilio_start())  # frames after the close are ignored
     await talking
@@ -190,6 +190,10 @@ async def test_audio_tap_sees_both_sides_decoded_and_the_clear():
     class Tap:
         def __init__(self):
             self.inbound_bytes = self.outbound_bytes = self.clears = 0
+            self.rate = None
+
+        def begin(self, sample_rate):
+            self.rate = sample_rate
 
         def inbound(self, pcm16):
             self.inbound_bytes += len(pcm16)
@@ -208,11 +212,12 @@ async def test_audio_tap_sees_both_sides_decoded_and_the_clear():
     await session.open()
     await session.on_text(twilio_start())
     await send_twilio_audio(session, audio.silence(400))
-    # what the callee sent arrives at 16 kHz (about 400 ms minus the resampler's delay) ...
-    assert 0.8 * 12800 <= tap.inbound_bytes <= 12800
+    # both sides at the wire's rate: what the callee sent, decoded (400 ms of 8 kHz PCM16, nothing held back) ...
+    assert tap.rate == 8000
+    assert tap.inbound_bytes == 6400
     await wait_for(lambda: tap.outbound_bytes > 0)
-    # ... and the bot's speech as the pipeline produced it, before any wire encoding
-    assert tap.outbound_bytes % 2 == 0
+    # ... and the bot's speech as sent, before G.711: whole 20 ms frames of 8 kHz PCM16
+    assert tap.outbound_bytes % 320 == 0
     await session.clear()
     assert tap.clears == 1
     await session.close()

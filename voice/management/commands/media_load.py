@@ -1,6 +1,6 @@
-"""``manage.py media_load --streams N --seconds S --json``: N concurrent Twilio media streams against daphne.
+"""``manage.py media_load --streams N --seconds S --json``: N concurrent Twilio media streams against the server.
 
-The command starts daphne on a free loopback port in a subprocess whose environment forces the
+The command starts the ASGI server on a free loopback port in a subprocess whose environment forces the
 fake providers (``STT_PROVIDER=fake``, ``TTS_PROVIDER=fake``) and points ``VAR_DIR`` at a
 temporary directory, so the user's database, Redis and audio cache are never touched. It then
 drives N callers in real time with ``voice.loadgen`` (20 ms μ-law frames, speech bursts and
@@ -12,6 +12,11 @@ signed token) when it exists (``--route real``; ``auto`` picks it when present),
 instant scripted responder). For the real route the command migrates the temporary database and
 creates a throwaway campaign and N calls there, signing tokens with ``calls.services.call_media_token``.
 
+Servers: ``--server daphne`` (the web console's server) or ``uvicorn`` (uvloop, httptools and
+the ``websockets`` protocol; what production runs the media routes on, see the README), and
+``--servers K`` server processes on K ports with the streams spread round-robin over them (what a
+proxy in front of K processes does).
+
 Metrics (see ``voice.loadgen`` for the client-side definitions):
 
 - ``frames_sent``: inbound media frames sent by the callers.
@@ -19,7 +24,10 @@ Metrics (see ``voice.loadgen`` for the client-side definitions):
   outbound bot frames the server sent that no caller received (the server's count - received)
   plus frames a caller could not send because its socket was closed or never opened. The server's
   counts come from per-stream stats that ``voice.bench_app`` collects inside ``MediaSession``
-  in the server process (both routes); ``server_counts`` says whether every stream reported.
+  in the server process (both routes); ``server_counts`` says whether every stream reported. A run
+  without them is a failed run: ``frames_dropped`` is null, ``ok`` false and the command exits 1.
+- ``server_cpu_ms_per_stream_s``: the server processes' CPU time (user + system, from /proc) during
+  the load, per second of one stream's audio: how much of a core one call's media costs.
 - ``lag_p99_ms``: p99 over received bot frames of their lateness vs. the real-time playback
   schedule of their utterance beyond the pacing lead (>0 = the caller's buffer ran dry).
 - ``send_lag_p99_ms``: the client's own lateness sending frames; if it is high, the client (which
@@ -69,13 +77,30 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise CommandError(f"daphne exited with {proc.returncode} before listening")
+            raise CommandError(f"the server exited with {proc.returncode} before listening")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
         except OSError:
             time.sleep(0.1)
-    raise CommandError(f"daphne did not listen on port {port} within {timeout_s:.0f}s")
+    raise CommandError(f"the server did not listen on port {port} within {timeout_s:.0f}s")
+
+
+def server_command(server: str, app: str, port: int, ws: str = "websockets-sansio") -> list[str]:
+    if server == "uvicorn":
+        return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
+                "--http", "httptools", "--ws", ws, "--ws-per-message-deflate", "false", "--log-level", "warning",
+                "--no-access-log", "--lifespan", "off", app]
+    return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0", app]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc; 0 where it cannot be read)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 # Run in the child environment (temporary VAR_DIR): a campaign and N calls, printed as [[id, token], ...].
@@ -105,13 +130,18 @@ print(json.dumps(out))
 
 
 class Command(BaseCommand):
-    help = "Drive N concurrent Twilio Media Streams in real time against a local daphne; print JSON figures."
+    help = "Drive N concurrent Twilio Media Streams in real time against local server processes; print JSON figures."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--streams", type=int, default=100)
         parser.add_argument("--seconds", type=float, default=20.0)
         parser.add_argument("--json", action="store_true", help="print one JSON object (the only format)")
         parser.add_argument("--route", choices=["auto", "real", "standin"], default="auto")
+        parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn",
+                            help="the ASGI server of the media routes (default: uvicorn, as in production)")
+        parser.add_argument("--servers", type=int, default=1, help="server processes; streams spread over them")
+        parser.add_argument("--ws", choices=["websockets-sansio", "websockets", "wsproto"], default="websockets-sansio",
+                            help="uvicorn's WebSocket protocol implementation")
         parser.add_argument("--keep", action="store_true", help="keep the temporary directory (server log)")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -121,6 +151,7 @@ class Command(BaseCommand):
             route = "real" if real_route_available() else "standin"
         if route == "real" and not real_route_available():
             raise CommandError("calls.routing has no media route yet; use --route standin")
+        self.load_before = [round(x, 2) for x in os.getloadavg()]
         tmp = Path(tempfile.mkdtemp(prefix="media-load-"))
         stats_path = tmp / "streams.jsonl"
         env = {
@@ -147,48 +178,61 @@ class Command(BaseCommand):
         redis_server = Redis(str(tmp / "redis.db"))
         env["REDIS_URL"] = f"unix://{redis_server.socket_file}"
         env.setdefault("DJANGO_SETTINGS_MODULE", os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.local"))
-        port = free_port()
-        base = f"ws://127.0.0.1:{port}"
+        ports = [free_port() for _ in range(max(1, options["servers"]))]
+        bases = [f"ws://127.0.0.1:{port}" for port in ports]
         if route == "real":
             seeded = subprocess.run([sys.executable, "-c", SEED_CALLS, str(streams)], env=env, cwd=settings.BASE_DIR,
                                     capture_output=True, text=True, timeout=300)
             if seeded.returncode:
                 raise CommandError(f"seeding calls failed: {seeded.stderr[-2000:]}")
             calls = json.loads(seeded.stdout.strip().splitlines()[-1])
-            targets = [StreamTarget(f"{base}/ws/calls/{pk}/media/?token={token}",
+            targets = [StreamTarget(f"{bases[i % len(bases)]}/ws/calls/{pk}/media/?token={token}",
                                     {"call_id": str(pk), "token": token}, call_sid=f"CA{pk:032d}")
-                       for pk, token in calls]
+                       for i, (pk, token) in enumerate(calls)]
             app = "voice.bench_app:real_application"  # config.asgi's app, with per-stream counts
         else:
-            targets = [StreamTarget(f"{base}{STANDIN_PATH}", {"language": "ru", "call_id": str(i)})
+            targets = [StreamTarget(f"{bases[i % len(bases)]}{STANDIN_PATH}", {"language": "ru", "call_id": str(i)})
                        for i in range(streams)]
             app = STANDIN_APP
-        log_path = tmp / "daphne.log"
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0", app],
-                env=env, cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT,
-            )
+        procs: list[subprocess.Popen] = []
         try:
-            wait_for_port(port, proc, 60)
+            for n, port in enumerate(ports):
+                with open(tmp / f"server-{n}.log", "wb") as log:
+                    procs.append(subprocess.Popen(server_command(options["server"], app, port, options["ws"]), env=env,
+                                                  cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT))
+            for port, proc in zip(ports, procs, strict=True):
+                wait_for_port(port, proc, 90)
+            cpu_before = sum(cpu_seconds(p.pid) for p in procs)
             result = asyncio.run(run_load(targets, seconds=seconds))
             server = self._server_counts(stats_path, result["streams_connected"])
+            cpu_used = sum(cpu_seconds(p.pid) for p in procs) - cpu_before
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
             redis_server.shutdown()
+        result["server"], result["servers"] = options["server"], len(procs)
+        audio_s = result["frames_sent"] * 0.02
+        result["server_cpu_ms_per_stream_s"] = round(cpu_used * 1000 / audio_s, 2) if audio_s else None
         out = self._summary(result, server, route, tmp)
         if options["keep"]:
             out["tmp_dir"] = str(tmp)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
         self.stdout.write(json.dumps(out, ensure_ascii=False))
+        if not out["ok"]:
+            raise CommandError("media_load failed: " + "; ".join(out["failures"]))
 
-    def _server_counts(self, path: Path, expected: int, timeout_s: float = 10.0) -> list[dict[str, Any]]:
-        """The stand-in writes a line per stream at disconnect; wait for all of them (briefly)."""
+    def _server_counts(self, path: Path, expected: int, timeout_s: float = 120.0) -> list[dict[str, Any]]:
+        """The server writes a line per stream once it has handled the stream's end; wait for all of them.
+
+        An overloaded server handles the hang-ups late (as late as its backlog): waiting for them is
+        part of the measurement, and a stream that never reports fails the run.
+        """
         deadline = time.monotonic() + timeout_s
         lines: list[str] = []
         while time.monotonic() < deadline:
@@ -208,15 +252,22 @@ class Command(BaseCommand):
             inbound_lost = sum(max(0, sent - by_sid.get(sid, {}).get("frames_in", 0)) for sid, sent in sent_by.items())
             outbound_lost = sum(max(0, by_sid.get(sid, {}).get("frames_out", 0) - got)
                                 for sid, got in received_by.items())
-        dropped = (inbound_lost or 0) + (outbound_lost or 0) + result["frames_unsent"]
+        # without the server's counts the drops are unknown: never report them as zero
+        dropped = inbound_lost + outbound_lost + result["frames_unsent"] if have_counts else None
         lags = [s["inbound_lag_p99_ms"] for s in server if s.get("inbound_lag_p99_ms") is not None]
-        log_tail = ""
-        log_path = tmp / "daphne.log"
-        if log_path.exists():
+        errors: list[str] = []
+        for log_path in sorted(tmp.glob("server-*.log")):
             lines = log_path.read_text(errors="replace").splitlines()
-            errors = [ln for ln in lines if "Error" in ln or "Traceback" in ln]
-            log_tail = " | ".join(errors[-3:])
+            errors += [ln for ln in lines if "Error" in ln or "Traceback" in ln]
+        log_tail = " | ".join(errors[-3:])
+        failures = []
+        if not have_counts:
+            failures.append(f"server counts for {len(server)} of {result['streams_connected']} streams")
+        if result["streams_failed"]:
+            failures.append(f"{result['streams_failed']} streams failed")
         return {
+            "ok": not failures,
+            "failures": failures,
             "streams": result["streams"],
             "seconds": result["seconds"],
             "frames_sent": result["frames_sent"],
@@ -230,9 +281,13 @@ class Command(BaseCommand):
             "frames_received": result["frames_received"],
             "server_frames_out": sum(s["frames_out"] for s in server) if server else None,
             "server_inbound_lag_p99_ms": max(lags) if lags else None,
+            "server_cpu_ms_per_stream_s": result.pop("server_cpu_ms_per_stream_s"),
+            "server": result.pop("server"),
+            "servers": result.pop("servers"),
             **{k: v for k, v in result.items() if k not in {
                 "streams", "seconds", "frames_sent", "lag_p99_ms", "frames_unsent", "frames_received"}},
             "server_errors": log_tail,
             "cpu_cores": os.cpu_count(),
-            "load_avg_1m": round(os.getloadavg()[0], 2),
+            "load_avg_before": self.load_before,
+            "load_avg": [round(x, 2) for x in os.getloadavg()],
         }

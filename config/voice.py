@@ -103,8 +103,10 @@ def tts_language_problem(language: str) -> str | None:
 
     if language in LANGUAGE_VOICES:
         return None
-    return (f"eSpeak NG has no voice for «{language}»: set TTS_BY_LANGUAGE for it (e.g. ElevenLabs) "
-            f"or a cloud TTS_PROVIDER")
+    from django.utils.translation import gettext
+
+    return gettext("eSpeak NG has no voice for «%(language)s»: set TTS_BY_LANGUAGE for it (e.g. ElevenLabs) "
+                   "or a cloud TTS_PROVIDER.") % {"language": language}
 
 
 def openai_llm_config() -> Any:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from calls.models import Call, CallEvent, Campaign
@@ -66,7 +67,9 @@ def test_bad_single_calls_are_refused_with_the_reason_and_leave_nothing(api, man
     assert refused({"phone": "12"}, "phone")
     assert refused({"language": "ru"}, "phone")  # phone is required
     DoNotCall.objects.create(phone="+79161112233")
-    assert "do-not-call" in refused({"phone": "+79161112233"}, "phone")
+    with translation.override("ru"):  # the console's language, as the API answers by default
+        expected = translation.gettext("This number is on the do-not-call list.")
+    assert refused({"phone": "+79161112233"}, "phone") == expected
     assert refused({"phone": "+79161234567", "language": "de"}, "language")
     assert refused({"phone": "+79161234567", "script": 99999}, "script")
     assert "«uz»" in refused({"phone": "+79161234567", "language": "ru", "script": scripts["uz"].pk}, "script")
@@ -86,7 +89,7 @@ def test_nobody_is_called_at_night_in_their_own_time(api, manager, scripts):
         for phone, zone in (("+79161234567", "Europe/Moscow"), ("+998901234567", "")):
             response = api.post("/api/calls/", {"phone": phone, "timezone": zone}, format="json")
             assert response.status_code == 400, response.content
-            assert "08:00–21:00" in response.json()["phone"][0]
+            assert "23:30" in response.json()["phone"][0] or "01:30" in response.json()["phone"][0]
         assert "Asia/Tashkent" in response.json()["phone"][0]  # the zone came from the number's country
         assert not Call.objects.exists()
         response = api.post("/api/calls/", {"phone": "+74152123456", "timezone": "Asia/Kamchatka"},

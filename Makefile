@@ -20,7 +20,7 @@ install: $(STAMP)
 ## Install, migrate, seed the demo and start web + worker + beat on http://127.0.0.1:8000
 run: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --calls 3000
 	$(PY) manage.py run_dev
 
 ## Install and run the whole test suite (SQLite + embedded Redis unless DATABASE_URL / REDIS_URL are set)

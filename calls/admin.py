@@ -121,10 +121,29 @@ class DoNotCallAdmin(admin.ModelAdmin):
 
 class CallEventInline(admin.TabularInline):
     model = CallEvent
-    fields = ["created_at", "kind", "from_status", "to_status", "data"]
+    fields = ["created_at", "kind_label", "from_label", "to_label", "data"]
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+    # status codes as their labels: the Russian console never shows «queued → dialing»
+    @admin.display(description=_("kind"))
+    def kind_label(self, obj: CallEvent) -> str:
+        from config.templatetags.console import call_event_kind
+
+        return call_event_kind(obj.kind)
+
+    @admin.display(description=_("from"))
+    def from_label(self, obj: CallEvent) -> str:
+        from config.templatetags.console import call_status
+
+        return call_status(obj.from_status)
+
+    @admin.display(description=_("to"))
+    def to_label(self, obj: CallEvent) -> str:
+        from config.templatetags.console import call_status
+
+        return call_status(obj.to_status)
 
 
 class TurnInline(admin.TabularInline):

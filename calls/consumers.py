@@ -24,10 +24,15 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
-from django.core.cache import cache
 
 from calls import services
-from config.voice import audio_cache_for_loop, llm_config_from_settings, media_guard_options, shared_provider
+from config.voice import (
+    audio_cache_for_loop,
+    llm_config_from_settings,
+    media_guard_options,
+    redis_for_loop,
+    shared_provider,
+)
 from voice.endpoint import WebSocketEndpoint
 from voice.events import (
     BackgroundSink,
@@ -116,8 +121,9 @@ class CallRecorder:
 class CallEventSink:
     """Stores turns with their latency figures and streams transcripts and mind states to the operators."""
 
-    def __init__(self, ctx: services.CallMediaContext):
+    def __init__(self, ctx: services.CallMediaContext, *, after: asyncio.Future | None = None):
         self.ctx = ctx
+        self.after = after  # a write that must land first (the call's ``answered``)
         self.index = 0
         self.t0 = time.time()
         self.metrics: dict[int, TurnMetrics] = {}
@@ -128,6 +134,9 @@ class CallEventSink:
         return max(0, int((at - self.t0) * 1000))
 
     async def _add_turn(self, speaker: str, text: str, **fields: Any) -> None:
+        if self.after is not None:
+            after, self.after = self.after, None
+            await after
         index = self.index
         self.index += 1
         await database_sync_to_async(services.call_turn_add)(call_id=self.ctx.call_id, index=index, speaker=speaker,
@@ -148,6 +157,7 @@ class CallEventSink:
                 intent=self.meta.get("intent") or "", objection=self.meta.get("objection") or "",
                 eou_ms=m and m.eou_ms, stt_ms=m and m.stt_ms, ttft_ms=m and m.ttft_ms,
                 tts_ttfb_ms=m and m.tts_ttfb_ms, voice_to_voice_ms=m and m.voice_to_voice_ms,
+                stt_queue_wait_ms=m and m.stt_queue_wait_ms, stt_missed=bool(m and m.stt_missed),
             )
         else:
             if not isinstance(event, StateChanged | UserTranscript):
@@ -158,7 +168,8 @@ class CallEventSink:
 
 
 def _media_lock_key(call_id: int) -> str:
-    return f"calls:media-socket:{call_id}"
+    # the cache's prefix keeps keys of separate deployments (and test runs) on one Redis apart
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:calls:media-socket:{call_id}"
 
 
 # The hold on a call's media expires unless its socket renews it: a crashed process frees its calls soon.
@@ -179,6 +190,8 @@ class MediaStreamConsumer(WebSocketEndpoint):
         self.finished = False
         self.end_reason = ""
         self.holds_call = False
+        self._answered: asyncio.Future | None = None
+        self._finishing: asyncio.Future | None = None
         self._hold_task: asyncio.Task | None = None
         self._auth_timer: asyncio.Task | None = None
         await self.accept()  # accepted first, so a refusal can carry a close code the carrier logs
@@ -206,8 +219,8 @@ class MediaStreamConsumer(WebSocketEndpoint):
         if self.ctx is None or self.ctx.status not in services.LIVE_FOR_MEDIA:
             await self._refuse(CLOSE_CALL_NOT_LIVE, f"call is {self.ctx.status if self.ctx else 'unknown'}")
             return False
-        if not await cache.aadd(_media_lock_key(self.call_id), str(self.scope.get("client") or ""),
-                                timeout=MEDIA_HOLD_TTL_S):
+        if not await redis_for_loop().set(_media_lock_key(self.call_id), str(self.scope.get("client") or ""),
+                                          nx=True, ex=MEDIA_HOLD_TTL_S):
             await self._refuse(CLOSE_ALREADY_STREAMING, "another socket is streaming this call")
             return False
         self.holds_call = True
@@ -237,7 +250,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
         while True:
             await asyncio.sleep(MEDIA_HOLD_RENEW_S)
             try:
-                await cache.atouch(_media_lock_key(self.call_id), MEDIA_HOLD_TTL_S)
+                await redis_for_loop().expire(_media_lock_key(self.call_id), MEDIA_HOLD_TTL_S)
             except Exception:  # Redis away for a moment: the next renewal tries again
                 log.warning("call %s: could not renew the media hold", self.call_id, exc_info=True)
 
@@ -254,11 +267,15 @@ class MediaStreamConsumer(WebSocketEndpoint):
                                                   max_silences=int(limits["max_silences"]),
                                                   silence_prompt=limits["silence_prompt"],
                                                   silence_end=limits["silence_end"], duration_end=limits["limit_end"]))
+        config.use_script_phrases(ctx.script_map)  # «holding» / «not_heard» from the script when it has them
         stt, tts = await asyncio.to_thread(lambda: (shared_provider("stt"), shared_provider("tts")))
         self.started_at = time.time()
-        await database_sync_to_async(services.call_progress)(call_id=self.call_id, event="answered")
+        # The call is answered: written without holding up the conversation (a hundred calls starting at
+        # once queue their writes on the database thread), but before any of its turns and its end.
+        self._answered = asyncio.ensure_future(
+            database_sync_to_async(services.call_progress)(call_id=self.call_id, event="answered"))
         # Turns are written from the sink's own task: the audio path never waits on the database.
-        self.sink = BackgroundSink(CallEventSink(ctx))
+        self.sink = BackgroundSink(CallEventSink(ctx, after=self._answered))
         return VoicePipeline(stt=stt, tts=tts, responder=build_responder(ctx), sink=self.sink,
                              cache=audio_cache_for_loop(), config=config)
 
@@ -314,13 +331,21 @@ class MediaStreamConsumer(WebSocketEndpoint):
         await self._finish()
 
     async def _finish(self) -> None:
-        if self.finished or self.session is None:
+        """Store the call's end once; every caller (the hang-up, the disconnect) waits until it is stored."""
+        if self.session is None:
             return
-        self.finished = True
+        if self._finishing is None:
+            self.finished = True
+            self._finishing = asyncio.ensure_future(self._store_end())
+        await asyncio.shield(self._finishing)
+
+    async def _store_end(self) -> None:
         try:
             if self.started_at is None:
                 return
             duration = round(time.time() - self.started_at, 2)
+            if self._answered is not None:
+                await self._answered
             if self.sink is not None:
                 await self.sink.aclose()  # every turn is stored before the call is handed to analysis
             extra = {"end_reason": self.end_reason} if self.end_reason else {}
@@ -334,7 +359,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
             if self._hold_task is not None:
                 self._hold_task.cancel()
             if self.holds_call:
-                await cache.adelete(_media_lock_key(self.call_id))
+                await redis_for_loop().delete(_media_lock_key(self.call_id))
 
 
 class CallMonitorConsumer(AsyncJsonWebsocketConsumer):

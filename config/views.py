@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hmac
+import logging
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseServerError, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -15,6 +16,7 @@ from config.health import health_checks
 from config.metrics import metrics_exposition
 from config.roles import MANAGER, OPERATOR, TRAINEE, user_role
 
+log = logging.getLogger(__name__)
 ROLE_HOME = {MANAGER: "analytics:dashboard", OPERATOR: "calls:board", TRAINEE: "training:home"}
 
 
@@ -51,3 +53,17 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return HttpResponseForbidden("metrics require a token or a staff login")
     body, content_type = metrics_exposition()
     return HttpResponse(body, content_type=content_type)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The styled 500 page with the menu; when even that fails (the database is down), a plain one."""
+    try:
+        return render(request, "500.html", status=500)
+    except Exception:
+        log.exception("the styled 500 page failed; serving the plain one")
+        try:
+            from django.template import loader
+
+            return HttpResponseServerError(loader.get_template("500.html").render())
+        except Exception:
+            return HttpResponseServerError("<h1>Server error (500)</h1>")

@@ -23,6 +23,11 @@ from typing import Any
 from django.conf import settings
 
 from voice.registry import load_provider
+from voice.stt.admission import AdmittedSTT, STTAdmission, conversations_served
+
+# Seconds of Whisper base (int8, greedy) work per second of speech on the project's 2-core machine class,
+# one worker: the planning default when STT_SECONDS_PER_AUDIO_S is unset (call_load prints the measured one).
+LOCAL_WHISPER_SECONDS_PER_AUDIO_S = 0.5
 
 
 def _vendor_keys() -> dict[str, str]:
@@ -69,10 +74,16 @@ def shared_provider(kind: str) -> Any:
     Consumers of calls and training share these; the providers serialise their own model access.
     """
     name, options = _block(kind.upper(), None)
+    admission = settings.VOICE.get("STT_ADMISSION") or {}
+    if kind == "stt" and name == "local" and "max_concurrency" not in options:
+        options["max_concurrency"] = int(admission.get("WORKERS") or 1)  # the model's threads = the workers
     key = (kind, name, json.dumps(options, sort_keys=True, default=str))
     with _shared_lock:
         if key not in _shared:
-            _shared[key] = load_provider(kind, name, **options)
+            provider = load_provider(kind, name, **options)
+            if kind == "stt":
+                provider = AdmittedSTT(provider, stt_admission_from_settings(name, options))
+            _shared[key] = provider
         return _shared[key]
 
 
@@ -109,6 +120,41 @@ def tts_language_problem(language: str) -> str | None:
                    "or a cloud TTS_PROVIDER.") % {"language": language}
 
 
+def stt_admission_from_settings(name: str | None = None, options: Mapping[str, Any] | None = None) -> STTAdmission:
+    """The admission line in front of the process's STT: ``VOICE["STT_ADMISSION"]`` (``STT_WORKERS`` ...)."""
+    if name is None:
+        name, options = _block("STT", None)
+    block = settings.VOICE.get("STT_ADMISSION") or {}
+    workers = int((options or {}).get("max_concurrency") or block.get("WORKERS") or 1)
+    return STTAdmission(workers=workers, max_queue=int(block.get("MAX_QUEUE", 16)),
+                        seconds_per_audio_s=_stt_rate(name))
+
+
+def _stt_rate(name: str) -> float | None:
+    block = settings.VOICE.get("STT_ADMISSION") or {}
+    rate = float(block.get("SECONDS_PER_AUDIO_S") or 0)
+    if rate > 0:
+        return rate
+    # the bundled Whisper base (int8, one worker) on this project's 2-core class; call_load measures it
+    return LOCAL_WHISPER_SECONDS_PER_AUDIO_S if name == "local" else None
+
+
+def stt_max_conversations() -> int | None:
+    """Live conversations the STT serves in time, for the campaign planner and dispatcher; None: no limit known.
+
+    ``STT_MAX_CONVERSATIONS`` when set (the whole deployment: all STT workers of all processes);
+    otherwise derived from ``STT_WORKERS`` and the seconds of work per second of audio
+    (``STT_SECONDS_PER_AUDIO_S``, a measured default for the local model; unknown for a remote STT).
+    """
+    block = settings.VOICE.get("STT_ADMISSION") or {}
+    configured = int(block.get("MAX_CONVERSATIONS") or 0)
+    if configured > 0:
+        return configured
+    name, options = _block("STT", None)
+    workers = int(options.get("max_concurrency") or block.get("WORKERS") or 1)
+    return conversations_served(workers, _stt_rate(name))
+
+
 def openai_llm_config() -> Any:
     """``dialogs.llm.LLMConfig`` from ``OPENAI_API_KEY``, ``OPENAI_CHAT_MODEL`` and ``OPENAI_BASE_URL``."""
     from dialogs.llm import LLMConfig
@@ -124,19 +170,37 @@ def llm_config_from_settings() -> Any | None:
     return openai_llm_config()
 
 
-def audio_cache_from_settings(url: str | None = None, *, ttl_s: int | None = None, client=None):
+def audio_cache_from_settings(url: str | None = None, *, ttl_s: int | None = None, client=None,
+                              timeout_s: float = 0.25):
     """A ``RedisAudioCache`` at ``REDIS_URL`` with ``VOICE["AUDIO_CACHE_TTL_S"]``.
 
-    The redis client binds to the event loop that first uses it: build one per loop (per process
-    for daphne, per ``asyncio.run`` in a command) and close it with ``await cache.aclose()``.
+    ``timeout_s`` bounds each read: a live turn gives up on the cache after 0.25 s and synthesises;
+    offline commands (``warm_audio_cache``) can afford to wait. The redis client binds to the event
+    loop that first uses it: build one per loop (per process for daphne, per ``asyncio.run`` in a
+    command) and close it with ``await cache.aclose()``.
     """
     from voice.cache import RedisAudioCache
 
     ttl = ttl_s if ttl_s is not None else settings.VOICE.get("AUDIO_CACHE_TTL_S")
-    return RedisAudioCache(url or settings.REDIS_URL, ttl_s=ttl, client=client)
+    return RedisAudioCache(url or settings.REDIS_URL, ttl_s=ttl, client=client, timeout_s=timeout_s)
 
 
 _loop_caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+_loop_redis: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def redis_for_loop():
+    """An asyncio Redis client (``REDIS_URL``) for the running loop: live sockets' small Redis work stays
+    on the event loop instead of queueing on Django's one database thread (the async cache API's path)."""
+    import redis.asyncio as redis_asyncio
+
+    loop = asyncio.get_running_loop()
+    client = _loop_redis.get(loop)
+    if client is None:
+        client = _loop_redis[loop] = redis_asyncio.Redis.from_url(settings.REDIS_URL)
+    return client
 
 
 def audio_cache_for_loop():
@@ -151,7 +215,7 @@ def audio_cache_for_loop():
     loop = asyncio.get_running_loop()
     cache = _loop_caches.get(loop)
     if cache is None:
-        cache = _loop_caches[loop] = audio_cache_from_settings()
+        cache = _loop_caches[loop] = audio_cache_from_settings(client=redis_for_loop())
     return cache
 
 

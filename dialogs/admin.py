@@ -6,11 +6,51 @@ import json
 
 from django import forms
 from django.contrib import admin
-from django.http import HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
+from django.urls import path
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from dialogs.models import Script, ScriptVersion
 from dialogs.services import script_map_problems, script_save
+
+
+class PrettyJSONField(forms.JSONField):
+    """A JSON form field shown indented (two spaces), so saving never collapses the map to one line."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value  # what was typed, kept as typed, with the error beside it
+        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
+
+
+def map_editor_widget() -> forms.Textarea:
+    from dialogs.scriptmap import INTENT_LABELS, SPECIAL_TARGETS
+
+    hints = {
+        "top": ["language", "start", "max_objections", "variables", "stages", "objections", "intent_responses", "faq",
+                "phrases", "goals", "intents", "description", "name"],
+        "intents": list(INTENT_LABELS),
+        "targets": list(SPECIAL_TARGETS),
+    }
+    messages = {
+        "ok": str(_("The JSON is valid. The full check runs when you save.")),
+        "syntax": str(_("Not valid JSON.")),
+        "syntax_at": str(_("Not valid JSON: line %l, column %c.")),
+        "not_object": str(_("The map must be a JSON object.")),
+        "unknown_key": str(_("unknown key «%s»")),
+        "unknown_intent": str(_("unknown intent «%s»")),
+        "unknown_stage": str(_("unknown stage «%s»")),
+        "format": str(_("Format")),
+    }
+    from django.urls import reverse
+
+    return forms.Textarea(attrs={
+        "class": "map-editor", "data-graph-url": reverse("admin:dialogs_script_graph"), "rows": 32,
+        "spellcheck": "false", "autocomplete": "off",
+        "data-hints": json.dumps(hints), "data-messages": json.dumps(messages, ensure_ascii=False),
+    })
 
 
 class ScriptAdminForm(forms.ModelForm):
@@ -21,6 +61,12 @@ class ScriptAdminForm(forms.ModelForm):
     class Meta:
         model = Script
         fields = ["name", "language", "description", "is_active", "dialogue_map"]
+        field_classes = {"dialogue_map": PrettyJSONField}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "dialogue_map" in self.fields:  # absent for a viewer: the map is then read-only
+            self.fields["dialogue_map"].widget = map_editor_widget()  # built per form: its texts follow the language
 
     def clean(self):
         cleaned = super().clean()
@@ -49,15 +95,51 @@ class ScriptVersionInline(admin.TabularInline):
         return False
 
 
+def _graph_svg(data) -> str:
+    from dialogs.stage_graph import stage_graph_svg
+
+    return stage_graph_svg(data, labels={
+        "title": str(_("Stage graph")), "start": str(_("start")), "end": str(_("ends the call")),
+        "red": str(_("red: cannot be reached")), "objection": str(_("objection")),
+        "unreachable": str(_("cannot be reached")), "empty": str(_("No stages.")),
+    })
+
+
 @admin.register(Script)
 class ScriptAdmin(admin.ModelAdmin):
     form = ScriptAdminForm
     list_display = ["name", "language", "version", "is_active", "updated_at"]
     list_filter = ["language", "is_active"]
     search_fields = ["name", "description"]
-    readonly_fields = ["version"]
+    readonly_fields = ["version", "stage_graph"]
     inlines = [ScriptVersionInline]
     actions = ["export_json"]
+
+    class Media:
+        js = ("js/map_editor.js",)
+        css = {"all": ("css/map_editor.css",)}
+
+    @admin.display(description=_("Stage graph"))
+    def stage_graph(self, obj: Script) -> str:
+        svg = _graph_svg(obj.dialogue_map) if obj is not None and obj.pk else str(_("No stages."))
+        # every text in the SVG went through django.utils.html.escape in stage_graph_svg
+        return mark_safe(f'<div class="stage-graph" id="stage-graph">{svg}</div>')  # noqa: S308
+
+    def get_urls(self):
+        extra = [path("graph/", self.admin_site.admin_view(self.graph_view), name="dialogs_script_graph")]
+        return extra + super().get_urls()
+
+    def graph_view(self, request: HttpRequest) -> HttpResponse:
+        """The stage graph of the map being edited (POSTed JSON), so the editor redraws it as you type."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        try:
+            data = json.loads(request.body or b"null")
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return HttpResponseBadRequest(_("Not valid JSON: %(error)s") % {"error": exc})
+        return HttpResponse(_graph_svg(data), content_type="text/html; charset=utf-8")
 
     def save_model(self, request, obj, form, change):
         script_save(script=obj, user=request.user, validate=False)  # the form already validated

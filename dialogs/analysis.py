@@ -56,6 +56,7 @@ class TranscriptAnalysis:
     status: Literal["ok", "error"] = "ok"
     error: str = ""
     attempts: int = 0
+    unintelligible: bool = False  # most of the customer's utterances were not recognised: no lead, no message
 
     @property
     def interest_level(self) -> str:
@@ -297,9 +298,40 @@ async def _attempts(client: Any, config: Any, messages: list[dict[str, str]], va
     return None, last_error, max_attempts
 
 
+def mark_unintelligible(result: TranscriptAnalysis, *, understood: int, unrecognised: int,
+                        language: str) -> TranscriptAnalysis:
+    """Most of the customer's utterances were not recognised: nothing said can be trusted as interest.
+
+    The call is kept for a callback (the line was bad, not the customer's answer), with interest 0,
+    no CRM lead or task and no follow-up message.
+    """
+    if unrecognised <= 0 or unrecognised < understood:
+        return result
+    result.unintelligible = True
+    result.disposition, result.crm_status, result.interest, result.follow_up = "callback", "none", 0, ""
+    result.summary = (
+        f"Речь клиента почти не распознана ({unrecognised} из {unrecognised + understood} реплик): "
+        "нужен повторный звонок."
+        if language == "ru" else
+        f"The customer's speech was mostly not recognised ({unrecognised} of {unrecognised + understood} "
+        "utterances): call again."
+    )
+    return result
+
+
 async def analyse_transcript_async(turns: Iterable[Any], *, script_map: Mapping[str, Any] | None = None,
                                    language: str = "ru", provider: str = "offline", config: Any = None,
-                                   product: str = "", max_attempts: int = 3) -> TranscriptAnalysis:
+                                   product: str = "", max_attempts: int = 3, unrecognised: int = 0
+                                   ) -> TranscriptAnalysis:
+    """``unrecognised``: customer utterances the STT could not turn into text (they are not in ``turns``)."""
+    result = await _analyse(turns, script_map=script_map, language=language, provider=provider, config=config,
+                            product=product, max_attempts=max_attempts)
+    understood = sum(1 for speaker, _ in normalise_turns(turns) if speaker == "customer")
+    return mark_unintelligible(result, understood=understood, unrecognised=unrecognised, language=language)
+
+
+async def _analyse(turns: Iterable[Any], *, script_map: Mapping[str, Any] | None, language: str, provider: str,
+                   config: Any, product: str, max_attempts: int) -> TranscriptAnalysis:
     norm = normalise_turns(turns)
     if script_map is None:
         from dialogs.scriptmap import demo_map
@@ -324,10 +356,11 @@ async def analyse_transcript_async(turns: Iterable[Any], *, script_map: Mapping[
 
 def analyse_transcript(turns: Iterable[Any], *, script_map: Mapping[str, Any] | None = None, language: str = "ru",
                        provider: str = "offline", config: Any = None, product: str = "",
-                       max_attempts: int = 3) -> TranscriptAnalysis:
+                       max_attempts: int = 3, unrecognised: int = 0) -> TranscriptAnalysis:
     """Synchronous entry for Celery tasks and services; see ``analyse_transcript_async``."""
     coro = analyse_transcript_async(turns, script_map=script_map, language=language, provider=provider,
-                                    config=config, product=product, max_attempts=max_attempts)
+                                    config=config, product=product, max_attempts=max_attempts,
+                                    unrecognised=unrecognised)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

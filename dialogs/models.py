@@ -96,6 +96,8 @@ class AbstractTurn(models.Model):
     ttft_ms = models.FloatField(_("time to first text ms"), null=True, blank=True)
     tts_ttfb_ms = models.FloatField(_("TTS first byte ms"), null=True, blank=True)
     voice_to_voice_ms = models.FloatField(_("voice-to-voice ms"), null=True, blank=True)
+    stt_queue_wait_ms = models.FloatField(_("STT queue wait ms"), null=True, blank=True)
+    stt_missed = models.BooleanField(_("speech not recognised"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -102,6 +102,13 @@ DEFAULT_PERSONAS: dict[str, Persona] = {
     "john_en": Persona("John Miller", "purchasing manager", "Acme Imports", "neutral", "medium", language="en",
                        cargo="furniture", origin="Foshan", volume="two containers a month",
                        email="john.miller@acme.com", phone="+44 20 7946 0958"),
+    "emma_easy_en": Persona("Emma Clarke", "store owner", "Clarke Electronics", "friendly", "easy", language="en",
+                            cargo="electronics", origin="Shenzhen", volume="one pallet a month",
+                            email="emma@clarke-electronics.co.uk", phone="+44 161 496 0123"),
+    "robert_hard_en": Persona("Robert Hayes", "procurement director", "Hayes Retail Group", "irritable", "hard",
+                              language="en", cargo="kitchenware", origin="Ningbo", volume="a container a quarter",
+                              email="procurement@hayesretail.co.uk", phone="+44 113 496 0456",
+                              objections=("objection_too_expensive", "objection_has_supplier")),
 }
 
 # Customer lines. Hard phrasing is listed after «|» alternatives by difficulty index.

@@ -30,7 +30,8 @@ Format (keys marked * are required)::
       "phrases": {                            # service phrases
         "clarify": [...], "fallback": [...], "end": [...], "polite_end": [...],
         "wrong_number": [...], "callback_confirm": [...], "ask_callback_time": [...],
-        "contact_thanks": [...], "ask_contact_again": [...]
+        "contact_thanks": [...], "ask_contact_again": [...],
+        "holding": [...], "not_heard": [...]   # optional; defaults per language in voice.pipeline
       },
       "goals": {                              # what counts as success; slot names must be known
         "decision_maker_contact": {"any_of": ["phone", "email"]},
@@ -111,6 +112,8 @@ PHRASE_KINDS = (
     "ask_callback_time",
     "contact_thanks",
     "ask_contact_again",
+    "holding",  # optional: said once when speech recognition is late («Секунду…»)
+    "not_heard",  # optional: after a second miss in a row, instead of asking to repeat again
     "silence_prompt",
     "silence_end",
     "limit_end",

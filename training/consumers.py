@@ -94,7 +94,7 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
         self.recorder = SessionRecorder(prefix=prefix)
         self.end_sink = EndPhraseSink(phrase=setup.end_phrase, on_end=self._end_phrase_heard)
         self.writer = BackgroundSink(TurnWriter(session_id=self.session_id, clock_ms=self.recorder.elapsed_ms,
-                                                skip=self.end_sink.matches))
+                                                end_phrase=setup.end_phrase))
         pipeline = build_pipeline(setup=setup)
         pipeline.add_sink(self.end_sink)
         pipeline.add_sink(self.writer)

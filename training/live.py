@@ -24,7 +24,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from config.voice import audio_cache_for_loop, llm_config_from_settings, shared_provider
-from training.scoring import end_phrase_matches
+from training.scoring import end_phrase_matches, end_phrase_strip
 from voice.audio import SAMPLE_RATE
 from voice.events import (
     BotTurnFinished,
@@ -45,6 +45,12 @@ MAX_RECORDING_S = 60 * 60
 PARTIAL_INTERVAL_MS = int(getattr(settings, "TRAINING_PARTIAL_INTERVAL_MS", 1200))
 # People pause mid-thought longer than callers answering a bot; a longer silence ends a turn.
 END_SILENCE_MS = int(getattr(settings, "TRAINING_END_SILENCE_MS", 700))
+
+
+CUSTOMER_NOT_HEARD = {
+    "ru": "Простите, связь плохая, я вас не расслышал. Скажите, пожалуйста, другими словами?",
+    "en": "Sorry, the line is bad and I didn't catch that. Could you put it another way?",
+}
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,8 @@ def build_pipeline(*, setup: SessionSetup, stt: Any = None, tts: Any = None, res
         bot_speaks_first=True,  # the customer picks up the phone: «Алло?»
         partial_interval_ms=PARTIAL_INTERVAL_MS,
         vad=VADConfig(end_silence_ms=END_SILENCE_MS),
+        # the practice customer's own words when recognition fails twice (the defaults are a salesperson's)
+        not_heard_phrases=dict(CUSTOMER_NOT_HEARD),
     )
     return VoicePipeline(
         stt=stt or shared_provider("stt"),
@@ -194,10 +202,10 @@ class TurnWriter:
     because the latency figures arrive with the answer.
     """
 
-    def __init__(self, *, session_id: int, clock_ms: Callable[[], int], skip: Callable[[str], bool] | None = None):
+    def __init__(self, *, session_id: int, clock_ms: Callable[[], int], end_phrase: str = ""):
         self.session_id = session_id
         self.clock_ms = clock_ms
-        self.skip = skip or (lambda text: False)
+        self.end_phrase = end_phrase
         self.pending: dict[int, _Pending] = {}
         self.speech_started_ms: int | None = None
         self.written = 0
@@ -219,10 +227,12 @@ class TurnWriter:
         if isinstance(event, UserSpeechStarted):
             self.speech_started_ms = at
         elif isinstance(event, UserTranscript) and event.final:
-            if self.skip(event.text):
+            # the end phrase is a command, not part of the conversation; what was said before it is
+            text = end_phrase_strip(text=event.text, phrase=self.end_phrase) if self.end_phrase else event.text
+            if not text.strip(" ,.!?;:-—"):
                 return
             p = self._p(event.turn_index)
-            p.user_text = event.text
+            p.user_text = text
             p.user_started_ms = self.speech_started_ms if self.speech_started_ms is not None else at
             p.user_final_ms = at
         elif isinstance(event, TurnMetrics):
@@ -277,6 +287,8 @@ class TurnWriter:
             ttft_ms=metrics.ttft_ms if metrics else None,
             tts_ttfb_ms=metrics.tts_ttfb_ms if metrics else None,
             voice_to_voice_ms=metrics.voice_to_voice_ms if metrics else None,
+            stt_queue_wait_ms=metrics.stt_queue_wait_ms if metrics else None,
+            stt_missed=bool(metrics and metrics.stt_missed),
         )
         await database_sync_to_async(session_turn_add)(session_id=self.session_id, turn=record)
         self.written += 1

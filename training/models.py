@@ -1,7 +1,10 @@
 """Trainees, practice scenarios, training sessions with their turns, and scores."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from dialogs.models import AbstractTurn, Language, Script
@@ -48,6 +51,10 @@ class Scenario(models.Model):
         Script, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("reference script")
     )
     mode = models.CharField(_("mode"), max_length=12, choices=Mode.choices, default=Mode.PIPELINE)
+    scorecard = models.ForeignKey(
+        "Scorecard", null=True, blank=True, on_delete=models.SET_NULL, related_name="scenarios",
+        verbose_name=_("scorecard"), help_text=_("Empty = the default scorecard."),
+    )
     elevenlabs_agent_id = models.CharField(_("ElevenLabs agent id"), max_length=100, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -144,3 +151,131 @@ class SessionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_id}: {self.kind}"
+
+
+# --- scorecards, assignments, certification ------------------------------------------------------
+
+
+class Scorecard(models.Model):
+    """What a review checks: stages of yes/no checks with points, and the score that passes.
+
+    Labels are kept as written (the shipped card in English source text) and translated when shown.
+    """
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    pass_threshold = models.PositiveSmallIntegerField(
+        _("pass threshold"), default=70, validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_("The total (0–100) a session needs to pass."),
+    )
+    is_default = models.BooleanField(
+        _("default"), default=False, help_text=_("Used by scenarios that have no scorecard of their own.")
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("scorecard")
+        verbose_name_plural = _("scorecards")
+        ordering = ["-is_default", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=models.Q(is_default=True),
+                                    name="one_default_scorecard"),
+        ]
+
+    def __str__(self) -> str:
+        return gettext(self.name)
+
+
+class ScorecardCheck(models.Model):
+    class Rule(models.TextChoices):
+        GREETS = "greets", _("Greeted the customer")
+        INTRODUCES = "introduces", _("Introduced self and company")
+        STATES_PURPOSE = "states_purpose", _("Stated the reason for the call")
+        ASKS_QUESTIONS = "asks_questions", _("Asked at least two questions")
+        OPEN_QUESTION = "open_question", _("Asked an open question")
+        LISTENS = "listens", _("Let the customer talk (talk share 65% or less)")
+        BENEFIT = "benefit", _("Named a benefit for the customer")
+        TIED_TO_NEEDS = "tied_to_needs", _("Tied the offer to what the customer said")
+        CONCRETE = "concrete", _("Gave specifics (numbers, facts)")
+        ANSWERED_ALL = "answered_all", _("Answered every objection")
+        ACKNOWLEDGED = "acknowledged", _("Acknowledged the customer's view, did not argue")
+        HANDLED = "handled", _("Handled objections (question, benefit, acknowledgement)")
+        NEXT_STEP = "next_step", _("Proposed a next step")
+        COMMITMENT = "commitment", _("Agreed on a concrete time")
+        POLITE_CLOSE = "polite_close", _("Closed politely")
+        PHRASES = "phrases", _("The trainee said one of the phrases")
+
+    scorecard = models.ForeignKey(Scorecard, on_delete=models.CASCADE, related_name="checks",
+                                  verbose_name=_("scorecard"))
+    stage = models.CharField(_("stage"), max_length=100, help_text=_("Checks with the same stage are shown together."))
+    label = models.CharField(_("check"), max_length=200)
+    description = models.CharField(_("what counts"), max_length=400, blank=True)
+    points = models.PositiveSmallIntegerField(_("points"), default=5,
+                                              validators=[MinValueValidator(1), MaxValueValidator(100)])
+    rule = models.CharField(_("how it is checked offline"), max_length=20, choices=Rule.choices)
+    phrases = models.CharField(_("phrases"), max_length=500, blank=True,
+                               help_text=_("For «said one of the phrases»: phrases separated by commas."))
+    order = models.PositiveIntegerField(_("order"), default=0)
+
+    class Meta:
+        verbose_name = _("scorecard check")
+        verbose_name_plural = _("scorecard checks")
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return gettext(self.label)
+
+    def clean(self) -> None:
+        if self.rule == self.Rule.PHRASES and not [p for p in self.phrases.split(",") if p.strip()]:
+            raise ValidationError({"phrases": _("Give the phrases this check looks for.")})
+
+
+class Assignment(models.Model):
+    """A manager asks trainees (by name or by team) to pass a scenario by a date, in so many attempts."""
+
+    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="assignments",
+                                 verbose_name=_("scenario"))
+    trainees = models.ManyToManyField(Trainee, blank=True, related_name="assignments", verbose_name=_("trainees"))
+    team = models.CharField(_("team"), max_length=100, blank=True,
+                            help_text=_("Everyone in this team is assigned, as well as the trainees chosen above."))
+    due_at = models.DateTimeField(_("due"))
+    pass_threshold = models.PositiveSmallIntegerField(
+        _("pass threshold"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_("Empty = the scenario's scorecard threshold."),
+    )
+    max_attempts = models.PositiveSmallIntegerField(_("attempts"), default=3,
+                                                    validators=[MinValueValidator(1), MaxValueValidator(50)])
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", verbose_name=_("assigned by"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("assignment")
+        verbose_name_plural = _("assignments")
+        ordering = ["due_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.scenario} — {self.due_at:%Y-%m-%d}"
+
+
+class Certification(models.Model):
+    """The trainee passed the scenario: awarded once, by the first passing session."""
+
+    trainee = models.ForeignKey(Trainee, on_delete=models.CASCADE, related_name="certifications",
+                                verbose_name=_("trainee"))
+    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="certifications",
+                                 verbose_name=_("scenario"))
+    session = models.ForeignKey(TrainingSession, null=True, on_delete=models.SET_NULL, related_name="+",
+                                verbose_name=_("session"))
+    assignment = models.ForeignKey(Assignment, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="certifications", verbose_name=_("assignment"))
+    total = models.PositiveSmallIntegerField(_("score"))
+    certified_at = models.DateTimeField(_("certified"))
+
+    class Meta:
+        verbose_name = _("certification")
+        verbose_name_plural = _("certifications")
+        ordering = ["-certified_at"]
+        constraints = [models.UniqueConstraint(fields=["trainee", "scenario"], name="uniq_certification")]
+
+    def __str__(self) -> str:
+        return f"{self.trainee} — {self.scenario}"

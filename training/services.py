@@ -21,7 +21,18 @@ from django.db.models import Max
 from django.utils import timezone
 
 from config.metrics import record_turn_metrics
-from training.models import Scenario, Score, SessionEvent, SessionTurn, Trainee, TrainingSession
+from training.models import (
+    Assignment,
+    Certification,
+    Scenario,
+    Score,
+    Scorecard,
+    ScorecardCheck,
+    SessionEvent,
+    SessionTurn,
+    Trainee,
+    TrainingSession,
+)
 from training.scoring import Line, ScoreResult, score_transcript
 
 log = logging.getLogger(__name__)
@@ -143,6 +154,8 @@ class TurnRecord:
     ttft_ms: float | None = None
     tts_ttfb_ms: float | None = None
     voice_to_voice_ms: float | None = None
+    stt_queue_wait_ms: float | None = None
+    stt_missed: bool = False
 
 
 @transaction.atomic
@@ -167,6 +180,8 @@ def session_turn_add(*, session_id: int, turn: TurnRecord) -> SessionTurn:
         ttft_ms=turn.ttft_ms,
         tts_ttfb_ms=turn.tts_ttfb_ms,
         voice_to_voice_ms=turn.voice_to_voice_ms,
+        stt_queue_wait_ms=turn.stt_queue_wait_ms,
+        stt_missed=turn.stt_missed,
     )
     record_turn_metrics(asdict(turn), channel="training")
     return row
@@ -282,7 +297,52 @@ def session_score_save(*, session_id: int, result: ScoreResult, advice: Sequence
         },
     )
     _change_status(session=session, to=Status.SCORED, event="scored", data={"total": result.total})
+    certification_award(session=session, total=result.total, scorecard_threshold=result.pass_threshold)
     return score
+
+
+# --- assignments and certification ---------------------------------------------------------------
+
+
+@transaction.atomic
+def assignment_create(*, scenario: Scenario, due_at: Any, trainees: Sequence[Trainee] = (), team: str = "",
+                      pass_threshold: int | None = None, max_attempts: int = 3, by: Any = None) -> Assignment:
+    """Assign a scenario to trainees and/or a whole team, due by ``due_at``."""
+    if not trainees and not team.strip():
+        raise ValueError("an assignment needs trainees or a team")
+    if max_attempts < 1:
+        raise ValueError("an assignment needs at least one attempt")
+    assignment = Assignment.objects.create(scenario=scenario, due_at=due_at, team=team.strip(),
+                                           pass_threshold=pass_threshold, max_attempts=max_attempts,
+                                           created_by=by if getattr(by, "pk", None) else None)
+    assignment.trainees.set(trainees)
+    return assignment
+
+
+def certification_award(*, session: TrainingSession, total: int, scorecard_threshold: int) -> Certification | None:
+    """Certify the trainee for the scenario when this session passed; once per trainee and scenario.
+
+    A session that counts for an open assignment (within its attempts) passes at the assignment's
+    threshold; any other session at the scorecard's.
+    """
+    from training.selectors import assignment_attempt_for
+
+    if session.scenario_id is None:
+        return None
+    counted = assignment_attempt_for(session=session)
+    threshold = counted.threshold if counted else scorecard_threshold
+    if total < threshold:
+        return None
+    certification, created = Certification.objects.get_or_create(
+        trainee_id=session.trainee_id, scenario_id=session.scenario_id,
+        defaults={"session": session, "total": total, "certified_at": timezone.now(),
+                  "assignment": counted.assignment if counted else None},
+    )
+    if created:
+        SessionEvent.objects.create(session=session, kind="certified",
+                                    data={"total": total, "threshold": threshold,
+                                          "assignment": counted.assignment.pk if counted else None})
+    return certification
 
 
 @transaction.atomic
@@ -309,15 +369,49 @@ def session_score(*, session_id: int) -> Score | None:
     if session.status != Status.SCORING:
         session_scoring_start(session_id=session_id)
     try:
-        lines = session_lines(session=session)
-        result = score_transcript(lines=lines, language=session.language)
-        advice = result.advice
-        if settings.OPENAI_API_KEY:
-            from training.advice import llm_advice
+        from training.selectors import scorecard_for, scorecard_spec
 
-            advice = llm_advice(lines=lines, result=result, product=session.product_description) or advice
-        return session_score_save(session_id=session_id, result=result, advice=advice)
+        lines = session_lines(session=session)
+        spec = scorecard_spec(scorecard=scorecard_for(scenario=session.scenario))
+        result = score_transcript(lines=lines, language=session.language, scorecard=spec,
+                                  end_phrase=end_phrase_for(session=session))
+        if settings.OPENAI_API_KEY:
+            from training.llm_scoring import llm_score
+
+            by_model, why_not = llm_score(lines=lines, offline=result, scorecard=spec,
+                                          product=session.product_description)
+            if by_model is not None:
+                result = by_model
+            else:
+                result.fallback_reason = why_not[:300]
+        return session_score_save(session_id=session_id, result=result, advice=result.advice)
     except Exception as exc:
         log.exception("training session %s: scoring failed", session_id)
         session_scoring_fail(session_id=session_id, error=f"{type(exc).__name__}: {exc}")
         raise
+
+
+# --- scorecards ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def scorecard_default_ensure() -> Scorecard:
+    """The default scorecard, created from the shipped rubric when there is none (idempotent).
+
+    The data migration creates it on a new database; this puts it back where tables were emptied.
+    """
+    from training.scoring import DEFAULT_SCORECARD
+
+    card = Scorecard.objects.filter(is_default=True).first()
+    if card is not None:
+        return card
+    card = Scorecard.objects.create(name=DEFAULT_SCORECARD.name, pass_threshold=DEFAULT_SCORECARD.pass_threshold,
+                                    is_default=True)
+    order = 0
+    for stage in DEFAULT_SCORECARD.stages:
+        for check in stage.checks:
+            order += 10
+            ScorecardCheck.objects.create(scorecard=card, stage=stage.title, label=check.label,
+                                          description=check.description, points=check.points, rule=check.rule,
+                                          order=order)
+    return card

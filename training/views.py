@@ -18,8 +18,16 @@ from django.views.decorators.http import require_GET, require_POST
 
 from training import services
 from training.forms import SessionStartForm
-from training.models import Scenario, TrainingSession
-from training.selectors import progress_chart, scenarios_available, sessions_visible_to, trainee_for
+from training.models import Certification, Scenario, TrainingSession
+from training.selectors import (
+    assignments_for_trainee,
+    assignments_overview,
+    certifications_of,
+    progress_chart,
+    scenarios_available,
+    sessions_visible_to,
+    trainee_for,
+)
 
 LIVE = (TrainingSession.Status.CREATED, TrainingSession.Status.ACTIVE)
 
@@ -44,6 +52,10 @@ def home(request: HttpRequest) -> HttpResponse:
             "sessions": sessions,
             "form": SessionStartForm() if trainee else None,
             "chart": progress_chart(trainee=trainee) if trainee else None,
+            "assignments": assignments_for_trainee(trainee=trainee) if trainee else None,
+            "certifications": certifications_of(trainee=trainee) if trainee else None,
+            "overview": assignments_overview() if trainee is None and request.user.has_perm(
+                "training.view_assignment") else None,
         },
     )
 
@@ -109,9 +121,14 @@ def session_live(request: HttpRequest, pk: int) -> HttpResponse:
 def _review_context(session: TrainingSession) -> dict[str, Any]:
     score = getattr(session, "score", None)
     stages = (score.rubric or {}).get("stages", []) if score else []
+    rubric = (score.rubric or {}) if score else {}
+    certified = bool(score) and Certification.objects.filter(
+        trainee_id=session.trainee_id, scenario_id=session.scenario_id, session=session).exists()
     return {
         "session": session,
         "score": score,
+        "rubric": rubric,
+        "certified": certified,
         "stages": stages,
         "metrics": score.metrics if score else {},
         "advice": [line for line in (score.advice.splitlines() if score else []) if line.strip()],

@@ -59,6 +59,7 @@ class UserTranscript(PipelineEvent):
     final: bool
     turn_index: int = 0
     speculative: bool = False  # the final came from a transcription started at a short silence
+    recognised: bool = True  # False: the person spoke but no transcript came (text is empty)
 
 
 @dataclass
@@ -111,6 +112,11 @@ class TurnMetrics(PipelineEvent):
     voice_to_voice_ms: float | None = None
     cache_hit: bool = False
     speculative_stt: bool = False
+    stt_queue_wait_ms: float | None = None  # waiting for an STT worker (voice.stt.admission)
+    stt_start_ms: float | None = None  # end of speech -> the transcription used started (speculative: early)
+    stt_work_ms: float | None = None  # the transcription itself, queue wait excluded (speculative: before the EOU)
+    stt_late: bool = False  # the transcript came after stt_timeout_s (the holding phrase was due)
+    stt_missed: bool = False  # the person's words could not be recognised at all
 
 
 @dataclass

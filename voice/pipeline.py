@@ -17,6 +17,11 @@ Design notes:
   the time it played.
 - Any provider failure becomes an ``ErrorEvent`` and the configured fallback phrase; every wait on
   a provider is bounded.
+- Late speech recognition degrades instead of looping: a transcript later than ``stt_timeout_s``
+  gets one holding phrase («Секунду…») and is used when it comes (up to ``stt_give_up_s``); words
+  said meanwhile are carried, each utterance transcribed on its own; a turn not recognised at all
+  asks to repeat once, and a second miss in a row says ``not_heard`` instead. Fixed phrases are
+  emitted as ``BotTextChunk`` like any line.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import collections
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -65,6 +71,13 @@ DEFAULT_FALLBACKS = {
     "ru": "Извините, повторите, пожалуйста.",
     "en": "Sorry, could you say that again, please?",
 }
+# Said once when a transcript is late (the transcription goes on and its text is used when it comes).
+DEFAULT_HOLDING = {"ru": "Секунду…", "en": "One moment…"}
+# After a second miss in a row the bot stops asking to repeat and changes course.
+DEFAULT_NOT_HEARD = {
+    "ru": "Простите, вас плохо слышно. Давайте я перезвоню чуть позже или пришлю информацию сообщением?",
+    "en": "Sorry, the line is bad. Shall I call you back a little later, or send the details in a message?",
+}
 
 
 @dataclass
@@ -97,13 +110,18 @@ class PipelineConfig:
     barge_in: bool = True
     barge_in_min_speech_ms: int = 0  # extra voiced time past the VAD's speech start; 0 = at speech start
     speculative_stt: bool = True
+    speculative_max_work_ratio: float = 1.0  # no speculative STT when the STT is slower than this (s per s of audio)
     partial_interval_ms: int = 0  # periodic STT while the user speaks; 0 = off (only for fast STT)
-    stt_timeout_s: float = 10.0
+    # a transcript later than this is late: the holding phrase is said and the transcription goes on
+    stt_timeout_s: float = 3.0
+    stt_give_up_s: float = 30.0  # the whole wait for one transcript (queue + work); then it is a miss
     responder_first_chunk_timeout_s: float = 8.0
     responder_chunk_timeout_s: float = 8.0
     tts_timeout_s: float = 8.0  # to the first chunk and between chunks of one sentence
     tts_lookahead_ms: int = 1500  # synthesise the next sentence only when less audio than this is queued
     fallback_phrases: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FALLBACKS))
+    holding_phrases: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HOLDING))
+    not_heard_phrases: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_NOT_HEARD))
     lead_ms: int = 80  # audio kept queued at the far end ahead of real time
     pace_speed: float = 1.0  # 1 = real time; >1 faster (tests); 0 = no pacing at all
     mark_grace_ms: int = 1500  # how long past the estimated playback end we wait for the last mark
@@ -115,6 +133,22 @@ class PipelineConfig:
 
     def fallback(self, language: str) -> str:
         return self.fallback_phrases.get(language) or self.fallback_phrases.get("en") or ""
+
+    def phrase(self, kind: str, language: str) -> str:
+        """A service phrase: ``fallback`` (repeat, please), ``holding`` (one moment) or ``not_heard``."""
+        phrases = {"fallback": self.fallback_phrases, "holding": self.holding_phrases,
+                   "not_heard": self.not_heard_phrases}[kind]
+        return phrases.get(language) or phrases.get("en") or ""
+
+    def use_script_phrases(self, script_map: dict | None) -> PipelineConfig:
+        """Take the script's ``phrases.holding`` / ``phrases.not_heard`` (first of each) for its language."""
+        phrases = (script_map or {}).get("phrases") or {}
+        for kind, target in (("holding", self.holding_phrases), ("not_heard", self.not_heard_phrases)):
+            value = phrases.get(kind)
+            text = value[0] if isinstance(value, list) and value else value
+            if isinstance(text, str) and text.strip():
+                target[self.language] = text.strip()
+        return self
 
 
 class FrameEncoder(Protocol):
@@ -173,6 +207,9 @@ class _BotTurn:
     sent_all: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
     history_added: bool = False
+    # the user's words of this turn, in order: texts carried from a cut-off turn and STT tasks (each
+    # utterance transcribed on its own, never fused into a growing chunk)
+    stt_pending: list = field(default_factory=list)
 
 
 class VoicePipeline:
@@ -220,8 +257,12 @@ class VoicePipeline:
         self._last_partial_ms = 0.0
         self._speech_start_ms: float | None = None
         self._barge_in_pending = False
-        self._carry_audio = b""
-        self._carry_text = ""
+        self._carry: list[str | asyncio.Task] = []  # unanswered words of a cut-off turn, for the next one
+        self._stt_tasks: set[asyncio.Task] = set()
+        # when each transcription was started (weak: a dropped guess leaves nothing behind)
+        self._stt_started: weakref.WeakKeyDictionary[asyncio.Task, float] = weakref.WeakKeyDictionary()
+        self._stt_misses = 0  # turns in a row whose words could not be recognised at all
+        self._held_last = False  # the previous turn already said the holding phrase
         self._background: set[asyncio.Task] = set()
         self._watchdog_task: asyncio.Task | None = None
         self._silences = 0
@@ -274,7 +315,7 @@ class VoicePipeline:
             self._turn = None
         current = asyncio.current_task()
         stopping = [task for task in (self._speculative, self._partial, self._pacer_task, self._watchdog_task,
-                                      *self._background)
+                                      *self._background, *self._stt_tasks)
                     if task is not None and not task.done() and task is not current]
         for task in stopping:
             task.cancel()
@@ -340,11 +381,26 @@ class VoicePipeline:
             await self._set_mind(MindState.LISTENING)
 
     def _on_speculative_end(self, event: SpeculativeEnd) -> None:
-        if not self.config.speculative_stt or self._carry_audio:
+        if not self.config.speculative_stt:
             return
         self._drop_speculative()
-        self._speculative = asyncio.create_task(self._transcribe(event.audio), name="voice-stt-speculative")
+        if self._stt_busy() or self._stt_too_slow_to_guess():
+            return  # a guess that may be thrown away would only delay real turns
+        self._speculative = self._start_stt(event.audio, name="voice-stt-speculative")
         self._speculative.add_done_callback(self._hint_from_task)
+
+    def _stt_busy(self) -> bool:
+        admission = getattr(self.stt, "admission", None)
+        return admission is not None and admission.running >= admission.workers
+
+    def _stt_too_slow_to_guess(self) -> bool:
+        """A speculative transcription saves the rest of the end silence (~300 ms); a dropped one (the person
+        went on) keeps a worker busy for its whole run, and the real transcription waits behind it. When
+        the STT needs more than ``speculative_max_work_ratio`` seconds per second of audio (a loaded or
+        slow machine), a miss costs seconds: no guessing then."""
+        admission = getattr(self.stt, "admission", None)
+        rate = admission.measured_rate if admission is not None else None
+        return rate is not None and rate > self.config.speculative_max_work_ratio
 
     def _drop_speculative(self) -> None:
         if self._speculative is not None and not self._speculative.done():
@@ -362,6 +418,8 @@ class VoicePipeline:
         interval = self.config.partial_interval_ms
         if interval <= 0 or (self._partial is not None and not self._partial.done()):
             return
+        if self._stt_busy():
+            return  # the STT is busy with final transcripts (its own or other calls'): no partials now
         if self.endpointer.now_ms - self._last_partial_ms < interval:
             return
         self._last_partial_ms = self.endpointer.now_ms
@@ -383,16 +441,22 @@ class VoicePipeline:
         if self._partial is not None and not self._partial.done():
             self._partial.cancel()
         speculative, self._speculative = self._speculative, None
-        if self._turn is not None:  # a turn that was not interrupted (barge-in off): finish it first
-            if speculative is not None:
-                speculative.cancel()
+        stt = speculative if speculative is not None else self._start_stt(event.audio)
+        if self._turn is not None:
+            # a turn that was not interrupted (barge-in off) finishes first; these words join the next turn
+            self._carry.append(stt)
             return
         turn = self._new_turn()
-        turn.audio = self._carry_audio + event.audio
-        carry_text, self._carry_audio, self._carry_text = self._carry_text, b"", ""
+        turn.audio = event.audio
+        turn.stt_pending, self._carry = [*self._carry, stt], []
+        turn.metrics.speculative_stt = speculative is not None
         turn.last_voiced_at = self._arrival_of(event.last_voiced_ms)
         turn.metrics.eou_ms = _ms(decided_at - turn.last_voiced_at) if turn.last_voiced_at is not None else None
-        turn.task = asyncio.create_task(self._user_turn(turn, speculative, carry_text), name="voice-turn")
+        stt_started = self._stt_started.pop(stt, None)
+        if stt_started is not None and turn.last_voiced_at is not None:
+            # end of speech -> start of the transcription used: the speculative silence, or the EOU
+            turn.metrics.stt_start_ms = _ms(stt_started - turn.last_voiced_at)
+        turn.task = asyncio.create_task(self._user_turn(turn), name="voice-turn")
 
     def _arrival_of(self, stream_ms: float) -> float | None:
         for at_ms, arrived in reversed(self._arrivals):
@@ -409,36 +473,90 @@ class VoicePipeline:
         return turn
 
     async def _transcribe(self, audio: bytes) -> Transcript:
-        async with asyncio.timeout(self.config.stt_timeout_s):
+        # the whole wait (admission queue + work) is bounded, but well past stt_timeout_s: a late
+        # transcript is still the person's words, and the turn uses it when it comes
+        async with asyncio.timeout(self.config.stt_give_up_s):
             return await self.stt.transcribe(audio, sample_rate=self.config.input_rate, language=self.state.language)
 
-    async def _user_turn(self, turn: _BotTurn, speculative: asyncio.Task | None, carry_text: str) -> None:
+    def _start_stt(self, audio: bytes, *, name: str = "voice-stt") -> asyncio.Task:
+        """A transcription that outlives the turn waiting on it (a barge-in carries it to the next turn)."""
+        task = asyncio.create_task(self._transcribe(audio), name=name)
+        self._stt_started[task] = self.clock()
+        self._stt_tasks.add(task)
+        task.add_done_callback(self._stt_tasks.discard)
+        return task
+
+    async def _user_turn(self, turn: _BotTurn) -> None:
         await self._set_mind(MindState.ANALYZING_SPEECH)
         started = self.clock()
+        tasks = [p for p in turn.stt_pending if isinstance(p, asyncio.Task)]
+        hold: asyncio.Task | None = None
         try:
-            if speculative is not None:
-                transcript = await speculative
-                turn.metrics.speculative_stt = True
-            else:
-                transcript = await self._transcribe(turn.audio)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
+            if tasks:
+                # asyncio.wait never cancels what it waits on: a cancelled turn leaves the transcriptions running
+                _, late = await asyncio.wait(tasks, timeout=self.config.stt_timeout_s)
+                if late:
+                    turn.metrics.stt_late = True
+                    if not self._held_last:
+                        hold = await self._say_holding(turn)
+                    await asyncio.wait(tasks)  # each is bounded by stt_give_up_s
+            self._held_last = hold is not None
             turn.metrics.stt_ms = _ms(self.clock() - started)
+            if hold is not None:
+                await hold  # its frames go out before anything else of this turn
+        except asyncio.CancelledError:
+            if hold is not None:
+                hold.cancel()
+            raise
+        texts: list[str] = []
+        failures: list[BaseException] = []
+        for item in turn.stt_pending:
+            if isinstance(item, str):
+                texts.append(item)
+            elif item.cancelled():
+                failures.append(ProviderTimeout("transcription cancelled", provider=self.stt.name))
+            elif item.exception() is not None:
+                failures.append(item.exception())
+            else:
+                transcript: Transcript = item.result()
+                if item is tasks[-1]:
+                    turn.metrics.stt_queue_wait_ms = round(transcript.queue_wait_ms, 2)
+                    turn.metrics.stt_work_ms = round(transcript.elapsed_ms, 2)
+                if transcript.text.strip():
+                    texts.append(transcript.text.strip())
+        for exc in failures:
             await self._provider_error(exc, stage="stt", provider=self.stt.name)
-            await self._bot_turn(turn, user_text=None, fixed_text=self.config.fallback(self.state.language))
+        text = " ".join(texts)
+        if failures and not text:
+            # nothing of it could be recognised: ask once, then change course instead of asking again
+            self._stt_misses += 1
+            turn.metrics.stt_missed = True
+            await self._emit(UserTranscript(text="", final=True, turn_index=turn.index, recognised=False))
+            kind = "fallback" if self._stt_misses == 1 else "not_heard"
+            await self._bot_turn(turn, user_text=None, fixed_text=self.config.phrase(kind, self.state.language))
             return
-        turn.metrics.stt_ms = _ms(self.clock() - started)
-        text = " ".join(p for p in (carry_text, transcript.text.strip()) if p)
         if not text:
-            # noise or a breath: nothing to answer
-            await self._finish_turn(turn, emit=False)
+            # noise or a breath: nothing to answer (the holding phrase, if said, still ends as a turn)
+            if turn.sentences:
+                await self._complete(turn)
+            else:
+                await self._finish_turn(turn, emit=False)
             return
+        self._stt_misses = 0
         turn.user_text = text
         await self._emit(
             UserTranscript(text=text, final=True, turn_index=turn.index, speculative=turn.metrics.speculative_stt)
         )
         await self._bot_turn(turn, user_text=text)
+
+    async def _say_holding(self, turn: _BotTurn) -> asyncio.Task | None:
+        """«Секунду…»: shown in the transcript and spoken while the late transcription goes on."""
+        text = self.config.phrase("holding", self.state.language)
+        if not text:
+            return None
+        turn.full_text = f"{turn.full_text} {text}".strip()
+        await self._emit(BotTextChunk(text=text, turn_index=turn.index))
+        return asyncio.create_task(self._speak_sentence(turn, text, len(turn.sentences)), name="voice-holding")
 
     async def _bot_turn(self, turn: _BotTurn, *, user_text: str | None, fixed_text: str | None = None) -> None:
         """Run the responder (or speak ``fixed_text``) and the speaker side by side, then wait for playback."""
@@ -446,6 +564,9 @@ class VoicePipeline:
         speaker = asyncio.create_task(self._speaker(turn, sentences), name="voice-speaker")
         try:
             if fixed_text is not None:
+                # a fixed phrase is a line like any other: the live transcript shows it
+                turn.full_text = f"{turn.full_text} {fixed_text}".strip()
+                await self._emit(BotTextChunk(text=fixed_text, turn_index=turn.index))
                 await sentences.put(fixed_text)
             else:
                 await self._run_responder(turn, user_text or "", sentences)
@@ -459,6 +580,10 @@ class VoicePipeline:
         except asyncio.CancelledError:
             speaker.cancel()
             raise
+        await self._complete(turn)
+
+    async def _complete(self, turn: _BotTurn) -> None:
+        """Everything of the turn is queued: wait until it has been sent and played, then finish it."""
         await self._out_q.put(("done", turn, None))
         await turn.sent_all.wait()
         await self._wait_played(turn)
@@ -513,13 +638,14 @@ class VoicePipeline:
             await sentences.put(sentence)
 
     async def _speaker(self, turn: _BotTurn, sentences: asyncio.Queue) -> None:
-        index = 0
+        index = len(turn.sentences)  # after a holding phrase, so marks stay unique
         while (text := await sentences.get()) is not None:
             ok = await self._speak_sentence(turn, text, index)
             index += 1
             if not ok:
                 fallback = self.config.fallback(self.state.language)
                 if fallback and text != fallback:
+                    await self._emit(BotTextChunk(text=fallback, turn_index=turn.index))
                     await self._speak_sentence(turn, fallback, index)
                     index += 1
                 # drain the rest: after a TTS failure the remainder of this answer is not spoken
@@ -640,6 +766,11 @@ class VoicePipeline:
             await self._end_conversation()
             return
         await self._set_mind(MindState.LISTENING)
+        if self._carry and not self.endpointer.in_speech and not self.closed:
+            # words said while this turn could not be interrupted (barge-in off): answer them now
+            follow = self._new_turn()
+            follow.stt_pending, self._carry = self._carry, []
+            follow.task = asyncio.create_task(self._user_turn(follow), name="voice-turn")
 
     async def _end_conversation(self) -> None:
         self.ended = True
@@ -720,14 +851,16 @@ class VoicePipeline:
                 BotTurnFinished(text=played, full_text=full, turn_index=turn.index, interrupted=True,
                                 audio_ms=turn.audio_frames * FRAME_MS)
             )
-        else:
+        if turn.user_text is None:
+            # the user's words were not answered yet (still being transcribed, maybe behind a holding
+            # phrase): they join the next utterance, each transcribed on its own
+            self._carry.extend(p for p in turn.stt_pending if isinstance(p, str) or not p.done()
+                               or (not p.cancelled() and p.exception() is None))
+        elif not heard:
             # nothing was heard yet: the user is still talking, so this utterance joins the next one
-            if turn.user_text:
-                self._carry_text = turn.user_text
-                if turn.history_added and self.state.history and self.state.history[-1] == ("user", turn.user_text):
-                    self.state.history.pop()
-            elif turn.audio:
-                self._carry_audio = turn.audio
+            self._carry.append(turn.user_text)
+            if turn.history_added and self.state.history and self.state.history[-1] == ("user", turn.user_text):
+                self.state.history.pop()
         if turn.end_requested and heard:
             # the goodbye was cut off, but the responder asked to end: still end
             await self._end_conversation()

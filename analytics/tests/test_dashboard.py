@@ -1,4 +1,4 @@
-"""The manager's dashboard compares campaigns as funnels."""
+"""The manager's dashboard opens on the last 30 days of calls with the training leaderboard below."""
 
 import pytest
 
@@ -8,14 +8,13 @@ from config.demo.services import demo_seed
 pytestmark = pytest.mark.django_db
 
 
-def test_dashboard_shows_each_campaigns_funnel(client, manager):
+def test_dashboard_opens_on_the_last_30_days(client, manager):
     demo_seed()
     campaign = Campaign.objects.get()
-    contacts = list(Contact.objects.filter(contact_list=campaign.contact_list)[:3])
-    for contact in contacts:
-        Call.objects.create(campaign=campaign, contact=contact)
+    for contact in Contact.objects.filter(contact_list=campaign.contact_list)[:3]:
+        Call.objects.create(campaign=campaign, contact=contact, outcome="busy", status="done")
     client.force_login(manager)
     html = client.get("/analytics/").content.decode()
-    assert 'id="funnels"' in html and campaign.name in html
-    assert "Воронки кампаний" in html
-    assert 'title="10%"' in html  # 3 planned of 30 contacts
+    assert 'data-kpi="calls"><div class="value">3<' in html
+    assert 'data-kpi="busy_share"><div class="value">100,0%' in html
+    assert "Рейтинг команды" in html and "/calls/" in html

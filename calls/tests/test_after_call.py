@@ -171,3 +171,29 @@ def test_an_unknown_messaging_provider_fails_the_message_loudly(settings, make_c
     assert call_after_work(call_id=call.pk) == S.DONE
     message = FollowUp.objects.get(call=call)
     assert message.status == FollowUp.Status.FAILED and "unknown messaging provider 'pigeon'" in message.error
+
+
+def test_mostly_unrecognised_call_is_unintelligible_and_makes_no_lead(make_campaign, make_contact):
+    """The rehearsal's failure: one lucky transcript among misses must not become a lead with high interest."""
+    from crm.models import FollowUp, Lead
+
+    call = _answered(make_campaign(), make_contact(), INTERESTED[:1] + INTERESTED[5:6])
+    for index, text in enumerate(["Извините, повторите, пожалуйста.", "Простите, вас плохо слышно."], start=2):
+        Turn.objects.create(call=call, index=index, speaker="bot", text=text, stt_missed=True)
+    assert call_after_work(call_id=call.pk) == S.DONE
+    call.refresh_from_db()
+    assert call.analysis["unintelligible"] is True
+    assert call.crm_status == Call.CrmStatus.NONE and call.interest == 0
+    assert not Lead.objects.filter(call=call).exists()
+    assert not FollowUp.objects.filter(call=call).exists()
+
+
+def test_a_single_miss_in_a_clear_call_changes_nothing(make_campaign, make_contact):
+    from crm.models import Lead
+
+    call = _answered(make_campaign(), make_contact(), INTERESTED)
+    Turn.objects.create(call=call, index=len(INTERESTED), speaker="bot", text="Извините, повторите.", stt_missed=True)
+    assert call_after_work(call_id=call.pk) == S.DONE
+    call.refresh_from_db()
+    assert call.analysis["unintelligible"] is False
+    assert Lead.objects.filter(call=call).exists()

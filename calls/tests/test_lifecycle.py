@@ -184,3 +184,28 @@ def test_turn_writes_are_idempotent_per_index_and_keep_fields_not_given(call):
     assert [(t.index, t.speaker, t.text) for t in turns] == [(0, "bot", "Здравствуйте!"), (1, "user", "Да")]
     assert turns[0].stage == "greeting" and turns[0].voice_to_voice_ms == 640 and turns[0].interrupted
     assert turns[0].eou_ms is None and turns[1].intent == "yes"
+
+
+def test_stt_capacity_caps_live_calls_across_campaigns(make_campaign, make_contact, fake_telephony, settings):
+    """A campaign's own cap of 5 never starts more conversations than the STT serves in time (here 2)."""
+    from calls.services import campaign_concurrency
+
+    settings.VOICE = {**settings.VOICE, "STT_ADMISSION": {**settings.VOICE["STT_ADMISSION"], "MAX_CONVERSATIONS": 2}}
+    one, two = make_campaign(max_concurrent_calls=5), make_campaign(max_concurrent_calls=5)
+    assert campaign_concurrency(campaign=one) == 2  # the planner spaces calls by the same figure
+    calls = [Call.objects.create(campaign=c, contact=make_contact()) for c in (one, one, two)]
+    assert [call_place(call_id=c.pk).status for c in calls] == ["dialled", "dialled", "at_cap"]
+    call_transition(call_id=calls[0].pk, to=S.ENDED, outcome=CallOutcome.NO_ANSWER)
+    assert call_place(call_id=calls[2].pk).status == "dialled"
+
+
+def test_stt_capacity_is_derived_from_workers_and_speed(settings):
+    from config.voice import stt_max_conversations
+
+    block = {"WORKERS": 2, "MAX_QUEUE": 16, "SECONDS_PER_AUDIO_S": 0.4, "MAX_CONVERSATIONS": 0}
+    settings.VOICE = {**settings.VOICE, "STT": {"PROVIDER": "openai", "OPTIONS": {}}, "STT_ADMISSION": block}
+    assert stt_max_conversations() == 8  # 2 workers × 0.6 / (0.35 × 0.4)
+    settings.VOICE = {**settings.VOICE, "STT_ADMISSION": {**block, "SECONDS_PER_AUDIO_S": 0}}
+    assert stt_max_conversations() is None  # a remote STT of unknown speed: set STT_MAX_CONVERSATIONS
+    settings.VOICE = {**settings.VOICE, "STT": {"PROVIDER": "local", "OPTIONS": {}}}
+    assert stt_max_conversations() == 6  # the local model's measured default: 2 × 0.6 / (0.35 × 0.5)

@@ -35,7 +35,7 @@ def test_manager_starts_a_rehearsal_from_the_board(client, manager, django_captu
     with django_capture_on_commit_callbacks(execute=False):
         response = client.post("/calls/rehearse/", {"contacts": 3})
     assert response.status_code == 302
-    campaign = Campaign.objects.get(name__startswith="Rehearsal")
+    campaign = Campaign.objects.get(name__startswith="Репетиция")  # named in the page's language
     assert campaign.telephony_provider == Campaign.Provider.SIMULATED and campaign.schedule is not None
     assert Call.objects.filter(campaign=campaign).count() == 3  # planned at once, inside the window
 
@@ -45,7 +45,25 @@ def test_rehearsal_refuses_bad_input_and_operators(client, manager, operator):
 
     client.force_login(manager)
     client.post("/calls/rehearse/", {"contacts": 500})
-    assert not Campaign.objects.filter(name__startswith="Rehearsal").exists()
+    assert not Campaign.objects.filter(name__startswith="Репетиция").exists()
     client.force_login(operator)
     assert 'id="rehearse-form"' not in client.get("/calls/").content.decode()
     assert client.post("/calls/rehearse/", {"contacts": 2}).status_code == 403
+
+
+def test_a_rehearsal_is_named_in_local_time_as_the_page_shows_it(manager, settings):
+    import datetime as dt
+
+    import time_machine
+    from django.utils import timezone
+
+    from calls.simulation import campaign_create_for_rehearsal
+
+    settings.TIME_ZONE = "Europe/Moscow"
+    with time_machine.travel(dt.datetime(2026, 3, 2, 21, 30, 5, tzinfo=dt.UTC), tick=False):
+        timezone.activate("Europe/Moscow")
+        try:
+            campaign = campaign_create_for_rehearsal(contacts=1)
+        finally:
+            timezone.deactivate()
+    assert "2026-03-03 00:30:05" in campaign.name  # 21:30 UTC is half past midnight in Moscow

@@ -85,3 +85,35 @@ SCENARIOS = [
         "раскрывать объёмы и сам решения не принимает без собственника.",
     ),
 ]
+
+PRODUCT_EN = (
+    "TransEast Logistics: door-to-door freight from China to Europe and the UK: LCL and full containers, "
+    "sea, rail and road, customs clearance, cargo insurance and consolidation at our warehouses in Yiwu, "
+    "Guangzhou and Shenzhen. Transit: rail 18-25 days, sea 35-45 days. A fixed rate in the contract, a personal "
+    "manager and online tracking."
+)
+
+SCENARIOS_EN = [
+    # title, difficulty, persona key, persona description
+    (
+        "Friendly shop owner (easy, EN)",
+        "easy",
+        "emma_easy_en",
+        "Owns a small electronics shop, imports a pallet a month from Shenzhen, unhappy with slow deliveries and "
+        "open to a better offer.",
+    ),
+    (
+        "Busy purchasing manager (medium, EN)",
+        "medium",
+        "john_en",
+        "Purchasing manager of a furniture importer: busy, already has a carrier, asks about price and transit "
+        "times and wants it «by email».",
+    ),
+    (
+        "Sceptical procurement director (hard, EN)",
+        "hard",
+        "robert_hard_en",
+        "Procurement director of a retail chain: pushes on price, doubts every promise, interrupts, keeps volumes "
+        "to himself and does not decide alone.",
+    ),
+]

@@ -16,6 +16,7 @@ from config.roles import TRAINEE, roles_sync, user_assign_role
 from dialogs.models import Script
 from dialogs.services import script_save
 from training.models import Scenario, Trainee
+from training.services import scorecard_default_ensure
 
 SCRIPTS_DIR = Path(__file__).resolve().parent.parent.parent / "dialogs" / "data"
 
@@ -101,11 +102,25 @@ def demo_seed(*, password: str = data.DEMO_PASSWORD_DEFAULT) -> DemoSummary:
             },
         )
 
+    scorecard_default_ensure()  # reviews use it; a database emptied by hand gets it back
+    for title, difficulty, persona, description in data.SCENARIOS_EN:
+        Scenario.objects.update_or_create(
+            title=title,
+            defaults={
+                "language": "en",
+                "product_description": data.PRODUCT_EN,
+                "persona": persona,
+                "persona_description": description,
+                "difficulty": difficulty,
+                "script": scripts["en"],
+            },
+        )
+
     return DemoSummary(
         users=user_model.objects.filter(username__in=[u[0] for u in data.USERS]).count(),
         scripts=Script.objects.filter(name__in=[s[0] for s in data.SCRIPTS]).count(),
         contacts=contact_list.contacts.count(),
         campaigns=Campaign.objects.filter(name=data.CAMPAIGN).count(),
-        scenarios=Scenario.objects.filter(title__in=[s[0] for s in data.SCENARIOS]).count(),
+        scenarios=Scenario.objects.filter(title__in=[s[0] for s in data.SCENARIOS + data.SCENARIOS_EN]).count(),
         trainees=Trainee.objects.filter(user__username__in=[u[0] for u in data.USERS]).count(),
     )

@@ -192,6 +192,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# --- Analytics: the dashboard's figures are cached this many seconds per filter combination (0 = off).
+ANALYTICS_CACHE_SECONDS = env.int("ANALYTICS_CACHE_SECONDS", default=20)
+
 # --- Metrics: /metrics needs this bearer token when set; otherwise staff login.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
@@ -212,6 +215,14 @@ VOICE = {
     # inbound media may run this far ahead of real time (a carrier catching up) before the socket closes (4408)
     "MEDIA_REALTIME_SLACK_S": env.float("MEDIA_REALTIME_SLACK_S", default=5.0),
     "MEDIA_MAX_SPEED": 1.0,  # real time; the test settings raise it (tests feed audio as fast as they can)
+    # One STT per process behind a bounded line (voice.stt.admission); the planner and dispatcher never
+    # keep more live calls than MAX_CONVERSATIONS (0: derived from WORKERS and SECONDS_PER_AUDIO_S).
+    "STT_ADMISSION": {
+        "WORKERS": env.int("STT_WORKERS", default=1),
+        "MAX_QUEUE": env.int("STT_MAX_QUEUE", default=16),
+        "SECONDS_PER_AUDIO_S": env.float("STT_SECONDS_PER_AUDIO_S", default=0.0),
+        "MAX_CONVERSATIONS": env.int("STT_MAX_CONVERSATIONS", default=0),
+    },
 }
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None

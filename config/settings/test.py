@@ -22,7 +22,9 @@ DIALOG = {"RESPONDER": "flow", "ANALYSIS": "offline"}
 CACHES = {"default": {**CACHES["default"], "KEY_PREFIX": f"test-{os.getpid()}"}}
 # Audio synthesised in one test must not answer another's: tests that check the live cache turn it on.
 # Tests feed audio as fast as they can: the real-time guard allows 1000x here (its own tests set 1).
-VOICE = {**VOICE, "LIVE_AUDIO_CACHE": False, "MEDIA_MAX_SPEED": 1000.0}
+# Campaign tests run many simulated calls with fake or scripted STT: the STT capacity cap is tested on its own.
+VOICE = {**VOICE, "LIVE_AUDIO_CACHE": False, "MEDIA_MAX_SPEED": 1000.0,
+         "STT_ADMISSION": {**VOICE["STT_ADMISSION"], "MAX_CONVERSATIONS": 1000}}
 LOG_LEVEL = env("LOG_LEVEL", default="WARNING")
 from config.logging import build_logging  # noqa: E402
 
@@ -38,3 +40,4 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Servers and workers run in threads of the test process: connections they kept open would stop
 # the test database from being dropped at the end, so each database call closes its own.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+ANALYTICS_CACHE_SECONDS = 0  # each test's own calls; the cache test turns it on

@@ -20,7 +20,9 @@ def unfrozen():
 def test_freeze_moves_the_warmed_heap_out_of_the_collectors_sight(settings, unfrozen):
     settings.ASGI_GC_FREEZE = True
     frozen = freeze_startup_heap()
-    assert frozen == gc.get_freeze_count() > 10_000
+    assert frozen > 10_000
+    # frozen objects leave the permanent generation only by dying (another thread may drop a few meanwhile)
+    assert 0 <= frozen - gc.get_freeze_count() < 100
     # what every call runs was imported and built before the freeze
     assert "calls.consumers" in sys.modules and "training.consumers" in sys.modules
     from dialogs.classifier import _cache

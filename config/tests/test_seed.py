@@ -30,7 +30,7 @@ def test_seed_twice_changes_nothing_the_second_time():
     first = snapshot()
     call_command("seed_demo")
     assert snapshot() == first
-    assert first["contacts"] == 30 and first["trainees"] == 2 and first["scenarios"] == 3
+    assert first["contacts"] == 30 and first["trainees"] == 2 and first["scenarios"] == 6
     assert first["versions"] == first["scripts"] == 2  # an unchanged map is not a new version
 
 
@@ -41,6 +41,13 @@ def test_seed_content_is_realistic():
     assert len({c.timezone for c in contacts}) >= 5  # several time zones
     assert all(c.phone.startswith("+7") for c in contacts)
     assert set(Scenario.objects.values_list("difficulty", flat=True)) == {"easy", "medium", "hard"}
+    for language in ("ru", "en"):  # English practice beside the Russian, each at every difficulty
+        scenarios = Scenario.objects.filter(language=language)
+        assert set(scenarios.values_list("difficulty", flat=True)) == {"easy", "medium", "hard"}
+        assert all(s.script and s.script.language == language for s in scenarios)
+    from dialogs.personas import DEFAULT_PERSONAS
+
+    assert all(DEFAULT_PERSONAS[s.persona].language == s.language for s in Scenario.objects.all())
     ru = Script.objects.get(language="ru")
     assert validate_map(ru.dialogue_map) == []
     assert "Китай" in str(ru.dialogue_map)

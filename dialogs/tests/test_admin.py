@@ -42,12 +42,12 @@ def test_each_kind_of_error_is_shown_with_its_path(admin_client):
     assert response.status_code == 200  # the form is shown again
     assert not Script.objects.exists()
     errors = [str(e) for e in response.context["adminform"].form.errors["dialogue_map"]]
-    expected = {
-        "/stages/greeting/transitions/agree": "unknown stage «qualificaton»",
-        "/stages/upsell": "cannot be reached",
-        "/objections/objection_busy/responses": "has no response",
-        "/stages/closing/phrases/0": "{{contact.nmae}}",
-        "/intents/question": "no stage has a transition",
+    expected = {  # in the console's language (Russian by default)
+        "/stages/greeting/transitions/agree": "неизвестный этап «qualificaton»",
+        "/stages/upsell": "этап «upsell» недостижим",
+        "/objections/objection_busy/responses": "у возражения «objection_busy» нет ответа",
+        "/stages/closing/phrases/0": "неизвестная переменная шаблона «{{contact.nmae}}»",
+        "/intents/question": "ни один этап не переходит по нему",
     }
     for path, fragment in expected.items():
         assert any(e.startswith(path + ":") and fragment in e for e in errors), (path, errors)
@@ -66,3 +66,51 @@ def test_valid_demo_map_saves_as_version_one(admin_client):
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
     script = Script.objects.get()
     assert script.version == 1 and script.versions.count() == 1
+
+
+def test_the_map_is_edited_pretty_printed_and_stays_so_after_saving(admin_client):
+    assert _post(admin_client, demo_map("en"), name="Freight EN").status_code == 302
+    script = Script.objects.get()
+    page = admin_client.get(reverse("admin:dialogs_script_change", args=[script.pk])).content.decode()
+    assert 'class="map-editor"' in page and "js/map_editor.js" in page
+    # two-space indentation, one key per line (not one long line)
+    assert '{\n  &quot;language&quot;: &quot;en&quot;,\n  &quot;start&quot;: &quot;greeting&quot;' in page
+    # the stage graph is drawn from the map, each stage a node, each transition an edge
+    assert 'id="stage-graph"' in page and "<svg" in page
+    for stage in demo_map("en")["stages"]:
+        assert f'data-stage="{stage}"' in page
+    assert 'data-from="greeting" data-to="qualification"' in page
+    assert 'class="stage unreachable' not in page
+
+
+def test_the_graph_of_the_map_being_edited_marks_unreachable_stages(admin_client, client, make_user):
+    url = reverse("admin:dialogs_script_graph")
+    svg = admin_client.post(url, json.dumps(_broken_map()), content_type="application/json").content.decode()
+    assert 'class="stage unreachable" data-stage="upsell"' in svg
+    assert 'class="stage start" data-stage="greeting"' in svg
+    bad = admin_client.post(url, "{not json", content_type="application/json")
+    assert bad.status_code == 400 and "Это не корректный JSON" in bad.content.decode()
+    assert admin_client.get(url).status_code == 405
+    client.force_login(make_user("trainee_x", "Trainee"))  # no admin for a trainee
+    assert client.post(url, "{}", content_type="application/json").status_code in (302, 403)
+
+
+def test_every_validator_message_has_its_translation():
+    """Each message shape of the validator is known to the translation table (none reaches the page in English)."""
+    import re as re_
+
+    from django.utils import translation
+
+    from dialogs.problem_text import problem_text
+    from dialogs.scriptmap import validate_map
+
+    broken = _broken_map()
+    broken["language"] = "xx"
+    broken["goals"] = {"world_peace": {"any_of": ["nope"]}}
+    broken["stages"]["Bad Name"] = {"phrases": []}
+    problems = validate_map(broken) + validate_map([]) + validate_map({"stages": {}})
+    assert len({p.code for p in problems}) >= 6
+    with translation.override("ru"):
+        for p in problems:
+            text = problem_text(p.message)
+            assert text != p.message and not re_.search(r"\b(must|unknown|stage|needs)\b", text), (p.message, text)

@@ -53,7 +53,7 @@ def test_warm_audio_cache_fills_redis_with_fake_tts():
     assert report["ttl_s"] == 600
 
     async def cached() -> list[bytes | None]:
-        tts, cache = tts_from_settings(), audio_cache_from_settings()
+        tts, cache = tts_from_settings(), audio_cache_from_settings(timeout_s=5.0)
         try:
             keys = [tts.cache_key(s, voice="", language="ru", sample_rate=SAMPLE_RATE)
                     for s in fixed_sentences(MAP)[0]]

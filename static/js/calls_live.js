@@ -26,16 +26,26 @@
 
   function onMessage(msg) {
     if (msg.kind === "status") {
+      var live = badge && (badge.dataset.liveStatuses || "").split(" ");
+      if (live && msg.to && live.indexOf(msg.to) < 0) {
+        badge.dataset.on = badge.dataset.ended;  // the call is over: no «live» badge on it any more
+        badge.textContent = badge.dataset.on;
+      }
       document.body.dispatchEvent(new CustomEvent("calls-changed", { detail: msg }));
       return;
     }
     if (msg.kind !== "pipeline" || !msg.event) { return; }
     var e = msg.event;
-    if (e.type === "user_transcript" && e.final) { appendTurn("user", e.text); }
+    if (e.type === "user_transcript" && e.final) { appendTurn("user", e.recognised === false ? "…" : e.text); }
     else if (e.type === "bot_turn") { appendTurn("bot", e.text); }
     else if (e.type === "state") {
       var mind = document.getElementById("mind");
-      if (mind) { mind.textContent = e.state; }
+      if (mind) {
+        var labels = {};
+        try { labels = JSON.parse(mind.dataset.labels || "{}"); } catch (err) { /* keep the code */ }
+        mind.textContent = labels[e.state] || e.state;
+        mind.dataset.state = e.state;
+      }
     }
   }
 

@@ -131,13 +131,20 @@
     switch (ev.type) {
       case 'state': {
         const m = $('mind');
-        m.textContent = ev.state;
+        let labels = {};
+        try { labels = JSON.parse(m.dataset.labels || '{}'); } catch (_) { /* the code, then */ }
+        m.textContent = labels[ev.state] || ev.state;
         m.dataset.state = ev.state;
         stats.states.push(ev.state);
         break;
       }
       case 'user_transcript':
-        if (ev.final) {
+        if (ev.final && ev.recognised === false) {
+          // the trainee spoke but no transcript came: shown, not silently dropped
+          $('partial').textContent = '';
+          addLine('user', T.not_recognised, 'not-recognised');
+          stats.unrecognised = (stats.unrecognised || 0) + 1;
+        } else if (ev.final) {
           $('partial').textContent = '';
           addLine('user', ev.text);
           stats.finals.push(ev.text);
@@ -171,8 +178,8 @@
         break;
       }
       case 'metrics':
-        if (ev.voice_to_voice_ms != null) $('latency').textContent = Math.round(ev.voice_to_voice_ms) + ' ms';
-        else if (ev.ttft_ms != null) $('latency').textContent = Math.round(ev.ttft_ms) + ' ms (LLM)';
+        // only a measured answer to something the trainee said: no «0 ms» before the first turn
+        if (ev.voice_to_voice_ms > 0) $('latency').textContent = Math.round(ev.voice_to_voice_ms) + ' ' + T.ms;
         break;
       case 'error':
         stats.errors.push(ev.stage + ':' + ev.message);

@@ -169,10 +169,12 @@ def test_full_walk_speak_hear_finish_and_see_the_review(
         assert "china" in page.inner_text("#transcript").lower()
         # and the customer's audio arrives and plays
         page.wait_for_function("window.trainer.audioFrames > 50", timeout=20000)
-        assert page.inner_text("#mind") in {
+        assert not page.inner_text("#latency").startswith("0 ")  # never «0 ms» before a measured answer
+        assert page.get_attribute("#mind", "data-state") in {
             "IDLE", "LISTENING", "ANALYZING_SPEECH", "CHECKING_CACHE", "ROUTING_TO_LLM", "GENERATING_SPEECH",
             "SPEAKING",
         }
+        assert page.inner_text("#mind") != page.get_attribute("#mind", "data-state")  # a label, not the code
         # «finish session» ends it; the page goes to the review, which fills in when the score lands
         page.wait_for_url(f"**/training/sessions/{session_id}/", timeout=60000)
         page.wait_for_selector("#score-total", timeout=60000)
@@ -306,3 +308,37 @@ def test_elevenlabs_mode_talks_to_the_agent_and_brings_the_transcript_back(
     assert session.end_reason == "elevenlabs" and session.status == TrainingSession.Status.SCORED
     assert list(session.turns.order_by("index").values_list("speaker", "text", "interrupted")) == [
         ("bot", AGENT_GREETING, False), ("user", TRAINEE_WORDS, False), ("bot", AGENT_ANSWER, True)]
+
+
+def test_slow_recognition_shows_every_phrase_on_the_page(
+    daphne_url, make_user, english_scenario, tmp_path, monkeypatch
+):
+    """A 3-second STT stand-in: the page shows each phrase on its own line and the customer's «One moment…»."""
+    from training import consumers
+    from training.live import build_pipeline
+    from voice.pipeline import DEFAULT_HOLDING, PipelineConfig
+    from voice.stt.fake import FakeSTT
+    from voice.tts.fake import FakeTTS
+
+    said = ["Hello, this is Anna from Cargo Line.", "We ship freight from China.", "How many containers a month?"]
+    stt = FakeSTT(said, delay_ms=3000)
+
+    def build(*, setup):
+        config = PipelineConfig(language=setup.language, bot_speaks_first=True, speculative_stt=False,
+                                stt_timeout_s=1.0)
+        return build_pipeline(setup=setup, stt=stt, tts=FakeTTS(ms_per_char=30), config=config)
+
+    monkeypatch.setattr(consumers, "build_pipeline", build)  # daphne runs in this process
+    make_user("slowstt", "Trainee")
+    phrase = _speech("We would like to ship some freight.")
+    wav = _wav(tmp_path / "slow.wav", _silence(3.0), phrase, _silence(10.0), phrase, _silence(10.0), phrase,
+               _silence(30.0))
+    with _chromium_page(wav, tmp_path / "slow.png") as page:
+        _login_and_start(page, daphne_url, "slowstt", english_scenario.pk)
+        page.wait_for_function(f"window.trainer.finals.length >= {len(said)}", timeout=60000)
+        finals = page.evaluate("window.trainer.finals")
+        transcript = page.inner_text("#transcript")
+    assert finals[:3] == said  # one line per phrase, none fused, none lost
+    assert all(text in transcript for text in said)
+    assert DEFAULT_HOLDING["en"] in transcript  # the customer's holding line is shown, not only played
+    assert all(ms < 6000 for ms, _ in stt.calls)  # each phrase went to the recogniser on its own

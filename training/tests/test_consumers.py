@@ -245,3 +245,17 @@ async def test_review_socket_pushes_the_score(trainee, other_trainee, scenario_r
         statuses.append(json.loads(await comm.receive_from(timeout=5))["status"])
     assert statuses == ["ended", "scoring", "scored"]
     await comm.disconnect()
+
+
+async def test_words_said_before_the_end_phrase_are_kept(trainee, scenario_ru):
+    """«Хорошо, спасибо. Завершить.»: the end phrase is a command; the thanks before it is part of the talk."""
+    from training.live import TurnWriter
+    from voice.events import UserTranscript
+
+    session = await _session(trainee, scenario_ru)
+    writer = TurnWriter(session_id=session.pk, clock_ms=lambda: 1000, end_phrase="Завершить")
+    await writer.emit(UserTranscript(text="Хорошо, спасибо. Завершить.", final=True, turn_index=1))
+    await writer.emit(UserTranscript(text="Завершить.", final=True, turn_index=2))  # the phrase alone: no turn
+    await writer.aclose()
+    _, turns = await _reload(session)
+    assert [(speaker, text) for speaker, text, *_ in turns] == [("user", "Хорошо, спасибо.")]

@@ -16,6 +16,7 @@ class Transcript:
     language: str = ""
     confidence: float | None = None
     elapsed_ms: float = 0.0
+    queue_wait_ms: float = 0.0  # time spent waiting for a worker (``voice.stt.admission``), not in elapsed_ms
 
 
 class STTProvider(ABC):

@@ -260,9 +260,16 @@ class LocalWhisperSTT(STTProvider):
         if audio.size < _MIN_AUDIO_S * WHISPER_RATE:
             return Transcript(text="", language=language or "")
         loaded = await self._loaded()
-        return await asyncio.get_running_loop().run_in_executor(
-            loaded.executor, self._run, loaded.model, audio, language, prompt
-        )
+        job = loaded.executor.submit(self._run, loaded.model, audio, language, prompt)
+        result = asyncio.wrap_future(job)
+        try:
+            return await asyncio.shield(result)
+        except asyncio.CancelledError:
+            # A queued job is dropped; a running one cannot be stopped, so the caller (and an admission
+            # slot around it) is released only when the worker thread is really free again.
+            if not job.cancel():
+                await asyncio.wait([result])
+            raise
 
     def _run(self, model: Any, audio: np.ndarray, language: str | None, prompt: str | None = None) -> Transcript:
         segments, info = model.transcribe(

@@ -116,7 +116,7 @@ class Command(BaseCommand):
 
     async def _warm(self, scripts, *, voice: str, force: bool) -> dict[str, Any]:
         tts = tts_from_settings()
-        cache = audio_cache_from_settings()
+        cache = audio_cache_from_settings(timeout_s=5.0)  # offline work: a slow Redis is waited for
         rows = []
         try:
             for script in scripts:

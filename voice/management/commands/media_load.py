@@ -15,7 +15,7 @@ creates a throwaway campaign and N calls there, signing tokens with ``calls.serv
 Servers: ``--server daphne`` (the web console's server) or ``uvicorn`` (uvloop, httptools and
 the ``websockets`` protocol; what production runs the media routes on, see the README), and
 ``--servers K`` server processes on K ports with the streams spread round-robin over them (what a
-proxy in front of K processes does).
+proxy in front of K processes does; the default is one per core, the production shape).
 
 Metrics (see ``voice.loadgen`` for the client-side definitions):
 
@@ -139,7 +139,8 @@ class Command(BaseCommand):
         parser.add_argument("--route", choices=["auto", "real", "standin"], default="auto")
         parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn",
                             help="the ASGI server of the media routes (default: uvicorn, as in production)")
-        parser.add_argument("--servers", type=int, default=1, help="server processes; streams spread over them")
+        parser.add_argument("--servers", type=int, default=os.cpu_count() or 1,
+                            help="server processes, streams spread over them (default: one per core, as in production)")
         parser.add_argument("--ws", choices=["websockets-sansio", "websockets", "wsproto"], default="websockets-sansio",
                             help="uvicorn's WebSocket protocol implementation")
         parser.add_argument("--keep", action="store_true", help="keep the temporary directory (server log)")

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('calls', '0003_call_dial_requested_at'),
+        ('calls', '0005_experiments_and_analytics_indexes'),
         ('dialogs', '0002_script_languages_uz_tg'),
     ]
 

@@ -73,10 +73,13 @@ def record_turn_metrics(metrics: Mapping[str, Any], *, channel: str = "call") ->
             continue
         if seconds >= 0:
             histogram.labels(channel=channel).observe(seconds)
+    wait = metrics.get("stt_queue_wait_ms")  # the pipeline's wait for an STT worker (voice.stt.admission)
+    if isinstance(wait, int | float) and wait >= 0:
+        STT_QUEUE_WAIT.observe(wait / 1000.0)
 
 
 def observe_stt_queue_wait(seconds: float) -> None:
-    """Record how long one utterance waited in the STT admission queue (call it when STT starts)."""
+    """Record one STT queue wait directly (turns already carry ``stt_queue_wait_ms``: don't count those twice)."""
     STT_QUEUE_WAIT.observe(max(0.0, float(seconds)))
 
 

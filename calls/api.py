@@ -2,15 +2,17 @@
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers, status, viewsets
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
 
 from calls.models import Call, CallOutcome, Campaign, Contact, ContactList, DoNotCall
-from calls.services import campaign_schedule_sync
+from calls.services import SingleCallError, call_single_start, campaign_schedule_sync
 from calls.validators import normalize_phone
 from config.permissions import ModelPermissionsWithView
+from dialogs.models import CampaignLanguage
 
 
 class PhoneField(serializers.CharField):
@@ -127,9 +129,57 @@ class DoNotCallViewSet(viewsets.ModelViewSet):
         serializer.save(added_by=self.request.user)
 
 
-class CallViewSet(viewsets.ReadOnlyModelViewSet):
-    """Calls change state only through the lifecycle services, never by API writes."""
+class SingleCallSerializer(serializers.Serializer):
+    """``POST /api/calls/``: one call now (phone, language, voice, script or greeting)."""
+
+    phone = PhoneField(max_length=32)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    company = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    language = serializers.ChoiceField(choices=CampaignLanguage.choices, default=CampaignLanguage.RU)
+    voice = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    script = serializers.IntegerField(required=False, allow_null=True, default=None,
+                                      help_text="Script id; default: the first active script in the language")
+    greeting = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="",
+                                     help_text="Opening line instead of the script's greeting")
+    timezone = serializers.CharField(max_length=64, required=False, allow_blank=True, default="",
+                                     help_text="The callee's time zone; default: from the number")
+    telephony_provider = serializers.ChoiceField(choices=Campaign.Provider.choices, required=False,
+                                                 allow_blank=True, default="")
+
+
+class CanStartSingleCall(BasePermission):
+    """A single call makes a one-call campaign: whoever may add campaigns (managers) may start one."""
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.has_perm("calls.add_campaign"))
+
+
+class CallViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Calls change state only through the lifecycle services; POST starts a single call."""
 
     queryset = Call.objects.select_related("contact", "campaign")
     serializer_class = CallSerializer
     permission_classes = [ModelPermissionsWithView]
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [CanStartSingleCall()]
+        return super().get_permissions()
+
+    def get_serializer_class(self):
+        return SingleCallSerializer if self.action == "create" else CallSerializer
+
+    @extend_schema(request=SingleCallSerializer, responses={201: CallSerializer})
+    def create(self, request, *args, **kwargs):
+        incoming = SingleCallSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        try:
+            call = call_single_start(
+                phone=data["phone"], language=data["language"], user=request.user, name=data["name"],
+                company=data["company"], timezone_name=data["timezone"], voice=data["voice"],
+                script_id=data["script"], greeting=data["greeting"], provider=data["telephony_provider"],
+            )
+        except SingleCallError as exc:
+            raise serializers.ValidationError({exc.field: [exc.message]}) from exc
+        return Response(CallSerializer(call).data, status=status.HTTP_201_CREATED)

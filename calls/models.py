@@ -7,7 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from calls.validators import validate_e164, validate_timezone
-from dialogs.models import AbstractTurn, Language, Script, ScriptVersion
+from dialogs.models import AbstractTurn, CampaignLanguage, Script, ScriptVersion
 
 
 class ContactList(models.Model):
@@ -104,8 +104,19 @@ class Campaign(models.Model):
     contact_list = models.ForeignKey(
         ContactList, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("contact list")
     )
-    language = models.CharField(_("language"), max_length=5, choices=Language.choices, default=Language.RU)
+    language = models.CharField(_("language"), max_length=5, choices=CampaignLanguage.choices,
+                                default=CampaignLanguage.RU)
+    language_scripts = models.ManyToManyField(
+        Script, blank=True, related_name="language_campaigns", verbose_name=_("scripts in other languages"),
+        help_text=_("With the language «auto»: the same script in the other languages the callee may answer in."),
+    )
     voice = models.CharField(_("voice"), max_length=100, blank=True, help_text=_("TTS voice id; empty = default."))
+    greeting = models.TextField(
+        _("greeting"), blank=True,
+        help_text=_("The opening line instead of the script's greeting; empty = the script's."),
+    )
+    single = models.BooleanField(_("single call"), default=False, editable=False,
+                                 help_text=_("Started as one call from the console or the API."))
     telephony_provider = models.CharField(
         _("telephony provider"), max_length=20, choices=Provider.choices, default=Provider.SIMULATED
     )

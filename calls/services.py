@@ -23,6 +23,8 @@ from django.utils import timezone
 from calls.models import Call, CallEvent, CallOutcome, Campaign, Contact, ContactList, DoNotCall
 from calls.resources import ContactResource
 from config.live_events import group_send, group_send_async
+from config.metrics import carrier_error_code, record_carrier_error, record_turn_metrics
+from dialogs.models import CampaignLanguage
 
 log = logging.getLogger(__name__)
 
@@ -639,6 +641,7 @@ def call_place(*, call_id: int) -> PlaceResult:
     try:
         placed = provider.dial(request=request)
     except ProviderError as exc:
+        record_carrier_error(provider=provider.name, code=carrier_error_code(exc))
         if not exc.retryable:
             call_transition(call_id=call.pk, to=S.ENDED, outcome=CallOutcome.FAILED, error=str(exc)[:2000])
             return PlaceResult("failed", call_id)
@@ -680,7 +683,7 @@ def call_progress(*, call_id: int, event: str, **data: Any) -> Call | None:
     Carriers report late and out of order (the media stream usually ends a call before the status
     callback does), so a report that would move a call backwards is recorded and otherwise ignored.
     """
-    call = Call.objects.filter(pk=call_id).only("status", "campaign_id").first()
+    call = Call.objects.filter(pk=call_id).only("status", "campaign_id", "provider").first()
     if call is None:
         log.warning("progress %r for unknown call %s", event, call_id)
         return None
@@ -690,6 +693,8 @@ def call_progress(*, call_id: int, event: str, **data: Any) -> Call | None:
         if event in PROGRESS_OUTCOMES:
             if call.status in AFTER_END_STATUSES or call.status == S.CANCELED:
                 return call
+            if event == "failed":
+                record_carrier_error(provider=call.provider or "unknown", code=data.get("code") or "call_failed")
             return call_transition(call_id=call_id, to=S.ENDED, outcome=PROGRESS_OUTCOMES[event], **data)
     except IllegalTransition as exc:
         CallEvent.objects.create(call_id=call_id, kind="late_report", data={"event": event, "detail": str(exc)})
@@ -814,6 +819,11 @@ class CallMediaContext:
     voice: str
     script_map: dict
     variables: dict
+    # campaigns in language «auto»: every script language the callee may answer in -> its map
+    scripts: dict = field(default_factory=dict)
+    # words the recogniser should expect (company, products, cities from the script): pass it as
+    # ``stt.transcribe(..., prompt=ctx.stt_prompt)``
+    stt_prompt: str = ""
 
 
 LIVE_FOR_MEDIA = (S.DIALING, S.RINGING, S.IN_PROGRESS)
@@ -827,11 +837,40 @@ def call_media_context(*, call_id: int) -> CallMediaContext | None:
     # The script's own variables ({{company}} is the seller) stay; the callee is {{contact.*}}.
     variables = {"contact": {**(contact.variables or {}), "name": contact.name, "company": contact.company,
                              "first_name": (contact.name or "").split(" ")[0]}}
+    from dialogs.scriptmap import speech_prompt
+
     script_map = call.script_version.dialogue_map if call.script_version else call.campaign.script.dialogue_map
+    if call.campaign.greeting.strip():
+        script_map = script_with_greeting(script_map, call.campaign.greeting)
+    language, scripts = call.campaign.language, {}
+    if language == CampaignLanguage.AUTO:
+        # The call opens in the main script's language; the callee's first words may switch it.
+        language = script_map.get("language") or call.campaign.script.language
+        scripts = {s.language: s.dialogue_map for s in call.campaign.language_scripts.all()}
+        scripts[language] = script_map
     return CallMediaContext(call_id=call.pk, campaign_id=call.campaign_id, status=call.status,
                             provider=call.provider or call.campaign.telephony_provider,
-                            provider_call_id=call.provider_call_id, language=call.campaign.language,
-                            voice=call.campaign.voice, script_map=script_map, variables=variables)
+                            provider_call_id=call.provider_call_id, language=language,
+                            voice=call.campaign.voice, script_map=script_map, variables=variables, scripts=scripts,
+                            stt_prompt=speech_prompt(script_map))
+
+
+def call_language_heard(*, ctx: CallMediaContext, current: str, detected: str, text: str = "") -> str:
+    """A campaign in «auto»: the language to go on in after the recogniser heard ``detected``.
+
+    The media consumer passes ``language=None`` to STT for such calls and calls this with each final
+    transcript's ``Transcript.language``; when the answer differs from ``current`` it switches the
+    responder to ``ctx.scripts[answer]``. A switch is written to the call's event log.
+    """
+    from dialogs.languages import pick_language
+
+    if not ctx.scripts:
+        return current
+    chosen = pick_language(detected, candidates=ctx.scripts, current=current)
+    if chosen != current:
+        CallEvent.objects.create(call_id=ctx.call_id, kind="language",
+                                 data={"from": current, "to": chosen, "detected": detected, "text": text[:200]})
+    return chosen
 
 
 def call_turn_add(*, call_id: int, index: int, speaker: str, text: str, **fields: Any) -> None:
@@ -846,6 +885,7 @@ def call_turn_add(*, call_id: int, index: int, speaker: str, text: str, **fields
         [Turn(call_id=call_id, index=index, speaker=speaker, text=text, **values)],
         update_conflicts=True, unique_fields=["call", "index"], update_fields=["speaker", "text", *values],
     )
+    record_turn_metrics(values, channel="call")
 
 
 def call_recording_save(*, call_id: int, wav: bytes) -> None:
@@ -946,3 +986,123 @@ def calls_sweep(*, now: datetime | None = None) -> dict[str, int]:
     if done:
         log.info("sweeper: %s", done)
     return done
+
+
+# --- single calls -----------------------------------------------------------------------------------------
+
+SINGLE_CALLS_LIST = "Single calls"
+
+
+class SingleCallError(Exception):
+    """A single call that cannot be placed; ``field`` names the input at fault (for a 400 answer)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def script_with_greeting(script_map: dict, greeting: str) -> dict:
+    """A copy of the map whose first stage opens with ``greeting`` (the rest of the script unchanged)."""
+    import copy
+
+    out = copy.deepcopy(script_map)
+    start = out.get("start") or "greeting"
+    stage = (out.get("stages") or {}).get(start)
+    if isinstance(stage, dict):
+        stage["phrases"] = [greeting.strip()]
+    return out
+
+
+# The capital's zone for a number's country when the caller gives none (phonenumberslite has no
+# per-number zones); Russia spans eleven, so Russian numbers far from Moscow need an explicit zone.
+COUNTRY_ZONES = {"RU": "Europe/Moscow", "UZ": "Asia/Tashkent", "TJ": "Asia/Dushanbe", "KZ": "Asia/Almaty",
+                 "KG": "Asia/Bishkek", "BY": "Europe/Minsk", "AM": "Asia/Yerevan", "GE": "Asia/Tbilisi",
+                 "AZ": "Asia/Baku", "TM": "Asia/Ashgabat", "CN": "Asia/Shanghai", "TR": "Europe/Istanbul"}
+
+
+def _callee_timezone(phone: str) -> str:
+    import phonenumbers
+
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(phone))
+    except phonenumbers.NumberParseException:
+        region = ""
+    return COUNTRY_ZONES.get(region, "Europe/Moscow")
+
+
+@transaction.atomic
+def call_single_start(*, phone: str, language: str, user: Any = None, name: str = "", company: str = "",
+                      timezone_name: str = "", voice: str = "", script_id: int | None = None, greeting: str = "",
+                      provider: str = "") -> Call:
+    """One call now, outside any planned campaign: the same lifecycle, analysis and CRM as campaign calls.
+
+    The call gets its own one-call campaign (``single=True``) in the list «Single calls». ``script_id``
+    chooses the script, else the first active script in ``language``; ``greeting`` replaces the
+    script's opening line. Refused (``SingleCallError``): a number on the do-not-call list, a callee
+    outside 08:00–21:00 of their own time, a language the TTS cannot speak, no script for it.
+    """
+    from django.utils.translation import gettext as _
+
+    from config.voice import tts_language_problem
+    from dialogs.models import CampaignLanguage, Script
+    from dialogs.services import script_current_version
+
+    if language not in CampaignLanguage.values:
+        raise SingleCallError("language", _("Unknown language «%(language)s».") % {"language": language})
+    if DoNotCall.objects.filter(phone=phone).exists() or Contact.objects.filter(phone=phone, do_not_call=True).exists():
+        raise SingleCallError("phone", _("This number is on the do-not-call list."))
+    if script_id is not None:
+        script = Script.objects.filter(pk=script_id, is_active=True).first()
+        if script is None:
+            raise SingleCallError("script", _("No active script with this id."))
+        if language not in (CampaignLanguage.AUTO, script.language):
+            raise SingleCallError("script", _("The script is in «%(script)s», the call in «%(call)s».")
+                                  % {"script": script.language, "call": language})
+    else:
+        wanted = "ru" if language == CampaignLanguage.AUTO else language
+        script = Script.objects.filter(language=wanted, is_active=True).order_by("name").first()
+        if script is None:
+            raise SingleCallError("script", _("There is no active script in «%(language)s»; choose one.")
+                                  % {"language": wanted})
+    others = []
+    if language == CampaignLanguage.AUTO:
+        seen = {script.language}
+        for other in Script.objects.filter(is_active=True).exclude(language=script.language).order_by("name"):
+            if other.language not in seen:
+                seen.add(other.language)
+                others.append(other)
+    for lang in {script.language, *(o.language for o in others)}:
+        problem = tts_language_problem(lang)
+        if problem:
+            raise SingleCallError("language", problem)
+    tz_name = timezone_name or _callee_timezone(phone)
+    try:
+        local = timezone.now().astimezone(ZoneInfo(tz_name))
+    except (KeyError, ValueError) as exc:
+        raise SingleCallError("timezone", _("Unknown time zone «%(tz)s».") % {"tz": tz_name}) from exc
+    if not LOCAL_EARLIEST <= local.time() < LOCAL_LATEST:
+        raise SingleCallError("phone", _("It is %(time)s for the callee (%(tz)s): calls are made 08:00–21:00 "
+                                         "of their own time.") % {"time": local.strftime("%H:%M"), "tz": tz_name})
+    provider = provider or settings.TELEPHONY.get("PROVIDER") or Campaign.Provider.SIMULATED
+    contact_list, _created = ContactList.objects.get_or_create(name=SINGLE_CALLS_LIST)
+    contact, created = Contact.objects.get_or_create(
+        contact_list=contact_list, phone=phone, defaults={"name": name, "company": company, "timezone": tz_name})
+    if not created:
+        Contact.objects.filter(pk=contact.pk).update(name=name or contact.name, company=company or contact.company,
+                                                     timezone=tz_name, finished=False)
+    now = timezone.now()
+    campaign = Campaign.objects.create(
+        name=f"{SINGLE_CALLS_LIST}: {phone} {now:%Y-%m-%d %H:%M:%S.%f}", single=True, script=script,
+        contact_list=contact_list, language=language, voice=voice, greeting=greeting.strip(),
+        telephony_provider=provider, status=Campaign.Status.ACTIVE, window_start=LOCAL_EARLIEST,
+        window_end=LOCAL_LATEST, weekdays=list(range(7)), timezone=tz_name, max_concurrent_calls=1, max_attempts=1,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    if others:
+        campaign.language_scripts.set(others)
+    call = Call.objects.create(campaign=campaign, contact=contact, attempt=1, scheduled_for=now,
+                               script_version=script_current_version(script=script))
+    CallEvent.objects.create(call=call, kind="single_call",
+                             data={"by": getattr(user, "username", "") or "", "language": language})
+    calls_dispatch_due(campaign_id=campaign.pk, now=now)
+    return call

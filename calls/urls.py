@@ -8,6 +8,7 @@ urlpatterns = [
     path("<int:pk>/", views.call_detail, name="call_detail"),
     path("<int:pk>/recording/", views.call_recording, name="call_recording"),
     path("rehearse/", views.rehearse, name="rehearse"),
+    path("single/", views.single_call, name="single_call"),
     path("telephony/twilio/status/<int:call_id>/", webhooks.twilio_status, name="twilio_status"),
     path("telephony/voximplant/status/<int:call_id>/", webhooks.voximplant_status, name="voximplant_status"),
 ]

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from calls.forms import RehearsalForm
+from calls.forms import RehearsalForm, SingleCallForm
 from calls.models import Call
 from calls.selectors import calls_recent, campaign_progress_list
 
@@ -59,3 +59,27 @@ def rehearse(request: HttpRequest) -> HttpResponse:
     campaign = campaign_rehearsal_start(contacts=form.cleaned_data["contacts"], seed=form.cleaned_data["seed"])
     messages.success(request, _("Rehearsal “%(name)s” started: calls go out now.") % {"name": campaign.name})
     return redirect("calls:board")
+
+
+@login_required
+@permission_required("calls.add_campaign", raise_exception=True)
+def single_call(request: HttpRequest) -> HttpResponse:
+    """One call now from the console (the same as ``POST /api/calls/``); its page follows it live."""
+    from calls.services import SingleCallError, call_single_start
+
+    form = SingleCallForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            call = call_single_start(
+                phone=data["phone"], language=data["language"], user=request.user, name=data["name"],
+                company=data["company"], timezone_name=data["timezone"], voice=data["voice"],
+                script_id=data["script"].pk if data["script"] else None, greeting=data["greeting"],
+                provider=data["telephony_provider"],
+            )
+        except SingleCallError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, _("Calling %(phone)s.") % {"phone": data["phone"]})
+            return redirect("calls:call_detail", pk=call.pk)
+    return render(request, "calls/single_call.html", {"form": form}, status=400 if form.errors else 200)

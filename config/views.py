@@ -11,9 +11,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpRe
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from django_prometheus.exports import ExportToDjangoView
 
 from config.health import health_checks
+from config.metrics import metrics_exposition
 from config.roles import MANAGER, OPERATOR, TRAINEE, user_role
 
 log = logging.getLogger(__name__)
@@ -48,11 +48,11 @@ def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus scrape: a bearer token when METRICS_TOKEN is set, else a signed-in staff user."""
     token = settings.METRICS_TOKEN
     header = request.headers.get("Authorization", "")
-    if token and hmac.compare_digest(header, f"Bearer {token}"):
-        return ExportToDjangoView(request)
-    if request.user.is_authenticated and request.user.is_staff:
-        return ExportToDjangoView(request)
-    return HttpResponseForbidden("metrics require a token or a staff login")
+    allowed = bool(token) and hmac.compare_digest(header, f"Bearer {token}")
+    if not (allowed or (request.user.is_authenticated and request.user.is_staff)):
+        return HttpResponseForbidden("metrics require a token or a staff login")
+    body, content_type = metrics_exposition()
+    return HttpResponse(body, content_type=content_type)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

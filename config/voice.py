@@ -87,6 +87,39 @@ def shared_provider(kind: str) -> Any:
         return _shared[key]
 
 
+def tts_for_language(language: str) -> Any:
+    """The shared TTS that speaks ``language``: its ``VOICE["TTS_BY_LANGUAGE"]`` block if set, else ``VOICE["TTS"]``.
+
+    eSpeak NG (the offline default) speaks Russian, English and Uzbek but not Tajik; a Tajik campaign
+    needs a vendor voice configured for "tg" (``tts_language_problem`` says so before a call starts).
+    """
+    block = (settings.VOICE.get("TTS_BY_LANGUAGE") or {}).get(language)
+    if not block:
+        return shared_provider("tts")
+    name, options = _block("TTS", {"TTS": block})
+    key = ("tts", name, json.dumps(options, sort_keys=True, default=str))
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = load_provider("tts", name, **options)
+        return _shared[key]
+
+
+def tts_language_problem(language: str) -> str | None:
+    """Why calls in ``language`` could not be spoken with the configured TTS, or None when they can."""
+    if language == "auto" or (settings.VOICE.get("TTS_BY_LANGUAGE") or {}).get(language):
+        return None
+    if settings.VOICE["TTS"]["PROVIDER"] != "local":
+        return None  # the cloud voices (ElevenLabs multilingual, OpenAI) read any of the script languages
+    from voice.tts.local import LANGUAGE_VOICES
+
+    if language in LANGUAGE_VOICES:
+        return None
+    from django.utils.translation import gettext
+
+    return gettext("eSpeak NG has no voice for «%(language)s»: set TTS_BY_LANGUAGE for it (e.g. ElevenLabs) "
+                   "or a cloud TTS_PROVIDER.") % {"language": language}
+
+
 def stt_admission_from_settings(name: str | None = None, options: Mapping[str, Any] | None = None) -> STTAdmission:
     """The admission line in front of the process's STT: ``VOICE["STT_ADMISSION"]`` (``STT_WORKERS`` ...)."""
     if name is None:

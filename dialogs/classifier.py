@@ -229,6 +229,159 @@ EN_CUES: dict[str, list[Cue]] = {
                      ("nobody by that name", 0.95), ("no one by that name", 0.95), ("wrong person", 0.9)],
 }
 
+# Uzbek (Latin, as Whisper writes it) and Tajik (Cyrillic). Both languages glue suffixes to stems
+# («qiziqtirmaydi», «намехоҳам»), so a cue word matches any word that starts with it (see
+# ``_STEMMED``); negated stems are their own, heavier cues («qiziq emas», «кerak emas», «нест»).
+UZ_CUES: dict[str, list[Cue]] = {
+    "greeting": [
+        ("allo", 0.55), ("alo", 0.55), ("assalomu alaykum", 0.6), ("assalom", 0.55), ("salom", 0.55),
+        ("va alaykum", 0.6), ("xayrli kun", 0.85), ("xayrli tong", 0.85), ("xayrli kech", 0.85),
+        ("eshitaman", 0.5), ("gapiring", 0.5), ("labbay", 0.55),
+    ],
+    "who_is_calling": [
+        "kim bu", "kimsiz", "siz kim", "kim qo'ng'iroq", "qaysi kompaniya", "qaysi tashkilot", "qayerdan",
+        "nima masala", "nima sabab", "qanday masala", "raqamimni qayerdan", "o'zingizni tanishtiring",
+        "ismingiz nima", "qaysi firma", "kimdan",
+    ],
+    "agree": [
+        ("ha", 0.5), ("xo'p", 0.7), ("mayli", 0.7), ("yaxshi", 0.65), ("albatta", 0.75), ("qiziq", 0.75),
+        ("davom eting", 0.85), ("gapiravering", 0.8), ("roziman", 0.85), ("bo'pti", 0.7), ("ok", 0.7),
+        ("bir daqiqa bor", 0.8), ("vaqtim bor", 0.8), ("aytavering", 0.8), ("eshitaman", 0.55), ("ha gapiring", 0.75),
+        ("olib kelamiz", 0.6), ("tashiymiz", 0.6), ("to'g'ri", 0.6), ("qulay", 0.7),
+    ],
+    "question": [
+        ("qancha vaqt", 0.85), ("necha kun", 0.85), ("muddat", 0.75), ("bojxona", 0.75), ("sug'urta", 0.75),
+        ("ombor", 0.7), ("to'lov", 0.75), ("hujjat", 0.7), ("shartnoma", 0.7), ("kafolat", 0.75),
+        ("temir yo'l", 0.7), ("avia", 0.7), ("qanday ishlaysiz", 0.85), ("nima kiradi", 0.85),
+        ("qaysi shahar", 0.75), ("qancha", 0.6), ("nega", 0.6), ("qanday", 0.55),
+    ],
+    "give_contact": [
+        ("yozib oling", 0.75), ("yozing", 0.6), ("raqamim", 0.8), ("telefonim", 0.8), ("pochtam", 0.8),
+        ("ismim", 0.55), ("aytaman", 0.55),
+    ],
+    "request_quote": [
+        ("hisoblab", 0.9), ("hisob-kitob", 0.85), ("hisob", 0.8), ("narxini ayting", 0.9), ("stavka", 0.85),
+        ("qancha turadi", 0.9), ("qancha bo'ladi", 0.75), ("olib kelish kerak", 0.85), ("partiya", 0.75),
+        ("narxi qancha", 0.8), ("kalkulyatsiya", 0.85),
+    ],
+    "objection_not_interested": [
+        ("qiziq emas", 0.95), ("qiziqtirmaydi", 0.95), ("kerak emas", 0.8), ("kerakmas", 0.8),
+        ("hech narsa kerak emas", 0.95), ("yo'q rahmat", 0.85), ("qo'ng'iroq qilmang", 0.9),
+        ("bezovta qilmang", 0.9), ("xohlamayman", 0.8), ("yo'q", 0.5), ("to'g'ri kelmaydi", 0.75),
+    ],
+    "objection_has_supplier": [
+        ("tashuvchi", 0.8), ("tashuvchimiz bor", 0.95), ("boshqa kompaniya bilan", 0.9), ("ishlaymiz", 0.6),
+        ("logist", 0.75), ("ekspeditor", 0.8), ("hamkor", 0.8), ("yetkazib beruvchi", 0.75),
+        ("o'zimizning", 0.7), ("qoniqtiradi", 0.8), ("allaqachon bor", 0.8), ("doimiy", 0.6),
+    ],
+    "objection_send_email": [
+        ("pochta", 0.85), ("elektron pochta", 0.9), ("email", 0.8), ("telegram", 0.75), ("xat", 0.75),
+        ("yuboring", 0.75), ("tashlang", 0.7), ("tijorat taklifi", 0.85), ("taklif", 0.6), ("narxlar ro'yxati", 0.85),
+        ("prays", 0.8), ("yozib yuboring", 0.85),
+    ],
+    "objection_busy": [
+        ("bandman", 0.9), ("band", 0.8), ("keyinroq", 0.8), ("keyin", 0.65), ("ertaga", 0.7), ("majlis", 0.85),
+        ("rulda", 0.9), ("gaplasha olmayman", 0.95), ("vaqtim yo'q", 0.9), ("qayta qo'ng'iroq", 0.85),
+        ("hozir emas", 0.85), ("yo'ldaman", 0.85),
+    ],
+    "objection_too_expensive": [
+        ("qimmat", 0.9), ("arzonroq", 0.85), ("arzon", 0.75), ("narx baland", 0.9), ("baland", 0.6),
+        ("qurbimiz yetmaydi", 0.95), ("budjet", 0.8), ("pulimiz yo'q", 0.85), ("narxingiz", 0.6),
+    ],
+    "objection_not_decision_maker": [
+        ("hal qilmayman", 0.95), ("men hal", 0.7), ("direktor", 0.75), ("rahbar", 0.75), ("boshliq", 0.75),
+        ("egasi", 0.7), ("bo'lim", 0.7), ("murojaat qiling", 0.8), ("shug'ullanmayman", 0.85),
+        ("men emas", 0.8), ("menga tegishli emas", 0.9), ("qaror", 0.75),
+    ],
+    "objection_no_need": [
+        ("olib kelmaymiz", 0.9), ("ehtiyoj yo'q", 0.95), ("ehtiyoj", 0.8), ("yuk yo'q", 0.9),
+        ("import qilmaymiz", 0.9), ("import bilan shug'ullanmaymiz", 0.95), ("mahalliy", 0.85),
+        ("kerak bo'lmaydi", 0.85), ("narsamiz yo'q", 0.85), ("xitoy bilan ishlamaymiz", 0.95),
+    ],
+    "end_session": [
+        ("xayr", 0.8), ("ko'rishguncha", 0.85), ("salomat bo'ling", 0.8), ("tugatamiz", 0.9), ("tugatish", 0.9),
+        ("yakunlaymiz", 0.9), ("yakunlash", 0.9), ("bo'ldi", 0.6), ("hammasi", 0.55),
+    ],
+    "wrong_number": [
+        ("adashdingiz", 0.95), ("adashtirdingiz", 0.95), ("noto'g'ri raqam", 0.95), ("shaxsiy raqam", 0.95),
+        ("bunday kompaniya yo'q", 0.9), ("bunday odam", 0.8), ("bu yerda ishlamaydi", 0.85),
+        ("boshqa raqam", 0.8),
+    ],
+}
+
+TG_CUES: dict[str, list[Cue]] = {
+    "greeting": [
+        ("алло", 0.55), ("ало", 0.55), ("ассалому алейкум", 0.6), ("ассалом", 0.55), ("салом", 0.55),
+        ("ваалейкум", 0.6), ("рӯз ба хайр", 0.85), ("субҳ ба хайр", 0.85), ("шом ба хайр", 0.85),
+        ("гӯш мекунам", 0.5), ("гӯед", 0.5), ("лаббай", 0.55),
+    ],
+    "who_is_calling": [
+        "кист", "кистед", "кӣ занг", "кадом ширкат", "кадом ташкилот", "аз куҷо", "кадом масъала",
+        "чӣ масъала", "рақамро аз куҷо", "худро муаррифӣ", "номатон чист",
+    ],
+    "agree": [
+        ("ҳа", 0.5), ("хуб", 0.65), ("майлаш", 0.7), ("майли", 0.7), ("албатта", 0.75), ("шавқовар", 0.8),
+        ("давом диҳед", 0.85), ("розӣ", 0.85), ("мешавад", 0.55), ("як дақиқа дорам", 0.8), ("вақт дорам", 0.8),
+        ("гӯед", 0.55), ("меорем", 0.6), ("дуруст", 0.6), ("бале", 0.6), ("ок", 0.7),
+    ],
+    "question": [
+        ("чанд вақт", 0.85), ("чанд рӯз", 0.85), ("мӯҳлат", 0.75), ("гумрук", 0.75), ("суғурта", 0.75),
+        ("анбор", 0.7), ("пардохт", 0.75), ("ҳуҷҷат", 0.7), ("шартнома", 0.7), ("кафолат", 0.75),
+        ("роҳи оҳан", 0.7), ("чӣ тавр", 0.6), ("чӣ дохил", 0.85), ("кадом шаҳр", 0.75), ("чанд", 0.55),
+        ("чаро", 0.6),
+    ],
+    "give_contact": [
+        ("нависед", 0.6), ("рақамам", 0.8), ("телефонам", 0.8), ("почтаи ман", 0.8), ("номам", 0.55),
+        ("мегӯям", 0.55),
+    ],
+    "request_quote": [
+        ("ҳисоб", 0.85), ("ҳисоб кунед", 0.9), ("ҳисоб карда", 0.9), ("нархашро", 0.75), ("ставка", 0.85),
+        ("чанд пул", 0.8), ("овардан лозим", 0.85), ("партия", 0.75), ("нархи", 0.6), ("калкулятсия", 0.85),
+    ],
+    "objection_not_interested": [
+        ("шавқ надорам", 0.95), ("шавқ надорем", 0.95), ("лозим нест", 0.8), ("даркор нест", 0.8),
+        ("ҳеҷ чиз лозим нест", 0.95), ("не ташаккур", 0.85), ("занг назанед", 0.9), ("халал нарасонед", 0.9),
+        ("намехоҳам", 0.8), ("не", 0.5), ("нахайр", 0.6),
+    ],
+    "objection_has_supplier": [
+        ("интиқолдиҳанда", 0.8), ("ширкати дигар", 0.85), ("кор мекунем", 0.6), ("логист", 0.75),
+        ("экспедитор", 0.8), ("шарик", 0.8), ("таъминкунанда", 0.75), ("худамон", 0.7), ("қонеъ", 0.8),
+        ("аллакай дорем", 0.8), ("доимӣ", 0.6),
+    ],
+    "objection_send_email": [
+        ("почта", 0.85), ("почтаи электронӣ", 0.9), ("имейл", 0.8), ("телеграм", 0.75), ("мактуб", 0.8),
+        ("фиристед", 0.75), ("партоед", 0.7), ("пешниҳоди тиҷоратӣ", 0.85), ("пешниҳод", 0.6),
+        ("рӯйхати нарх", 0.85), ("прайс", 0.8),
+    ],
+    "objection_busy": [
+        ("бандам", 0.9), ("банд", 0.8), ("дертар", 0.8), ("баъдтар", 0.8), ("пагоҳ", 0.7), ("маҷлис", 0.85),
+        ("мошин ронда", 0.9), ("гап зада наметавонам", 0.95), ("вақт надорам", 0.9), ("баъд занг", 0.85),
+        ("ҳоло не", 0.85), ("дар роҳ", 0.8),
+    ],
+    "objection_too_expensive": [
+        ("қимат", 0.9), ("арзонтар", 0.85), ("арзон", 0.75), ("нарх баланд", 0.9), ("баланд", 0.6),
+        ("қудратамон намерасад", 0.95), ("буҷа", 0.8), ("пул надорем", 0.85), ("нархатон", 0.6),
+    ],
+    "objection_not_decision_maker": [
+        ("ҳал намекунам", 0.95), ("директор", 0.75), ("роҳбар", 0.75), ("сардор", 0.75), ("соҳиб", 0.7),
+        ("шӯъба", 0.7), ("муроҷиат кунед", 0.8), ("машғул нестам", 0.85), ("ман не", 0.7),
+        ("ба ман дахл надорад", 0.9), ("қарор", 0.75),
+    ],
+    "objection_no_need": [
+        ("намеорем", 0.9), ("эҳтиёҷ нест", 0.95), ("эҳтиёҷ", 0.8), ("бор надорем", 0.9), ("воридот", 0.75),
+        ("маҳаллӣ", 0.85), ("лозим намешавад", 0.85), ("чизе надорем", 0.85), ("бо чин кор намекунем", 0.95),
+    ],
+    "end_session": [
+        ("хайр", 0.8), ("то дидан", 0.85), ("саломат бошед", 0.8), ("тамом", 0.9), ("анҷом", 0.9),
+        ("бас", 0.7), ("ҳамааш", 0.55),
+    ],
+    "wrong_number": [
+        ("хато кардед", 0.95), ("иштибоҳ", 0.95), ("рақами нодуруст", 0.95), ("нодуруст", 0.8),
+        ("рақами шахсӣ", 0.95), ("чунин ширкат нест", 0.9), ("чунин одам", 0.8), ("кор намекунад", 0.6),
+        ("рақами дигар", 0.8),
+    ],
+}
+
 _QUESTION_WORDS_RU = {"как", "какой", "сколько", "где", "когда", "почему", "зачем", "ли", "что", "чем", "скока",
                       "скоко", "куда", "откуда", "кто"}
 _QUESTION_WORDS_EN = {"how", "what", "when", "where", "why", "which", "do", "does", "is", "are", "can", "who"}
@@ -241,7 +394,30 @@ _DOMAIN_EN = {"ship", "shipping", "customs", "insurance", "container", "cargo", 
 _PRICE_RU = {"сколько", "стоить", "стоимость", "цена", "посчитать", "расчет", "расчёт", "ставка", "прикинуть",
              "рассчитать", "просчитать", "выйти", "предложение", "деньга", "обойтись", "просчет"}
 _PRICE_EN = {"quote", "price", "cost", "much", "calculate", "rate", "estimate"}
-_CONTRAST = {"но", "однако", "but", "however"}
+_QUESTION_WORDS = {
+    "uz": {"qancha", "qachon", "qayerda", "qayerdan", "qayerga", "nima", "nega", "qanday", "qaysi", "kim", "necha"},
+    "tg": {"чанд", "кай", "чӣ", "чаро", "кӣ", "куҷо", "кадом", "чи", "оё"},
+}
+_DOMAIN = {
+    "uz": {"yuk", "yetkazib", "bojxona", "sug'urta", "ombor", "konteyner", "to'lov", "hujjat", "shartnoma", "narx",
+           "temir", "avia", "dengiz", "mashina", "fura", "muddat", "kun"},
+    "tg": {"бор", "расонидан", "гумрук", "суғурта", "анбор", "контейнер", "пардохт", "ҳуҷҷат", "шартнома", "нарх",
+           "роҳи", "авиа", "баҳр", "мошин", "фура", "мӯҳлат", "рӯз"},
+}
+_PRICE = {"uz": {"qancha", "narx", "narxi", "hisob", "stavka", "turadi"},
+          "tg": {"чанд", "нарх", "ҳисоб", "ставка", "пул"}}
+_CONTRAST = {"но", "однако", "but", "however", "lekin", "ammo", "biroq", "аммо", "лекин", "вале"}
+# languages with their own cue tables; uz and tg words match cue stems by prefix (agglutinative)
+LANGUAGES = ("ru", "en", "uz", "tg")
+_STEMMED = frozenset({"uz", "tg"})
+_CUES: dict[str, dict[str, list[Cue]]] = {"ru": RU_CUES, "en": EN_CUES, "uz": UZ_CUES, "tg": TG_CUES}
+_NO_WORDS = {"нет", "no", "yo'q", "не", "нахайр"}
+_UZ_APOSTROPHES = str.maketrans({"ʻ": "'", "’": "'", "‘": "'", "`": "'", "ʼ": "'", "´": "'"})
+_STEM_TOKEN_RE = {
+    "uz": re.compile(r"[a-zа-яёўқғҳ]+(?:'[a-zа-яёўқғҳ]+)*|\d+|[.,!?;:]", re.IGNORECASE),
+    "tg": re.compile(r"[a-zа-яёғӣқӯҳҷ]+|\d+|[.,!?;:]", re.IGNORECASE),
+}
+MIN_STEM = 3  # a cue word of at least this many letters also matches longer words that start with it
 HEDGES = ("кто его знает", "бог его знает", "не знаю", "сложно сказать", "трудно сказать", "как сказать",
           "who knows", "i do not know", "hard to say", "not sure")
 _INTENSIFIERS = {"очень", "совсем", "особо", "слишком", "так", "сильно", "really", "very", "so"}
@@ -342,11 +518,13 @@ class IntentClassifier:
         *,
         threshold: float = DEFAULT_THRESHOLD,
     ):
-        self.language = "en" if language == "en" else "ru"
+        self.language = language if language in LANGUAGES else "ru"
         self.threshold = threshold
-        cues = EN_CUES if self.language == "en" else RU_CUES
-        # English utterances on a Russian call (and the reverse) still deserve a fair guess.
-        other = RU_CUES if self.language == "en" else EN_CUES
+        self.stemmed = self.language in _STEMMED
+        cues = _CUES[self.language]
+        # English utterances on a Russian call (and the reverse) still deserve a fair guess; Uzbek and
+        # Tajik words would only be mangled by the Russian lemmatiser, so they keep to their own table.
+        other = {} if self.stemmed else RU_CUES if self.language == "en" else EN_CUES
         self._patterns: list[tuple[str, frozenset[str], float]] = []
         self._seen: dict[tuple[str, frozenset[str]], int] = {}
         self._vocab: set[str] = set()
@@ -388,20 +566,27 @@ class IntentClassifier:
             self._patterns.append((label, key, weight))
         for t in key:
             self._vocab.add(t.split("_", 1)[1] if "_" in t else t)
-        for word in _TOKEN_RE.findall(self._normalise(phrase)):
+        for word in self._tokens(phrase):
             if word.isalpha() and len(word) >= 4:
                 self._surface[word] = self._lemma(word, False)
 
-    @staticmethod
-    def _normalise(text: str) -> str:
+    def _normalise(self, text: str) -> str:
         text = text.lower().replace("ё", "е")
+        if self.stemmed:
+            return text.translate(_UZ_APOSTROPHES)
         for pat, rep in _EN_CONTRACTIONS:
             text = re.sub(pat, rep, text)
         return text
 
+    def _tokens(self, text: str) -> list[str]:
+        pattern = _STEM_TOKEN_RE[self.language] if self.stemmed else _TOKEN_RE
+        return pattern.findall(self._normalise(text))
+
     def _lemmas(self, text: str, *, fuzzy: bool = True) -> list[str]:
         """Lemmas with negation fused to the next content word; punctuation only separates."""
-        raw = _TOKEN_RE.findall(self._normalise(text))
+        raw = self._tokens(text)
+        if self.stemmed:  # negation is a suffix or a word of its own here: the cue tables spell it out
+            return ["<num>" if tok.isdigit() else tok for tok in raw if tok not in ".,!?;:"]
         out: list[str] = []
         neg: str | None = None
         for i, tok in enumerate(raw):
@@ -458,6 +643,8 @@ class IntentClassifier:
             return Classification(OTHER, 0.0, {}, {}, text)
         lemmas = self._lemmas(text)
         present = set(lemmas)
+        if self.stemmed:
+            present |= {tok[:n] for tok in lemmas for n in range(MIN_STEM, len(tok))}
         scores = dict.fromkeys(LABELS, 0.0)
         hits = dict.fromkeys(LABELS, 0)
         for label, key, weight in self._patterns:
@@ -477,7 +664,7 @@ class IntentClassifier:
             scores["agree"] = 0.0  # «да, слышал о вас, но нам не надо»: what follows «но» is what they mean
         if 0 < scores["agree"] <= 0.6 and any(hedge <= present for hedge in self._hedges):
             scores["agree"] = 0.0  # «да кто его знает»: the «да» opens a shrug, not consent
-        if lemmas[:1] in (["нет"], ["no"]) and all(
+        if lemmas[:1] and lemmas[0] in _NO_WORDS and all(
             scores["end_session"] > v for k, v in scores.items() if k != "end_session"
         ):
             # «Нет. Всего хорошего»: a refusal that says goodbye is a refusal, answered as one
@@ -488,7 +675,7 @@ class IntentClassifier:
             if ratio >= 0.88 and ratio > scores[label]:
                 scores[label] = ratio
 
-        found = self._structural(text, present, scores)
+        found = self._structural(text, present, scores, lemmas)
         label = max(scores, key=lambda k: scores[k])
         top = scores[label]
         second = max((v for k, v in scores.items() if k != label), default=0.0)
@@ -499,7 +686,8 @@ class IntentClassifier:
         return Classification(label, confidence, self._slots_for(label, found), {k: round(v, 3) for k, v in
                                                                                  scores.items() if v > 0}, text)
 
-    def _structural(self, text: str, present: set[str], scores: dict[str, float]) -> dict[str, Any]:
+    def _structural(self, text: str, present: set[str], scores: dict[str, float],
+                    lemmas: list[str] | None = None) -> dict[str, Any]:
         """Evidence that is not a cue phrase: contacts, cargo details, time expressions, a question mark."""
         found: dict[str, Any] = {}
         email = slotlib.find_email(text)
@@ -522,7 +710,7 @@ class IntentClassifier:
             found["cargo"] = cargo
         if container:
             found["container"] = container
-        price_words = _PRICE_EN if self.language == "en" else _PRICE_RU
+        price_words = _PRICE.get(self.language) or (_PRICE_EN if self.language == "en" else _PRICE_RU)
         has_price = bool(present & (price_words | _PRICE_RU | _PRICE_EN))
         specifics = sum(bool(x) for x in (weight, cargo, container)) + bool(origin and origin not in ("Китай", "China"))
         if specifics and (has_price or scores["request_quote"] > 0):
@@ -536,11 +724,14 @@ class IntentClassifier:
             found["callback_time"] = when
             if scores["objection_busy"] > 0 or not any(v >= 0.7 for v in scores.values()):
                 scores["objection_busy"] += 0.25
-        qwords = _QUESTION_WORDS_EN if self.language == "en" else _QUESTION_WORDS_RU
-        domain = _DOMAIN_EN if self.language == "en" else _DOMAIN_RU
+        qwords = _QUESTION_WORDS.get(self.language) or (_QUESTION_WORDS_EN if self.language == "en"
+                                                         else _QUESTION_WORDS_RU)
+        domain = _DOMAIN.get(self.language) or (_DOMAIN_EN if self.language == "en" else _DOMAIN_RU)
         fillers = {"а", "ну", "и", "<num>", "простить", "извинить", "так", "вот", "это", "sorry", "so", "well"}
-        content = [t for t in present if t not in fillers and t not in qwords]
-        if "?" in text and ({"кто", "who"} & present or ({"откуда"} & present and {"звонок", "звонить"} & present)):
+        words = set(lemmas) if lemmas is not None else present  # uz/tg: not the stems added for matching
+        content = [t for t in words if t not in fillers and t not in qwords]
+        asks_who = {"кто", "who", "kim", "кӣ", "кист"} & present
+        if "?" in text and (asks_who or ({"откуда"} & present and {"звонок", "звонить"} & present)):
             scores["who_is_calling"] = max(scores["who_is_calling"], 0.75)
         if "?" in text and content:
             if present & domain:
@@ -579,7 +770,7 @@ def get_classifier(language: str = "ru", script_map: Mapping[str, Any] | None = 
     extra = script_map.get("intents") if isinstance(script_map, Mapping) else None
     extra = extra if isinstance(extra, Mapping) else {}
     digest = hashlib.sha256(json.dumps(extra, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
-    key = ("en" if language == "en" else "ru", digest)
+    key = (language if language in LANGUAGES else "ru", digest)
     with _lock:
         clf = _cache.get(key)
         if clf is None:
@@ -592,7 +783,27 @@ def classify(text: str, language: str = "ru", script_map: Mapping[str, Any] | No
     return get_classifier(language, script_map).classify(text)
 
 
+_UZ_MARKERS = re.compile(r"\b(?:[a-z]*[og]['ʻ’‘`][a-z]*|ha|yo'q|va|bu|men|siz|biz|emas|bor|kerak|rahmat|"
+                         r"uchun|bilan|hozir|qiling|yaxshi|mayli|xayr|assalomu|salom|allo)\b", re.I)
+# Uzbek word shapes: q and x are everyday letters, and words end in its suffixes
+_UZ_SHAPES = re.compile(r"\b\w*(?:q|x)\w*\b|\b\w+(?:lar|larni|ning|dan|ga|miz|siz|man|ni|mi|di|moq)\b",
+                        re.I)
+_EN_MARKERS = re.compile(r"\b(?:the|is|are|you|we|i|it|not|no|to|a|an|of|and|my|your|me|what|who|this|that|do|"
+                         r"can|call|please|thanks|thank|yes|hello|ship|send|email|busy)\b", re.I)
+_TG_LETTERS = re.compile(r"[ғӣқӯҳҷ]", re.I)
+_TG_MARKERS = re.compile(r"(?<![а-яё])(?:ман|шумо|ин|нест|ҳаст|мекунам|мекунем|ташаккур|хайр|салом|ҳа|бале|"
+                         r"чӣ|чанд|аст|дорам|дорем|надорем|надорам|куҷо|кист)(?![а-яё])", re.I)
+
+
 def detect_language(text: str) -> str:
-    cyr = len(re.findall(r"[а-яё]", text, re.I))
+    """The language of one utterance by its letters and small words: ru, en, uz (Latin) or tg (Cyrillic)."""
+    cyr = len(re.findall(r"[а-яёғӣқӯҳҷ]", text, re.I))
     lat = len(re.findall(r"[a-z]", re.sub(r"\S+@\S+", "", text), re.I))
-    return "en" if lat > cyr else "ru"
+    if lat > cyr:
+        words = re.sub(r"\S+@\S+", " ", text)
+        english = len(_EN_MARKERS.findall(words))
+        uzbek = len(_UZ_MARKERS.findall(words)) + len(_UZ_SHAPES.findall(words))
+        return "uz" if uzbek > english else "en"
+    if _TG_LETTERS.search(text) or len({m.lower() for m in _TG_MARKERS.findall(text)}) >= 2:
+        return "tg"
+    return "ru"

@@ -32,7 +32,7 @@ ActionKind = Literal["say", "objection_response", "fill_slot", "end_call", "sche
 CONTACT_SLOTS = ("phone", "email")
 SLOT_NAMES = ("name", "phone", "email", "cargo", "origin", "weight", "weight_kg", "container", "callback_time")
 MAX_TURNS_DEFAULT = 30
-_LATER = {"ru": "позже", "en": "later"}
+_LATER = {"ru": "позже", "en": "later", "uz": "keyinroq", "tg": "баъдтар"}
 
 
 @dataclass
@@ -199,6 +199,8 @@ class _Turn:
         faq = self.map.get("faq") or []
         words = {w.strip(".,!?;:«»\"'").lower() for w in text.split()}
         lemmas = words | {ru_lemma_tags(w)[0] for w in words if w}
+        if self.state.language in ("uz", "tg"):  # suffixes glue to stems: «muddati» asks about «muddat»
+            lemmas |= {w[:n] for w in words for n in range(3, len(w))}
         best, best_hits = None, 0
         for i, item in enumerate(faq):
             if not isinstance(item, Mapping):

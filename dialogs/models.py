@@ -6,15 +6,37 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Language(models.TextChoices):
+    """The trainer's languages (its personas and scoring speak these)."""
+
     RU = "ru", _("Russian")
     EN = "en", _("English")
+
+
+class ScriptLanguage(models.TextChoices):
+    """The languages a sales script (and so a call) can be in."""
+
+    RU = "ru", _("Russian")
+    EN = "en", _("English")
+    UZ = "uz", _("Uzbek")
+    TG = "tg", _("Tajik")
+
+
+class CampaignLanguage(models.TextChoices):
+    """A campaign speaks one script language, or ``auto``: the callee's first words pick it."""
+
+    RU = "ru", _("Russian")
+    EN = "en", _("English")
+    UZ = "uz", _("Uzbek")
+    TG = "tg", _("Tajik")
+    AUTO = "auto", _("Detect from the callee's speech")
 
 
 class Script(models.Model):
     """A sales script. ``dialogue_map`` is the format documented in ``dialogs.scriptmap``."""
 
     name = models.CharField(_("name"), max_length=200, unique=True)
-    language = models.CharField(_("language"), max_length=5, choices=Language.choices, default=Language.RU)
+    language = models.CharField(_("language"), max_length=5, choices=ScriptLanguage.choices,
+                                default=ScriptLanguage.RU)
     description = models.TextField(_("description"), blank=True)
     dialogue_map = models.JSONField(_("dialogue map"), default=dict)
     version = models.PositiveIntegerField(_("version"), default=0, editable=False)

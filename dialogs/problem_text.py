@@ -25,6 +25,8 @@ MESSAGES: list[tuple[re.Pattern[str], object]] = [
         (r"^must be a stage name$", _("must be a stage name")),
         (rf"^unknown stage {Q}$", _("unknown stage «%(a)s»")),
         (r"^must be «ru» or «en»$", _("must be «ru» or «en»")),
+        (r"^must be one of «ru», «en», «uz», «tg»$", _("must be one of «ru», «en», «uz», «tg»")),
+        (r"^must be a list of words or short phrases$", _("must be a list of words or short phrases")),
         (r"^must be a positive integer$", _("must be a positive integer")),
         (r"^must be an object$", _("must be an object")),
         (r"^must be an object of intent -> target$", _("must be an object of intent → target")),

@@ -6,7 +6,7 @@ the flow engine, the voice pipeline, calls and training can all use it without D
 Format (keys marked * are required)::
 
     {
-      "language": "ru",                       # "ru" | "en"
+      "language": "ru",                       # "ru" | "en" | "uz" | "tg"
       "start": "greeting",                    # first stage (default "greeting")
       "max_objections": 4,                    # total objections before a polite ending (default 4)
       "variables": {"company": "ТРАНСТИРЕКС"},  # defaults for template variables (extra names allowed)
@@ -39,6 +39,7 @@ Format (keys marked * are required)::
         "callback_time": {"any_of": ["callback_time"]}
       },
       "intents": {"agree": ["да, давайте", ...]},  # extra phrases the classifier learns from
+      "hints": ["ТРАНСТИРЕКС", "Гуанчжоу"],   # words speech recognition should expect (names, cities)
       "limits": {"max_call_s": 300, "max_silences": 3, "silence_s": 8}   # calls only (defaults shown)
     }
 
@@ -95,6 +96,7 @@ INTENT_LABELS = (
     "wrong_number",
 )
 SPECIAL_TARGETS = ("@stay", "@end", "@callback")
+SCRIPT_LANGUAGES = ("ru", "en", "uz", "tg")
 KNOWN_SLOTS = ("name", "phone", "email", "cargo", "origin", "weight", "callback_time", "quote_requested")
 GOALS = ("decision_maker_contact", "quote_requested", "callback_time")
 ALLOWED_VARIABLES = frozenset(
@@ -129,6 +131,12 @@ LIMIT_PHRASES = {
     "en": {"silence_prompt": "Hello, can you hear me?",
            "silence_end": "It seems we lost the line. I will call another time. Goodbye!",
            "limit_end": "I won't take more of your time. Thank you for the conversation, goodbye!"},
+    "uz": {"silence_prompt": "Allo, meni eshityapsizmi?",
+           "silence_end": "Aloqa uzilib qolganga o'xshaydi. Boshqa safar qo'ng'iroq qilaman. Xayr!",
+           "limit_end": "Vaqtingizni boshqa olmayman. Suhbat uchun rahmat, xayr!"},
+    "tg": {"silence_prompt": "Алло, шумо маро мешунавед?",
+           "silence_end": "Чунин менамояд, ки алоқа қатъ шуд. Дафъаи дигар занг мезанам. Хайр!",
+           "limit_end": "Дигар вақтатонро намегирам. Ташаккур барои суҳбат, хайр!"},
 }
 # Intents whose handling is built into the flow engine, so a stage needs no transition for them.
 ENGINE_HANDLED = frozenset({"end_session", "wrong_number", *OBJECTION_LABELS})
@@ -271,8 +279,11 @@ class _Validator:
             self.add("/start", "unknown_stage", f"unknown stage «{start}»")
 
         lang = data.get("language")
-        if lang is not None and lang not in ("ru", "en"):
-            self.add("/language", "bad_value", "must be «ru» or «en»")
+        if lang is not None and lang not in SCRIPT_LANGUAGES:
+            self.add("/language", "bad_value", "must be one of " + ", ".join(f"«{x}»" for x in SCRIPT_LANGUAGES))
+        hints = data.get("hints")
+        if hints is not None and (not isinstance(hints, list) or not all(isinstance(h, str) for h in hints)):
+            self.add("/hints", "type", "must be a list of words or short phrases")
         mo = data.get("max_objections")
         if mo is not None and (not isinstance(mo, int) or isinstance(mo, bool) or mo < 1):
             self.add("/max_objections", "type", "must be a positive integer")
@@ -517,7 +528,7 @@ def demo_map(language: str = "ru") -> dict[str, Any]:
     """The shipped freight-forwarder demo script (``dialogs/data/freight_<language>.json``)."""
     from pathlib import Path
 
-    name = "freight_en.json" if language == "en" else "freight_ru.json"
+    name = f"freight_{language}.json" if language in SCRIPT_LANGUAGES else "freight_ru.json"
     return load_map(Path(__file__).with_name("data") / name)
 
 
@@ -534,3 +545,59 @@ def phrases_of(data: Mapping[str, Any], kind: str) -> list[str]:
 
 def iter_problems_text(problems: Iterable[MapProblem]) -> list[str]:
     return [str(p) for p in problems]
+
+
+# Words that start with a capital inside a sentence (names, cities, brands), in any of the four scripts.
+_PROPER = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-ZА-ЯЁҒӢҚӮҲҶ][\w'’ʻ-]{2,}(?:[ -][A-ZА-ЯЁҒӢҚӮҲҶ][\w'’ʻ-]{2,})*)")
+_NOT_NAMES = {"Меня", "Это", "Мы", "Наш", "Наши", "Да", "Нет", "The", "We", "Our", "This", "Биёед", "Keling"}
+
+
+def speech_hints(data: Mapping[str, Any], *, limit: int = 40) -> list[str]:
+    """Words speech recognition should expect on this script's calls: company, product, cities, brands.
+
+    The map's own ``hints`` come first, then the values of ``variables`` (the company, the agent's
+    name, the product), then capitalised words inside the bot's lines and FAQ answers (cities such
+    as Гуанчжоу, Иу). Template placeholders are skipped; duplicates are dropped, order is kept.
+    """
+    out: list[str] = []
+    seen: set[str] = set()
+
+    def add(word: str) -> None:
+        word = word.strip(" «»\"'.,!?;:")
+        if len(word) >= 2 and "{{" not in word and word.lower() not in seen and word not in _NOT_NAMES:
+            seen.add(word.lower())
+            out.append(word)
+
+    for hint in data.get("hints") or []:
+        if isinstance(hint, str):
+            add(hint)
+    variables = data.get("variables")
+    if isinstance(variables, Mapping):
+        for value in variables.values():
+            if isinstance(value, str) and len(value) <= 60:
+                add(value)
+    texts: list[str] = []
+    for stage in (data.get("stages") or {}).values():
+        if isinstance(stage, Mapping):
+            texts += [p for p in stage.get("phrases") or [] if isinstance(p, str)]
+    for item in data.get("faq") or []:
+        if isinstance(item, Mapping) and isinstance(item.get("answer"), str):
+            texts.append(item["answer"])
+    for text in texts:
+        for match in _PROPER.finditer(re.sub(r"\{\{[^}]*\}\}", " ", text)):
+            add(match.group(1))
+    return out[:limit]
+
+
+def speech_prompt(data: Mapping[str, Any], *, max_chars: int = 400) -> str:
+    """The hints as one recogniser prompt (Whisper's ``initial_prompt``, OpenAI's ``prompt``).
+
+    Whisper reads only the last ~224 tokens of a prompt, so it stays short: the words, comma-separated.
+    """
+    out = ""
+    for hint in speech_hints(data):
+        candidate = f"{out}, {hint}" if out else hint
+        if len(candidate) > max_chars:
+            break
+        out = candidate
+    return out

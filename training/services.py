@@ -11,7 +11,7 @@ import io
 import logging
 import wave
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from config.metrics import record_turn_metrics
 from training.models import (
     Assignment,
     Certification,
@@ -163,7 +164,7 @@ def session_turn_add(*, session_id: int, turn: TurnRecord) -> SessionTurn:
     session = _locked(session_id)
     last = session.turns.aggregate(m=Max("index"))["m"]
     next_index = 0 if last is None else last + 1
-    return SessionTurn.objects.create(
+    row = SessionTurn.objects.create(
         session=session,
         index=next_index,
         speaker=turn.speaker,
@@ -182,6 +183,8 @@ def session_turn_add(*, session_id: int, turn: TurnRecord) -> SessionTurn:
         stt_queue_wait_ms=turn.stt_queue_wait_ms,
         stt_missed=turn.stt_missed,
     )
+    record_turn_metrics(asdict(turn), channel="training")
+    return row
 
 
 def _ms_field(value: int | float | None) -> int | None:

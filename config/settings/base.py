@@ -253,6 +253,9 @@ VOICE = {
     "STT": {"PROVIDER": env("STT_PROVIDER", default="local"), "OPTIONS": env.json("STT_OPTIONS", default={})},
     "TTS": {"PROVIDER": env("TTS_PROVIDER", default="local"), "OPTIONS": env.json("TTS_OPTIONS", default={})},
     "AUDIO_CACHE_TTL_S": env.int("AUDIO_CACHE_TTL_S", default=30 * 24 * 3600),
+    # A language the TTS above cannot speak (eSpeak NG has no Tajik) -> its own block, e.g.
+    # {"tg": {"PROVIDER": "elevenlabs", "OPTIONS": {"voice_id": "…", "model": "eleven_multilingual_v2"}}}
+    "TTS_BY_LANGUAGE": env.json("TTS_BY_LANGUAGE", default={}),
     # live calls and practice sessions read (and fill) the Redis audio cache before synthesising
     "LIVE_AUDIO_CACHE": env.bool("LIVE_AUDIO_CACHE", default=True),
     # inbound media may run this far ahead of real time (a carrier catching up) before the socket closes (4408)

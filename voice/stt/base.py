@@ -25,11 +25,14 @@ class STTProvider(ABC):
     name = "base"
     timeout_s: float = 15.0
 
-    async def transcribe(self, pcm16: bytes, *, sample_rate: int = 16000, language: str | None = None) -> Transcript:
+    async def transcribe(self, pcm16: bytes, *, sample_rate: int = 16000, language: str | None = None,
+                         prompt: str | None = None) -> Transcript:
+        """``prompt``: words to expect on this call (names, products, cities), for providers that take hints."""
         started = time.perf_counter()
+        hints = {"prompt": prompt} if prompt else {}  # providers without hints keep their old signature
         try:
             async with asyncio.timeout(self.timeout_s):
-                result = await self._transcribe(pcm16, sample_rate=sample_rate, language=language)
+                result = await self._transcribe(pcm16, sample_rate=sample_rate, language=language, **hints)
         except TimeoutError as exc:
             raise ProviderTimeout(f"transcription took longer than {self.timeout_s}s", provider=self.name) from exc
         except ProviderError:

@@ -44,14 +44,17 @@ class FakeSTT(STTProvider):
         self.language = language
         self.timeout_s = timeout_s
         self.calls: list[tuple[float, str | None]] = []
+        self.prompts: list[str | None] = []  # the hints each transcription was given
 
     def push(self, *texts: str) -> None:
         """Queue more answers, e.g. between turns of a scripted conversation."""
         self.queue.extend(texts)
 
-    async def _transcribe(self, pcm16: bytes, *, sample_rate: int, language: str | None) -> Transcript:
+    async def _transcribe(self, pcm16: bytes, *, sample_rate: int, language: str | None,
+                          prompt: str | None = None) -> Transcript:
         duration_ms = len(pcm16) / 2 / sample_rate * 1000 if sample_rate else 0.0
         self.calls.append((duration_ms, language))
+        self.prompts.append(prompt)
         if self.delay_ms:
             await asyncio.sleep(self.delay_ms / 1000)
         if self.fail:

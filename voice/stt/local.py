@@ -253,13 +253,14 @@ class LocalWhisperSTT(STTProvider):
             loaded.executor, self._run, loaded.model, silence, self.language or "en"
         )
 
-    async def _transcribe(self, pcm16: bytes, *, sample_rate: int, language: str | None) -> Transcript:
+    async def _transcribe(self, pcm16: bytes, *, sample_rate: int, language: str | None,
+                          prompt: str | None = None) -> Transcript:
         language = language or self.language
         audio = pcm16_to_float32(pcm16, sample_rate)
         if audio.size < _MIN_AUDIO_S * WHISPER_RATE:
             return Transcript(text="", language=language or "")
         loaded = await self._loaded()
-        job = loaded.executor.submit(self._run, loaded.model, audio, language)
+        job = loaded.executor.submit(self._run, loaded.model, audio, language, prompt)
         result = asyncio.wrap_future(job)
         try:
             return await asyncio.shield(result)
@@ -270,7 +271,7 @@ class LocalWhisperSTT(STTProvider):
                 await asyncio.wait([result])
             raise
 
-    def _run(self, model: Any, audio: np.ndarray, language: str | None) -> Transcript:
+    def _run(self, model: Any, audio: np.ndarray, language: str | None, prompt: str | None = None) -> Transcript:
         segments, info = model.transcribe(
             audio,
             language=language,
@@ -280,7 +281,7 @@ class LocalWhisperSTT(STTProvider):
             condition_on_previous_text=False,
             vad_filter=False,  # the pipeline's VAD already cut the utterance
             without_timestamps=True,
-            initial_prompt=self.initial_prompt,
+            initial_prompt=prompt or self.initial_prompt,
             hotwords=self.hotwords,
         )
         # segments is lazy: decoding happens while iterating, so it must stay in this worker thread.

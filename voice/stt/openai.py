@@ -84,7 +84,8 @@ class OpenAISTT(STTProvider):
         # The SDK's own timeout fires first and maps to ProviderTimeout; the base's is the backstop.
         self.timeout_s = timeout_s * (max_retries + 1) + 1.0
 
-    async def _transcribe(self, pcm16: bytes, *, sample_rate: int, language: str | None) -> Transcript:
+    async def _transcribe(self, pcm16: bytes, *, sample_rate: int, language: str | None,
+                          prompt: str | None = None) -> Transcript:
         from openai import omit
 
         language = language or self.language
@@ -93,7 +94,7 @@ class OpenAISTT(STTProvider):
                 file=("utterance.wav", write_wav(None, pcm16[: len(pcm16) - len(pcm16) % 2], sample_rate), "audio/wav"),
                 model=self.model,
                 language=language or omit,
-                prompt=self.prompt or omit,
+                prompt=prompt or self.prompt or omit,
                 response_format="json",
             )
         except Exception as exc:

@@ -27,7 +27,7 @@ RATE_RANGE = (80, 450)  # words per minute
 BUFFER_MS = 60  # size of each callback buffer: the first chunk is ready after ~this much audio
 
 # Language code -> eSpeak voice name; en-us is the clearer English voice for Whisper and for callers.
-LANGUAGE_VOICES = {"ru": "ru", "en": "en-us"}
+LANGUAGE_VOICES = {"ru": "ru", "en": "en-us", "uz": "uz"}  # eSpeak NG has no Tajik voice
 
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 

@@ -16,7 +16,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--jsonl", action="store_true", help="JSON lines output (the only format for now)")
-        parser.add_argument("--language", choices=["ru", "en", "auto"], default="ru")
+        parser.add_argument("--language", choices=["ru", "en", "uz", "tg", "auto"], default="ru")
         parser.add_argument("--script", type=int, default=None, help="Script id whose intent phrases to add")
         parser.add_argument("--scores", action="store_true", help="also print every label's score")
 

@@ -285,6 +285,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
                                                   silence_prompt=limits["silence_prompt"],
                                                   silence_end=limits["silence_end"], duration_end=limits["limit_end"]))
         config.use_script_phrases(ctx.script_map)  # «holding» / «not_heard» from the script when it has them
+        config.stt_prompt = ctx.stt_prompt  # the script's names, products and cities as recognition hints
         stt, tts = await asyncio.to_thread(lambda: (shared_provider("stt"), shared_provider("tts")))
         self.started_at = time.time()
         # The call is answered: written without holding up the conversation (a hundred calls starting at

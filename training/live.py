@@ -104,6 +104,8 @@ def build_pipeline(*, setup: SessionSetup, stt: Any = None, tts: Any = None, res
         vad=VADConfig(end_silence_ms=END_SILENCE_MS),
         # the practice customer's own words when recognition fails twice (the defaults are a salesperson's)
         not_heard_phrases=dict(CUSTOMER_NOT_HEARD),
+        # the end phrase is a command the trainee must be heard saying: the recogniser expects it
+        stt_prompt=f"{setup.end_phrase}." if setup.end_phrase else "",
     )
     return VoicePipeline(
         stt=stt or shared_provider("stt"),

@@ -102,6 +102,8 @@ class CallLimits:
 class PipelineConfig:
     language: str = "ru"
     voice: str = ""
+    # words the recogniser should expect (the script's names, products, cities; the trainer's end phrase)
+    stt_prompt: str = ""
     # the rate fed to ``feed()`` (the VAD and STT run on it): a telephony stream's 8 kHz is kept as is,
     # so no frame is resampled on the way in; ``MediaSession`` sets it from the stream's format
     input_rate: int = SAMPLE_RATE
@@ -476,7 +478,8 @@ class VoicePipeline:
         # the whole wait (admission queue + work) is bounded, but well past stt_timeout_s: a late
         # transcript is still the person's words, and the turn uses it when it comes
         async with asyncio.timeout(self.config.stt_give_up_s):
-            return await self.stt.transcribe(audio, sample_rate=self.config.input_rate, language=self.state.language)
+            return await self.stt.transcribe(audio, sample_rate=self.config.input_rate, language=self.state.language,
+                                             prompt=self.config.stt_prompt or None)
 
     def _start_stt(self, audio: bytes, *, name: str = "voice-stt") -> asyncio.Task:
         """A transcription that outlives the turn waiting on it (a barge-in carries it to the next turn)."""

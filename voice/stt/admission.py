@@ -164,11 +164,12 @@ class AdmittedSTT(STTProvider):
         self.name = inner.name
         self.timeout_s = inner.timeout_s
 
-    async def transcribe(self, pcm16: bytes, *, sample_rate: int = 16000, language: str | None = None) -> Transcript:
+    async def transcribe(self, pcm16: bytes, *, sample_rate: int = 16000, language: str | None = None,
+                         prompt: str | None = None) -> Transcript:
         waited = await self.admission.acquire()
         started = time.perf_counter()
         try:
-            result = await self.inner.transcribe(pcm16, sample_rate=sample_rate, language=language)
+            result = await self.inner.transcribe(pcm16, sample_rate=sample_rate, language=language, prompt=prompt)
         finally:
             self.admission.release()
         audio_s = len(pcm16) / 2 / sample_rate if sample_rate else 0.0

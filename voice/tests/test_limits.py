@@ -73,3 +73,16 @@ def test_the_script_map_sets_limits_and_phrases_with_defaults():
     data["limits"] = {"max_call_s": -1, "forever": 1}
     codes = {(p.path, p.code) for p in validate_map(data)}
     assert ("/limits/max_call_s", "type") in codes and ("/limits/forever", "unknown_key") in codes
+
+
+async def test_the_recognition_hints_reach_the_stt_on_every_turn():
+    from voice.stt.fake import FakeSTT
+
+    stt = FakeSTT(default="да")
+    pipeline, _, sink = build(stt=stt, stt_prompt="ТРАНСТИРЕКС, Фошань, Гуанчжоу.")
+    await pipeline.start()
+    await speak(pipeline)
+    await wait_for(lambda: sink.of(BotTurnFinished), timeout=10)
+    await pipeline.close()
+    assert stt.prompts and set(stt.prompts) == {"ТРАНСТИРЕКС, Фошань, Гуанчжоу."}
+

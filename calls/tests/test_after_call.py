@@ -72,8 +72,9 @@ def test_callback_request_creates_a_task(make_campaign, make_contact):
     call = _answered(make_campaign(), make_contact(), turns)
     call_after_work(call_id=call.pk)
     call.refresh_from_db()
-    if call.crm_status in (Call.CrmStatus.LEAD, Call.CrmStatus.TASK):
-        assert Task.objects.filter(call=call, kind=Task.Kind.CALLBACK).exists() or call.disposition != "callback"
+    assert call.disposition == Call.Disposition.CALLBACK
+    assert call.crm_status == Call.CrmStatus.TASK
+    assert Task.objects.filter(call=call, kind=Task.Kind.CALLBACK).count() == 1
 
 
 def test_gone_call_is_logged_and_skipped():

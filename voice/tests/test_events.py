@@ -71,12 +71,11 @@ async def test_background_sink_forwards_in_order_without_blocking_and_drains_on_
 
     inner = FailingOnce()
     sink = BackgroundSink(inner)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
     states = [MindState.LISTENING, MindState.ANALYZING_SPEECH, MindState.ROUTING_TO_LLM, MindState.SPEAKING]
     for state in states:
         await sink.emit(StateChanged(state=state))
-    assert loop.time() - started < 0.01  # emit never waits for the slow sink
+    # emit never waits for the slow sink: every event was handed over before the sink wrote the first one
+    assert inner.events == [] and sink.queue.qsize() >= len(states) - 1
     await sink.aclose()
     # the first write failed and was logged; the rest arrived, in order
     assert [e.state for e in inner.events] == states[1:]

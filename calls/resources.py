@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 from import_export import fields, resources, widgets
 
 from calls.models import Contact, ContactList, DoNotCall
@@ -18,13 +19,32 @@ HEADER_ALIASES = {
 }
 
 
+# «Не звонить» as people write it; anything else refuses the row (a misread «да» would call someone who opted out)
+DNC_TRUE = {"1", "true", "yes", "y", "да", "д", "+", "x", "х", "✓", "v"}
+DNC_FALSE = {"", "0", "false", "no", "n", "нет", "н", "-"}
+
+
+class DoNotCallWidget(widgets.BooleanWidget):
+    def clean(self, value, row=None, **kwargs):
+        if isinstance(value, bool):
+            return value
+        text = "" if value is None else str(value).strip().lower()
+        if text in DNC_TRUE:
+            return True
+        if text in DNC_FALSE:
+            return False
+        raise ValueError(_("unknown value «%(value)s»: write да/нет (yes/no, 1/0)") % {"value": value})
+
+
 class ContactResource(resources.ModelResource):
     variables = fields.Field(attribute="variables", column_name="variables", widget=widgets.JSONWidget())
+    do_not_call = fields.Field(attribute="do_not_call", column_name="do_not_call", widget=DoNotCallWidget())
 
     def __init__(self, contact_list: ContactList | None = None, **kwargs):
         super().__init__(**kwargs)
         self.contact_list = contact_list
         self._dnc: set[str] | None = None
+        self._seen: set[str] = set()
 
     class Meta:
         model = Contact
@@ -38,6 +58,7 @@ class ContactResource(resources.ModelResource):
             names = [str(h).strip().lower() for h in dataset.headers]
             dataset.headers = [HEADER_ALIASES.get(name, name) for name in names]
         self._dnc = set(DoNotCall.objects.values_list("phone", flat=True))
+        self._seen = set(Contact.objects.filter(contact_list=self.contact_list).values_list("phone", flat=True))
 
     def before_import_row(self, row, **kwargs):
         raw_phone = row.get("phone") or ""
@@ -45,6 +66,9 @@ class ContactResource(resources.ModelResource):
             row["phone"] = normalize_phone(str(raw_phone))
         except ValidationError:
             row["phone"] = str(raw_phone).strip()  # full_clean reports it on this row
+        if row["phone"] in self._seen:  # reported against the phone, not as a nameless "__all__" error
+            raise ValidationError({"phone": [_("This phone number is already in the list.")]})
+        self._seen.add(row["phone"])
         if not row.get("timezone"):
             row["timezone"] = "Europe/Moscow"
         extra = {k: v for k, v in row.items() if k not in KNOWN_COLUMNS and k and v not in (None, "")}

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from calls.models import Call, CallEvent, CallOutcome, Campaign, Contact, ContactList, DoNotCall
 from calls.resources import ContactResource
@@ -68,8 +69,13 @@ def contacts_import(*, contact_list: ContactList, content: bytes, file_format: s
         return report
     try:
         dataset = _load_dataset(content, file_format)
-    except Exception as exc:  # a corrupt file is the user's problem to see, not a 500
-        report.fatal = f"could not read the file: {exc}"
+    except UnicodeDecodeError:
+        report.fatal = str(_("The file is not UTF-8 text: save it as “CSV UTF-8” or upload an XLSX file."))
+        return report
+    except Exception:  # a corrupt or binary file is the user's to see, in words, not a 500 or a traceback
+        log.info("contact import: unreadable %s file", file_format, exc_info=True)
+        report.fatal = str(_("The file could not be read as %(format)s. Check that it is a CSV or XLSX file.")
+                           % {"format": file_format.upper()})
         return report
     headers = {str(h).strip().lower() for h in (dataset.headers or [])}
     if not headers & {"phone", "телефон", "номер"}:
@@ -1041,7 +1047,6 @@ def call_single_start(*, phone: str, language: str, user: Any = None, name: str 
     script's opening line. Refused (``SingleCallError``): a number on the do-not-call list, a callee
     outside 08:00–21:00 of their own time, a language the TTS cannot speak, no script for it.
     """
-    from django.utils.translation import gettext as _
 
     from config.voice import tts_language_problem
     from dialogs.models import CampaignLanguage, Script

@@ -40,7 +40,8 @@ def test_csv_import_reports_bad_rows_and_keeps_good_ones(contact_list):
     assert set(by_row) == {4, 5, 6, 7}  # header is row 1
     assert by_row[4].field == "phone"
     assert by_row[5].field == "phone"
-    assert "already exists" in by_row[6].message or "существует" in by_row[6].message
+    assert by_row[6].field == "phone"
+    assert "already in the list" in by_row[6].message or "уже есть" in by_row[6].message
     assert by_row[7].field == "timezone"
 
     marina = Contact.objects.get(phone="+79167654321")
@@ -88,3 +89,27 @@ def test_operator_cannot_import(client, operator, contact_list):
     upload = SimpleUploadedFile("contacts.csv", CSV.encode(), content_type="text/csv")
     assert client.post(url, {"file": upload}).status_code == 403
     assert contact_list.contacts.count() == 0
+
+
+def test_do_not_call_spellings_are_honoured_and_unknown_ones_refuse_the_row(contact_list):
+    csv = ("phone,name,do_not_call\n+79160000001,А,да\n+79160000002,Б,yes\n+79160000003,В,Yes\n"
+           "+79160000004,Г,нет\n+79160000005,Д,\n+79160000006,Е,наверное\n")
+    report = contacts_import(contact_list=contact_list, content=csv.encode(), file_format="csv")
+    flags = dict(contact_list.contacts.values_list("phone", "do_not_call"))
+    assert flags == {"+79160000001": True, "+79160000002": True, "+79160000003": True,
+                     "+79160000004": False, "+79160000005": False}
+    assert [(p.row, p.field) for p in report.problems] == [(7, "do_not_call")]
+    assert "наверное" in report.problems[0].message
+
+
+def test_a_binary_file_gets_words_not_a_python_error(contact_list):
+    report = contacts_import(contact_list=contact_list, content=b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", file_format="csv")
+    assert report.fatal and "codec" not in report.fatal and "UTF-8" in report.fatal
+    assert not contact_list.contacts.exists()
+
+
+def test_a_duplicate_phone_is_reported_against_the_phone_field(contact_list):
+    csv = "phone,name\n+79160000001,А\n+7 916 000-00-01,Б\n"
+    report = contacts_import(contact_list=contact_list, content=csv.encode(), file_format="csv")
+    assert report.created == 1
+    assert [(p.row, p.field) for p in report.problems] == [(3, "phone")]

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from config.voice import shared_provider
 from dialogs.models import Language
 from training.models import Difficulty, Scenario
 from training.selectors import scenarios_available
@@ -53,6 +54,11 @@ class SessionStartForm(forms.Form):
         voice = self.cleaned_data["voice"].strip()
         if voice and not all(c.isalnum() or c in "-_+." for c in voice):
             raise forms.ValidationError(_("A voice name has only letters, digits and - _ + ."))
+        if voice and shared_provider("tts").has_voice(voice) is False:
+            # otherwise the customer would stay silent while the page says «Подключено. Говорите.»
+            raise forms.ValidationError(
+                _("The speech engine has no voice «%(voice)s». Leave the field empty for the default voice.")
+                % {"voice": voice})
         return voice
 
     def clean(self) -> dict[str, Any]:

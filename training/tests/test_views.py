@@ -284,3 +284,17 @@ def test_a_transcript_with_bad_numbers_or_shapes_is_a_400(client_of, trainee, el
     assert r.status_code == 400 and "bad transcript" in r.json()["error"]
     session.refresh_from_db()
     assert session.status == Status.ACTIVE and session.turns.count() == 0
+
+
+def test_an_unknown_voice_is_refused_before_the_session_starts(client_of, trainee, scenario_en, settings):
+    """«Alice» is not an eSpeak voice: the form says so, instead of a silent customer behind «Подключено»."""
+    settings.VOICE = {**settings.VOICE, "TTS": {"PROVIDER": "local", "OPTIONS": {}}}
+    c = client_of(trainee)
+    bad = c.post(reverse("training:session_start"), {"scenario": scenario_en.pk, "voice": "Alice"},
+                 HTTP_HX_REQUEST="true")
+    assert bad.status_code == 200 and 'id="voice-errors"' in bad.content.decode()
+    assert "Alice" in bad.content.decode()
+    assert TrainingSession.objects.count() == 0
+    ok = c.post(reverse("training:session_start"), {"scenario": scenario_en.pk, "voice": "en-us"},
+                HTTP_HX_REQUEST="true")
+    assert ok.status_code == 204 and TrainingSession.objects.count() == 1

@@ -47,6 +47,10 @@ class TTSProvider(ABC):
     @abstractmethod
     def _synthesize(self, text: str, *, voice: str, language: str, sample_rate: int) -> AsyncIterator[bytes]: ...
 
+    def has_voice(self, voice: str) -> bool | None:
+        """Whether ``voice`` exists here: True/False where the provider can tell offline, else None."""
+        return None
+
     def cache_key(self, text: str, *, voice: str, language: str, sample_rate: int) -> str:
         """What the audio cache keys on; the provider name keeps vendors' audio apart."""
         return f"{self.name}|{voice}|{language}|{sample_rate}|{text.strip()}"

@@ -161,6 +161,9 @@ class EspeakTTS(TTSProvider):
     def native_rate(self, sample_rate: int) -> int:
         return self.engine.sample_rate
 
+    def has_voice(self, voice: str) -> bool:
+        return self.engine.has_voice(voice)
+
     def voice_for(self, *, voice: str = "", language: str = "") -> str:
         if voice:
             return voice

@@ -82,6 +82,22 @@ def _practise(page, base: str, scenario_id: int, turns) -> int:
     page.click("#start-button")
     page.wait_for_url("**/live/")
     session_id = int(page.url.rstrip("/").split("/")[-2])
+    # The agent conversation itself is not the subject here: the session starts as the signed-URL
+    # handout starts it (no ElevenLabs stand-in), then the page posts the transcript as the agent mode does.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from training.services import session_start
+
+    def start() -> None:  # off Playwright's event loop, where Django refuses database work
+        try:
+            session_start(session_id=session_id)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(start).result()
     result = page.evaluate(
         """async ([url, turns]) => {
             const token = document.querySelector('input[name=csrfmiddlewaretoken]').value;
@@ -108,6 +124,7 @@ def test_a_manager_edits_the_scorecard_and_the_trainee_sees_the_new_checks(
     boss.save()
     make_user("trainee1", "Trainee")
     scenario = Scenario.objects.create(title="Freight (scorecard)", language="en", persona="john_en",
+                                       mode=Scenario.Mode.ELEVENLABS, elevenlabs_agent_id="agent_console_test",
                                        product_description="Door-to-door freight from China in 25 days.")
     from training.services import scorecard_default_ensure
 
@@ -150,6 +167,7 @@ def test_a_manager_assigns_a_scenario_the_trainee_passes_and_is_certified(
     make_user("trainee2", "Trainee")
     Trainee.objects.filter(user__username="trainee2").update(team="North")
     scenario = Scenario.objects.create(title="Freight (assigned)", language="en", persona="john_en",
+                                       mode=Scenario.Mode.ELEVENLABS, elevenlabs_agent_id="agent_console_test",
                                        product_description="Door-to-door freight from China in 25 days.")
     with _browser() as browser:
         with _page(browser, daphne_url, "boss2", tmp_path) as page:

@@ -179,8 +179,9 @@ def calls_history_generate(*, calls: int, days: int = 90, campaigns: int = 1, se
                                       disposition__in=("not_interested", "callback", "interested"))
                   .order_by("-id").values_list("id", flat=True)[:turns])
         _copy_or_bulk(Turn, ["call_id", "index", "speaker", "text", "interrupted", "stage", "intent", "objection",
-                             "created_at"],
-                      [(pk, 90, "user", rng.choice(OTHER_PHRASES), False, "", "other", "", created) for pk in talked])
+                             "stt_missed", "created_at"],
+                      [(pk, 90, "user", rng.choice(OTHER_PHRASES), False, "", "other", "", False, created)
+                       for pk in talked])
     return HistorySummary(calls=calls, contacts=len(contact_ids), campaigns=len(made), experiment_id=experiment.pk)
 
 

@@ -97,5 +97,5 @@ def rollup_schedule_ensure() -> None:
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     every, _ = IntervalSchedule.objects.get_or_create(every=10, period=IntervalSchedule.MINUTES)
-    PeriodicTask.objects.get_or_create(name="analytics: refresh the daily call rollup",
+    PeriodicTask.objects.get_or_create(name="analytics: refresh the dashboard figures",
                                        defaults={"task": ROLLUP_TASK, "interval": every})

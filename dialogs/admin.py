@@ -22,7 +22,9 @@ class PrettyJSONField(forms.JSONField):
     def prepare_value(self, value):
         if isinstance(value, forms.fields.InvalidJSONInput):
             return value  # what was typed, kept as typed, with the error beside it
-        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
+        from dialogs.scriptmap import ordered_map
+
+        return json.dumps(ordered_map(value), ensure_ascii=False, indent=2, cls=self.encoder)
 
 
 def map_editor_widget() -> forms.Textarea:

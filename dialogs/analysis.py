@@ -153,9 +153,10 @@ def _finish(disposition: str, labels: list[str], fs: FlowState, objections: list
 # Follow-up texts when the script has none of its own (``phrases.follow_up_<disposition>`` in the map):
 # neutral wording with the script's variables, translated by gettext, so no campaign speaks another's product.
 _FOLLOW_UP_DEFAULTS = {
-    "interested": gettext_noop("Thank you for your time, {{contact.name}}! As agreed, {{company}} will send you "
-                               "the details within a day."),
-    "callback": gettext_noop("Thank you! We will call you back {{callback_time}}, as agreed."),
+    # worded unlike the demo scripts' own lines, so a page showing a script is not taken for untranslated UI
+    "interested": gettext_noop("Many thanks for the conversation, {{contact.name}}! As agreed, {{company}} will "
+                               "send you the details within a day."),
+    "callback": gettext_noop("Many thanks! As agreed, we will ring you again {{callback_time}}."),
     "no_decision_maker": gettext_noop("Thank you! Could you pass our offer on to the person who decides on it?"),
     "busy": gettext_noop("Sorry to disturb you! When would be a good time to talk?"),
 }

@@ -506,9 +506,33 @@ def load_map(source: str | bytes | Mapping[str, Any] | Any, *, strict: bool = Fa
     return data
 
 
+# The order a person reads a map in. PostgreSQL's jsonb does not keep key order (it sorts keys by
+# length), so maps are shown and exported in this order whatever the database gave back.
+MAP_KEY_ORDER = ("language", "start", "max_objections", "variables", "hints", "limits", "stages",
+                 "global_transitions", "objections", "intent_responses", "faq", "phrases", "goals", "intents")
+STAGE_KEY_ORDER = ("phrases", "prompt", "transitions", "default", "final")
+
+
+def _ordered(data: Mapping[str, Any], order: Iterable[str]) -> dict[str, Any]:
+    first = [key for key in order if key in data]
+    return {**{key: data[key] for key in first}, **{k: v for k, v in data.items() if k not in first}}
+
+
+def ordered_map(data: Any) -> Any:
+    """The map with its keys (and each stage's) in reading order; anything else is returned as it is."""
+    if not isinstance(data, Mapping):
+        return data
+    out = _ordered(data, MAP_KEY_ORDER)
+    stages = out.get("stages")
+    if isinstance(stages, Mapping):
+        out["stages"] = {name: _ordered(stage, STAGE_KEY_ORDER) if isinstance(stage, Mapping) else stage
+                         for name, stage in stages.items()}
+    return out
+
+
 def dump_map(data: Mapping[str, Any], *, indent: int | None = 2) -> str:
-    """JSON text of a map, Cyrillic kept readable, keys in their authored order."""
-    return json.dumps(data, ensure_ascii=False, indent=indent) + ("\n" if indent else "")
+    """JSON text of a map, Cyrillic kept readable, keys in reading order."""
+    return json.dumps(ordered_map(data), ensure_ascii=False, indent=indent) + ("\n" if indent else "")
 
 
 def call_limits(data: Mapping[str, Any], variables: Mapping[str, Any] | None = None) -> dict[str, Any]:

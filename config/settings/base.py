@@ -236,6 +236,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # three "language" choice sets (a practice session's, a script's, a campaign's): each its own enum
+    "ENUM_NAME_OVERRIDES": {
+        "ConversationLanguageEnum": "dialogs.models.Language",
+        "ScriptLanguageEnum": "dialogs.models.ScriptLanguage",
+        "CampaignLanguageEnum": "dialogs.models.CampaignLanguage",
+    },
 }
 
 # --- Analytics: the dashboard's figures are cached this many seconds per filter combination (0 = off).

@@ -45,7 +45,7 @@ def test_english_campaigns_get_english_texts():
     r = analyse_transcript([("bot", "Hello!"), ("user", "I'm busy, call me tomorrow at 10")], script_map=data,
                            language="en")
     assert r.disposition == "callback"
-    assert r.follow_up.startswith("Thank you!") and "tomorrow at 10" in r.follow_up
+    assert r.follow_up.startswith("Many thanks!") and "tomorrow at 10" in r.follow_up
     assert r.summary.startswith("The customer asked to call back")
 
 

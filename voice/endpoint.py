@@ -41,7 +41,6 @@ class WebSocketEndpoint:
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
             await cls(scope, send, **kwargs).run(receive)
 
-        app.endpoint_class = cls  # type: ignore[attr-defined]  # for route introspection (permissions)
         return app
 
     # --- what subclasses implement ---

@@ -77,13 +77,21 @@ def shared_provider(kind: str) -> Any:
     admission = settings.VOICE.get("STT_ADMISSION") or {}
     if kind == "stt" and name == "local" and "max_concurrency" not in options:
         options["max_concurrency"] = int(admission.get("WORKERS") or 1)  # the model's threads = the workers
+    def build() -> Any:
+        provider = load_provider(kind, name, **options)
+        if kind == "stt":
+            provider = AdmittedSTT(provider, stt_admission_from_settings(name, options))
+        return provider
+
+    return _shared_instance(kind, name, options, build)
+
+
+def _shared_instance(kind: str, name: str, options: Mapping[str, Any], build: Any) -> Any:
+    """One provider per (kind, name, options) in the process, built once even when many calls start at once."""
     key = (kind, name, json.dumps(options, sort_keys=True, default=str))
     with _shared_lock:
         if key not in _shared:
-            provider = load_provider(kind, name, **options)
-            if kind == "stt":
-                provider = AdmittedSTT(provider, stt_admission_from_settings(name, options))
-            _shared[key] = provider
+            _shared[key] = build()
         return _shared[key]
 
 
@@ -97,11 +105,7 @@ def tts_for_language(language: str) -> Any:
     if not block:
         return shared_provider("tts")
     name, options = _block("TTS", {"TTS": block})
-    key = ("tts", name, json.dumps(options, sort_keys=True, default=str))
-    with _shared_lock:
-        if key not in _shared:
-            _shared[key] = load_provider("tts", name, **options)
-        return _shared[key]
+    return _shared_instance("tts", name, options, lambda: load_provider("tts", name, **options))
 
 
 def tts_language_problem(language: str) -> str | None:
@@ -196,11 +200,16 @@ def redis_for_loop():
     on the event loop instead of queueing on Django's one database thread (the async cache API's path)."""
     import redis.asyncio as redis_asyncio
 
+    return _for_loop(_loop_redis, lambda: redis_asyncio.Redis.from_url(settings.REDIS_URL))
+
+
+def _for_loop(store: weakref.WeakKeyDictionary, build: Any) -> Any:
+    """The running event loop's own instance from ``store``, built on first use (asyncio clients are per loop)."""
     loop = asyncio.get_running_loop()
-    client = _loop_redis.get(loop)
-    if client is None:
-        client = _loop_redis[loop] = redis_asyncio.Redis.from_url(settings.REDIS_URL)
-    return client
+    value = store.get(loop)
+    if value is None:
+        value = store[loop] = build()
+    return value
 
 
 def audio_cache_for_loop():
@@ -212,11 +221,7 @@ def audio_cache_for_loop():
     """
     if not settings.VOICE.get("LIVE_AUDIO_CACHE", True):
         return None
-    loop = asyncio.get_running_loop()
-    cache = _loop_caches.get(loop)
-    if cache is None:
-        cache = _loop_caches[loop] = audio_cache_from_settings(client=redis_for_loop())
-    return cache
+    return _for_loop(_loop_caches, lambda: audio_cache_from_settings(client=redis_for_loop()))
 
 
 def media_guard_options(*, pace: float = 1.0) -> dict[str, float]:

@@ -26,6 +26,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from calls import services
+from calls.listen import CallLive
 from config.voice import (
     audio_cache_for_loop,
     llm_config_from_settings,
@@ -202,6 +203,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
         self.session = None
         self.ctx: services.CallMediaContext | None = None
         self.recorder = CallRecorder()
+        self.live: CallLive | None = None  # listen-in and takeover (calls.listen)
         self.sink: BackgroundSink | None = None
         self.started_at: float | None = None
         self.finished = False
@@ -247,9 +249,11 @@ class MediaStreamConsumer(WebSocketEndpoint):
         from voice.session import MediaSession
 
         protocol = get_provider(self.ctx.provider).media_protocol if self.ctx.provider in PROVIDERS else "twilio"
+        self.live = CallLive(call_id=self.call_id, recorder=self.recorder)
         self.session = MediaSession(codec_for(protocol), self._build_pipeline, send=self.send_frame,
-                                    close=self._close_socket, session_id=f"call-{self.call_id}", tap=self.recorder,
+                                    close=self._close_socket, session_id=f"call-{self.call_id}", tap=self.live.mix,
                                     **media_guard_options(pace=self._pace()))
+        await self.live.attach(self.session)
         await self.session.open()
         if self._auth_timer is not None:
             self._auth_timer.cancel()
@@ -374,6 +378,8 @@ class MediaStreamConsumer(WebSocketEndpoint):
             wav = await asyncio.to_thread(self.recorder.wav)
             await database_sync_to_async(services.call_recording_save)(call_id=self.call_id, wav=wav)
         finally:
+            if self.live is not None:
+                await self.live.detach()
             if self._hold_task is not None:
                 self._hold_task.cancel()
             if self.holds_call:

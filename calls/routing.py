@@ -4,6 +4,7 @@ from channels.auth import AuthMiddlewareStack
 from django.urls import path
 
 from calls.consumers import CallMonitorConsumer, MediaStreamConsumer
+from calls.listen import CallListenConsumer
 from config.websocket import BrowserOriginValidator
 
 websocket_urlpatterns = [
@@ -12,4 +13,6 @@ websocket_urlpatterns = [
     path("ws/calls/live/", BrowserOriginValidator(AuthMiddlewareStack(CallMonitorConsumer.as_asgi()))),
     path("ws/calls/<int:call_id>/live/",
          BrowserOriginValidator(AuthMiddlewareStack(CallMonitorConsumer.as_asgi()))),
+    path("ws/calls/<int:call_id>/listen/",
+         BrowserOriginValidator(AuthMiddlewareStack(CallListenConsumer.as_asgi()))),
 ]

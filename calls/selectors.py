@@ -82,3 +82,7 @@ def campaign_progress_list(*, campaigns: QuerySet[Campaign] | None = None) -> li
 
 def calls_recent(*, limit: int = 50) -> QuerySet[Call]:
     return Call.objects.select_related("contact", "campaign").order_by("-queued_at")[:limit]
+
+
+def call_exists(*, call_id: int) -> bool:
+    return Call.objects.filter(pk=call_id).exists()

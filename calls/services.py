@@ -1111,3 +1111,21 @@ def call_single_start(*, phone: str, language: str, user: Any = None, name: str 
                              data={"by": getattr(user, "username", "") or "", "language": language})
     calls_dispatch_due(campaign_id=campaign.pk, now=now)
     return call
+
+
+# --- live listen-in and takeover (calls.listen) ------------------------------------------------------------
+
+OPERATOR_EVENT_KINDS = ("listen_started", "listen_stopped", "takeover_started", "takeover_ended")
+
+
+def call_operator_event(*, call_id: int, kind: str, user_id: int | None, username: str, **data: Any) -> None:
+    """Log a person listening to or taking over a call, with who it was; the call's page refreshes its log."""
+    if kind not in OPERATOR_EVENT_KINDS:
+        raise ValueError(f"unknown operator event {kind!r}")
+    call = Call.objects.filter(pk=call_id).only("campaign_id").first()
+    if call is None:
+        log.warning("%s for unknown call %s", kind, call_id)
+        return
+    event = CallEvent.objects.create(call_id=call_id, kind=kind, data={"user": username, "user_id": user_id, **data})
+    call_publish(call_id=call_id, campaign_id=call.campaign_id,
+                 payload={"kind": "operator", "event": kind, "user": username, "at": event.created_at.isoformat()})

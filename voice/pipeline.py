@@ -272,6 +272,7 @@ class VoicePipeline:
         self.started = False
         self.closed = False
         self.ended = False
+        self.bot_muted = False  # an operator has taken the call over (calls.listen): the bot neither answers nor speaks
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -338,7 +339,7 @@ class VoicePipeline:
 
     async def feed(self, pcm16: bytes) -> None:
         """PCM16 mono 16 kHz audio in any chunk size; cut into 20 ms frames here."""
-        if self.closed or self.ended:
+        if self.closed or self.ended or self.bot_muted:
             return
         for frame in self._splitter.push(pcm16):
             await self._feed_frame(frame)
@@ -796,7 +797,7 @@ class VoicePipeline:
         while not (self.closed or self.ended):
             await asyncio.sleep(0.1 / speed)
             now = self.clock()
-            if self._turn is not None or self.endpointer.in_speech:
+            if self._turn is not None or self.endpointer.in_speech or self.bot_muted:
                 quiet_since = now  # someone is talking: nothing to do until the line is quiet again
                 continue
             if limits.max_duration_s and now - started >= limits.max_duration_s / speed:
@@ -817,6 +818,32 @@ class VoicePipeline:
             self.end_reason = end_reason
             turn.end_requested = True
         turn.task = asyncio.create_task(self._bot_turn(turn, user_text=None, fixed_text=text), name="voice-limit")
+
+    # --- an operator takes over (calls.listen) ----------------------------------------------------
+
+    async def set_bot_muted(self, muted: bool) -> None:
+        """Muted, the bot is cut off (its queued speech cleared at the far end) and hears nothing until
+        unmuted; the operator speaks instead. Unmuted, it listens afresh: what was said meanwhile is not
+        its turn to answer. The limits' clock waits while muted (no silence prompt over a person)."""
+        if muted == self.bot_muted or self.closed:
+            return
+        self.bot_muted = muted
+        if muted:
+            if self._turn is not None:
+                self._turn.end_requested = False  # a goodbye cut off by an operator does not end the call
+                await self.barge_in()
+            self._drop_speculative()
+            if self._partial is not None and not self._partial.done():
+                self._partial.cancel()
+            self._carry = []
+            await self._set_mind(MindState.IDLE)
+            return
+        self.endpointer = Endpointer(self.config.vad, sample_rate=self.config.input_rate)
+        self._splitter = FrameSplitter(frame_bytes(self.config.input_rate))
+        self._arrivals.clear()
+        self._speech_start_ms, self._barge_in_pending = None, False
+        self._play_clock = self.clock()
+        await self._set_mind(MindState.LISTENING)
 
     # --- barge-in ---------------------------------------------------------------------------------
 

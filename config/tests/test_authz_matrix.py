@@ -55,6 +55,7 @@ WS_ACCESS = {
     "ws/calls/<int:call_id>/media/": "signed per-call media token, one socket per call",
     "ws/calls/live/": "session: calls.monitor_call, Origin checked",
     "ws/calls/<int:call_id>/live/": "session: calls.monitor_call, Origin checked",
+    "ws/calls/<int:call_id>/listen/": "session: calls.monitor_call (operators, managers), Origin checked",
     "": "refused: an unknown path closes with 4404",
 }
 REFUSED = {302, 401, 403, 405}

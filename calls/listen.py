@@ -1,0 +1,338 @@
+"""Live listen-in and takeover of a call: its mixed audio to operators, an operator's microphone into the call.
+
+Two ends meet through the channel layer, so the browser and the carrier's media socket may live in different
+processes (the web tier and the media edge):
+
+- ``CallLive`` rides on the carrier's media socket (``calls.consumers.MediaStreamConsumer``). Its ``LiveMix`` is
+  the session's audio tap: it passes every frame to the recording and, only while someone listens, mixes the
+  caller and the bot into 8 kHz PCM16 chunks of ``CHUNK_MS`` for the call's listen group. Nobody listening
+  costs one truth test per frame. Its inbox (a channel of its own, in the call's media group) takes the
+  listeners' heartbeats and the takeover: the bot is muted (``VoicePipeline.set_bot_muted``) and the
+  operator's 16 kHz PCM16 is encoded to the carrier's format and sent as outbound media on the same socket.
+- ``CallListenConsumer`` is the browser's socket, ``ws/calls/<call_id>/listen/``: operators and managers only
+  (``calls.monitor_call``). Binary frames out are the mix; binary frames in are the operator's microphone
+  while they hold the call; JSON in is ``{"action": "takeover"}`` / ``{"action": "handback"}``.
+
+Listeners announce themselves every ``HEARTBEAT_S``; one not heard from for ``LISTENER_TTL_S`` is dropped, and
+a takeover whose operator is not heard from for as long is handed back to the bot, so a browser or process
+that dies never leaves a call muted. Every start and stop is written to the call's event log with the user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+
+from calls import services
+from calls.selectors import call_exists
+
+if TYPE_CHECKING:
+    from voice.session import AudioTap, MediaSession
+
+log = logging.getLogger(__name__)
+
+CHUNK_MS = 160  # one message per listener this often: well under the 1 s the page may lag behind the call
+LISTEN_RATE = 8000  # what the browser gets: telephone audio, whatever the wire's rate
+LISTENER_TTL_S = 15.0
+HEARTBEAT_S = 5.0
+MAX_BOT_AHEAD_S = 3.0  # bot audio queued ahead of the caller's clock (a rehearsal runs fast): older is dropped
+MAX_OPERATOR_CHUNK = 32000  # one second of 16 kHz PCM16 per browser frame at most
+CLOSE_FORBIDDEN = 4403
+CLOSE_NO_CALL = 4404
+
+
+def media_group(call_id: int) -> str:
+    """The group of the call's media socket (one member): listeners and takeovers talk to it here."""
+    return f"call_{call_id}_media"
+
+
+def listen_group(call_id: int) -> str:
+    """The group of the browsers listening to the call: the mix and the takeover state go here."""
+    return f"call_{call_id}_listen"
+
+
+class LiveMix:
+    """The media session's audio tap: forwards to ``inner`` (the recording), mixes for listeners only while any."""
+
+    def __init__(self, inner: AudioTap, publish):
+        self.inner = inner
+        self._publish = publish  # called with each mixed chunk (bytes, PCM16 at LISTEN_RATE)
+        self.listeners: dict[str, float] = {}  # channel name -> monotonic expiry
+        self.operator_live = False  # outbound audio is the operator's then: they do not hear themselves back
+        self.rate = 8000
+        self._chunk = self.rate * 2 * CHUNK_MS // 1000
+        self._in = bytearray()
+        self._out = bytearray()
+
+    def begin(self, sample_rate: int) -> None:
+        self.inner.begin(sample_rate)
+        self.rate = sample_rate
+        self._chunk = sample_rate * 2 * CHUNK_MS // 1000
+
+    def inbound(self, pcm16: bytes) -> None:
+        self.inner.inbound(pcm16)
+        if not self.listeners:
+            return
+        self._in += pcm16
+        if len(self._in) >= self._chunk:
+            self._flush()
+
+    def outbound(self, pcm16: bytes) -> None:
+        self.inner.outbound(pcm16)
+        if not self.listeners or self.operator_live:
+            return
+        self._out += pcm16
+        cap = int(self.rate * 2 * MAX_BOT_AHEAD_S)
+        if len(self._out) > cap:
+            del self._out[: len(self._out) - cap]
+
+    def cleared(self) -> None:
+        self.inner.cleared()
+        self._out.clear()  # queued at the far end, never played: the listeners do not hear it either
+
+    def _flush(self) -> None:
+        import numpy as np
+
+        now = time.monotonic()
+        for channel, expires in list(self.listeners.items()):
+            if expires < now:
+                del self.listeners[channel]
+        n = len(self._in) // 2 * 2
+        caller = np.frombuffer(bytes(self._in[:n]), dtype=np.int16).astype(np.int32)
+        del self._in[:n]
+        bot = np.frombuffer(bytes(self._out[: min(n, len(self._out) // 2 * 2)]), dtype=np.int16)
+        del self._out[: len(bot) * 2]
+        caller[: len(bot)] += bot
+        if self.rate != LISTEN_RATE and self.rate % LISTEN_RATE == 0:
+            step = self.rate // LISTEN_RATE  # 16 kHz: the mean of each pair, a cheap low-pass before dropping
+            caller = caller[: len(caller) // step * step].reshape(-1, step).mean(axis=1).astype(np.int32)
+        if not self.listeners:
+            self._in.clear()
+            self._out.clear()
+            return
+        self._publish(np.clip(caller, -32768, 32767).astype(np.int16).tobytes())
+
+
+class CallLive:
+    """The media socket's end: publishes the mix while anyone listens, obeys takeovers from its inbox."""
+
+    def __init__(self, *, call_id: int, recorder: AudioTap):
+        self.call_id = call_id
+        self.mix = LiveMix(recorder, self._publish_chunk)
+        self.session: MediaSession | None = None
+        self.channel = ""
+        self.taken_by = ""  # the listener channel that holds the call
+        self.taken_user: dict[str, Any] = {}
+        self._seen: dict[str, float] = {}
+        self._encoder = None
+        self._inbox: asyncio.Task | None = None
+        self._watch: asyncio.Task | None = None
+        self._sends: set[asyncio.Task] = set()
+        self.layer = get_channel_layer()
+
+    async def attach(self, session: MediaSession) -> None:
+        """The media socket holds the call: open the inbox (in the background: the call does not wait on it)."""
+        self.session = session
+        if self.layer is not None:
+            self._inbox = asyncio.create_task(self._read_inbox(), name="call-live-inbox")
+            self._watch = asyncio.create_task(self._watch_operator(), name="call-live-watch")
+
+    async def detach(self) -> None:
+        """The call's media is over: hand back, close the inbox, tell the listeners."""
+        if self.taken_by:
+            await self._hand_back(reason="call ended")
+        for task in (self._inbox, self._watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._inbox = self._watch = None
+        if self.layer is not None and self.channel:
+            with contextlib.suppress(Exception):
+                await self.layer.group_discard(media_group(self.call_id), self.channel)
+        self.mix.listeners.clear()
+
+    # --- out: the mix ---
+
+    def _publish_chunk(self, pcm: bytes) -> None:
+        task = asyncio.ensure_future(self._to_listeners({"type": "listen.audio", "pcm": pcm}))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+
+    async def _to_listeners(self, message: dict[str, Any]) -> None:
+        if self.layer is None:
+            return
+        try:
+            await self.layer.group_send(listen_group(self.call_id), message)
+        except Exception:  # a live page is a convenience: the call goes on without it
+            log.warning("call %s: publishing %s failed", self.call_id, message["type"], exc_info=True)
+
+    # --- in: the inbox ---
+
+    async def _read_inbox(self) -> None:
+        # the default prefix: channels_redis serves every process-local channel of one prefix with one blocking
+        # read; a second prefix would only be read between the first one's timeouts (every 5 s)
+        self.channel = await self.layer.new_channel()
+        await self.layer.group_add(media_group(self.call_id), self.channel)
+        await self._to_listeners({"type": "media.ready"})  # pages already open announce themselves at once
+        while True:
+            message = await self.layer.receive(self.channel)
+            try:
+                await self.handle(message)
+            except Exception:
+                log.exception("call %s: live message %s failed", self.call_id, message.get("type"))
+
+    async def handle(self, message: dict[str, Any]) -> None:
+        kind, listener = message.get("type"), str(message.get("listener") or "")
+        now = time.monotonic()
+        if listener:
+            self._seen[listener] = now
+        if kind == "listen.want":
+            self.mix.listeners[listener] = now + LISTENER_TTL_S
+        elif kind == "listen.stop":
+            self.mix.listeners.pop(listener, None)
+            self._seen.pop(listener, None)
+        elif kind == "takeover.start":
+            await self._take_over(listener, message.get("user") or {})
+        elif kind == "takeover.audio":
+            if listener == self.taken_by and self._encoder is not None:
+                for frame in self._encoder.push(bytes(message.get("pcm") or b"")):
+                    await self.session.send_frame(frame)
+        elif kind == "takeover.stop":
+            if listener == self.taken_by:
+                await self._hand_back(reason=str(message.get("reason") or "handed back"))
+
+    async def _take_over(self, listener: str, user: dict[str, Any]) -> None:
+        pipeline = self.session.pipeline if self.session is not None else None
+        if self.taken_by and self.taken_by != listener:
+            await self.layer.send(listener, {"type": "takeover.state", "active": False, "refused": "taken",
+                                             "user": self.taken_user.get("name", "")})
+            return
+        if pipeline is None or pipeline.closed or pipeline.ended:
+            await self.layer.send(listener, {"type": "takeover.state", "active": False, "refused": "not_live"})
+            return
+        if self.taken_by == listener:
+            return
+        self.taken_by, self.taken_user = listener, dict(user)
+        self.mix.operator_live = True
+        await pipeline.set_bot_muted(True)
+        self._encoder = self.session.frame_encoder()  # 16 kHz PCM16 -> the carrier's rate and encoding
+        await database_sync_to_async(services.call_operator_event)(
+            call_id=self.call_id, kind="takeover_started", user_id=user.get("id"), username=user.get("name", ""))
+        await self._to_listeners({"type": "takeover.state", "active": True, "listener": listener,
+                                  "user": user.get("name", "")})
+
+    async def _hand_back(self, *, reason: str) -> None:
+        listener, user = self.taken_by, self.taken_user
+        self.taken_by, self.taken_user = "", {}
+        if self._encoder is not None and self.session is not None:
+            for frame in self._encoder.flush():
+                await self.session.send_frame(frame)
+        self._encoder = None
+        self.mix.operator_live = False
+        pipeline = self.session.pipeline if self.session is not None else None
+        if pipeline is not None:
+            await pipeline.set_bot_muted(False)
+        await database_sync_to_async(services.call_operator_event)(
+            call_id=self.call_id, kind="takeover_ended", user_id=user.get("id"), username=user.get("name", ""),
+            reason=reason)
+        await self._to_listeners({"type": "takeover.state", "active": False, "listener": listener, "reason": reason})
+
+    async def _watch_operator(self) -> None:
+        """An operator whose browser or process is gone leaves no call muted: it goes back to the bot."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            if self.taken_by and time.monotonic() - self._seen.get(self.taken_by, 0.0) > LISTENER_TTL_S:
+                await self._hand_back(reason="operator gone")
+
+
+class CallListenConsumer(AsyncWebsocketConsumer):
+    """``ws/calls/<call_id>/listen/``: an operator's or manager's browser hears the call and may take it over."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not await database_sync_to_async(user.has_perm)(
+            "calls.monitor_call"
+        ):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        call_id = int(self.scope["url_route"]["kwargs"]["call_id"])
+        if not await database_sync_to_async(call_exists)(call_id=call_id):
+            await self.close(code=CLOSE_NO_CALL)
+            return
+        self.call_id = call_id
+        self.user = {"id": user.pk, "name": user.get_username()}
+        self.taking_over = False
+        await self.channel_layer.group_add(listen_group(call_id), self.channel_name)
+        await self.accept()
+        await self._log("listen_started")
+        self._heartbeat = asyncio.create_task(self._beat())
+
+    async def disconnect(self, code: int) -> None:
+        if not hasattr(self, "call_id"):
+            return
+        self._heartbeat.cancel()
+        if self.taking_over:
+            await self._to_media({"type": "takeover.stop", "reason": "operator left"})
+        await self._to_media({"type": "listen.stop"})
+        await self.channel_layer.group_discard(listen_group(self.call_id), self.channel_name)
+        await self._log("listen_stopped")
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if bytes_data is not None:
+            if self.taking_over and 0 < len(bytes_data) <= MAX_OPERATOR_CHUNK and len(bytes_data) % 2 == 0:
+                await self._to_media({"type": "takeover.audio", "pcm": bytes_data})
+            return
+        try:
+            action = json.loads(text_data or "").get("action")
+        except (ValueError, AttributeError):
+            action = None
+        if action == "takeover":
+            self.taking_over = True
+            await self._to_media({"type": "takeover.start", "user": self.user})
+        elif action == "handback" and self.taking_over:
+            self.taking_over = False
+            await self._to_media({"type": "takeover.stop", "reason": "handed back"})
+        else:
+            await self.send(text_data=json.dumps({"type": "error", "error": "unknown action"}))
+
+    async def _beat(self) -> None:
+        while True:
+            await self._to_media({"type": "listen.want"})
+            await asyncio.sleep(HEARTBEAT_S)
+
+    async def _to_media(self, message: dict[str, Any]) -> None:
+        try:
+            await self.channel_layer.group_send(media_group(self.call_id), {**message, "listener": self.channel_name})
+        except Exception:
+            log.warning("call %s: %s to the media socket failed", self.call_id, message["type"], exc_info=True)
+
+    async def _log(self, kind: str) -> None:
+        await database_sync_to_async(services.call_operator_event)(
+            call_id=self.call_id, kind=kind, user_id=self.user["id"], username=self.user["name"])
+
+    # --- from the media socket ---
+
+    async def listen_audio(self, message: dict[str, Any]) -> None:
+        await self.send(bytes_data=message["pcm"])
+
+    async def media_ready(self, message: dict[str, Any]) -> None:
+        await self._to_media({"type": "listen.want"})
+
+    async def takeover_state(self, message: dict[str, Any]) -> None:
+        mine = message.get("listener") == self.channel_name or "listener" not in message
+        if mine:
+            self.taking_over = bool(message.get("active"))
+        await self.send(text_data=json.dumps({
+            "type": "takeover", "active": bool(message.get("active")), "mine": mine,
+            "user": message.get("user", ""), "refused": message.get("refused", ""),
+            "reason": message.get("reason", ""),
+        }))

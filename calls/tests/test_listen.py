@@ -1,0 +1,255 @@
+"""Listen-in and takeover through the real routes: the carrier's media socket and an operator's listen socket.
+
+The carrier side speaks Twilio's protocol (μ-law 8 kHz) in about real time; the bot is the flow engine with a
+fake TTS (a 220 Hz tone); the caller and the operator are 1 kHz tones, so every frame says whose it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from calls.listen import CHUNK_MS, LISTEN_RATE, LiveMix
+from calls.models import CallEvent
+from calls.routing import websocket_urlpatterns
+from calls.tests.test_media_edge import live_call, media_frame, started  # noqa: F401
+from voice import audio
+
+pytestmark = pytest.mark.django_db(transaction=True)
+app = URLRouter(websocket_urlpatterns)
+BROWSER = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
+
+
+def tone(hz: float, ms: int, rate: int, amplitude: float = 0.3) -> bytes:
+    t = np.arange(rate * ms // 1000) / rate
+    return (np.sin(2 * np.pi * hz * t) * amplitude * 32767).astype(np.int16).tobytes()
+
+
+CALLER_TONE = base64.b64encode(audio.pcm16_to_ulaw(tone(1000, 20, 8000))).decode()
+
+
+def has(pcm: bytes, hz: float, rate: int) -> bool:
+    """``hz`` stands out of the chunk's spectrum."""
+    x = np.frombuffer(pcm, dtype=np.int16).astype(float)
+    spectrum = np.abs(np.fft.rfft(x))
+    k = round(hz * len(x) / rate)
+    return spectrum[max(0, k - 2) : k + 3].max() > 20 * (np.median(spectrum) + 1)
+
+
+def whose(pcm: bytes) -> str:
+    """One 20 ms carrier frame: the bot's 220 Hz, a person's 1 kHz, or quiet."""
+    x = np.frombuffer(pcm, dtype=np.int16).astype(float)
+    if np.sqrt(np.mean(x**2)) < 300:
+        return "quiet"
+    crossings = int(np.sum(np.signbit(x[1:]) != np.signbit(x[:-1])))
+    return "operator" if crossings > 25 else "bot"
+
+
+@pytest.fixture
+def fake_voice(settings):
+    settings.VOICE = {**settings.VOICE, "STT": {"PROVIDER": "fake", "OPTIONS": {"default": "да"}},
+                      "TTS": {"PROVIDER": "fake", "OPTIONS": {"ms_per_char": 60}}}
+
+
+class Carrier:
+    """The callee's side of the media socket: one inbound frame per tick, everything the bot sends kept."""
+
+    def __init__(self, comm: WebsocketCommunicator):
+        self.comm = comm
+        self.n = 0
+        self.events: list[dict] = []
+
+    async def tick(self, payload: str | None = None) -> None:
+        await self.comm.send_to(text_data=media_frame(self.n, *([payload] if payload else [])))
+        self.n += 1
+        while not await self.comm.receive_nothing(timeout=0.02):
+            message = await self.comm.receive_output(timeout=5)
+            assert message["type"] != "websocket.close", message
+            self.events.append(json.loads(message["text"]))
+
+    def frames(self, since: int = 0) -> list[str]:
+        return [whose(audio.ulaw_to_pcm16(base64.b64decode(e["media"]["payload"])))
+                for e in self.events[since:] if e["event"] == "media"]
+
+    async def hang_up(self) -> None:
+        await self.comm.send_to(text_data=json.dumps({"event": "stop", "streamSid": "MZ1", "stop": {}}))
+        while (await self.comm.receive_output(timeout=20))["type"] != "websocket.close":
+            pass
+        await self.comm.disconnect()
+
+
+async def listener_for(call, user) -> WebsocketCommunicator:
+    comm = WebsocketCommunicator(app, f"/ws/calls/{call.pk}/listen/", headers=BROWSER)
+    comm.scope["user"] = user
+    connected, _ = await comm.connect()
+    assert connected
+    return comm
+
+
+async def drain(comm: WebsocketCommunicator) -> list[dict]:
+    out = []
+    while not await comm.receive_nothing(timeout=0.001):
+        out.append(await comm.receive_output(timeout=1))
+    return out
+
+
+def event_log(call_id: int) -> list[tuple[str, str]]:
+    return list(CallEvent.objects.filter(call_id=call_id, kind__in=(
+        "listen_started", "listen_stopped", "takeover_started", "takeover_ended")).values_list("kind", "data__user"))
+
+
+async def test_a_listener_hears_the_caller_and_the_bot_mixed(live_call, fake_voice, make_user):  # noqa: F811
+    operator = await database_sync_to_async(make_user)("listen_op", "Operator")
+    listener = await listener_for(live_call, operator)  # before the call's media starts: it is found anyway
+    carrier = Carrier(await started(live_call))
+    chunks: list[bytes] = []
+    for n in range(500):
+        await carrier.tick(CALLER_TONE if n % 8 < 2 else None)  # short sounds: the bot is not interrupted
+        chunks += [m["bytes"] for m in await drain(listener) if m.get("bytes")]
+        if any(has(c, 220, LISTEN_RATE) and has(c, 1000, LISTEN_RATE) for c in chunks):
+            break
+    else:
+        raise AssertionError(f"no chunk carried both the caller and the bot ({len(chunks)} chunks)")
+    assert {len(c) for c in chunks} == {LISTEN_RATE * 2 * CHUNK_MS // 1000}
+    await listener.disconnect()
+    await carrier.hang_up()
+    log = await database_sync_to_async(event_log)(live_call.pk)
+    assert log == [("listen_started", "listen_op"), ("listen_stopped", "listen_op")]
+
+
+async def test_takeover_mutes_the_bot_and_the_operator_reaches_the_callee(live_call, fake_voice,  # noqa: F811
+                                                                         make_user):
+    def short_limits():
+        script = live_call.campaign.script
+        script.dialogue_map = {**script.dialogue_map, "limits": {"silence_s": 0.3, "max_silences": 20}}
+        script.save()
+
+    await database_sync_to_async(short_limits)()
+    operator = await database_sync_to_async(make_user)("take_op", "Operator")
+    carrier = Carrier(await started(live_call))
+    while "bot" not in carrier.frames():  # the greeting is playing
+        await carrier.tick()
+    listener = await listener_for(live_call, operator)
+    await listener.send_to(text_data=json.dumps({"action": "takeover"}))
+    states: list[dict] = []
+    for _ in range(300):
+        await carrier.tick()
+        states += [json.loads(m["text"]) for m in await drain(listener) if m.get("text")]
+        if any(s["type"] == "takeover" for s in states):
+            break
+    assert states[-1] == {"type": "takeover", "active": True, "mine": True, "user": "take_op", "refused": "",
+                          "reason": ""}
+    assert any(e["event"] == "clear" for e in carrier.events)  # the greeting is cut off at the far end
+    cleared = max(i for i, e in enumerate(carrier.events) if e["event"] == "clear")
+
+    voice = tone(1000, 100, 16000)
+    for _ in range(10):  # one second of the operator's microphone, as the page sends it
+        await listener.send_to(bytes_data=voice)
+        for _ in range(5):
+            await carrier.tick()
+    for _ in range(60):  # the line is silent well past the silence limit: a muted bot does not ask
+        await carrier.tick()
+    during = carrier.frames(cleared)
+    assert during.count("operator") >= 40 and "bot" not in during, during
+
+    await listener.send_to(text_data=json.dumps({"action": "handback"}))
+    handed_back = len(carrier.events)
+    for _ in range(300):  # the bot is back: the silence prompt comes
+        await carrier.tick()
+        if "bot" in carrier.frames(handed_back):
+            break
+    else:
+        raise AssertionError("the bot did not speak again after the hand-back")
+    await listener.disconnect()
+    await carrier.hang_up()
+    log = await database_sync_to_async(event_log)(live_call.pk)
+    assert log == [("listen_started", "take_op"), ("takeover_started", "take_op"), ("takeover_ended", "take_op"),
+                   ("listen_stopped", "take_op")]
+
+
+async def test_an_operator_who_leaves_hands_the_call_back(live_call, fake_voice, make_user):  # noqa: F811
+    operator = await database_sync_to_async(make_user)("leave_op", "Operator")
+    carrier = Carrier(await started(live_call))
+    await carrier.tick()
+    listener = await listener_for(live_call, operator)
+    await listener.send_to(text_data=json.dumps({"action": "takeover"}))
+    for _ in range(300):
+        await carrier.tick()
+        if any(m.get("text") and json.loads(m["text"]).get("active") for m in await drain(listener)):
+            break
+    await listener.disconnect()
+    for _ in range(300):
+        await carrier.tick()
+        if await database_sync_to_async(lambda: CallEvent.objects.filter(call_id=live_call.pk,
+                                                                         kind="takeover_ended").exists())():
+            break
+    await carrier.hang_up()
+    ended = await database_sync_to_async(
+        lambda: CallEvent.objects.get(call_id=live_call.pk, kind="takeover_ended").data)()
+    assert ended["user"] == "leave_op" and ended["reason"] == "operator left"
+
+
+async def test_only_operators_and_managers_may_listen(live_call, make_user):  # noqa: F811
+    trainee = await database_sync_to_async(make_user)("listen_trainee", "Trainee")
+    operator = await database_sync_to_async(make_user)("listen_operator", "Operator")
+    manager = await database_sync_to_async(make_user)("listen_manager", "Manager")
+    for user, allowed in ((None, False), (trainee, False), (operator, True), (manager, True)):
+        comm = WebsocketCommunicator(app, f"/ws/calls/{live_call.pk}/listen/", headers=BROWSER)
+        if user is not None:
+            comm.scope["user"] = user
+        connected, code = await comm.connect()
+        assert connected is allowed, user
+        if not allowed:
+            assert code == 4403
+        await comm.disconnect()
+    log = await database_sync_to_async(event_log)(live_call.pk)
+    assert [user for kind, user in log if kind == "listen_started"] == ["listen_operator", "listen_manager"]
+
+
+async def test_a_socket_from_another_site_is_refused(live_call, make_user):  # noqa: F811
+    operator = await database_sync_to_async(make_user)("origin_op", "Operator")
+    comm = WebsocketCommunicator(app, f"/ws/calls/{live_call.pk}/listen/",
+                                 headers=[(b"origin", b"http://evil.test"), (b"host", b"localhost")])
+    comm.scope["user"] = operator
+    connected, _ = await comm.connect()
+    assert not connected
+
+
+def test_nobody_listening_costs_nothing_per_frame():
+    class Recorder:
+        def __init__(self):
+            self.calls = 0
+
+        def begin(self, rate):
+            pass
+
+        def inbound(self, pcm):
+            self.calls += 1
+
+        def outbound(self, pcm):
+            self.calls += 1
+
+        def cleared(self):
+            pass
+
+    published: list[bytes] = []
+    recorder = Recorder()
+    mix = LiveMix(recorder, published.append)
+    mix.begin(16000)
+    for _ in range(100):
+        mix.inbound(tone(1000, 20, 16000))
+        mix.outbound(tone(220, 20, 16000))
+    assert recorder.calls == 200 and not published and not mix._in and not mix._out
+    mix.listeners["someone"] = float("inf")
+    caller, bot, frame = tone(1000, 320, 16000), tone(220, 320, 16000), 640
+    for i in range(0, len(caller), frame):  # 320 ms at 16 kHz: two chunks at 8 kHz, the caller and the bot in each
+        mix.inbound(caller[i : i + frame])
+        mix.outbound(bot[i : i + frame])
+    assert len(published) == 2 and all(len(c) == LISTEN_RATE * 2 * CHUNK_MS // 1000 for c in published)
+    assert all(has(c, 1000, LISTEN_RATE) and has(c, 220, LISTEN_RATE) for c in published)

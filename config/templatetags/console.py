@@ -101,6 +101,10 @@ CALL_EVENT_KINDS = {
     "status": _("status change"),
     "provider": _("carrier report"),
     "late_report": _("late carrier report"),
+    "listen_started": _("listening started"),
+    "listen_stopped": _("listening stopped"),
+    "takeover_started": _("taken over by an operator"),
+    "takeover_ended": _("handed back to the bot"),
 }
 
 

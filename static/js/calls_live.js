@@ -25,6 +25,10 @@
   }
 
   function onMessage(msg) {
+    if (msg.kind === "operator") {  // someone started or stopped listening or taking over: the log shows it
+      document.body.dispatchEvent(new CustomEvent("calls-changed", { detail: msg }));
+      return;
+    }
     if (msg.kind === "status") {
       var live = badge && (badge.dataset.liveStatuses || "").split(" ");
       if (live && msg.to && live.indexOf(msg.to) < 0) {

@@ -71,11 +71,15 @@ class LiveMix:
         self._chunk = self.rate * 2 * CHUNK_MS // 1000
         self._in = bytearray()
         self._out = bytearray()
+        self._down = None  # to LISTEN_RATE when the wire runs at another rate
 
     def begin(self, sample_rate: int) -> None:
+        from voice.audio import StreamResampler
+
         self.inner.begin(sample_rate)
         self.rate = sample_rate
         self._chunk = sample_rate * 2 * CHUNK_MS // 1000
+        self._down = None if sample_rate == LISTEN_RATE else StreamResampler(sample_rate, LISTEN_RATE, quality="LQ")
 
     def inbound(self, pcm16: bytes) -> None:
         self.inner.inbound(pcm16)
@@ -111,14 +115,12 @@ class LiveMix:
         bot = np.frombuffer(bytes(self._out[: min(n, len(self._out) // 2 * 2)]), dtype=np.int16)
         del self._out[: len(bot) * 2]
         caller[: len(bot)] += bot
-        if self.rate != LISTEN_RATE and self.rate % LISTEN_RATE == 0:
-            step = self.rate // LISTEN_RATE  # 16 kHz: the mean of each pair, a cheap low-pass before dropping
-            caller = caller[: len(caller) // step * step].reshape(-1, step).mean(axis=1).astype(np.int32)
         if not self.listeners:
             self._in.clear()
             self._out.clear()
             return
-        self._publish(np.clip(caller, -32768, 32767).astype(np.int16).tobytes())
+        mixed = np.clip(caller, -32768, 32767).astype(np.int16).tobytes()
+        self._publish(self._down.process(mixed) if self._down is not None else mixed)
 
 
 class CallLive:

@@ -248,8 +248,9 @@ def test_nobody_listening_costs_nothing_per_frame():
     assert recorder.calls == 200 and not published and not mix._in and not mix._out
     mix.listeners["someone"] = float("inf")
     caller, bot, frame = tone(1000, 320, 16000), tone(220, 320, 16000), 640
-    for i in range(0, len(caller), frame):  # 320 ms at 16 kHz: two chunks at 8 kHz, the caller and the bot in each
+    for i in range(0, len(caller), frame):  # 320 ms at 16 kHz: two chunks, the caller and the bot mixed
         mix.inbound(caller[i : i + frame])
         mix.outbound(bot[i : i + frame])
-    assert len(published) == 2 and all(len(c) == LISTEN_RATE * 2 * CHUNK_MS // 1000 for c in published)
-    assert all(has(c, 1000, LISTEN_RATE) and has(c, 220, LISTEN_RATE) for c in published)
+    # resampled to 8 kHz (the resampler holds back its filter delay: a few samples less at first)
+    assert len(published) == 2 and 0.9 < sum(map(len, published)) / (LISTEN_RATE * 2 * 2 * CHUNK_MS / 1000) <= 1
+    assert has(published[1], 1000, LISTEN_RATE) and has(published[1], 220, LISTEN_RATE)

@@ -148,18 +148,19 @@ class CallLive:
             self._watch = asyncio.create_task(self._watch_operator(), name="call-live-watch")
 
     async def detach(self) -> None:
-        """The call's media is over: hand back, close the inbox, tell the listeners."""
+        """The call's media is over: close the inbox, hand back a held call, forget the listeners."""
+        tasks = [task for task in (self._inbox, self._watch) if task is not None and not task.done()]
+        self._inbox = self._watch = None
+        for task in tasks:
+            task.cancel()
         if self.taken_by:
             await self._hand_back(reason="call ended")
-        for task in (self._inbox, self._watch):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        self._inbox = self._watch = None
+        if tasks:  # bounded: a channel-layer read that is slow to stop must not hold up the end of the call
+            await asyncio.wait(tasks, timeout=2)
         if self.layer is not None and self.channel:
             with contextlib.suppress(Exception):
                 await self.layer.group_discard(media_group(self.call_id), self.channel)
+            self.channel = ""
         self.mix.listeners.clear()
 
     # --- out: the mix ---
@@ -180,6 +181,14 @@ class CallLive:
     # --- in: the inbox ---
 
     async def _read_inbox(self) -> None:
+        try:
+            await self._serve_inbox()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the channel layer failed: the call goes on, without listen-in
+            log.warning("call %s: listen-in is unavailable", self.call_id, exc_info=True)
+
+    async def _serve_inbox(self) -> None:
         # the default prefix: channels_redis serves every process-local channel of one prefix with one blocking
         # read; a second prefix would only be read between the first one's timeouts (every 5 s)
         self.channel = await self.layer.new_channel()

@@ -6,6 +6,7 @@ fake TTS (a 220 Hz tone); the caller and the operator are 1 kHz tones, so every 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -49,6 +50,20 @@ def whose(pcm: bytes) -> str:
         return "quiet"
     crossings = int(np.sum(np.signbit(x[1:]) != np.signbit(x[:-1])))
     return "operator" if crossings > 25 else "bot"
+
+
+@pytest.fixture(autouse=True)
+async def settled_channel_layer():
+    """No channel-layer read of the test outlives its event loop: channels_redis keeps per-process locks, and
+    a read cancelled with the loop could leave one bound to it, for the next loop (a live server's) to trip on."""
+    yield
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    for _ in range(100):
+        if not getattr(layer, "receive_count", 0) and not getattr(layer, "receive_cleaners", None):
+            return
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

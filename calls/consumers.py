@@ -364,7 +364,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
     async def _store_end(self) -> None:
         try:
             if self.live is not None:
-                await self.live.detach()  # no listening or takeover past the call's end
+                self.live.stop_inbox()  # no new listening or takeover past the call's end
             if self.started_at is None:
                 return
             duration = round(time.time() - self.started_at, 2)
@@ -380,6 +380,8 @@ class MediaStreamConsumer(WebSocketEndpoint):
             wav = await asyncio.to_thread(self.recorder.wav)
             await database_sync_to_async(services.call_recording_save)(call_id=self.call_id, wav=wav)
         finally:
+            if self.live is not None:
+                await self.live.detach()
             if self._hold_task is not None:
                 self._hold_task.cancel()
             if self.holds_call:

@@ -138,6 +138,7 @@ class CallLive:
         self._inbox: asyncio.Task | None = None
         self._watch: asyncio.Task | None = None
         self._sends: set[asyncio.Task] = set()
+        self._stopping: list[asyncio.Task] = []
         self.layer = get_channel_layer()
 
     async def attach(self, session: MediaSession) -> None:
@@ -147,12 +148,18 @@ class CallLive:
             self._inbox = asyncio.create_task(self._read_inbox(), name="call-live-inbox")
             self._watch = asyncio.create_task(self._watch_operator(), name="call-live-watch")
 
+    def stop_inbox(self) -> None:
+        """The call is ending: take no more listeners or takeovers (at once: nothing here is waited for)."""
+        for task in (self._inbox, self._watch):
+            if task is not None and not task.done():
+                task.cancel()
+                self._stopping.append(task)
+        self._inbox = self._watch = None
+
     async def detach(self) -> None:
         """The call's media is over: close the inbox, hand back a held call, forget the listeners."""
-        tasks = [task for task in (self._inbox, self._watch) if task is not None and not task.done()]
-        self._inbox = self._watch = None
-        for task in tasks:
-            task.cancel()
+        self.stop_inbox()
+        tasks, self._stopping = self._stopping, []
         if self.taken_by:
             await self._hand_back(reason="call ended")
         if tasks:  # bounded: a channel-layer read that is slow to stop must not hold up the end of the call

@@ -216,6 +216,8 @@ class Call(models.Model):
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
     done_at = models.DateTimeField(_("done"), null=True, blank=True)
     duration_s = models.FloatField(_("duration, s"), null=True, blank=True)
+    # the language the call went on in after its campaign in «auto» heard the callee (calls.language)
+    language = models.CharField(_("language heard"), max_length=5, blank=True)
     disposition = models.CharField(_("disposition"), max_length=20, choices=Disposition.choices, blank=True)
     summary = models.TextField(_("summary"), blank=True)
     follow_up = models.TextField(_("follow-up message"), blank=True)

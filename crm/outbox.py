@@ -110,7 +110,7 @@ def _failed(message: OutboxMessage, exc: Exception, *, retryable: bool) -> Deliv
             AFTER_FAILURE.get(message.kind, lambda m, e: None)(message, reason)
             log.warning("outbox %s (%s) failed for good: %s", message.pk, message.key, reason)
             return Delivery("failed")
-        wait = backoff_s(message.attempts)
+        wait = max(backoff_s(message.attempts), float(getattr(exc, "retry_after_s", None) or 0.0))
         OutboxMessage.objects.filter(pk=message.pk).update(
             last_error=error, leased_until=None, next_attempt_at=timezone.now() + timedelta(seconds=wait))
     log.info("outbox %s (%s) attempt %s failed, retry in %.1f s: %s", message.pk, message.key, message.attempts,

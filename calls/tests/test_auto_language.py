@@ -136,3 +136,70 @@ async def test_a_fixed_language_campaign_has_no_watch_and_keeps_its_hint(make_ca
                                                                     contact=make_contact()))()
     ctx = await database_sync_to_async(call_media_context)(call_id=call.pk)
     assert language_watch_for(ctx, build_responder=build_responder) is None
+
+
+async def test_the_media_socket_of_an_auto_campaign_goes_on_in_uzbek(auto_call, settings):
+    """The real route: the carrier's media socket, the consumer's wiring, the configured providers."""
+    import base64
+    import json
+
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+
+    from calls.routing import websocket_urlpatterns
+    from calls.services import call_media_token, call_transition
+    from config.voice import tts_for_language
+    from voice.audio import pcm16_to_ulaw
+
+    settings.VOICE = {**settings.VOICE,
+                      "STT": {"PROVIDER": "fake", "OPTIONS": {"default": "Ha, gapiring, eshitaman",
+                                                              "heard": [["uz", 0.91]] * 20}},
+                      "TTS": {"PROVIDER": "fake", "OPTIONS": {"ms_per_char": 2}},
+                      "TTS_BY_LANGUAGE": {"uz": {"PROVIDER": "fake", "OPTIONS": {"ms_per_char": 3}}}}
+    await database_sync_to_async(call_transition)(call_id=auto_call.pk, to=Call.Status.DIALING)
+    token = await database_sync_to_async(call_media_token)(call_id=auto_call.pk)
+    comm = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/calls/{auto_call.pk}/media/?token={token}")
+    assert (await comm.connect())[0]
+    await comm.send_to(text_data=json.dumps({"event": "start", "streamSid": "MZ1", "start": {
+        "streamSid": "MZ1", "callSid": "CA1", "customParameters": {},
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}))
+
+    async def pump(seconds: float) -> None:
+        """Echo the bot's marks (Twilio does once they are played) for a while."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while loop.time() < end:
+            if await comm.receive_nothing(timeout=0.05):
+                continue
+            data = json.loads((await comm.receive_output(timeout=1))["text"])
+            if data["event"] == "mark":
+                await comm.send_to(text_data=json.dumps({"event": "mark", "streamSid": "MZ1", "mark": data["mark"]}))
+
+    def bot_lines() -> list[str]:
+        return list(auto_call.turns.filter(speaker="bot").order_by("index").values_list("text", flat=True))
+
+    for _ in range(40):  # the greeting, played and stored
+        await pump(0.1)
+        if await database_sync_to_async(bot_lines)():
+            break
+    speech = pcm16_to_ulaw(voiced(700, rate=8000) + silence(900, 8000))
+    for n, start in enumerate(range(0, len(speech), 160)):
+        await comm.send_to(text_data=json.dumps({"event": "media", "streamSid": "MZ1", "media": {
+            "track": "inbound", "chunk": str(n), "timestamp": str(20 * n),
+            "payload": base64.b64encode(speech[start:start + 160]).decode()}}))
+    for _ in range(40):
+        await pump(0.25)
+        if len(await database_sync_to_async(bot_lines)()) >= 2:
+            break
+    await comm.send_to(text_data=json.dumps({"event": "stop", "streamSid": "MZ1", "stop": {}}))
+    await comm.disconnect()
+
+    lines = await database_sync_to_async(bot_lines)()
+    assert lines[0].startswith("Здравствуйте") and len(lines) >= 2
+    from dialogs.scriptmap import demo_map
+
+    assert any(lines[1][:30] in phrase for phrase in _phrases(demo_map("uz"))), lines
+    uz_voice = await asyncio.to_thread(tts_for_language, "uz")
+    assert any(text == lines[1] or lines[1].startswith(text) for text, _, _ in uz_voice.requests)
+    call = await database_sync_to_async(Call.objects.get)(pk=auto_call.pk)
+    assert call.language == "uz"

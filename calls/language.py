@@ -104,8 +104,10 @@ class LanguageWatch:
             flow["language"] = language
         tts = await asyncio.to_thread(self.tts_for_language, language)
         responder = self.build_responder(replace(self.ctx, language=language, script_map=script_map))
-        return LanguageSwitch(language=language, responder=responder, tts=tts, stt_prompt=speech_prompt(script_map),
-                              script_map=script_map)
+        # the campaign's voice was chosen for its main language (eSpeak would read Uzbek with a Russian
+        # voice): the new language speaks with its own TTS's voice for it
+        return LanguageSwitch(language=language, responder=responder, tts=tts, voice="",
+                              stt_prompt=speech_prompt(script_map), script_map=script_map)
 
 
 def language_watch_for(ctx: services.CallMediaContext, *,

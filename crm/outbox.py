@@ -180,7 +180,14 @@ def _send_follow_up(message: OutboxMessage) -> dict[str, Any]:
     from crm.messaging import get_messaging
 
     FollowUp.objects.filter(outbox_key=message.key).update(attempts=F("attempts") + 1)
-    external_id = get_messaging(message.target).send(to=message.payload["to"], text=message.payload["text"])
+    try:
+        external_id = get_messaging(message.target).send(to=message.payload["to"], text=message.payload["text"])
+    except ProviderError as exc:
+        if message.target == "telegram" and exc.status == 403:  # the user blocked the bot: SMS links again
+            from crm.services import telegram_chat_unbind
+
+            telegram_chat_unbind(chat_id=message.payload["to"])
+        raise
     return {"external_id": external_id}
 
 

@@ -185,3 +185,10 @@ def telegram_chat_bind(*, token: str, chat_id: int) -> Contact | None:
         contact.telegram_chat_id = str(chat_id)
         log.info("contact %s bound to Telegram chat %s", contact.pk, chat_id)
     return contact
+
+
+def telegram_chat_unbind(*, chat_id: str) -> int:
+    """Telegram refused a chat for good (the user blocked the bot): its contacts get the SMS link again."""
+    from calls.models import Contact
+
+    return Contact.objects.filter(telegram_chat_id=str(chat_id)).update(telegram_chat_id="")

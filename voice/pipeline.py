@@ -162,7 +162,8 @@ class LanguageSwitch:
 
     language: str
     responder: Responder | None = None  # the script (and classifier) of that language
-    tts: TTSProvider | None = None  # a voice that speaks it
+    tts: TTSProvider | None = None  # a TTS that speaks it
+    voice: str | None = None  # its voice on that TTS ("" = the TTS's own voice for the language)
     stt_prompt: str | None = None  # that script's words as recognition hints
     script_map: dict | None = None  # its «holding» / «not heard» phrases
 
@@ -598,6 +599,8 @@ class VoicePipeline:
             self.responder = switch.responder
         if switch.tts is not None:
             self.tts = switch.tts
+        if switch.voice is not None:
+            self.config.voice = switch.voice
         if switch.stt_prompt is not None:
             self.config.stt_prompt = switch.stt_prompt
         if switch.script_map is not None:

@@ -50,7 +50,8 @@ async def _run_call(call: Call, stt: FakeSTT, utterances: int = 1):
     watch.tts_for_language = {"uz": uz_tts, "tg": FakeTTS(ms_per_char=5), "ru": ru_tts}.__getitem__
     out, sink = RecordingOutput(supports_marks=True), ListSink()
     pipeline = VoicePipeline(stt=stt, tts=ru_tts, responder=build_responder(ctx), output=out, sink=sink,
-                             config=PipelineConfig(language=ctx.language, bot_speaks_first=True, pace_speed=SPEED,
+                             config=PipelineConfig(language=ctx.language, voice=ctx.voice, bot_speaks_first=True,
+                                                   pace_speed=SPEED,
                                                    mark_grace_ms=300, speculative_stt=False),
                              language_watch=watch)
     out.pipeline = pipeline
@@ -84,6 +85,8 @@ async def _wait(predicate, timeout: float = 10.0) -> None:
 async def test_uzbek_heard_with_confidence_switches_script_voice_and_hint(auto_call):
     from dialogs.scriptmap import demo_map
 
+    await database_sync_to_async(lambda: type(auto_call.campaign).objects.filter(pk=auto_call.campaign_id)
+                                 .update(voice="anna-ru"))()
     stt = FakeSTT(["Ha, gapiring, eshitaman"], default="Qanday yuk?", heard=[("uz", 0.93)] * 3)
     pipeline, sink, ru_tts, uz_tts = await _run_call(auto_call, stt, utterances=2)
 
@@ -94,6 +97,7 @@ async def test_uzbek_heard_with_confidence_switches_script_voice_and_hint(auto_c
     assert not any(lines[1][:30] in phrase for phrase in _phrases(demo_map("ru")))
     assert [r[0] for r in ru_tts.requests] and all("Здравствуйте" in r[0] or r[2] == "ru" for r in ru_tts.requests)
     assert uz_tts.requests and {r[2] for r in uz_tts.requests} == {"uz"}  # Uzbek is spoken by the Uzbek voice
+    assert {r[1] for r in ru_tts.requests} == {"anna-ru"} and {r[1] for r in uz_tts.requests} == {""}
     assert stt.calls[0][1] is None  # the first caller turn is transcribed without a hint
     assert pipeline.state.language == "uz" and pipeline.config.stt_prompt and "Toshkent" in pipeline.config.stt_prompt
     switch = [e for e in sink.of(DirectiveEvent) if e.kind == "language"]

@@ -11,18 +11,19 @@ Telegram posts to a webhook when a user opens a ``t.me/<bot>?start=<payload>`` l
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import re
-import threading
 import time
 from typing import Any
 
 from aiohttp import web
 
+from crm.tests.bitrix24_server import Bitrix24Server
+
 TOKEN = "123456:stand-in-bot-token"
 USERNAME = "transtireks_bot"
 SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+ROUTE = re.compile(r"^/bot([^/]+)/([A-Za-z]+)$")
 
 
 class BotAPIState:
@@ -56,7 +57,10 @@ class BotAPIState:
         return web.json_response(body, status=code)
 
     async def handle(self, request: web.Request) -> web.Response:
-        token, method = request.match_info["token"], request.match_info["method"]
+        route = ROUTE.match(request.path)
+        if request.method != "POST" or route is None:
+            return self.error(404, "Not Found")
+        token, method = route.groups()
         if request.content_type == "application/json":
             params = await request.json()
         else:
@@ -112,34 +116,10 @@ class BotAPIState:
         return web.json_response({"ok": True, "result": True, "description": "Webhook was set"})
 
 
-class TelegramServer:
-    """The Bot API on a random port in a background thread: ``with TelegramServer() as tg: tg.url``."""
+class TelegramServer(Bitrix24Server):
+    """The Bot API on a random port in a background thread (the Bitrix24 stand-in's server): ``with TelegramServer()
+    as tg: tg.url``; ``tg.api`` is its state."""
 
     def __init__(self) -> None:
-        self.api = BotAPIState()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> TelegramServer:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
-        return self
-
-    async def _start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/bot{token}/{method}", self.api.handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-
-    def __exit__(self, *exc: Any) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
+        super().__init__()
+        self.api = self.portal = BotAPIState()

@@ -13,28 +13,19 @@ import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
-from calls.models import Call, CallOutcome, Campaign, Turn
-from calls.services import call_after_work, call_transition
+from calls.models import Call, Campaign
+from calls.services import call_after_work
 from crm import telegram
 from crm.models import FollowUp, OutboxMessage
 from crm.outbox import outbox_deliver, outbox_drain_now
 from crm.tests.telegram_server import TOKEN, USERNAME, TelegramServer
+from crm.tests.test_outbox import _answered
 
 pytestmark = pytest.mark.django_db
 S = Call.Status
 CH = Campaign.FollowUpChannel
 SECRET = "webhook-secret_42"
 CHAT = 700_100_200
-TURNS = [
-    ("bot", "Здравствуйте! Меня зовут Мария, компания «ТРАНСТИРЕКС», мы возим грузы из Китая в Россию. "
-            "Удобно минутку поговорить?"),
-    ("user", "Да, слушаю. Возим мебель из Фошаня, два контейнера в месяц."),
-    ("bot", "Отлично! Подскажите, на какую почту отправить расчёт, и как к вам обращаться?"),
-    ("user", "Пишите на почту olga@mebel-opt.ru, меня зовут Ольга."),
-    ("bot", "Спасибо, Ольга! Расчёт пришлём сегодня. Всего доброго!"),
-]
-
-
 @pytest.fixture
 def bot(settings):
     with TelegramServer() as server:
@@ -44,13 +35,7 @@ def bot(settings):
 
 
 def _call_done(campaign, contact) -> Call:
-    call = Call.objects.create(campaign=campaign, contact=contact,
-                               attempt=Call.objects.filter(contact=contact).count() + 1)
-    for status in (S.DIALING, S.RINGING, S.IN_PROGRESS):
-        call_transition(call_id=call.pk, to=status)
-    for i, (speaker, text) in enumerate(TURNS):
-        Turn.objects.create(call=call, index=i, speaker=speaker, text=text)
-    call_transition(call_id=call.pk, to=S.ENDED, outcome=CallOutcome.COMPLETED)
+    call = _answered(campaign, contact)  # the same answered call as the outbox tests
     assert call_after_work(call_id=call.pk) == S.DONE
     return Call.objects.get(pk=call.pk)
 
@@ -86,7 +71,7 @@ def test_the_sms_carries_the_bot_link_start_binds_the_chat_and_the_next_follow_u
     contact.refresh_from_db()
     assert contact.telegram_chat_id == str(CHAT)
 
-    second = _call_done(campaign, contact)
+    second = _call_done(make_campaign(follow_up_channel=CH.TELEGRAM), contact)  # the next campaign's call
     outbox_drain_now()
     message = FollowUp.objects.get(call=second)
     assert message.channel == "telegram" and message.to == str(CHAT) and message.status == FollowUp.Status.SENT
@@ -191,6 +176,9 @@ def test_telegram_errors_are_classified(bot, make_campaign, make_contact, setup,
     else:
         assert result.status == "retry" and row.status == OutboxMessage.Status.PENDING and reason in row.last_error
     assert not bot.sent
+    # a user who blocked the bot gets the link by SMS next time; other refusals keep the chat
+    blocked = "blocked" in reason
+    assert (message.call.contact.telegram_chat_id == "") is blocked
 
 
 def test_a_wrong_bot_token_fails_for_good(bot, settings, make_campaign, make_contact):

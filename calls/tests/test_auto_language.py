@@ -19,6 +19,7 @@ from voice.fakes import RecordingOutput
 from voice.pipeline import PipelineConfig, VoicePipeline
 from voice.stt.fake import FakeSTT
 from voice.tests.signals import frames, voiced
+from voice.tests.test_pipeline import wait_for
 from voice.tts.fake import FakeTTS
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -56,12 +57,12 @@ async def _run_call(call: Call, stt: FakeSTT, utterances: int = 1):
                              language_watch=watch)
     out.pipeline = pipeline
     await pipeline.start()
-    await _wait(lambda: sink.of(BotTurnFinished))
+    await wait_for(lambda: sink.of(BotTurnFinished), timeout=10)
     for n in range(utterances):
         for frame in frames(voiced(700) + silence(800)):
             await pipeline.feed(frame)
             await asyncio.sleep(0.02 / SPEED)
-        await _wait(lambda n=n: len(sink.of(BotTurnFinished)) >= n + 2)
+        await wait_for(lambda n=n: len(sink.of(BotTurnFinished)) >= n + 2, timeout=10)
     await pipeline.close()
     return pipeline, sink, ru_tts, uz_tts
 
@@ -71,15 +72,6 @@ def _phrases(node) -> list[str]:
         return [node]
     items = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
     return [p for item in items for p in _phrases(item)]
-
-
-async def _wait(predicate, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 async def test_uzbek_heard_with_confidence_switches_script_voice_and_hint(auto_call):

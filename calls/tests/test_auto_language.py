@@ -14,8 +14,8 @@ from channels.db import database_sync_to_async
 
 from calls.models import Call, CallEvent
 from voice.audio import silence
+from voice.bench.fakes import RecordingOutput
 from voice.events import BotTurnFinished, DirectiveEvent, ListSink
-from voice.fakes import RecordingOutput
 from voice.pipeline import PipelineConfig, VoicePipeline
 from voice.stt.fake import FakeSTT
 from voice.tests.signals import frames, voiced

@@ -111,6 +111,17 @@ async def test_a_low_confidence_guess_does_not_switch(auto_call):
     assert (await database_sync_to_async(Call.objects.get)(pk=auto_call.pk)).language == ""
 
 
+async def test_a_language_named_without_a_probability_switches_once_heard_twice_in_a_row(auto_call):
+    """OpenAI's verbose_json names the language but not how sure it is: one turn is not enough."""
+    stt = FakeSTT(default="Ha, gapiring", heard=[("uz", None), ("uz", None), ("uz", None)])
+    pipeline, sink, *_ = await _run_call(auto_call, stt, utterances=2)
+
+    switch = [e for e in sink.of(DirectiveEvent) if e.kind == "language"]
+    assert [e.turn_index for e in switch] == [2] and pipeline.state.language == "uz"  # the second caller turn
+    assert "probability" not in (await database_sync_to_async(CallEvent.objects.get)(call=auto_call,
+                                                                                     kind="language")).data
+
+
 async def test_no_flapping_at_most_two_switches_then_the_hint_stays(auto_call, settings):
     settings.VOICE = {**settings.VOICE, "AUTO_LANGUAGE": {"MIN_PROBABILITY": 0.6, "DETECT_TURNS": 5,
                                                           "MAX_SWITCHES": 2}}

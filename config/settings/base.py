@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from config.embedded_redis import celery_url, redis_url_from_env
@@ -291,11 +292,17 @@ OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None
 # an OpenAI-compatible speech-recognition server for STT_PROVIDER=openai only (e.g. http://stt:8000/v1)
 STT_BASE_URL = env("STT_BASE_URL", default="")
 OPENAI_CHAT_MODEL = env("OPENAI_CHAT_MODEL", default="gpt-4o-mini")
+# Each is chosen on its own: a key set for OpenAI speech alone switches neither dialog nor analysis to GPT.
 DIALOG = {
     # "flow" (offline, scripted) or "openai" (LLM with flow fallback).
-    "RESPONDER": env("DIALOG_RESPONDER", default="openai" if OPENAI_API_KEY else "flow"),
-    "ANALYSIS": env("DIALOG_ANALYSIS", default="openai" if OPENAI_API_KEY else "offline"),
+    "RESPONDER": env("DIALOG_RESPONDER", default="flow"),
+    # "offline" (classifier + flow trace) or "openai" (structured output, schema-validated).
+    "ANALYSIS": env("DIALOG_ANALYSIS", default="offline"),
 }
+for _name, _value, _allowed in (("DIALOG_RESPONDER", DIALOG["RESPONDER"], ("flow", "openai")),
+                                ("DIALOG_ANALYSIS", DIALOG["ANALYSIS"], ("offline", "openai"))):
+    if _value not in _allowed:
+        raise ImproperlyConfigured(f"{_name}={_value!r}: use one of {', '.join(_allowed)}")
 ELEVENLABS = {
     "API_KEY": env("ELEVENLABS_API_KEY", default=""),
     "BASE_URL": env("ELEVENLABS_BASE_URL", default="https://api.elevenlabs.io"),

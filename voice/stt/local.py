@@ -292,8 +292,3 @@ class LocalWhisperSTT(STTProvider):
         probability = getattr(info, "language_probability", None) if not language else None
         return Transcript(text=text, language=info.language or (language or ""), confidence=confidence,
                           language_probability=probability)
-
-    def load_seconds(self) -> float | None:
-        """How long this process took to load the model, once loaded (for start-up metrics)."""
-        loaded = _MODELS.get(self._key)
-        return loaded.load_s if loaded else None

@@ -506,7 +506,8 @@ class _Validator:
             return False
         for key in spec:
             if key not in TRANSFER_KEYS:
-                self.add(_ptr("transfer", key), "unknown_key", f"unknown key «{key}» (known: {', '.join(TRANSFER_KEYS)})")
+                self.add(_ptr("transfer", key), "unknown_key",
+                         f"unknown key «{key}» (known: {', '.join(TRANSFER_KEYS)})")
         to, queue = spec.get("to"), spec.get("queue")
         if to is not None and queue is not None:
             self.add("/transfer", "transfer_two_targets", "give either «to» or «queue», not both")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import json
 import logging
 import random
@@ -37,7 +38,7 @@ import time
 import uuid
 from typing import Any
 
-from calls.telephony.base import DialRequest, DialResult, TelephonyProvider
+from calls.telephony.base import DialRequest, DialResult, TelephonyProvider, TransferTarget
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,9 @@ class SimulatedTelephony(TelephonyProvider):
     name = "simulated"
     media_protocol = "twilio"
     token_in_url = False  # like Twilio: the token travels in the start message
+    # transfers this process's simulated carrier took (provider call id, target), latest last: the
+    # "operator" side of a rehearsal; the callee leaves our media socket when the bot closes it
+    transfers: collections.deque[tuple[str, TransferTarget]] = collections.deque(maxlen=1000)
 
     def __init__(self, shares: dict[str, float] | None = None, seed: int = 0, pace_speed: float = 1.0,
                  ring_s: float = 2.0, callee_stt: str = "transcript", callee_tts: str = "local",
@@ -132,6 +136,10 @@ class SimulatedTelephony(TelephonyProvider):
                                  tts_name=self.callee_tts)
         _Carrier.get().submit(request.call_id, self._play(request.call_id, outcome, callee))
         return DialResult(provider_call_id=f"sim-{uuid.uuid4().hex[:16]}")
+
+    def transfer(self, *, provider_call_id: str, target: TransferTarget, control_url: str = "") -> None:
+        log.info("simulated call %s transferred to %s", provider_call_id, target.label)
+        SimulatedTelephony.transfers.append((provider_call_id, target))
 
     async def _play(self, call_id: int, outcome: str, callee: SimulatedCallee) -> None:
         await asyncio.sleep(0.2 / self.pace_speed)

@@ -352,3 +352,37 @@ async def test_a_twilio_call_is_put_through_with_a_dial_to_the_scripts_number(
     got = await database_sync_to_async(_call_log)(call.pk)
     assert got["call"].transfer_target == PERSON and "transferred" in got["kinds"]
 
+
+
+# --- warm transfer: the summary so far on the call page ---------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_call_page_shows_the_summary_so_far_once_a_transfer_is_requested(client, operator, make_campaign,
+                                                                             make_contact):
+    from calls.models import Turn
+    from calls.selectors import call_summary_so_far
+    from calls.transfer import call_transfer_requested
+
+    call = Call.objects.create(campaign=make_campaign(), contact=make_contact())
+    call_transition(call_id=call.pk, to=Call.Status.DIALING)
+    call_transition(call_id=call.pk, to=Call.Status.IN_PROGRESS)
+    lines = [("bot", "Здравствуйте! Удобно минутку поговорить?"), ("user", "да, давайте"),
+             ("bot", "Подскажите, вы сейчас возите товары из Китая?"),
+             ("user", "возим мебель, пишите на почту ivanov@stroytorg.ru"),
+             ("bot", "Спасибо!"), ("user", ASK_HUMAN)]
+    for i, (speaker, text) in enumerate(lines):
+        Turn.objects.create(call=call, index=i, speaker=speaker, text=text)
+    client.force_login(operator)
+    page = client.get(f"/calls/{call.pk}/", headers={"Accept-Language": "en"}).content.decode()
+    assert 'id="handoff"' not in page  # nothing to hand over yet
+
+    call_transfer_requested(call_id=call.pk, target={"queue": "sales", "reason": "ask_human"})
+    call_transfer_requested(call_id=call.pk, target={"queue": "sales", "reason": "ask_human"})  # once is enough
+    assert CallEvent.objects.filter(call=call, kind="transfer_requested").count() == 1
+    so_far = call_summary_so_far(call_id=call.pk)
+    assert so_far.slots["email"] == "ivanov@stroytorg.ru" and so_far.turns == 6
+    assert so_far.last_lines[-1] == ("user", ASK_HUMAN) and so_far.transfer["queue"] == "sales"
+    part = client.get(f"/calls/{call.pk}/?part=summary", headers={"HX-Request": "true"}).content.decode()
+    assert 'id="handoff"' in part and "ivanov@stroytorg.ru" in part and ASK_HUMAN in part
+    assert so_far.summary and so_far.summary in part.replace("&#x27;", "'")

@@ -101,6 +101,9 @@ CALL_EVENT_KINDS = {
     "status": _("status change"),
     "provider": _("carrier report"),
     "late_report": _("late carrier report"),
+    "transfer_requested": _("transfer to a person requested"),
+    "transferred": _("transferred to a person"),
+    "transfer_failed": _("transfer failed"),
 }
 
 

@@ -270,7 +270,7 @@ async def test_transfer_directive_ends_after_the_handoff_line_and_says_where_to(
 
 
 async def test_an_end_without_a_transfer_is_no_transfer():
-    pipeline, out, sink = build(responder=ScriptedResponder([["До свидания.", end_directive()]]))
+    pipeline, _out, sink = build(responder=ScriptedResponder([["До свидания.", end_directive()]]))
     await pipeline.start()
     await speak(pipeline)
     await wait_for(lambda: sink.of(ConversationEnded))

@@ -138,3 +138,14 @@ def test_shipped_scripts_put_callers_through_to_the_sales_queue():
     for language in ("ru", "en", "uz", "tg"):
         data = demo_map(language)
         assert validate_map(data) == [] and data["transfer"]["queue"] == "sales"
+
+
+def test_transfer_problems_read_in_russian():
+    from django.utils import translation
+
+    from dialogs.problem_text import problem_text
+
+    data = {**demo_map("ru"), "transfer": {"to": "+7123"}}
+    with translation.override("ru"):
+        assert [problem_text(p.message) for p in validate_map(data)] == [
+            "должен быть номером телефона в формате E.164, например +74951234567"]

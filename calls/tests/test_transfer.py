@@ -386,3 +386,19 @@ def test_the_call_page_shows_the_summary_so_far_once_a_transfer_is_requested(cli
     part = client.get(f"/calls/{call.pk}/?part=summary", headers={"HX-Request": "true"}).content.decode()
     assert 'id="handoff"' in part and "ivanov@stroytorg.ru" in part and ASK_HUMAN in part
     assert so_far.summary and so_far.summary in part.replace("&#x27;", "'")
+
+
+async def test_a_simulated_callee_set_to_ask_for_a_person_asks_in_its_first_answer():
+    from dataclasses import replace
+
+    from calls.telephony.simulated import ASK_HUMAN, SimulatedCallee, _tts
+    from voice.responder import ConversationState
+
+    callee = SimulatedCallee(request=replace(REQUEST, language="ru"), seed="1", pace_speed=1.0, stt_mode="fake",
+                             max_call_s=10, tts_name="fake", ask_human=True)
+    callee.responder, callee.state, callee.tts = callee._responder(), ConversationState(language="ru"), _tts("fake")
+    await callee._answer(b"\xff" * 160)
+    assert callee.transcript[-1] == ("user", ASK_HUMAN["ru"]) and callee.speech  # said aloud, for the bot's STT
+    await callee._answer(b"\xff" * 160)
+    said = [text for who, text in callee.transcript if who == "user"]
+    assert len(said) == 2 and said[1] != ASK_HUMAN["ru"]  # then the persona takes over again

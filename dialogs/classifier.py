@@ -42,6 +42,7 @@ LABELS = (
     "objection_no_need",
     "end_session",
     "wrong_number",
+    "ask_human",  # the callee wants a person («соедините с менеджером»): a script may transfer the call
 )
 OTHER = "other"
 ALL_LABELS = (*LABELS, OTHER)
@@ -188,6 +189,13 @@ RU_CUES: dict[str, list[Cue]] = {
         ("здесь нет", 0.6), ("тут нет", 0.6), ("детский сад", 0.85), ("не работает здесь", 0.9),
         ("не знаю такую", 0.85), ("не знаю такой", 0.85), ("не тот телефон", 0.95),
     ],
+    "ask_human": [
+        ("живой человек", 1.0), ("с живым", 1.0), ("поговорить с человеком", 1.0), ("с человеком", 0.9),
+        ("соедините с менеджером", 1.0), ("соедините меня", 1.0), ("переключите на", 0.95),
+        ("хочу поговорить с менеджером", 1.0), ("дайте менеджера", 1.0), ("позовите менеджера", 0.95),
+        ("с оператором", 0.95), ("на оператора", 0.95), ("не хочу с роботом", 1.0), ("с роботом", 0.95),
+        ("не с роботом", 1.0), ("с сотрудником", 0.95), ("с консультантом", 0.95), ("настоящий менеджер", 1.0),
+    ],
 }
 
 EN_CUES: dict[str, list[Cue]] = {
@@ -227,6 +235,9 @@ EN_CUES: dict[str, list[Cue]] = {
                     ("stop", 0.7), ("hang up", 0.85)],
     "wrong_number": [("wrong number", 0.95), ("no company here", 0.95), ("private number", 0.95),
                      ("nobody by that name", 0.95), ("no one by that name", 0.95), ("wrong person", 0.9)],
+    "ask_human": [("real person", 1.0), ("human", 0.95), ("live agent", 1.0), ("transfer me", 1.0),
+                  ("put me through", 1.0), ("connect me", 1.0), ("operator", 0.9), ("robot", 0.9),
+                  ("talk to a person", 1.0), ("speak to a person", 1.0), ("sales rep", 0.9)],
 }
 
 # Uzbek (Latin, as Whisper writes it) and Tajik (Cyrillic). Both languages glue suffixes to stems
@@ -307,6 +318,11 @@ UZ_CUES: dict[str, list[Cue]] = {
         ("bunday kompaniya yo'q", 0.9), ("bunday odam", 0.8), ("bu yerda ishlamaydi", 0.85),
         ("boshqa raqam", 0.8),
     ],
+    "ask_human": [
+        ("menejer bilan", 1.0), ("operator bilan", 1.0), ("operatorga", 1.0), ("menejerga", 1.0),
+        ("tirik odam", 1.0), ("odam bilan", 0.95), ("robot bilan", 1.0), ("ulang", 0.9), ("ulab bering", 1.0),
+        ("xodim bilan", 1.0),
+    ],
 }
 
 TG_CUES: dict[str, list[Cue]] = {
@@ -379,6 +395,10 @@ TG_CUES: dict[str, list[Cue]] = {
         ("хато кардед", 0.95), ("иштибоҳ", 0.95), ("рақами нодуруст", 0.95), ("нодуруст", 0.8),
         ("рақами шахсӣ", 0.95), ("чунин ширкат нест", 0.9), ("чунин одам", 0.8), ("кор намекунад", 0.6),
         ("рақами дигар", 0.8),
+    ],
+    "ask_human": [
+        ("бо менеҷер", 1.0), ("бо оператор", 1.0), ("ба оператор", 1.0), ("ба менеҷер", 1.0),
+        ("одами зинда", 1.0), ("бо одам", 0.95), ("бо робот", 1.0), ("пайваст кунед", 1.0), ("бо корманд", 1.0),
     ],
 }
 

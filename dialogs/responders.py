@@ -92,17 +92,3 @@ class FlowResponder:
             yield d
         if fs.ended:
             state.ended = True
-
-
-def __getattr__(name: str) -> Any:
-    # The LLM and persona responders live with their engines; importing them lazily keeps the
-    # offline path free of the OpenAI SDK import cost.
-    if name == "LLMResponder":
-        from dialogs.llm import LLMResponder
-
-        return LLMResponder
-    if name == "PersonaResponder":
-        from dialogs.personas import PersonaResponder
-
-        return PersonaResponder
-    raise AttributeError(name)

@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from dialogs.flow import FlowState, spoken_text
-from dialogs.llm import LLMConfig, history_messages, stream_chat
+from dialogs.llm import LLMConfig, ToolCall, history_messages, stream_chat
 from dialogs.responders import FLOW_KEY, FlowResponder, directives_for
 from dialogs.scriptmap import KNOWN_SLOTS, render_phrase, transfer_spec
 from voice.errors import ProviderError
@@ -181,45 +182,27 @@ class LLMResponder:
             state.ended = state.ended or fs.ended
             return
 
-        messages = [{"role": "system", "content": build_system_prompt(
-            self.script_map, language=self.language, product=self.product, persona=self.persona, stage=fs.stage,
-            slots=fs.slots, variables=self.variables, objection=objection)}]
-        if self.transfer:
-            messages[0]["content"] += "\n" + TRANSFER_RULE["en" if self.language == "en" else "ru"]
-        messages += history_messages(state.history)
-        if not messages[-1:] or messages[-1].get("content") != text or messages[-1].get("role") != "user":
-            messages.append({"role": "user", "content": text})
+        turn = _ToolResults()
         spoken = False
         source = "llm"
-        tool_directives: list[Directive] = []
-        end_reason: str | None = None
-        transfer_reason: str | None = None
         try:
-            async for item in stream_chat(self.config, messages, self.tools):
+            async for item in stream_chat(self.config, self._messages(text, state, fs, objection), self.tools):
                 if isinstance(item, str):
                     spoken = True
                     yield item
-                elif item.name == "record_slot":
-                    name, value = item.arguments.get("name"), item.arguments.get("value")
-                    if name in KNOWN_SLOTS and value not in (None, ""):
-                        fs.slots[name] = value
-                        tool_directives.append(Directive("slot", {"name": name, "value": value}))
-                elif item.name == "end_call":
-                    end_reason = str(item.arguments.get("reason") or "llm_end_call")
-                elif item.name == "transfer_call" and self.transfer:
-                    transfer_reason = str(item.arguments.get("reason") or "llm_transfer_call")
+                else:
+                    self._use_tool(item, fs, turn)
         except ProviderError as exc:
             log.warning("LLM turn failed, the flow answers instead: %s", exc)
             source = "flow_fallback"
             if not spoken and fallback:
                 yield fallback
-        if transfer_reason is not None and not fs.ended:
+        if turn.transfer_reason is not None and not fs.ended:
             # the scripted handoff line, then the call goes to a person (not hung up)
-            target = {k: v for k, v in self.transfer.items() if k != "phrase"}
             yield (" " if spoken else "") + self.transfer["phrase"]
             spoken = True
-            fs = FlowState.from_dict({**fs.to_dict(), "ended": True, "end_reason": "transfer"})
-            tool_directives.append(Directive("transfer", {**target, "reason": transfer_reason}))
+            fs = self._transferred(fs, turn)
+        end_reason = turn.end_reason
         if source == "llm" and not spoken and end_reason is None:
             source = "flow_fallback"  # an empty answer is no answer
             if fallback:
@@ -232,8 +215,46 @@ class LLMResponder:
         for d in directives:
             if d.kind != "end":
                 yield d
-        for d in tool_directives:
+        for d in turn.directives:
             yield d
         if fs.ended:
             state.ended = True
             yield Directive("end", {"reason": fs.end_reason})
+
+    def _messages(self, text: str, state: ConversationState, fs: FlowState, objection: str | None) -> list[dict]:
+        system = build_system_prompt(self.script_map, language=self.language, product=self.product,
+                                     persona=self.persona, stage=fs.stage, slots=fs.slots, variables=self.variables,
+                                     objection=objection)
+        if self.transfer:
+            system += "\n" + TRANSFER_RULE["en" if self.language == "en" else "ru"]
+        messages = [{"role": "system", "content": system}, *history_messages(state.history)]
+        if not messages[-1:] or messages[-1].get("content") != text or messages[-1].get("role") != "user":
+            messages.append({"role": "user", "content": text})
+        return messages
+
+    def _use_tool(self, call: ToolCall, fs: FlowState, turn: _ToolResults) -> None:
+        """A tool the model called: a slot is stored at once; an end or a transfer waits for the words."""
+        if call.name == "record_slot":
+            name, value = call.arguments.get("name"), call.arguments.get("value")
+            if name in KNOWN_SLOTS and value not in (None, ""):
+                fs.slots[name] = value
+                turn.directives.append(Directive("slot", {"name": name, "value": value}))
+        elif call.name == "end_call":
+            turn.end_reason = str(call.arguments.get("reason") or "llm_end_call")
+        elif call.name == "transfer_call" and self.transfer:
+            turn.transfer_reason = str(call.arguments.get("reason") or "llm_transfer_call")
+
+    def _transferred(self, fs: FlowState, turn: _ToolResults) -> FlowState:
+        """The flow ends with ``transfer``; the target comes from the script, never from the model."""
+        target = {k: v for k, v in self.transfer.items() if k != "phrase"}
+        turn.directives.append(Directive("transfer", {**target, "reason": turn.transfer_reason}))
+        return FlowState.from_dict({**fs.to_dict(), "ended": True, "end_reason": "transfer"})
+
+
+@dataclass
+class _ToolResults:
+    """What the model's tool calls asked for in one turn."""
+
+    directives: list[Directive] = field(default_factory=list)
+    end_reason: str | None = None
+    transfer_reason: str | None = None

@@ -33,6 +33,7 @@ from config.voice import (
     media_guard_options,
     redis_for_loop,
     shared_provider,
+    tts_for_language,
 )
 from voice.endpoint import WebSocketEndpoint
 from voice.events import (
@@ -58,7 +59,7 @@ def build_responder(ctx: services.CallMediaContext):
 
     config = llm_config_from_settings()
     if config is not None:
-        from dialogs.llm import LLMResponder
+        from dialogs.salesperson import LLMResponder
 
         return LLMResponder(ctx.script_map, ctx.variables, ctx.language, config=config)
     return FlowResponder(ctx.script_map, ctx.variables, ctx.language)
@@ -158,6 +159,11 @@ class CallEventSink:
     async def emit(self, event: PipelineEvent) -> None:
         if isinstance(event, TurnMetrics):
             self.metrics[event.turn_index] = event
+        elif isinstance(event, DirectiveEvent) and event.kind == "transfer":  # issue 14: transfer to a human
+            from calls.transfer import call_transfer_requested
+
+            await database_sync_to_async(call_transfer_requested)(call_id=self.ctx.call_id, target=event.data)
+            return
         elif isinstance(event, DirectiveEvent) and event.kind == "meta":
             self.meta = dict(event.data)
             pending = self.pending_user
@@ -290,7 +296,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
                                                   silence_end=limits["silence_end"], duration_end=limits["limit_end"]))
         config.use_script_phrases(ctx.script_map)  # «holding» / «not_heard» from the script when it has them
         config.stt_prompt = ctx.stt_prompt  # the script's names, products and cities as recognition hints
-        stt, tts = await asyncio.to_thread(lambda: (shared_provider("stt"), shared_provider("tts")))
+        stt, tts = await asyncio.to_thread(lambda: (shared_provider("stt"), tts_for_language(ctx.language)))
         self.started_at = time.time()
         # The call is answered: written without holding up the conversation (a hundred calls starting at
         # once queue their writes on the database thread), but before any of its turns and its end.
@@ -298,8 +304,12 @@ class MediaStreamConsumer(WebSocketEndpoint):
             database_sync_to_async(services.call_progress)(call_id=self.call_id, event="answered"))
         # Turns are written from the sink's own task: the audio path never waits on the database.
         self.sink = BackgroundSink(CallEventSink(ctx, after=self._answered))
+        # issue 14 auto-language: a campaign in «auto» may switch script, hint and voice on the callee's words
+        from calls.language import language_watch_for
+
+        watch = language_watch_for(ctx, build_responder=build_responder)
         return VoicePipeline(stt=stt, tts=tts, responder=build_responder(ctx), sink=self.sink,
-                             cache=audio_cache_for_loop(), config=config)
+                             cache=audio_cache_for_loop(), config=config, language_watch=watch)
 
     async def on_text(self, text: str) -> None:
         if self.finished:
@@ -337,8 +347,15 @@ class MediaStreamConsumer(WebSocketEndpoint):
     async def _close_socket(self, code: int, reason: str) -> None:
         # The flow's end directive (or a protocol error): hang up through the carrier, then close.
         if code == 1000 and reason == "conversation ended":
-            await database_sync_to_async(services.call_hangup, thread_sensitive=False)(call_id=self.call_id)
             pipeline = self.session.pipeline if self.session is not None else None
+            if pipeline is not None and pipeline.transfer:  # issue 14: the callee goes to a person, not hung up
+                from calls.transfer import call_transfer
+
+                ok = await database_sync_to_async(call_transfer, thread_sensitive=False)(
+                    call_id=self.call_id, target=pipeline.transfer)
+                reason = "transfer" if ok else "transfer failed"
+            else:
+                await database_sync_to_async(services.call_hangup, thread_sensitive=False)(call_id=self.call_id)
             if pipeline is not None and pipeline.end_reason in ("max_duration", "max_silences"):
                 reason = f"limit: {pipeline.end_reason}"  # the call log says which limit ended it
         self.end_reason = reason

@@ -14,7 +14,9 @@ Behaviour, in order of precedence for an utterance:
 4. ``give_contact`` with a phone/email: thank, follow the stage's transition (usually closing).
 5. Any intent with a transition in the stage (or ``global_transitions``): ``@stay`` answers the intent
    (FAQ for questions) and re-asks the stage prompt; a stage name moves there and says its phrase;
-   a ``final`` stage adds the end phrase and ends; ``@end`` ends politely.
+   a ``final`` stage adds the end phrase and ends; ``@end`` ends politely; ``@transfer`` says the
+   handoff phrase and hands the call to a person (``ask_human`` goes there without a transition when
+   the map has a ``transfer`` block).
 6. Anything else: a clarifying question, then the fallback phrase, then move on to the stage's
    ``default``.
 """
@@ -26,9 +28,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from dialogs.scriptmap import OBJECTION_LABELS, render_phrase
+from dialogs.scriptmap import OBJECTION_LABELS, render_phrase, transfer_spec
 
-ActionKind = Literal["say", "objection_response", "fill_slot", "end_call", "schedule_callback", "set_stage"]
+ActionKind = Literal["say", "objection_response", "fill_slot", "end_call", "schedule_callback", "set_stage",
+                     "transfer"]
 CONTACT_SLOTS = ("phone", "email")
 SLOT_NAMES = ("name", "phone", "email", "cargo", "origin", "weight", "weight_kg", "container", "callback_time")
 MAX_TURNS_DEFAULT = 30
@@ -101,16 +104,6 @@ class FlowState:
 def new_state(script_map: Mapping[str, Any], variables: Mapping[str, Any] | None = None,
               language: str | None = None) -> FlowState:
     return FlowState(variables=dict(variables or {}), language=language or script_map.get("language", "ru"))
-
-
-def goals_reached(script_map: Mapping[str, Any], slots: Mapping[str, Any]) -> dict[str, bool]:
-    goals = script_map.get("goals") or {
-        "decision_maker_contact": {"any_of": ["phone", "email"]},
-        "quote_requested": {"any_of": ["quote_requested"]},
-        "callback_time": {"any_of": ["callback_time"]},
-    }
-    return {g: any(slots.get(s) for s in (spec.get("any_of") or [])) for g, spec in goals.items()
-            if isinstance(spec, Mapping)}
 
 
 class _Turn:
@@ -237,6 +230,8 @@ class _Turn:
             self.end("completed", "polite_end")
         elif target == "@callback":
             self.ask_callback()
+        elif target == "@transfer":
+            self.transfer(label)
         elif target in (self.map.get("stages") or {}):
             if label in ("who_is_calling", "greeting", "question"):
                 # Answer first, then carry on: «кто это?» deserves an introduction before the pitch.
@@ -247,6 +242,20 @@ class _Turn:
             self.enter(target)
         else:
             self.unknown()
+
+    def transfer(self, reason: str) -> None:
+        """Say the handoff line and end this side of the call with a transfer to the map's target."""
+        spec = transfer_spec(self.map, self.variables())
+        if spec is None:  # a map that names no valid target: a polite ending, never a dead line
+            self.end("completed", "polite_end")
+            return
+        phrase = spec.pop("phrase")
+        if phrase:
+            self.actions.append(Action("say", phrase))
+        self.actions.append(Action("transfer", data={**spec, "reason": reason}))
+        self.state.ended = True
+        self.state.end_reason = "transfer"
+        self.actions.append(Action("end_call", data={"reason": "transfer"}))
 
     def ask_callback(self) -> None:
         self.state.awaiting = "callback_time"
@@ -286,6 +295,9 @@ class _Turn:
             responses = [responses]
         limit = int(self.map.get("max_objections") or 4)
         nxt = spec.get("next") or ("@callback" if label == "objection_busy" else "objection_handling")
+        if nxt == "@transfer":
+            self.transfer(label)
+            return
         if nxt == "@callback" and event.slots.get("callback_time"):
             self.schedule_callback(event.slots["callback_time"])
             return
@@ -325,16 +337,29 @@ def step(script_map: Mapping[str, Any], state: FlowState, event: FlowEvent) -> t
     if not st.stage:
         turn.set_stage(stage_before)
     st.turn += 1
+    _take_slots(turn, event, label)
+    _route(turn, event, label)
+    if not st.ended and st.turn >= int(script_map.get("max_turns") or MAX_TURNS_DEFAULT):
+        turn.end("too_long", "polite_end")
+    st.trace.append([event.text, label, stage_before, _summary(turn.actions)])
+    return st, turn.actions
+
+
+def _take_slots(turn: _Turn, event: FlowEvent, label: str) -> None:
+    """What the customer gave this turn fills its slots; a recognised line ends a run of unclear ones."""
     for name in SLOT_NAMES:
         if name in event.slots:
             turn.fill(name, event.slots[name])
     if label == "request_quote":
         turn.fill("quote_requested", True)
-    has_contact = any(event.slots.get(s) for s in CONTACT_SLOTS)
-    if label != "other" and label != "" and not label.startswith("objection_"):
-        st.unknown_streak = 0
-    max_turns = int(script_map.get("max_turns") or MAX_TURNS_DEFAULT)
+    if label not in ("other", "") and not label.startswith("objection_"):
+        turn.state.unknown_streak = 0
 
+
+def _route(turn: _Turn, event: FlowEvent, label: str) -> None:
+    """The turn's answer: an ending, a callback, an objection's answer, a contact's thanks, or the map's move."""
+    st = turn.state
+    has_contact = any(event.slots.get(s) for s in CONTACT_SLOTS)
     if label == "wrong_number":
         turn.end("wrong_number", "wrong_number")
     elif label == "end_session":
@@ -345,27 +370,29 @@ def step(script_map: Mapping[str, Any], state: FlowState, event: FlowEvent) -> t
         st.awaiting = "" if st.awaiting == "callback_time" else st.awaiting
         turn.objection(label, event)
     elif label == "give_contact" or has_contact:
-        if has_contact:
-            if st.awaiting == "decision_maker_contact":
-                turn.fill("decision_maker_contact", True)
-            st.awaiting = ""
-            turn.say(turn.service("contact_thanks"), "phrases.contact_thanks")
-            target = turn.transition_for("give_contact") or "closing"
-            turn.go(target, "give_contact", event.text)
-        else:
-            turn.say(turn.service("ask_contact_again"), "phrases.ask_contact_again")
+        _contact(turn, event, has_contact)
     else:
         if st.awaiting == "callback_time":
             st.awaiting = ""  # they chose to talk now after all
         target = turn.transition_for(label) if label != "other" else None
+        if target is None and label == "ask_human" and turn.map.get("transfer"):
+            target = "@transfer"
         if target is None:
             turn.unknown()
         else:
             turn.go(target, label, event.text)
-    if not st.ended and st.turn >= max_turns:
-        turn.end("too_long", "polite_end")
-    st.trace.append([event.text, label, stage_before, _summary(turn.actions)])
-    return st, turn.actions
+
+
+def _contact(turn: _Turn, event: FlowEvent, has_contact: bool) -> None:
+    st = turn.state
+    if not has_contact:
+        turn.say(turn.service("ask_contact_again"), "phrases.ask_contact_again")
+        return
+    if st.awaiting == "decision_maker_contact":
+        turn.fill("decision_maker_contact", True)
+    st.awaiting = ""
+    turn.say(turn.service("contact_thanks"), "phrases.contact_thanks")
+    turn.go(turn.transition_for("give_contact") or "closing", "give_contact", event.text)
 
 
 def _summary(actions: list[Action]) -> str:
@@ -373,6 +400,8 @@ def _summary(actions: list[Action]) -> str:
     for a in actions:
         if a.kind == "objection_response":
             parts.append(f"objection_response:{a.data.get('objection')}#{a.data.get('index')}")
+        elif a.kind == "transfer":
+            parts.append(f"transfer:{a.data.get('to') or a.data.get('queue')}")
         elif a.kind in ("set_stage", "fill_slot", "end_call", "schedule_callback"):
             detail = a.data.get("stage") or a.data.get("name") or a.data.get("reason") or a.data.get("when") or ""
             parts.append(f"{a.kind}:{detail}")

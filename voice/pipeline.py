@@ -153,6 +153,34 @@ class PipelineConfig:
         return self
 
 
+# --- language switching (issue 14, auto-language; the policy lives in calls.language) ----------------
+
+
+@dataclass
+class LanguageSwitch:
+    """The call goes on in ``language``: applied between turns, before the responder answers."""
+
+    language: str
+    responder: Responder | None = None  # the script (and classifier) of that language
+    tts: TTSProvider | None = None  # a TTS that speaks it
+    voice: str | None = None  # its voice on that TTS ("" = the TTS's own voice for the language)
+    stt_prompt: str | None = None  # that script's words as recognition hints
+    script_map: dict | None = None  # its «holding» / «not heard» phrases
+
+
+class LanguageWatch(Protocol):
+    """Decides the language a call runs in from what the recogniser heard (``calls.language.LanguageWatch``)."""
+
+    def stt_language(self, current: str) -> str | None:
+        """The hint for the next transcription; None lets the recogniser detect the language."""
+
+    async def heard(self, transcript: Transcript, *, current: str, state: ConversationState) -> LanguageSwitch | None:
+        """A caller's turn was recognised: a switch to apply before answering it, or None."""
+
+
+# --- end language switching ------------------------------------------------------------------------
+
+
 class FrameEncoder(Protocol):
     """One sentence's PCM16 16 kHz audio in, 20 ms output frames out (``flush`` pads the last one)."""
 
@@ -206,6 +234,7 @@ class _BotTurn:
     audio_frames: int = 0
     cancelled: bool = False
     end_requested: bool = False
+    transfer: dict | None = None  # the responder handed the call to a person: where to (a ``transfer`` directive)
     sent_all: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
     history_added: bool = False
@@ -227,8 +256,10 @@ class VoicePipeline:
         config: PipelineConfig | None = None,
         state: ConversationState | None = None,
         clock: Callable[[], float] = time.monotonic,
+        language_watch: LanguageWatch | None = None,
     ):
         self.stt = stt
+        self.language_watch = language_watch  # campaigns in «auto»: may switch the call's language
         self.tts = tts
         self.responder = responder
         self.output = output
@@ -268,7 +299,9 @@ class VoicePipeline:
         self._background: set[asyncio.Task] = set()
         self._watchdog_task: asyncio.Task | None = None
         self._silences = 0
-        self.end_reason = ""  # why the pipeline ended the conversation: "directive", "max_duration", "max_silences"
+        # why the pipeline ended the conversation: "directive", "transfer", "max_duration", "max_silences"
+        self.end_reason = ""
+        self.transfer: dict | None = None  # set when the conversation ended by handing the call to a person
         self.started = False
         self.closed = False
         self.ended = False
@@ -479,7 +512,9 @@ class VoicePipeline:
         # the whole wait (admission queue + work) is bounded, but well past stt_timeout_s: a late
         # transcript is still the person's words, and the turn uses it when it comes
         async with asyncio.timeout(self.config.stt_give_up_s):
-            return await self.stt.transcribe(audio, sample_rate=self.config.input_rate, language=self.state.language,
+            language = (self.language_watch.stt_language(self.state.language) if self.language_watch is not None
+                        else self.state.language)
+            return await self.stt.transcribe(audio, sample_rate=self.config.input_rate, language=language,
                                              prompt=self.config.stt_prompt or None)
 
     def _start_stt(self, audio: bytes, *, name: str = "voice-stt") -> asyncio.Task:
@@ -513,6 +548,7 @@ class VoicePipeline:
                 hold.cancel()
             raise
         texts: list[str] = []
+        heard: list[Transcript] = []
         failures: list[BaseException] = []
         for item in turn.stt_pending:
             if isinstance(item, str):
@@ -528,6 +564,7 @@ class VoicePipeline:
                     turn.metrics.stt_work_ms = round(transcript.elapsed_ms, 2)
                 if transcript.text.strip():
                     texts.append(transcript.text.strip())
+                    heard.append(transcript)
         for exc in failures:
             await self._provider_error(exc, stage="stt", provider=self.stt.name)
         text = " ".join(texts)
@@ -547,11 +584,34 @@ class VoicePipeline:
                 await self._finish_turn(turn, emit=False)
             return
         self._stt_misses = 0
+        if self.language_watch is not None and heard:
+            await self._watch_language(max(heard, key=lambda t: len(t.text)))
         turn.user_text = text
         await self._emit(
             UserTranscript(text=text, final=True, turn_index=turn.index, speculative=turn.metrics.speculative_stt)
         )
         await self._bot_turn(turn, user_text=text)
+
+    async def _watch_language(self, transcript: Transcript) -> None:
+        """Between the caller's words and the answer: switch script, hint, voice and phrases at once."""
+        switch = await self.language_watch.heard(transcript, current=self.state.language, state=self.state)
+        if switch is None or switch.language == self.state.language:
+            return
+        previous, self.state.language = self.state.language, switch.language
+        self.config.language = switch.language
+        if switch.responder is not None:
+            self.responder = switch.responder
+        if switch.tts is not None:
+            self.tts = switch.tts
+        if switch.voice is not None:
+            self.config.voice = switch.voice
+        if switch.stt_prompt is not None:
+            self.config.stt_prompt = switch.stt_prompt
+        if switch.script_map is not None:
+            self.config.use_script_phrases(switch.script_map)
+        await self._emit(DirectiveEvent(kind="language", turn_index=self.state.turn_index, data={
+            "from": previous, "to": switch.language, "detected": transcript.language,
+            "probability": transcript.language_probability}))
 
     async def _say_holding(self, turn: _BotTurn) -> asyncio.Task | None:
         """«Секунду…»: shown in the transcript and spoken while the late transcription goes on."""
@@ -616,6 +676,8 @@ class VoicePipeline:
                 if isinstance(item, Directive):
                     if item.kind == "end":
                         turn.end_requested = True
+                    elif item.kind == "transfer":
+                        turn.transfer = dict(item.data)
                     await self._emit(DirectiveEvent(kind=item.kind, data=dict(item.data), turn_index=turn.index))
                     continue
                 if not item:
@@ -767,7 +829,7 @@ class VoicePipeline:
         for sentence in turn.sentences:
             self._marks.pop(sentence.mark, None)
         if turn.end_requested:
-            await self._end_conversation()
+            await self._end_conversation(turn)
             return
         await self._set_mind(MindState.LISTENING)
         if self._carry and not self.endpointer.in_speech and not self.closed:
@@ -776,7 +838,11 @@ class VoicePipeline:
             follow.stt_pending, self._carry = self._carry, []
             follow.task = asyncio.create_task(self._user_turn(follow), name="voice-turn")
 
-    async def _end_conversation(self) -> None:
+    async def _end_conversation(self, turn: _BotTurn | None = None) -> None:
+        if turn is not None and turn.transfer is not None:
+            # the transport hands the call over instead of hanging up (``transfer`` says where)
+            self.transfer = turn.transfer
+            self.end_reason = self.end_reason or "transfer"
         self.ended = True
         self.state.ended = True
         self.end_reason = self.end_reason or "directive"
@@ -893,7 +959,7 @@ class VoicePipeline:
                 self.state.history.pop()
         if turn.end_requested and heard:
             # the goodbye was cut off, but the responder asked to end: still end
-            await self._end_conversation()
+            await self._end_conversation(turn)
             return
         await self._set_mind(MindState.LISTENING)
 

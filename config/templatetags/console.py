@@ -105,6 +105,10 @@ CALL_EVENT_KINDS = {
     "listen_stopped": _("listening stopped"),
     "takeover_started": _("taken over by an operator"),
     "takeover_ended": _("handed back to the bot"),
+    "language": _("language switched"),  # an «auto» campaign heard the callee's language (calls.language)
+    "transfer_requested": _("transfer to a person requested"),
+    "transferred": _("transferred to a person"),
+    "transfer_failed": _("transfer failed"),
 }
 
 

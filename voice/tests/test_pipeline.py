@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from voice.audio import FRAME_BYTES, silence
+from voice.bench.fakes import RecordingOutput, ScriptedResponder, end_directive
 from voice.cache import MemoryAudioCache
 from voice.events import (
     BotTurnFinished,
@@ -20,7 +21,6 @@ from voice.events import (
     TurnMetrics,
     UserTranscript,
 )
-from voice.fakes import RecordingOutput, ScriptedResponder, end_directive
 from voice.pipeline import PipelineConfig, VoicePipeline
 from voice.responder import Directive
 from voice.stt.fake import FakeSTT
@@ -253,6 +253,28 @@ async def test_end_directive_ends_after_speech():
     frames_before = len(out.frames)
     await speak(pipeline, 300)  # audio after the end is ignored
     assert len(out.frames) == frames_before
+
+
+async def test_transfer_directive_ends_after_the_handoff_line_and_says_where_to():
+    reply = ["Соединяю вас с менеджером.", Directive(kind="transfer", data={"queue": "sales", "reason": "ask_human"}),
+             end_directive()]
+    pipeline, out, sink = build(responder=ScriptedResponder([reply]))
+    await pipeline.start()
+    await speak(pipeline)
+    await wait_for(lambda: sink.of(ConversationEnded))
+    end_at = next(t for kind, t in out.log if kind == "end")
+    assert all(t <= end_at for t in out.frame_times) and out.frames  # the handoff line was sent first
+    assert pipeline.end_reason == "transfer"
+    assert pipeline.transfer == {"queue": "sales", "reason": "ask_human"}
+    assert [d.kind for d in sink.of(DirectiveEvent)] == ["transfer", "end"]
+
+
+async def test_an_end_without_a_transfer_is_no_transfer():
+    pipeline, _out, sink = build(responder=ScriptedResponder([["До свидания.", end_directive()]]))
+    await pipeline.start()
+    await speak(pipeline)
+    await wait_for(lambda: sink.of(ConversationEnded))
+    assert pipeline.transfer is None and pipeline.end_reason != "transfer"
 
 
 async def test_pacing_never_runs_ahead_of_real_time_beyond_the_lead():

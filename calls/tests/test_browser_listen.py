@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from calls.tests.test_listen import event_log, tone, whose
+from config.tests.test_csp import _until
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -125,13 +126,13 @@ def _chromium_page(wav: Path, screenshot: Path):
             "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
             f"--use-file-for-fake-audio-capture={wav}", "--headless", "--no-sandbox",
             "--disable-background-networking", "--autoplay-policy=no-user-gesture-required"])
-        # wait_for_function builds its predicate with new Function, which the site's CSP forbids
-        context = browser.new_context(locale="ru-RU", bypass_csp=True)
+        # under the site's CSP (scripts and worklets from this site only): pages are polled with evaluate
+        context = browser.new_context(locale="ru-RU")
         page = context.new_page()
         console: list[str] = []
         page.on("console", lambda m: console.append(m.text))
         try:
-            yield page
+            yield page, console
         except Exception:
             print("\n".join(console[-40:]))
             with contextlib.suppress(Exception):
@@ -163,7 +164,7 @@ def test_an_operator_hears_a_live_call_takes_it_over_and_hands_it_back(
     carrier.start()
     try:
         carrier.wait_for(lambda f: "bot" in f)  # the bot greets the callee
-        with _chromium_page(_microphone(tmp_path / "mic.wav"), tmp_path / "listen.png") as page:
+        with _chromium_page(_microphone(tmp_path / "mic.wav"), tmp_path / "listen.png") as (page, console):
             page.goto(f"{daphne_url}/accounts/login/?next=/calls/{call.pk}/%3Fraw_mic%3D1")
             page.fill("#id_username", "live_op")
             page.fill("#id_password", PASSWORD)
@@ -172,32 +173,38 @@ def test_an_operator_hears_a_live_call_takes_it_over_and_hands_it_back(
             assert page.inner_text("#listen-button") == "Слушать"
 
             # Listen: the call's mix arrives and plays (the worklet's counters), and it is not silence
+            def stats() -> str:
+                return page.evaluate("JSON.stringify({...window.callListen, states: undefined})")
+
             page.click("#listen-button")
-            page.wait_for_function("window.callListen.chunks > 10 && window.callListen.played > 5", timeout=20000)
-            page.wait_for_function("window.callListen.peak > 0.05", timeout=20000)
+            assert _until(page, "window.callListen.chunks > 10 && window.callListen.played > 5", 20), stats()
+            assert _until(page, "window.callListen.peak > 0.05", 20), stats()
             assert page.inner_text("#takeover-button") == "Перехватить разговор"
 
             # Take over: the bot stops, the operator's microphone reaches the callee
             before = len(carrier.frames())
             page.click("#takeover-button")
-            page.wait_for_function("window.callListen.takeover === true", timeout=15000)
+            assert _until(page, "window.callListen.takeover === true", 15), stats()
             frames = carrier.wait_for(lambda f: f[before:].count("operator") >= 50)
             first = before + frames[before:].index("operator")
             assert "bot" not in frames[first:], "".join(f[0] for f in frames[first:])
             assert page.inner_text("#takeover-button") == "Вернуть боту"
-            page.wait_for_selector("#summary :text('разговор перехвачен оператором')", timeout=15000)
+            assert _until(page, "document.getElementById('summary').innerText"
+                                ".includes('разговор перехвачен оператором')", 15), page.inner_text("#summary")
             assert "live_op" in page.inner_text("#summary")
             time.sleep(2)  # four times the silence limit: a bot that was not muted would ask by now
             assert "bot" not in carrier.frames()[first:]
 
             # Hand back: the bot speaks again (it asks whether anyone is there)
             page.click("#takeover-button")
-            page.wait_for_function("window.callListen.takeover === false", timeout=15000)
+            assert _until(page, "window.callListen.takeover === false", 15), stats()
             handed = len(carrier.frames())
             carrier.wait_for(lambda f: "bot" in f[handed:])
-            page.wait_for_selector("#summary :text('разговор возвращён боту')", timeout=15000)
+            assert _until(page, "document.getElementById('summary').innerText"
+                                ".includes('разговор возвращён боту')", 15), page.inner_text("#summary")
             page.click("#listen-button")  # stop listening
-            page.wait_for_function("window.callListen.closeCode !== null", timeout=15000)
+            assert _until(page, "window.callListen.closeCode !== null", 15)
+            assert not [line for line in console if "Content Security Policy" in line]
     finally:
         carrier.hang_up.set()
         carrier.closed.wait(30)

@@ -146,7 +146,6 @@ class CallLive:
         self.session = session
         if self.layer is not None:
             self._inbox = asyncio.create_task(self._read_inbox(), name="call-live-inbox")
-            self._watch = asyncio.create_task(self._watch_operator(), name="call-live-watch")
 
     def stop_inbox(self) -> None:
         """The call is ending: take no more listeners or takeovers (at once: nothing here is waited for)."""
@@ -240,6 +239,7 @@ class CallLive:
         if self.taken_by == listener:
             return
         self.taken_by, self.taken_user = listener, dict(user)
+        self._watch = asyncio.create_task(self._watch_operator(), name="call-live-watch")  # only while held
         self.mix.operator_live = True
         await pipeline.set_bot_muted(True)
         self._encoder = self.session.frame_encoder()  # 16 kHz PCM16 -> the carrier's rate and encoding
@@ -251,6 +251,9 @@ class CallLive:
     async def _hand_back(self, *, reason: str) -> None:
         listener, user = self.taken_by, self.taken_user
         self.taken_by, self.taken_user = "", {}
+        if self._watch is not None and self._watch is not asyncio.current_task():
+            self._watch.cancel()
+        self._watch = None
         if self._encoder is not None and self.session is not None:
             for frame in self._encoder.flush():
                 await self.session.send_frame(frame)
@@ -266,10 +269,11 @@ class CallLive:
 
     async def _watch_operator(self) -> None:
         """An operator whose browser or process is gone leaves no call muted: it goes back to the bot."""
-        while True:
+        while self.taken_by:
             await asyncio.sleep(HEARTBEAT_S)
             if self.taken_by and time.monotonic() - self._seen.get(self.taken_by, 0.0) > LISTENER_TTL_S:
                 await self._hand_back(reason="operator gone")
+                return
 
 
 class CallListenConsumer(AsyncWebsocketConsumer):

@@ -210,6 +210,37 @@ async def test_an_operator_who_leaves_hands_the_call_back(live_call, fake_voice,
     assert ended["user"] == "leave_op" and ended["reason"] == "operator left"
 
 
+async def test_a_takeover_whose_operator_is_never_heard_from_again_goes_back_to_the_bot(
+    live_call, fake_voice, monkeypatch  # noqa: F811
+):
+    """The operator's process died: no hand-back message ever comes, the call must not stay muted."""
+    from channels.layers import get_channel_layer
+
+    import calls.listen
+
+    monkeypatch.setattr(calls.listen, "HEARTBEAT_S", 0.1)
+    monkeypatch.setattr(calls.listen, "LISTENER_TTL_S", 0.3)
+    carrier = Carrier(await started(live_call))
+    layer = get_channel_layer()
+    gone = await layer.new_channel()  # a listener that will never speak again
+    while "bot" not in carrier.frames():  # the greeting plays: the bot is there to be muted
+        await carrier.tick()
+    await layer.group_send(f"call_{live_call.pk}_media", {"type": "takeover.start", "listener": gone,
+                                                          "user": {"id": None, "name": "ghost"}})
+    for _ in range(500):
+        await carrier.tick()
+        ended = await database_sync_to_async(
+            lambda: CallEvent.objects.filter(call_id=live_call.pk, kind="takeover_ended").first())()
+        if ended is not None:
+            break
+    else:
+        raise AssertionError("the takeover was never handed back")
+    await carrier.hang_up()
+    kinds = await database_sync_to_async(event_log)(live_call.pk)
+    assert kinds == [("takeover_started", "ghost"), ("takeover_ended", "ghost")]
+    assert ended.data["reason"] == "operator gone"
+
+
 async def test_only_operators_and_managers_may_listen(live_call, make_user):  # noqa: F811
     trainee = await database_sync_to_async(make_user)("listen_trainee", "Trainee")
     operator = await database_sync_to_async(make_user)("listen_operator", "Operator")

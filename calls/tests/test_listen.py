@@ -53,17 +53,22 @@ def whose(pcm: bytes) -> str:
 
 
 @pytest.fixture(autouse=True)
-async def settled_channel_layer():
-    """No channel-layer read of the test outlives its event loop: channels_redis keeps per-process locks, and
-    a read cancelled with the loop could leave one bound to it, for the next loop (a live server's) to trip on."""
-    yield
-    from channels.layers import get_channel_layer
+async def own_channel_layer():
+    """Each test gets a channel layer of its own, and leaves no read of it running.
 
+    channels_redis keeps per-process receive locks bound to the event loop that made them; a read cancelled
+    with a test's loop could leave one behind for the next test's loop (or a live server's) to trip on.
+    """
+    from channels.layers import channel_layers, get_channel_layer
+
+    channel_layers.backends.pop("default", None)
+    yield
     layer = get_channel_layer()
     for _ in range(100):
         if not getattr(layer, "receive_count", 0) and not getattr(layer, "receive_cleaners", None):
-            return
+            break
         await asyncio.sleep(0.05)
+    channel_layers.backends.pop("default", None)
 
 
 @pytest.fixture
@@ -161,6 +166,16 @@ async def test_takeover_mutes_the_bot_and_the_operator_reaches_the_callee(live_c
     assert states[-1] == {"type": "takeover", "active": True, "mine": True, "user": "take_op", "refused": "",
                           "reason": ""}
     assert any(e["event"] == "clear" for e in carrier.events)  # the greeting is cut off at the far end
+    manager = await database_sync_to_async(make_user)("take_mgr", "Manager")
+    second = await listener_for(live_call, manager)  # one person holds a call at a time
+    await second.send_to(text_data=json.dumps({"action": "takeover"}))
+    refusal: list[dict] = []
+    while not refusal:
+        await carrier.tick()
+        refusal = [json.loads(m["text"]) for m in await drain(second) if m.get("text")]
+    assert refusal == [{"type": "takeover", "active": False, "mine": True, "user": "take_op", "refused": "taken",
+                        "reason": ""}]
+    await second.disconnect()
     cleared = max(i for i, e in enumerate(carrier.events) if e["event"] == "clear")
 
     voice = tone(1000, 100, 16000)
@@ -184,8 +199,9 @@ async def test_takeover_mutes_the_bot_and_the_operator_reaches_the_callee(live_c
     await listener.disconnect()
     await carrier.hang_up()
     log = await database_sync_to_async(event_log)(live_call.pk)
-    assert log == [("listen_started", "take_op"), ("takeover_started", "take_op"), ("takeover_ended", "take_op"),
-                   ("listen_stopped", "take_op")]
+    assert [e for e in log if e[1] == "take_op"] == [("listen_started", "take_op"), ("takeover_started", "take_op"),
+                                                     ("takeover_ended", "take_op"), ("listen_stopped", "take_op")]
+    assert [e for e in log if e[1] == "take_mgr"] == [("listen_started", "take_mgr"), ("listen_stopped", "take_mgr")]
 
 
 async def test_an_operator_who_leaves_hands_the_call_back(live_call, fake_voice, make_user):  # noqa: F811

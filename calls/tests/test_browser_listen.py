@@ -20,23 +20,14 @@ from pathlib import Path
 import pytest
 
 from calls.tests.test_listen import event_log, tone, whose
-from config.tests.test_csp import _until
+from config.tests.test_csp import CHROMIUM, _until, daphne_url  # noqa: F401 (daphne_url: the fixture)
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (/usr/bin/chromium)"),
 ]
 PASSWORD = "pw-for-tests-123"
-
-
-@pytest.fixture(scope="module")
-def daphne_url(django_db_setup, django_db_blocker):
-    from config.live_server import live_server_url
-
-    with django_db_blocker.unblock():
-        yield live_server_url()
 
 
 class Carrier(threading.Thread):
@@ -144,7 +135,7 @@ def _chromium_page(wav: Path, screenshot: Path):
 
 
 def test_an_operator_hears_a_live_call_takes_it_over_and_hands_it_back(
-    daphne_url, transactional_db, settings, make_user, make_campaign, make_contact, tmp_path
+    daphne_url, transactional_db, settings, make_user, make_campaign, make_contact, tmp_path  # noqa: F811
 ):
     from calls.models import Call, CallEvent
     from calls.services import call_media_token, call_transition

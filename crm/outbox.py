@@ -180,7 +180,10 @@ def _send_follow_up(message: OutboxMessage) -> dict[str, Any]:
     from crm.messaging import get_messaging
 
     FollowUp.objects.filter(outbox_key=message.key).update(attempts=F("attempts") + 1)
-    external_id = get_messaging(message.target).send(to=message.payload["to"], text=message.payload["text"])
+    # an earlier attempt (this run's or one before a "send again") may have reached the vendor unanswered
+    resume = message.attempts > 1 or bool(message.last_error)
+    external_id = get_messaging(message.target).send(to=message.payload["to"], text=message.payload["text"],
+                                                     resume=resume, since=message.created_at)
     return {"external_id": external_id}
 
 

@@ -303,6 +303,7 @@ TELEPHONY = {
         "PACE_SPEED": env.float("SIMULATED_PACE_SPEED", default=1.0),
         "CALLEE_STT": env("SIMULATED_CALLEE_STT", default="transcript"),
         "MAX_CALL_S": env.float("SIMULATED_MAX_CALL_S", default=240.0),  # the callee hangs up after this
+        "PERSONA": env("SIMULATED_PERSONA", default=""),  # one callee for every call (dialogs.personas), else drawn
     },
     "VOXIMPLANT": {
         "ACCOUNT_ID": env("VOXIMPLANT_ACCOUNT_ID", default=""),

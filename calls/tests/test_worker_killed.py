@@ -176,6 +176,7 @@ def test_a_worker_killed_mid_rehearsal_loses_nothing_and_doubles_nothing(setting
             first.stop()
             if second is not None:
                 second.stop()
+            app.control.purge()  # nothing of this campaign left for later tests' workers
 
         calls = list(Call.objects.filter(campaign=campaign))
         assert len(calls) == 5

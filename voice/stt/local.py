@@ -289,8 +289,3 @@ class LocalWhisperSTT(STTProvider):
         text = " ".join(s.text.strip() for s in parts if s.text.strip())
         confidence = math.exp(sum(s.avg_logprob for s in parts) / len(parts)) if parts else None
         return Transcript(text=text, language=info.language or (language or ""), confidence=confidence)
-
-    def load_seconds(self) -> float | None:
-        """How long this process took to load the model, once loaded (for start-up metrics)."""
-        loaded = _MODELS.get(self._key)
-        return loaded.load_s if loaded else None

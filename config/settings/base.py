@@ -279,6 +279,13 @@ VOICE = {
         "SECONDS_PER_AUDIO_S": env.float("STT_SECONDS_PER_AUDIO_S", default=0.0),
         "MAX_CONVERSATIONS": env.int("STT_MAX_CONVERSATIONS", default=0),
     },
+    # campaigns in language «auto» (calls.language): the first caller turns are transcribed without a hint;
+    # another script language heard this surely switches the call, at most MAX_SWITCHES times
+    "AUTO_LANGUAGE": {
+        "MIN_PROBABILITY": env.float("AUTO_LANGUAGE_MIN_PROBABILITY", default=0.6),
+        "DETECT_TURNS": env.int("AUTO_LANGUAGE_DETECT_TURNS", default=3),
+        "MAX_SWITCHES": env.int("AUTO_LANGUAGE_MAX_SWITCHES", default=2),
+    },
 }
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None
@@ -352,6 +359,15 @@ OUTBOX = {
 MESSAGING = {
     "PROVIDER": env("MESSAGING_PROVIDER", default="console"),
     "FROM_NUMBER": env("MESSAGING_FROM_NUMBER", default=""),
+}
+# The company's Telegram bot for follow-ups (crm.telegram): the Bot API token from @BotFather, the bot's
+# username for t.me links, the secret Telegram sends back with every webhook update (setWebhook secret_token).
+TELEGRAM = {
+    "BOT_TOKEN": env("TELEGRAM_BOT_TOKEN", default=""),
+    "BOT_USERNAME": env("TELEGRAM_BOT_USERNAME", default=""),
+    "WEBHOOK_SECRET": env("TELEGRAM_WEBHOOK_SECRET", default=""),
+    "API_URL": env("TELEGRAM_API_URL", default="https://api.telegram.org"),
+    "TIMEOUT_S": env.float("TELEGRAM_TIMEOUT_S", default=10.0),
 }
 
 # --- Content-Security-Policy (django-csp): scripts only from this site (a vendor template's inline

@@ -288,4 +288,7 @@ class LocalWhisperSTT(STTProvider):
         parts = list(segments)
         text = " ".join(s.text.strip() for s in parts if s.text.strip())
         confidence = math.exp(sum(s.avg_logprob for s in parts) / len(parts)) if parts else None
-        return Transcript(text=text, language=info.language or (language or ""), confidence=confidence)
+        # detected (no hint given): faster-whisper says how sure it is of the language
+        probability = getattr(info, "language_probability", None) if not language else None
+        return Transcript(text=text, language=info.language or (language or ""), confidence=confidence,
+                          language_probability=probability)

@@ -25,12 +25,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 VISIBILITY_S = 12  # a task held by the killed worker is handed out again after this (plus a 10 s restore sweep)
-STUCK_AFTER_S = {"dialing": 12, "ringing": 12, "in_progress": 90, "ended": 15, "analysing": 20, "follow_up": 15,
+# in_progress: a conversation is capped at 20 s (MAX_CALL_S at the pace); on a starved machine the media consumer
+# may lag far behind the callee's frames, and the sweeper then ends the call instead, as it would a lost one.
+STUCK_AFTER_S = {"dialing": 12, "ringing": 12, "in_progress": 40, "ended": 15, "analysing": 20, "follow_up": 15,
                  "crm": 15}
 MAX_CALL_S = 120  # of simulated time: 20 s at the rehearsal's pace, so a conversation cannot drag the test out
 PERSONA = "olga_easy"  # a callee who says yes: leads and follow-up messages to count
-RESTART_BOUND_S = 180
-SMS_FROM = "+15550002222"  # the issue: within 3 minutes of the worker's restart
+RESTART_BOUND_S = 180  # the issue: within 3 minutes of the worker's restart
+SMS_FROM = "+15550002222"
 
 
 def _database_url() -> str:
@@ -138,7 +140,7 @@ def test_a_worker_killed_mid_rehearsal_loses_nothing_and_doubles_nothing(setting
                "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "TWILIO_API_URL": twilio.url}
         app.control.purge()  # nothing left over from earlier tests in the (persistent) test broker
 
-        campaign = campaign_create_for_rehearsal(contacts=5, seed=11, concurrency=2,
+        campaign = campaign_create_for_rehearsal(contacts=4, seed=11, concurrency=2,
                                                  shares={"answer": 0.8, "no_answer": 0.2, "busy": 0, "voicemail": 0})
         first = Worker(env, tmp_path / "worker.log", "first")
         second = None
@@ -179,7 +181,7 @@ def test_a_worker_killed_mid_rehearsal_loses_nothing_and_doubles_nothing(setting
             app.control.purge()  # nothing of this campaign left for later tests' workers
 
         calls = list(Call.objects.filter(campaign=campaign))
-        assert len(calls) == 5
+        assert len(calls) == 4
         assert at_kill[S.IN_PROGRESS] >= 1 and at_kill[S.QUEUED] + at_kill[S.DIALING] + at_kill[S.RINGING] >= 1, at_kill
         for call in calls:
             moves = Counter(CallEvent.objects.filter(call=call, kind="status").values_list("to_status", flat=True))

@@ -44,6 +44,8 @@ from voice.events import (
     TurnMetrics,
     UserTranscript,
 )
+from voice.protocols.base import CLOSE_NORMAL
+from voice.session import EndReason
 
 log = logging.getLogger(__name__)
 
@@ -342,7 +344,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
 
     async def _close_socket(self, code: int, reason: str) -> None:
         # The flow's end directive (or a protocol error): hang up through the carrier, then close.
-        if code == 1000 and reason == "conversation ended":
+        if code == CLOSE_NORMAL and reason == EndReason.CONVERSATION_ENDED:
             pipeline = self.session.pipeline if self.session is not None else None
             if pipeline is not None and pipeline.transfer:  # issue 14: the callee goes to a person, not hung up
                 from calls.transfer import call_transfer

@@ -26,7 +26,7 @@ from training.selectors import sessions_visible_to
 from voice.events import BackgroundSink
 from voice.protocols.base import CLOSE_NORMAL
 from voice.protocols.browser import BrowserCodec
-from voice.session import MediaSession
+from voice.session import EndReason, MediaSession
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,8 @@ CLOSE_FORBIDDEN = 4403  # not this user's session, or not logged in
 CLOSE_GONE = 4410  # the session has ended; there is nothing to join
 
 # MediaSession's close reasons -> the session's end_reason
-END_REASONS = {"ended by user": "button", "stream stopped": "button", "conversation ended": "customer_ended"}
+END_REASONS = {EndReason.ENDED_BY_USER: "button", EndReason.STREAM_STOPPED: "button",
+               EndReason.CONVERSATION_ENDED: "customer_ended"}
 
 
 def _setup_for(*, user: Any, session_id: int) -> SessionSetup | str:

@@ -28,6 +28,7 @@ import schemathesis
 from django.urls import resolve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
@@ -51,8 +52,14 @@ OPERATIONS = [
 ADMIN, ANON = "admin", "anonymous"
 ROLES = (ANON, TRN, OPS, MGR, ADMIN)
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
-ALLOWED_EXAMPLES = 12  # per operation and role with access (half of them on a real object)
+ALLOWED_EXAMPLES = 10  # per operation and role with access: valid and invalid input, some on a real object
 REFUSED_EXAMPLES = 3  # a refusal does not depend on the body
+
+KNOWN_BODIES = {
+    "POST /api/do-not-call/": {"phone": "+79160000002"},  # already on the list
+    "PUT /api/do-not-call/{id}/": {"phone": "+79160000003"},  # another entry's number
+    "PATCH /api/do-not-call/{id}/": {"phone": "+79160000003"},
+}
 
 
 def _declared(role: str, path: str) -> bool:
@@ -105,6 +112,7 @@ def world(make_user, manager, operator, trainee):
                                        telephony_provider="simulated")
     call = Call.objects.create(campaign=campaign, contact=contact)
     dnc = DoNotCall.objects.create(phone="+79160000002")
+    DoNotCall.objects.create(phone="+79160000003")
     lead = Lead.objects.create(call=call, contact=contact, title="Доставка из Китая")
     scenario = Scenario.objects.create(title="Грузы", language="ru", product_description="Доставка.",
                                        persona="sergey_medium", difficulty="medium")
@@ -139,8 +147,13 @@ def test_every_operation_for_every_role(label, role, world, wsgi_app):
     allowed = _declared(role, path)
     headers = world["headers"][role]
     strategy = operation.as_strategy()
+    if allowed:
+        strategy = st.one_of(strategy, operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
     if "{id}" in path:
         strategy = st.one_of(strategy, operation.as_strategy(path_parameters={"id": world["ids"][path]}))
+    if label in KNOWN_BODIES:  # a body that passes validation and meets a constraint (a duplicate number)
+        kwargs = {"path_parameters": {"id": world["ids"][path]}} if "{id}" in path else {}
+        strategy = st.one_of(strategy, operation.as_strategy(body=KNOWN_BODIES[label], media_type="application/json", **kwargs))
     seen: list[int] = []
 
     @given(case=strategy)

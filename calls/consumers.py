@@ -33,6 +33,7 @@ from config.voice import (
     redis_for_loop,
     shared_provider,
 )
+from config.websocket import PushOnlyFeed
 from voice.endpoint import WebSocketEndpoint
 from voice.events import (
     BackgroundSink,
@@ -380,7 +381,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
                 await redis_for_loop().delete(_media_lock_key(self.call_id))
 
 
-class CallMonitorConsumer(AsyncJsonWebsocketConsumer):
+class CallMonitorConsumer(PushOnlyFeed, AsyncJsonWebsocketConsumer):
     """``ws/calls/live/`` (the board) or ``ws/calls/<call_id>/live/``: events pushed by ``call_publish``."""
 
     async def connect(self) -> None:

@@ -19,6 +19,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import reverse
 
 from config.voice import media_guard_options
+from config.websocket import PushOnlyFeed
 from training import services
 from training.live import EndPhraseSink, SessionRecorder, SessionSetup, TurnWriter, build_pipeline
 from training.models import TrainingSession
@@ -198,7 +199,7 @@ def _review_access(*, user: Any, session_id: int) -> str | None:
     return session.status if session is not None else None
 
 
-class ReviewConsumer(AsyncWebsocketConsumer):
+class ReviewConsumer(PushOnlyFeed, AsyncWebsocketConsumer):
     """Pushes the session's state changes to its review page; the page fetches the ready review then."""
 
     joined = False
@@ -219,9 +220,6 @@ class ReviewConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.joined:
             await self.channel_layer.group_discard(services.session_group(self.session_id), self.channel_name)
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        return None  # nothing is expected from the review page
 
     async def session_update(self, message: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps({"type": "session", **{k: v for k, v in message.items() if k != "type"}}))

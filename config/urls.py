@@ -37,6 +37,7 @@ urlpatterns = [
     path("analytics/", include("analytics.urls")),
 ]
 
+handler404 = "config.views.not_found"
 handler500 = "config.views.server_error"
 
 # Nothing under MEDIA_URL is served by URL, in any setting: recordings go through views that check the

@@ -8,19 +8,23 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from voice.errors import ProviderError, ProviderTimeout
+from voice.text import collapse_repeats
 
 
 @dataclass(frozen=True)
 class Transcript:
     text: str
-    language: str = ""
+    language: str = ""  # ISO 639-1: what the provider heard, else the hint it was given
     confidence: float | None = None
+    # how sure the recogniser is of ``language`` when it detected it (faster-whisper's
+    # ``info.language_probability``); None when it was told the language or does not say
+    language_probability: float | None = None
     elapsed_ms: float = 0.0
     queue_wait_ms: float = 0.0  # time spent waiting for a worker (``voice.stt.admission``), not in elapsed_ms
 
 
 class STTProvider(ABC):
-    """Subclasses implement ``_transcribe``; the base adds timing, a timeout and error mapping."""
+    """Subclasses implement ``_transcribe``; the base adds timing, a timeout, error mapping and loop cutting."""
 
     name = "base"
     timeout_s: float = 15.0
@@ -40,8 +44,10 @@ class STTProvider(ABC):
         except Exception as exc:  # a vendor's own exception types never leak past the provider
             raise ProviderError(f"{type(exc).__name__}: {exc}", provider=self.name) from exc
         elapsed = (time.perf_counter() - started) * 1000
-        return Transcript(text=result.text.strip(), language=result.language or (language or ""),
-                          confidence=result.confidence, elapsed_ms=elapsed)
+        # a recogniser's runaway loop on unclear audio is cut before anyone reads the line
+        return Transcript(text=collapse_repeats(result.text.strip()), language=result.language or (language or ""),
+                          confidence=result.confidence, language_probability=result.language_probability,
+                          elapsed_ms=elapsed)
 
     @abstractmethod
     async def _transcribe(self, pcm16: bytes, *, sample_rate: int, language: str | None) -> Transcript: ...

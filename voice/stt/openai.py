@@ -1,67 +1,32 @@
-"""OpenAI transcription (``audio.transcriptions.create``) behind the STT contract, and OpenAI error mapping."""
+"""OpenAI transcription (``audio.transcriptions.create``) behind the STT contract (errors: ``voice.openai_api``)."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from voice.audio import write_wav
-from voice.errors import (
-    ProviderBadResponse,
-    ProviderConfigError,
-    ProviderError,
-    ProviderTimeout,
-    ProviderUnavailable,
-    error_for_status,
-)
+from voice.errors import ProviderBadResponse
+from voice.openai_api import map_openai_error, openai_client
 from voice.stt.base import STTProvider, Transcript
 
-
-def transport_error(exc: BaseException, provider: str) -> ProviderError | None:
-    """httpx/httpx2 errors raised while a streamed body is read (the SDKs only wrap the request)."""
-    for module_name in ("httpx", "httpx2"):
-        try:
-            module: Any = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        if isinstance(exc, module.TimeoutException):
-            return ProviderTimeout(f"timed out: {exc!r}", provider=provider)
-        if isinstance(exc, module.TransportError):
-            return ProviderUnavailable(f"connection failed: {exc!r}", provider=provider)
-    return None
+# whisper-1's verbose_json names the language in English ("uzbek"); the codes the call's scripts use
+WHISPER_LANGUAGE_CODES = {
+    "russian": "ru", "english": "en", "uzbek": "uz", "tajik": "tg", "persian": "fa", "turkish": "tr",
+    "kazakh": "kk", "turkmen": "tk", "ukrainian": "uk", "belarusian": "be", "kyrgyz": "ky", "azerbaijani": "az",
+}
 
 
-def map_openai_error(exc: BaseException, provider: str) -> ProviderError:
-    """One place that turns the ``openai`` SDK's exceptions into the ProviderError family."""
-    import openai
-
-    if isinstance(exc, ProviderError):
-        return exc
-    if isinstance(exc, openai.APITimeoutError):  # before APIConnectionError: it is a subclass
-        return ProviderTimeout(f"timed out: {exc}", provider=provider)
-    if isinstance(exc, openai.APIConnectionError):
-        return ProviderUnavailable(f"connection failed: {exc}", provider=provider)
-    if isinstance(exc, openai.APIStatusError):
-        return error_for_status(exc.status_code, f"HTTP {exc.status_code}: {exc.message}", provider=provider)
-    if isinstance(exc, openai.APIResponseValidationError):
-        return ProviderBadResponse(f"unexpected response: {exc}", provider=provider)
-    mapped = transport_error(exc, provider)
-    if mapped is not None:
-        return mapped
-    return ProviderError(f"{type(exc).__name__}: {exc}", provider=provider)
-
-
-def openai_client(api_key: str, *, base_url: str | None, timeout_s: float, max_retries: int, provider: str) -> Any:
-    if not api_key:
-        raise ProviderConfigError("an OpenAI API key is required", provider=provider)
-    from openai import AsyncOpenAI
-
-    # Retries are off by default: in a live call a quick fallback phrase beats a silent backoff.
-    return AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries)
+def language_code(name: str) -> str:
+    """An ISO 639-1 code from what a transcription answer says (a code already, or whisper-1's English name)."""
+    name = (name or "").strip().lower()
+    return WHISPER_LANGUAGE_CODES.get(name, name)
 
 
 class OpenAISTT(STTProvider):
-    """OpenAI's transcription API; the utterance travels as a 16-bit mono WAV file."""
+    """OpenAI's transcription API; the utterance travels as a 16-bit mono WAV file.
+
+    Without a language hint (a campaign in «auto» still listening for the callee's language) it asks
+    for ``verbose_json``, whose ``language`` says what was heard. OpenAI's gpt-4o transcription models
+    answer only ``json``, so they are never asked; whisper-1 and OpenAI-compatible Whisper servers are.
+    """
 
     name = "openai-stt"
 
@@ -89,20 +54,22 @@ class OpenAISTT(STTProvider):
         from openai import omit
 
         language = language or self.language
+        detect = not language and not self.model.startswith("gpt-")
         try:
             result = await self.client.audio.transcriptions.create(
                 file=("utterance.wav", write_wav(None, pcm16[: len(pcm16) - len(pcm16) % 2], sample_rate), "audio/wav"),
                 model=self.model,
                 language=language or omit,
                 prompt=prompt or self.prompt or omit,
-                response_format="json",
+                response_format="verbose_json" if detect else "json",
             )
         except Exception as exc:
             raise map_openai_error(exc, self.name) from exc
         text = getattr(result, "text", None)
         if not isinstance(text, str):
             raise ProviderBadResponse("transcription has no text", provider=self.name)
-        return Transcript(text=text, language=language or "")
+        heard = language_code(getattr(result, "language", "") or "") if detect else ""
+        return Transcript(text=text, language=language or heard)
 
     async def aclose(self) -> None:
         await self.client.close()

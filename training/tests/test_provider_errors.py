@@ -11,27 +11,20 @@ import json
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.routing import URLRouter
-from channels.testing import WebsocketCommunicator
 
 from dialogs.tests.openai_server import OpenAIServer, error
 from training import consumers
 from training.models import SessionEvent, TrainingSession
-from training.tests.test_consumers import _cookie, _is_event, _pump, _say, _session, in_memory_layer  # noqa: F401
+from training.tests.test_consumers import (  # noqa: F401  (in_memory_layer: an autouse fixture)
+    _communicator,
+    _is_event,
+    _pump,
+    _say,
+    _session,
+    in_memory_layer,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-def _app():
-    from training.routing import websocket_urlpatterns
-
-    return URLRouter(websocket_urlpatterns)
-
-
-async def _communicator(user, session_id: int) -> WebsocketCommunicator:
-    headers = [(b"origin", b"http://testserver"), (b"host", b"testserver"),
-               (b"cookie", f"sessionid={await _cookie(user)}".encode())]
-    return WebsocketCommunicator(_app(), f"/ws/training/{session_id}/", headers=headers)
 
 
 @database_sync_to_async

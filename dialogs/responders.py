@@ -1,7 +1,7 @@
 """``voice.responder.Responder`` implementations: the offline flow salesperson, the LLM salesperson, the AI customer.
 
 - ``FlowResponder``: the scripted salesperson (offline default) over a dialogue map.
-- ``LLMResponder``: OpenAI chat, streamed, falling back to the flow within the same turn (``dialogs.llm``).
+- ``LLMResponder``: OpenAI chat, streamed, falling back to the flow within the same turn (``dialogs.salesperson``).
 - ``PersonaResponder``: the AI customer for the trainer and the simulated callee (``dialogs.personas``).
 
 All keep their own state under ``ConversationState.data`` so the pipeline stays generic.
@@ -21,7 +21,7 @@ FLOW_KEY = "flow"
 
 def directives_for(actions: list[Action], classification: Classification | None, stage: str,
                    objection: str | None = None) -> list[Directive]:
-    """Directives that follow a turn's text: meta first (for the mind-state UI), then slots, callback, end."""
+    """Directives that follow a turn's text: meta first (for the mind-state UI), then slots, callback, transfer, end."""
     out = [Directive("meta", {
         "stage": stage,
         "intent": classification.label if classification else None,
@@ -35,6 +35,8 @@ def directives_for(actions: list[Action], classification: Classification | None,
             out.append(Directive("slot", {"name": a.data["name"], "value": a.data["value"]}))
         elif a.kind == "schedule_callback":
             out.append(Directive("callback", {"when": a.data.get("when", "")}))
+        elif a.kind == "transfer":  # before the end: the pipeline hands the call over instead of hanging up
+            out.append(Directive("transfer", dict(a.data)))
     for a in actions:
         if a.kind == "end_call":
             out.append(Directive("end", {"reason": a.data.get("reason", "")}))
@@ -90,17 +92,3 @@ class FlowResponder:
             yield d
         if fs.ended:
             state.ended = True
-
-
-def __getattr__(name: str) -> Any:
-    # The LLM and persona responders live with their engines; importing them lazily keeps the
-    # offline path free of the OpenAI SDK import cost.
-    if name == "LLMResponder":
-        from dialogs.llm import LLMResponder
-
-        return LLMResponder
-    if name == "PersonaResponder":
-        from dialogs.personas import PersonaResponder
-
-        return PersonaResponder
-    raise AttributeError(name)

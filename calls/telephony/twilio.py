@@ -1,13 +1,16 @@
 """Twilio: the Calls API through the official SDK, ``<Connect><Stream>`` TwiML, signature-checked status callbacks.
 
+A transfer updates the live call with new TwiML (``calls(sid).update(twiml=...)``): Twilio ends the media
+stream and runs ``<Dial>`` to the number, or ``<Enqueue>`` into the operators' queue.
+
 ``api_url`` (``TWILIO_API_URL``) points the SDK at another host (``config.twilio_rest``).
 """
 
 from __future__ import annotations
 
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
-from calls.telephony.base import DialRequest, DialResult, TelephonyProvider
+from calls.telephony.base import DialRequest, DialResult, TelephonyProvider, TransferTarget
 from config.twilio_rest import provider_error, rest_client
 from voice.errors import ProviderBadResponse, ProviderConfigError, ProviderError
 
@@ -28,6 +31,14 @@ def stream_twiml(*, media_url: str, token: str, call_id: int) -> str:
         f"<Parameter name=\"call_id\" value=\"{int(call_id)}\"/>"
         "</Stream></Connect></Response>"
     )
+
+
+def transfer_twiml(target: TransferTarget) -> str:
+    """``<Dial>`` the person's number (showing ``caller_id`` when given), or ``<Enqueue>`` the callee for operators."""
+    if target.queue:
+        return f"<Response><Enqueue>{escape(target.queue)}</Enqueue></Response>"
+    caller = f" callerId={quoteattr(target.caller_id)}" if target.caller_id else ""
+    return f"<Response><Dial{caller}><Number>{escape(target.to)}</Number></Dial></Response>"
 
 
 class TwilioTelephony(TelephonyProvider):
@@ -78,6 +89,14 @@ class TwilioTelephony(TelephonyProvider):
     def hangup(self, *, provider_call_id: str) -> None:
         try:
             self.client.calls(provider_call_id).update(status="completed")
+        except Exception as exc:
+            raise self._map_error(exc) from exc
+
+    def transfer(self, *, provider_call_id: str, target: TransferTarget, control_url: str = "") -> None:
+        if target.to and not target.caller_id and self.from_number:
+            target = TransferTarget(to=target.to, caller_id=self.from_number)
+        try:
+            self.client.calls(provider_call_id).update(twiml=transfer_twiml(target))
         except Exception as exc:
             raise self._map_error(exc) from exc
 

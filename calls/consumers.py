@@ -34,6 +34,7 @@ from config.voice import (
     shared_provider,
     tts_for_language,
 )
+from config.websocket import PushOnlyFeed
 from voice.endpoint import WebSocketEndpoint
 from voice.events import (
     BackgroundSink,
@@ -399,7 +400,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
                 await redis_for_loop().delete(_media_lock_key(self.call_id))
 
 
-class CallMonitorConsumer(AsyncJsonWebsocketConsumer):
+class CallMonitorConsumer(PushOnlyFeed, AsyncJsonWebsocketConsumer):
     """``ws/calls/live/`` (the board) or ``ws/calls/<call_id>/live/``: events pushed by ``call_publish``."""
 
     async def connect(self) -> None:

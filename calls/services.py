@@ -507,6 +507,32 @@ DISPATCH_TASK = "calls.tasks.dispatch_due_calls"
 DEFAULT_PLAN_CRON = {"minute": "5", "hour": "0"}  # nightly, in CELERY_TIMEZONE
 
 
+class CampaignHasCalls(Exception):
+    """A campaign whose calls are the record of who was rung is archived, never deleted."""
+
+
+@transaction.atomic
+def campaign_save(*, fields: dict[str, Any], campaign: Campaign | None = None, created_by: Any = None) -> Campaign:
+    """Create (no ``campaign``) or update a campaign from validated ``fields``, then keep its beat schedule in step."""
+    fields = dict(fields)
+    many = {f.name: fields.pop(f.name) for f in Campaign._meta.many_to_many if f.name in fields}
+    if campaign is None:
+        campaign = Campaign(created_by=created_by)
+    for name, value in fields.items():
+        setattr(campaign, name, value)
+    campaign.save()
+    for name, values in many.items():
+        getattr(campaign, name).set(values)
+    return campaign_schedule_sync(campaign=campaign)
+
+
+@transaction.atomic
+def campaign_delete(*, campaign: Campaign) -> None:
+    if Call.objects.filter(campaign=campaign).exists():
+        raise CampaignHasCalls(campaign.pk)
+    campaign.delete()
+
+
 @transaction.atomic
 def campaign_schedule_sync(*, campaign: Campaign) -> Campaign:
     """Create or update the campaign's nightly planning ``PeriodicTask`` (and the shared dispatcher).

@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from calls.services import call_progress, call_provider_id_seen, public_url
 from calls.telephony.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, callback_first_use, callback_verify
+from calls.voicemail import ANSWERED_BY, call_voicemail_carrier
 
 log = logging.getLogger(__name__)
 MAX_DURATION_S = 24 * 3600  # no call lasts a day; a larger figure is a broken or forged report
@@ -40,18 +41,51 @@ def _bad_request(errors) -> JsonResponse:
     return JsonResponse({"error": "invalid callback", "detail": errors}, status=400)
 
 
-@csrf_exempt
-@require_POST
-def twilio_status(request: HttpRequest, call_id: int) -> HttpResponse:
-    from calls.telephony import get_provider
-    from calls.telephony.twilio import twilio_progress
+class TwilioAmdForm(serializers.Serializer):
+    """Twilio's async AMD callback: who answered (``AnsweredBy``) and how long the detection took."""
 
-    provider = get_provider("twilio")
+    CallSid = serializers.CharField(max_length=64)
+    AnsweredBy = serializers.ChoiceField(choices=sorted(ANSWERED_BY))
+    MachineDetectionDuration = serializers.IntegerField(min_value=0, max_value=MAX_DURATION_S * 1000, required=False)
+
+
+def _twilio_signed(request: HttpRequest, call_id: int, what: str) -> dict | None:
+    """The callback's form fields when Twilio's signature holds, else None."""
+    from calls.telephony import get_provider
+
     params = request.POST.dict()
     # Twilio signs the URL it was given, which is the public one, not what a proxy hands to Django.
     url = public_url(request.get_full_path())
-    if not provider.validate_callback(url=url, params=params, signature=request.headers.get("X-Twilio-Signature", "")):
-        log.warning("twilio status callback for call %s: bad signature", call_id)
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not get_provider("twilio").validate_callback(url=url, params=params, signature=signature):
+        log.warning("twilio %s callback for call %s: bad signature", what, call_id)
+        return None
+    return params
+
+
+@csrf_exempt
+@require_POST
+def twilio_amd(request: HttpRequest, call_id: int) -> HttpResponse:
+    """``AsyncAmdStatusCallback``: a machine may get the voicemail message or a hang-up (``calls.voicemail``)."""
+    params = _twilio_signed(request, call_id, "AMD")
+    if params is None:
+        return HttpResponseForbidden("bad signature")
+    form = TwilioAmdForm(data={k: v for k, v in params.items() if v != "" or k != "MachineDetectionDuration"})
+    if not form.is_valid():
+        log.warning("twilio AMD callback for call %s: invalid fields %s", call_id, sorted(form.errors))
+        return _bad_request(form.errors)
+    call_provider_id_seen(call_id=call_id, provider_call_id=form.validated_data["CallSid"])
+    call_voicemail_carrier(call_id=call_id, answered_by=form.validated_data["AnsweredBy"], source="twilio")
+    return HttpResponse(status=204)
+
+
+@csrf_exempt
+@require_POST
+def twilio_status(request: HttpRequest, call_id: int) -> HttpResponse:
+    from calls.telephony.twilio import twilio_progress
+
+    params = _twilio_signed(request, call_id, "status")
+    if params is None:
         return HttpResponseForbidden("bad signature")
     form = TwilioStatusForm(data={k: v for k, v in params.items() if v != "" or k != "CallDuration"})
     if not form.is_valid():

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from calls.models import Call, CallOutcome, Campaign, Contact, ContactList
+from calls.models import Call, CallOutcome, Campaign, Contact, ContactList, VoicemailMode
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,7 @@ def campaign_create_for_rehearsal(*, contacts: int, seed: int = 1, shares: dict 
             telephony_provider=Campaign.Provider.SIMULATED, window_start=dtime(8), window_end=dtime(21),
             weekdays=list(range(7)), timezone=tz, max_concurrent_calls=concurrency, average_call_seconds=8,
             max_attempts=1, simulation={**(shares or {}), "seed": seed},
+            voicemail_mode=VoicemailMode.LEAVE_MESSAGE,  # a simulated answering machine gets the script's message
         )
 
 

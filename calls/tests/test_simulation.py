@@ -24,3 +24,39 @@ def test_small_rehearsal_loses_no_call():
         assert call.recording.name.endswith(".wav")
         should_lead = call.crm_status in ("lead", "task")
         assert Lead.objects.filter(call=call).exists() == should_lead
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_rehearsal_leaves_the_scripts_message_on_an_answering_machine(monkeypatch):
+    """The simulated machine plays a greeting and a beep; our detector holds the bot, the message is left after the
+    beep, the call ends as voicemail with no analysis and no lead."""
+    from calls.models import Call, CallEvent
+    from calls.simulation import campaign_rehearse
+    from calls.telephony import simulated
+    from crm.models import Lead
+
+    machines = []
+
+    class Machine(simulated.VoicemailCallee):  # the real machine, kept at hand to read its recording
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            machines.append(self)
+
+    monkeypatch.setattr(simulated, "VoicemailCallee", Machine)
+    result = campaign_rehearse(contacts=1, seed=5, pace_speed=4.0, concurrency=1, timeout_s=120,
+                               shares={"answer": 0, "no_answer": 0, "busy": 0, "voicemail": 1})
+    assert (result.calls, result.voicemail, result.lost, result.leads) == (1, 1, 0, 0), result
+    call = Call.objects.get(campaign_id=result.campaign_id)
+    assert call.status == Call.Status.DONE and call.analysis == {}
+    assert not Lead.objects.filter(call=call).exists()
+    verdicts = list(CallEvent.objects.filter(call=call, kind="amd").values_list("data", flat=True))
+    assert [v["answered_by"] for v in verdicts] == ["machine_start", "machine_end_beep"]
+    assert CallEvent.objects.get(call=call, kind="voicemail").data == {
+        "answered_by": "machine_end_beep", "source": "offline", "action": "leave_message"}
+    # the message was said after the beep, into the recording, and nothing answered the greeting
+    (machine,) = machines
+    assert len(machine.recorded) > 8000  # over a second of the bot's audio after the beep
+    bot_lines = list(call.turns.filter(speaker="bot").values_list("text", flat=True))
+    assert bot_lines[-1].startswith("Здравствуйте") and "Перезвоню вам позже" in bot_lines[-1]
+    assert not call.turns.filter(speaker="user").exists()

@@ -35,6 +35,7 @@ class VoximplantReport(serializers.Serializer):
     call_id = serializers.IntegerField(min_value=1)
     session_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
     duration = serializers.FloatField(min_value=0, max_value=MAX_DURATION_S, required=False, allow_null=True)
+    answered_by = serializers.ChoiceField(choices=sorted(ANSWERED_BY), required=False)  # event "amd"
 
 
 def _bad_request(errors) -> JsonResponse:
@@ -128,6 +129,10 @@ def voximplant_status(request: HttpRequest, call_id: int) -> HttpResponse:
     if not callback_first_use(signature=signature):
         log.warning("voximplant result for call %s: replayed signature", call_id)
         return JsonResponse({"error": "replayed callback"}, status=409)
+    if form.validated_data["event"] == "amd":  # the scenario hangs up when the answer says so
+        action = call_voicemail_carrier(call_id=call_id, answered_by=form.validated_data.get("answered_by", "unknown"),
+                                        source="voximplant")
+        return JsonResponse({"action": action})
     data = {}
     if form.validated_data.get("duration"):
         data["duration_s"] = form.validated_data["duration"]

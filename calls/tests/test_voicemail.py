@@ -172,3 +172,66 @@ def test_voicemail_twiml_escapes_the_message():
     xml = voicemail_twiml(text="A & B <ok>", language="tg")
     say = ElementTree.fromstring(xml).find("Say")  # noqa: S314 - our own output
     assert say.text == "A & B <ok>" and say.get("language") is None
+
+
+# --- Voximplant: the scenario's AMD module reports to the signed result callback -----------------------------
+
+
+def test_voximplant_custom_data_asks_for_amd_and_still_fits_voxengine(settings):
+    import json
+
+    from calls.services import call_media_token, call_media_url, public_url
+    from calls.telephony import DialRequest
+    from calls.telephony.voximplant import CUSTOM_DATA_MAX_BYTES, custom_data
+
+    settings.TELEPHONY = {**settings.TELEPHONY, "PUBLIC_BASE_URL": "https://calls.sales-team.example.ru"}
+    big = 9_999_999_999
+    request = DialRequest(call_id=big, to="+" + "7" * 15, caller_id="+" + "4" * 15,
+                          media_url=call_media_url(call_id=big), media_token=call_media_token(call_id=big),
+                          status_callback_url=public_url(f"/calls/telephony/voximplant/status/{big}/"),
+                          custom={"voicemail": {"mode": "leave_message", "carrier_amd": True}})
+    data = custom_data(request)
+    assert json.loads(data)["a"] == 1 and len(data.encode()) <= CUSTOM_DATA_MAX_BYTES
+    off = custom_data(DialRequest(**{**request.__dict__, "custom": {"voicemail": {"mode": "off"}}}))
+    assert "a" not in json.loads(off)
+
+
+def test_the_voxengine_scenario_runs_the_amd_module_and_obeys_the_answer():
+    from pathlib import Path
+
+    import calls.telephony
+
+    js = (Path(calls.telephony.__file__).parent / "voxengine" / "outbound.js").read_text()
+    for needle in ("require(Modules.AMD)", "AMD.create(", "{ amd: amd }", "AMD.Events.DetectionComplete",
+                   'report("amd"', 'answer.action === "hang_up"'):
+        assert needle in js
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("mode,action", [(VoicemailMode.HANG_UP, "hang_up"), (VoicemailMode.LEAVE_MESSAGE, "")])
+def test_voximplant_amd_report_answers_what_the_scenario_does(client, settings, make_campaign, make_contact,
+                                                              no_publish, mode, action):
+    import json
+    import time
+
+    from calls.telephony.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, callback_signature
+
+    import uuid
+
+    secret = f"vox-secret-{uuid.uuid4()}"  # the replay store outlives a test
+    settings.TELEPHONY = {**settings.TELEPHONY, "VOXIMPLANT": {"ACCOUNT_ID": "1", "API_KEY": "k", "RULE_ID": "2",
+                                                               "CALLBACK_SECRET": secret}}
+    call = Call.objects.create(campaign=make_campaign(telephony_provider="voximplant", voicemail_mode=mode),
+                               contact=make_contact(), provider="voximplant", provider_call_id="555001")
+    call_transition(call_id=call.pk, to=S.DIALING)
+    call_transition(call_id=call.pk, to=S.IN_PROGRESS)
+    body = json.dumps({"event": "amd", "call_id": call.pk, "answered_by": "machine_start"}).encode()
+    ts = str(int(time.time()))
+    answer = client.post(f"/calls/telephony/voximplant/status/{call.pk}/", body, content_type="application/json",
+                         headers={TIMESTAMP_HEADER: ts,
+                                  SIGNATURE_HEADER: callback_signature(secret=secret, timestamp=ts, body=body)})
+    assert answer.status_code == 200 and answer.json() == {"action": action}
+    assert CallEvent.objects.get(call=call, kind="amd").data == {"answered_by": "machine_start",
+                                                                  "source": "voximplant"}
+    # hang up: decided now; a message: left by our media path after the beep (Voximplant cannot say it)
+    assert CallEvent.objects.filter(call=call, kind="voicemail").exists() == (action == "hang_up")

@@ -213,10 +213,9 @@ def test_voximplant_amd_report_answers_what_the_scenario_does(client, settings, 
                                                               no_publish, mode, action):
     import json
     import time
+    import uuid
 
     from calls.telephony.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, callback_signature
-
-    import uuid
 
     secret = f"vox-secret-{uuid.uuid4()}"  # the replay store outlives a test
     settings.TELEPHONY = {**settings.TELEPHONY, "VOXIMPLANT": {"ACCOUNT_ID": "1", "API_KEY": "k", "RULE_ID": "2",

@@ -216,12 +216,32 @@ def audio_cache_for_loop():
     """The audio cache live conversations on the running event loop share, or None when switched off.
 
     Calls and practice sessions read it before synthesising a sentence (the script's fixed phrases,
-    warmed by ``warm_audio_cache``, start at once) and store what they synthesise. One Redis client
-    per loop: redis-py's asyncio clients belong to the loop that first used them.
+    warmed by ``warm_audio_cache``, start at once) and store what they synthesise. The process's own
+    LRU (``LIVE_AUDIO_CACHE_MB``, entries trusted ``LIVE_AUDIO_CACHE_MAX_AGE_S``) sits in front of Redis,
+    so a phrase every call says crosses the network once per process. One Redis client per loop:
+    redis-py's asyncio clients belong to the loop that first used them.
     """
     if not settings.VOICE.get("LIVE_AUDIO_CACHE", True):
         return None
-    return _for_loop(_loop_caches, lambda: audio_cache_from_settings(client=redis_for_loop()))
+    from voice.cache import TieredAudioCache
+
+    return _for_loop(_loop_caches, lambda: TieredAudioCache(
+        _process_audio_cache(), audio_cache_from_settings(client=redis_for_loop())))
+
+
+_near_audio_cache = None
+
+
+def _process_audio_cache():
+    """The process-wide near tier of the live audio cache (plain memory: every loop of the process may share it)."""
+    global _near_audio_cache
+    if _near_audio_cache is None:
+        from voice.cache import MemoryAudioCache
+
+        _near_audio_cache = MemoryAudioCache(
+            max_items=4096, max_bytes=int(float(settings.VOICE.get("LIVE_AUDIO_CACHE_MB", 64)) * 1024 * 1024),
+            max_age_s=float(settings.VOICE.get("LIVE_AUDIO_CACHE_MAX_AGE_S", 600)))
+    return _near_audio_cache
 
 
 def media_guard_options(*, pace: float = 1.0) -> dict[str, float]:

@@ -288,7 +288,7 @@ async def analyse_with_openai(turns: list[tuple[str, str]], *, config: Any, lang
 
 async def _attempts(client: Any, config: Any, messages: list[dict[str, str]], validator: Any,
                     max_attempts: int) -> tuple[TranscriptAnalysis | None, str, int]:
-    from dialogs.llm import map_openai_error
+    from voice.openai_api import map_openai_error
 
     last_error = ""
     for attempt in range(1, max_attempts + 1):

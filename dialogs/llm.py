@@ -20,17 +20,11 @@ from typing import Any
 from dialogs.flow import FlowState, spoken_text
 from dialogs.responders import FLOW_KEY, FlowResponder, directives_for
 from dialogs.scriptmap import KNOWN_SLOTS, render_phrase
-from voice.errors import (
-    ProviderAuthError,
-    ProviderBadResponse,
-    ProviderError,
-    ProviderTimeout,
-    ProviderUnavailable,
-)
+from voice.errors import ProviderError
+from voice.openai_api import map_openai_error, openai_client
 from voice.responder import ConversationState, Directive, ResponderOutput
 
 log = logging.getLogger(__name__)
-PROVIDER = "openai"
 
 
 @dataclass
@@ -53,11 +47,8 @@ class LLMConfig:
 
     def new_client(self) -> Any:
         """A client of its own (for a private event loop, e.g. analysis run from a sync task)."""
-        from openai import AsyncOpenAI
-
         # No SDK retries: a voice turn would rather fall back to the script than wait.
-        return AsyncOpenAI(api_key=self.api_key or "sk-none", base_url=self.base_url, timeout=self.timeout,
-                           max_retries=0)
+        return openai_client(self.api_key, base_url=self.base_url, timeout_s=self.timeout, required_key=False)
 
 
 @dataclass
@@ -65,25 +56,6 @@ class ToolCall:
     id: str
     name: str
     arguments: dict[str, Any]
-
-
-def map_openai_error(exc: BaseException) -> ProviderError:
-    """One ``ProviderError`` for any OpenAI SDK, network or timeout failure."""
-    import openai
-
-    if isinstance(exc, ProviderError):
-        return exc
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError, openai.APITimeoutError)):
-        return ProviderTimeout(f"timed out: {exc}", provider=PROVIDER)
-    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
-        return ProviderAuthError(str(exc), provider=PROVIDER, status=getattr(exc, "status_code", None))
-    if isinstance(exc, openai.RateLimitError) or (isinstance(exc, openai.APIStatusError) and exc.status_code >= 500):
-        return ProviderUnavailable(str(exc), provider=PROVIDER, status=exc.status_code)
-    if isinstance(exc, openai.APIConnectionError):
-        return ProviderUnavailable(f"connection failed: {exc}", provider=PROVIDER)
-    if isinstance(exc, openai.APIStatusError):
-        return ProviderBadResponse(str(exc), provider=PROVIDER, status=exc.status_code)
-    return ProviderBadResponse(f"{type(exc).__name__}: {exc}", provider=PROVIDER)
 
 
 TOOLS: list[dict[str, Any]] = [

@@ -129,7 +129,8 @@ def llm_score(*, lines: Sequence[Line], offline: ScoreResult, scorecard: Scoreca
     if not any(ln.speaker == TRAINEE for ln in lines):
         return None, "the trainee said nothing"
     import jsonschema
-    from openai import OpenAI
+
+    from voice.openai_api import openai_sync_client
 
     checks = [c for s in offline.stages for c in s.checks if c.applicable]
     validator = jsonschema.Draft202012Validator(review_schema([c.key for c in checks]))
@@ -144,8 +145,8 @@ def llm_score(*, lines: Sequence[Line], offline: ScoreResult, scorecard: Scoreca
     ]
     last_error = ""
     try:
-        client = OpenAI(api_key=settings.OPENAI_API_KEY, base_url=settings.OPENAI_BASE_URL or None, timeout=30,
-                        max_retries=1)
+        client = openai_sync_client(settings.OPENAI_API_KEY, base_url=settings.OPENAI_BASE_URL or None, timeout_s=30,
+                                    max_retries=1)
     except Exception as exc:  # a bad base URL, say
         return None, f"{type(exc).__name__}: {exc}"
     for attempt in range(1, max_attempts + 1):

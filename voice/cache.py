@@ -1,8 +1,10 @@
-"""Audio cache for synthesised phrases, keyed by ``TTSProvider.cache_key``: Redis or in-process LRU.
+"""Audio cache for synthesised phrases, keyed by ``TTSProvider.cache_key``: Redis, in-process LRU, or both.
 
 Scripted phrases (greetings, fallbacks, objection answers) are warmed ahead of time so the bot
 starts speaking them at once. The cache is only ever a copy: a miss or a Redis failure falls back
-to synthesis, never to silence.
+to synthesis, never to silence. Live conversations read through ``TieredAudioCache``: the process's
+own LRU first, Redis (shared by every process) on a miss, so a phrase said on every call costs a
+Redis round trip once per process rather than once per sentence.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,42 +34,83 @@ class AudioCache(Protocol):
 
 
 class MemoryAudioCache:
-    """Least-recently-used cache bounded by entry count and total bytes; one process only."""
+    """Least-recently-used cache bounded by entry count and total bytes; one process only.
 
-    def __init__(self, *, max_items: int = 512, max_bytes: int = 64 * 1024 * 1024):
+    ``max_age_s`` bounds how long an entry is trusted (``ttl_s`` on ``set`` can only shorten it): as the
+    near tier of ``TieredAudioCache`` it keeps a phrase re-warmed or deleted in Redis from being served
+    stale by this process for longer than that.
+    """
+
+    def __init__(self, *, max_items: int = 512, max_bytes: int = 64 * 1024 * 1024, max_age_s: float | None = None,
+                 clock=time.monotonic):
         self.max_items = max_items
         self.max_bytes = max_bytes
-        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self.max_age_s = max_age_s
+        self.clock = clock
+        self._items: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
         self._bytes = 0
         self.hits = 0
         self.misses = 0
 
     async def get(self, key: str) -> bytes | None:
-        audio = self._items.get(key)
-        if audio is None:
+        item = self._items.get(key)
+        if item is not None and item[1] < self.clock():
+            await self.delete(key)
+            item = None
+        if item is None:
             self.misses += 1
             return None
         self._items.move_to_end(key)
         self.hits += 1
-        return audio
+        return item[0]
 
     async def set(self, key: str, audio: bytes, *, ttl_s: int | None = None) -> None:
         if len(audio) > self.max_bytes:
             return
         await self.delete(key)
-        self._items[key] = audio
+        ages = [age for age in (self.max_age_s, ttl_s) if age is not None]
+        self._items[key] = (audio, self.clock() + min(ages) if ages else float("inf"))
         self._bytes += len(audio)
         while len(self._items) > self.max_items or self._bytes > self.max_bytes:
-            _, old = self._items.popitem(last=False)
+            _, (old, _) = self._items.popitem(last=False)
             self._bytes -= len(old)
 
     async def delete(self, key: str) -> None:
         old = self._items.pop(key, None)
         if old is not None:
-            self._bytes -= len(old)
+            self._bytes -= len(old[0])
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class TieredAudioCache:
+    """A near cache (this process's ``MemoryAudioCache``) in front of a far one (Redis, shared).
+
+    Reads try near, then far, and keep a far hit near. Writes go to both, deletes too (other processes
+    drop their near copy when it ages out). The near tier never waits on the network, so a scripted
+    phrase starts at once even while Redis is slow or away.
+    """
+
+    def __init__(self, near: AudioCache, far: AudioCache):
+        self.near = near
+        self.far = far
+
+    async def get(self, key: str) -> bytes | None:
+        audio = await self.near.get(key)
+        if audio is None:
+            audio = await self.far.get(key)
+            if audio:
+                await self.near.set(key, audio)
+        return audio
+
+    async def set(self, key: str, audio: bytes, *, ttl_s: int | None = None) -> None:
+        await self.near.set(key, audio, ttl_s=ttl_s)
+        await self.far.set(key, audio, ttl_s=ttl_s)
+
+    async def delete(self, key: str) -> None:
+        await self.near.delete(key)
+        await self.far.delete(key)
 
 
 def _consume(task: asyncio.Future) -> None:

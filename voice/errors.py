@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 
 class ProviderError(Exception):
     """A vendor or local provider failed. ``retryable`` tells callers whether backing off may help."""
@@ -49,3 +52,17 @@ def error_for_status(status: int, message: str, *, provider: str) -> ProviderErr
     if status in (409, 429) or status >= 500:
         return ProviderUnavailable(message, provider=provider, status=status)
     return ProviderBadResponse(message, provider=provider, status=status)
+
+
+def transport_error(exc: BaseException, provider: str) -> ProviderError | None:
+    """httpx/httpx2 errors raised while a streamed body is read (the SDKs only wrap the request)."""
+    for module_name in ("httpx", "httpx2"):
+        try:
+            module: Any = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        if isinstance(exc, module.TimeoutException):
+            return ProviderTimeout(f"timed out: {exc!r}", provider=provider)
+        if isinstance(exc, module.TransportError):
+            return ProviderUnavailable(f"connection failed: {exc!r}", provider=provider)
+    return None

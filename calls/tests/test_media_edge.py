@@ -139,7 +139,7 @@ async def test_a_bad_frame_closes_with_a_4xxx_code_and_the_call_ends_with_the_re
 
 
 async def test_live_calls_read_the_audio_cache(make_campaign, make_contact, fake_voice, settings):
-    """The second call's greeting comes from the Redis cache the first one filled: the TTS is not asked again."""
+    """The second call's greeting comes from the audio cache the first one filled: no second synthesis."""
     settings.VOICE = {**settings.VOICE, "LIVE_AUDIO_CACHE": True}
     tts = shared_provider("tts")
     # a voice of this run's own: the test Redis outlives runs, and an earlier run's audio must not count

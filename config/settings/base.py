@@ -264,6 +264,9 @@ VOICE = {
     "TTS_BY_LANGUAGE": env.json("TTS_BY_LANGUAGE", default={}),
     # live calls and practice sessions read (and fill) the Redis audio cache before synthesising
     "LIVE_AUDIO_CACHE": env.bool("LIVE_AUDIO_CACHE", default=True),
+    # ... through this process's own copy (MB), each phrase trusted this long before Redis is asked again
+    "LIVE_AUDIO_CACHE_MB": env.float("LIVE_AUDIO_CACHE_MB", default=64),
+    "LIVE_AUDIO_CACHE_MAX_AGE_S": env.float("LIVE_AUDIO_CACHE_MAX_AGE_S", default=600),
     # inbound media may run this far ahead of real time (a carrier catching up) before the socket closes (4408)
     "MEDIA_REALTIME_SLACK_S": env.float("MEDIA_REALTIME_SLACK_S", default=5.0),
     "MEDIA_MAX_SPEED": 1.0,  # real time; the test settings raise it (tests feed audio as fast as they can)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voice.fakes import ScriptedResponder
+from voice.bench.fakes import ScriptedResponder
 
 
 def test_the_trainer_primes_recognition_with_its_end_phrase():

@@ -1,63 +1,11 @@
-"""OpenAI transcription (``audio.transcriptions.create``) behind the STT contract, and OpenAI error mapping."""
+"""OpenAI transcription (``audio.transcriptions.create``) behind the STT contract (errors: ``voice.openai_api``)."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from voice.audio import write_wav
-from voice.errors import (
-    ProviderBadResponse,
-    ProviderConfigError,
-    ProviderError,
-    ProviderTimeout,
-    ProviderUnavailable,
-    error_for_status,
-)
+from voice.errors import ProviderBadResponse
+from voice.openai_api import map_openai_error, openai_client
 from voice.stt.base import STTProvider, Transcript
-
-
-def transport_error(exc: BaseException, provider: str) -> ProviderError | None:
-    """httpx/httpx2 errors raised while a streamed body is read (the SDKs only wrap the request)."""
-    for module_name in ("httpx", "httpx2"):
-        try:
-            module: Any = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        if isinstance(exc, module.TimeoutException):
-            return ProviderTimeout(f"timed out: {exc!r}", provider=provider)
-        if isinstance(exc, module.TransportError):
-            return ProviderUnavailable(f"connection failed: {exc!r}", provider=provider)
-    return None
-
-
-def map_openai_error(exc: BaseException, provider: str) -> ProviderError:
-    """One place that turns the ``openai`` SDK's exceptions into the ProviderError family."""
-    import openai
-
-    if isinstance(exc, ProviderError):
-        return exc
-    if isinstance(exc, openai.APITimeoutError):  # before APIConnectionError: it is a subclass
-        return ProviderTimeout(f"timed out: {exc}", provider=provider)
-    if isinstance(exc, openai.APIConnectionError):
-        return ProviderUnavailable(f"connection failed: {exc}", provider=provider)
-    if isinstance(exc, openai.APIStatusError):
-        return error_for_status(exc.status_code, f"HTTP {exc.status_code}: {exc.message}", provider=provider)
-    if isinstance(exc, openai.APIResponseValidationError):
-        return ProviderBadResponse(f"unexpected response: {exc}", provider=provider)
-    mapped = transport_error(exc, provider)
-    if mapped is not None:
-        return mapped
-    return ProviderError(f"{type(exc).__name__}: {exc}", provider=provider)
-
-
-def openai_client(api_key: str, *, base_url: str | None, timeout_s: float, max_retries: int, provider: str) -> Any:
-    if not api_key:
-        raise ProviderConfigError("an OpenAI API key is required", provider=provider)
-    from openai import AsyncOpenAI
-
-    # Retries are off by default: in a live call a quick fallback phrase beats a silent backoff.
-    return AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries)
 
 
 class OpenAISTT(STTProvider):

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from voice.cache import MemoryAudioCache, RedisAudioCache, warm_cache
+from voice.cache import MemoryAudioCache, RedisAudioCache, TieredAudioCache, warm_cache
 from voice.tts.fake import FakeTTS
 
 pytestmark = pytest.mark.asyncio
@@ -25,6 +25,56 @@ async def test_memory_cache_is_lru_and_bounded():
     assert await cache.get("huge") is None
     await cache.delete("d")
     assert len(cache) == 0
+
+
+async def test_memory_cache_trusts_an_entry_only_for_its_age():
+    now = [100.0]
+    cache = MemoryAudioCache(max_age_s=60, clock=lambda: now[0])
+    await cache.set("a", b"1")
+    await cache.set("b", b"2", ttl_s=10)  # a shorter ttl wins over the cache's own age
+    now[0] += 30
+    assert await cache.get("a") == b"1" and await cache.get("b") is None
+    now[0] += 31
+    assert await cache.get("a") is None and len(cache) == 0
+
+
+class _CountingCache(MemoryAudioCache):
+    """A far tier that counts what reaches it (the near tier must answer repeats without it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.reads = 0
+
+    async def get(self, key):
+        self.reads += 1
+        return await super().get(key)
+
+
+class _DownCache:
+    async def get(self, key):
+        raise AssertionError("the far tier is only asked on a near miss")
+
+    async def set(self, key, audio, *, ttl_s=None):
+        pass
+
+    async def delete(self, key):
+        pass
+
+
+async def test_tiered_cache_asks_the_far_tier_once_per_phrase():
+    far = _CountingCache()
+    await far.set("greeting", b"audio")
+    near = MemoryAudioCache()
+    cache = TieredAudioCache(near, far)
+    assert [await cache.get("greeting") for _ in range(5)] == [b"audio"] * 5
+    assert far.reads == 1  # then kept near
+    assert await cache.get("unknown") is None and far.reads == 2
+    await cache.set("new", b"x", ttl_s=60)
+    assert await far.get("new") == b"x" and await near.get("new") == b"x"
+    await cache.delete("new")
+    assert await far.get("new") is None and await near.get("new") is None
+    # a phrase already near is served while the far tier is away
+    assert await TieredAudioCache(near, _DownCache()).get("greeting") == b"audio"
 
 
 async def test_warm_cache_counts_and_keys():

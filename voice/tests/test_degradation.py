@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from voice.audio import silence
+from voice.bench.fakes import ScriptedResponder
 from voice.events import BotTextChunk, BotTurnFinished, ErrorEvent, TurnMetrics, UserTranscript
-from voice.fakes import ScriptedResponder
 from voice.pipeline import DEFAULT_FALLBACKS, DEFAULT_HOLDING, DEFAULT_NOT_HEARD
 from voice.stt.fake import FakeSTT
 from voice.tests.signals import frames, voiced

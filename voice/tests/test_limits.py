@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from voice.bench.fakes import ScriptedResponder
 from voice.events import BotTurnFinished, ConversationEnded
-from voice.fakes import ScriptedResponder
 from voice.pipeline import CallLimits
 from voice.tests.test_pipeline import build, speak, wait_for
 

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from voice.audio import FRAME_BYTES, silence
+from voice.bench.fakes import RecordingOutput, ScriptedResponder, end_directive
 from voice.cache import MemoryAudioCache
 from voice.events import (
     BotTurnFinished,
@@ -20,7 +21,6 @@ from voice.events import (
     TurnMetrics,
     UserTranscript,
 )
-from voice.fakes import RecordingOutput, ScriptedResponder, end_directive
 from voice.pipeline import PipelineConfig, VoicePipeline
 from voice.responder import Directive
 from voice.stt.fake import FakeSTT

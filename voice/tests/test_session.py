@@ -9,8 +9,8 @@ import json
 import pytest
 
 from voice import audio
+from voice.bench.fakes import ScriptedResponder
 from voice.events import BotTurnFinished, ConversationEnded, Interruption, ListSink
-from voice.fakes import ScriptedResponder
 from voice.pipeline import PipelineConfig, VoicePipeline
 from voice.protocols.browser import BrowserCodec
 from voice.protocols.twilio import TwilioCodec

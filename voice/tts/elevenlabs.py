@@ -6,8 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from voice.audio import ulaw_to_pcm16
-from voice.errors import ProviderConfigError, ProviderError, error_for_status
-from voice.stt.openai import transport_error
+from voice.errors import ProviderConfigError, ProviderError, error_for_status, transport_error
 from voice.tts.base import TTSProvider
 
 # Rates ElevenLabs streams as raw PCM16 on every plan (44.1 kHz needs Pro, so it is opt-in only).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from voice.stt.openai import map_openai_error, openai_client
+from voice.openai_api import map_openai_error, openai_client
 from voice.tts.base import TTSProvider
 
 OPENAI_PCM_RATE = 24000  # response_format="pcm" is always 24 kHz, 16-bit little-endian, mono

@@ -3,12 +3,12 @@
 The command starts the ASGI server on a free loopback port in a subprocess whose environment forces the
 fake providers (``STT_PROVIDER=fake``, ``TTS_PROVIDER=fake``) and points ``VAR_DIR`` at a
 temporary directory, so the user's database, Redis and audio cache are never touched. It then
-drives N callers in real time with ``voice.loadgen`` (20 ms μ-law frames, speech bursts and
+drives N callers in real time with ``voice.bench.loadgen`` (20 ms μ-law frames, speech bursts and
 pauses so turns happen, marks echoed like Twilio, ``stop`` at the end) and prints one JSON object.
 
 Route: the project's telephony media consumer (``calls.routing``, ``ws/calls/<id>/media/`` with a
 signed token) when it exists (``--route real``; ``auto`` picks it when present), else the stand-in
-``voice.bench_app`` (the same ``MediaSession`` + ``VoicePipeline`` with fake providers and an
+``voice.bench.app`` (the same ``MediaSession`` + ``VoicePipeline`` with fake providers and an
 instant scripted responder). For the real route the command migrates the temporary database and
 creates a throwaway campaign and N calls there, signing tokens with ``calls.services.call_media_token``.
 
@@ -17,13 +17,13 @@ the ``websockets`` protocol; what production runs the media routes on, see the R
 ``--servers K`` server processes on K ports with the streams spread round-robin over them (what a
 proxy in front of K processes does; the default is one per core, the production shape).
 
-Metrics (see ``voice.loadgen`` for the client-side definitions):
+Metrics (see ``voice.bench.loadgen`` for the client-side definitions):
 
 - ``frames_sent``: inbound media frames sent by the callers.
 - ``frames_dropped``: inbound frames the server did not consume (sent - the server's count) plus
   outbound bot frames the server sent that no caller received (the server's count - received)
   plus frames a caller could not send because its socket was closed or never opened. The server's
-  counts come from per-stream stats that ``voice.bench_app`` collects inside ``MediaSession``
+  counts come from per-stream stats that ``voice.bench.app`` collects inside ``MediaSession``
   in the server process (both routes); ``server_counts`` says whether every stream reported. A run
   without them is a failed run: ``frames_dropped`` is null, ``ok`` false and the command exits 1.
 - ``server_cpu_ms_per_stream_s``: the server processes' CPU time (user + system, from /proc) during
@@ -53,9 +53,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from voice.loadgen import StreamTarget, run_load
+from voice.bench.loadgen import StreamTarget, run_load
 
-STANDIN_APP = "voice.bench_app:application"
+STANDIN_APP = "voice.bench.app:application"
 STANDIN_PATH = "/ws/bench/media/"
 
 
@@ -190,7 +190,7 @@ class Command(BaseCommand):
             targets = [StreamTarget(f"{bases[i % len(bases)]}/ws/calls/{pk}/media/?token={token}",
                                     {"call_id": str(pk), "token": token}, call_sid=f"CA{pk:032d}")
                        for i, (pk, token) in enumerate(calls)]
-            app = "voice.bench_app:real_application"  # config.asgi's app, with per-stream counts
+            app = "voice.bench.app:real_application"  # config.asgi's app, with per-stream counts
         else:
             targets = [StreamTarget(f"{bases[i % len(bases)]}{STANDIN_PATH}", {"language": "ru", "call_id": str(i)})
                        for i in range(streams)]

@@ -1,6 +1,6 @@
 """``manage.py voice_bench --json``: pipeline latency figures (overhead, voice-to-voice, cache, barge-in) as JSON.
 
-The work is in ``voice.benchmarks``; this command picks the options and the WAV cache directory
+The work is in ``voice.bench.benchmarks``; this command picks the options and the WAV cache directory
 (``VAR_DIR/bench``) and prints one JSON object. Figures are measured, not asserted: compare them
 with the targets in the README (overhead p95 <= 10 ms, local v2v p50 <= 1500 / p95 <= 2500 ms,
 barge-in p95 <= 200 ms).
@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from voice.benchmarks import BenchOptions, run_all
+from voice.bench.benchmarks import BenchOptions, run_all
 
 
 class Command(BaseCommand):

@@ -42,9 +42,9 @@ import numpy as np
 
 from voice import audio
 from voice.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
+from voice.bench.fakes import RecordingOutput, ScriptedResponder
 from voice.cache import MemoryAudioCache, warm_cache
 from voice.events import BotTurnFinished, Interruption, ListSink, TurnMetrics
-from voice.fakes import RecordingOutput, ScriptedResponder
 from voice.pipeline import PipelineConfig, VoicePipeline
 from voice.stt.admission import AdmittedSTT, STTAdmission
 from voice.stt.base import STTProvider

@@ -1,6 +1,6 @@
 """A stand-in media server for ``media_load`` and its tests: Twilio Media Streams over ``MediaSession``.
 
-Served by daphne as ``voice.bench_app:application`` at ``ws/bench/media/``, with fake STT and
+Served by daphne as ``voice.bench.app:application`` at ``ws/bench/media/``, with fake STT and
 TTS and an instant scripted responder, so the load test measures the media path (protocol, codecs,
 resampling, VAD, pipeline, pacing, Channels and daphne) and nothing else. It is used only when the
 project's own telephony media route is not there yet.
@@ -28,8 +28,8 @@ django.setup()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from voice.bench.fakes import ScriptedResponder  # noqa: E402
 from voice.endpoint import WebSocketEndpoint  # noqa: E402
-from voice.fakes import ScriptedResponder  # noqa: E402
 from voice.pipeline import PipelineConfig, VoicePipeline  # noqa: E402
 from voice.protocols.base import Start  # noqa: E402
 from voice.protocols.twilio import TwilioCodec  # noqa: E402

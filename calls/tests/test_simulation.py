@@ -60,3 +60,23 @@ def test_rehearsal_leaves_the_scripts_message_on_an_answering_machine(monkeypatc
     bot_lines = list(call.turns.filter(speaker="bot").values_list("text", flat=True))
     assert bot_lines[-1].startswith("Здравствуйте") and "Перезвоню вам позже" in bot_lines[-1]
     assert not call.turns.filter(speaker="user").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_rehearsal_hangs_up_on_an_answering_machine_when_the_campaign_says_so():
+    from calls.models import Call, CallEvent, VoicemailMode
+    from calls.simulation import campaign_rehearse
+
+    result = campaign_rehearse(contacts=1, seed=5, pace_speed=4.0, concurrency=1, timeout_s=120,
+                               shares={"answer": 0, "no_answer": 0, "busy": 0, "voicemail": 1},
+                               voicemail_mode=VoicemailMode.HANG_UP)
+    assert (result.calls, result.voicemail, result.lost, result.leads) == (1, 1, 0, 0), result
+    call = Call.objects.get(campaign_id=result.campaign_id)
+    assert CallEvent.objects.get(call=call, kind="voicemail").data == {
+        "answered_by": "machine_start", "source": "offline", "action": "hang_up"}
+    # hung up during the greeting: the beep never came, and the bot said nothing after its cut-off opening
+    assert [e.data["answered_by"] for e in CallEvent.objects.filter(call=call, kind="amd")] == ["machine_start"]
+    assert call.turns.filter(speaker="bot").count() <= 1
+    ended = CallEvent.objects.get(call=call, kind="status", to_status=Call.Status.ENDED)
+    assert ended.data.get("end_reason") == "voicemail"

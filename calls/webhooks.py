@@ -50,8 +50,8 @@ class TwilioAmdForm(serializers.Serializer):
     MachineDetectionDuration = serializers.IntegerField(min_value=0, max_value=MAX_DURATION_S * 1000, required=False)
 
 
-def _twilio_signed(request: HttpRequest, call_id: int, what: str) -> dict | None:
-    """The callback's form fields when Twilio's signature holds, else None."""
+def _twilio_fields(request: HttpRequest, call_id: int, what: str, form_class, number_field: str):
+    """The callback's validated fields when Twilio's signature holds; otherwise the refusal to answer with."""
     from calls.telephony import get_provider
 
     params = request.POST.dict()
@@ -60,23 +60,24 @@ def _twilio_signed(request: HttpRequest, call_id: int, what: str) -> dict | None
     signature = request.headers.get("X-Twilio-Signature", "")
     if not get_provider("twilio").validate_callback(url=url, params=params, signature=signature):
         log.warning("twilio %s callback for call %s: bad signature", what, call_id)
-        return None
-    return params
+        return HttpResponseForbidden("bad signature")
+    # an empty number (a call that never connected has CallDuration="") is one that was not sent
+    form = form_class(data={k: v for k, v in params.items() if v != "" or k != number_field})
+    if not form.is_valid():
+        log.warning("twilio %s callback for call %s: invalid fields %s", what, call_id, sorted(form.errors))
+        return _bad_request(form.errors)
+    return form.validated_data
 
 
 @csrf_exempt
 @require_POST
 def twilio_amd(request: HttpRequest, call_id: int) -> HttpResponse:
     """``AsyncAmdStatusCallback``: a machine may get the voicemail message or a hang-up (``calls.voicemail``)."""
-    params = _twilio_signed(request, call_id, "AMD")
-    if params is None:
-        return HttpResponseForbidden("bad signature")
-    form = TwilioAmdForm(data={k: v for k, v in params.items() if v != "" or k != "MachineDetectionDuration"})
-    if not form.is_valid():
-        log.warning("twilio AMD callback for call %s: invalid fields %s", call_id, sorted(form.errors))
-        return _bad_request(form.errors)
-    call_provider_id_seen(call_id=call_id, provider_call_id=form.validated_data["CallSid"])
-    call_voicemail_carrier(call_id=call_id, answered_by=form.validated_data["AnsweredBy"], source="twilio")
+    fields = _twilio_fields(request, call_id, "AMD", TwilioAmdForm, "MachineDetectionDuration")
+    if isinstance(fields, HttpResponse):
+        return fields
+    call_provider_id_seen(call_id=call_id, provider_call_id=fields["CallSid"])
+    call_voicemail_carrier(call_id=call_id, answered_by=fields["AnsweredBy"], source="twilio")
     return HttpResponse(status=204)
 
 
@@ -85,14 +86,9 @@ def twilio_amd(request: HttpRequest, call_id: int) -> HttpResponse:
 def twilio_status(request: HttpRequest, call_id: int) -> HttpResponse:
     from calls.telephony.twilio import twilio_progress
 
-    params = _twilio_signed(request, call_id, "status")
-    if params is None:
-        return HttpResponseForbidden("bad signature")
-    form = TwilioStatusForm(data={k: v for k, v in params.items() if v != "" or k != "CallDuration"})
-    if not form.is_valid():
-        log.warning("twilio status callback for call %s: invalid fields %s", call_id, sorted(form.errors))
-        return _bad_request(form.errors)
-    fields = form.validated_data
+    fields = _twilio_fields(request, call_id, "status", TwilioStatusForm, "CallDuration")
+    if isinstance(fields, HttpResponse):
+        return fields
     progress = twilio_progress(fields)
     if progress:
         data = {"provider_call_id": fields.get("CallSid", "")}

@@ -218,6 +218,13 @@ class SimulatedCallee:
             elif event == "clear":
                 pass
 
+    @staticmethod
+    async def _send_media(ws, stream_sid: str, chunk: int, frame: bytes) -> None:
+        """One 20 ms μ-law frame of the callee's voice, as Twilio Media Streams sends it."""
+        await ws.send(json.dumps({"event": "media", "streamSid": stream_sid, "media": {
+            "track": "inbound", "chunk": str(chunk), "timestamp": str(chunk * 20),
+            "payload": base64.b64encode(frame).decode()}}))
+
     async def _speak_loop(self, ws, stream_sid: str, receiver: asyncio.Task) -> None:
         chunk = 0
         next_at = time.monotonic()
@@ -227,9 +234,7 @@ class SimulatedCallee:
                 return  # the bot hung up
             frame = self.speech.pop(0) if self.speech else SILENCE
             chunk += 1
-            await ws.send(json.dumps({"event": "media", "streamSid": stream_sid, "media": {
-                "track": "inbound", "chunk": str(chunk), "timestamp": str(chunk * 20),
-                "payload": base64.b64encode(frame).decode()}}))
+            await self._send_media(ws, stream_sid, chunk, frame)
             if not self.speech and self.hang_up_after_speaking and thinking is None:
                 await ws.send(json.dumps({"event": "stop", "streamSid": stream_sid, "stop": {}}))
                 await ws.close()
@@ -365,9 +370,7 @@ class VoicemailCallee(SimulatedCallee):
             if chunk == greeting_frames:
                 self.heard = bytearray()  # the recording starts at the beep's end
             chunk += 1
-            await ws.send(json.dumps({"event": "media", "streamSid": stream_sid, "media": {
-                "track": "inbound", "chunk": str(chunk), "timestamp": str(chunk * 20),
-                "payload": base64.b64encode(frame).decode()}}))
+            await self._send_media(ws, stream_sid, chunk, frame)
             next_at += self.tick_s
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
         else:  # the recording time is over: the machine hangs up

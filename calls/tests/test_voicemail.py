@@ -234,3 +234,16 @@ def test_voximplant_amd_report_answers_what_the_scenario_does(client, settings, 
                                                                   "source": "voximplant"}
     # hang up: decided now; a message: left by our media path after the beep (Voximplant cannot say it)
     assert CallEvent.objects.filter(call=call, kind="voicemail").exists() == (action == "hang_up")
+
+
+@pytest.mark.django_db
+def test_the_campaign_admin_shows_the_voicemail_settings_in_russian(client, manager, make_campaign):
+    campaign = make_campaign()
+    client.force_login(manager)
+    page = client.get(f"/admin/calls/campaign/{campaign.pk}/change/", HTTP_ACCEPT_LANGUAGE="ru")
+    assert page.status_code == 200
+    html = page.content.decode()
+    for text in ("Автоответчики", "Если ответил автоответчик", "Оставить сообщение из скрипта", "Положить трубку",
+                 "распознавание автоответчика у оператора связи"):
+        assert text.lower() in html.lower(), text
+    assert 'name="voicemail_mode"' in html and 'name="carrier_amd"' in html

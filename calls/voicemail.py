@@ -113,8 +113,9 @@ def call_voicemail_carrier(*, call_id: int, answered_by: str, source: str) -> st
             provider.hangup(provider_call_id=call.provider_call_id)
     except ProviderError as exc:
         log.warning("call %s: %s through %s failed: %s", call_id, act.action, provider.name, exc)
-        CallEvent.objects.create(call_id=call_id, kind="voicemail_failed", data={"action": act.action,
-                                                                                 "error": str(exc)[:500]})
+        CallEvent.objects.create(call_id=call_id, kind="voicemail_failed", data={
+            "action": act.action, "error": str(exc)[:500], "class": type(exc).__name__,
+            "status": getattr(exc, "status", None)})
     return act.action
 
 

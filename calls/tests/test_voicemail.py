@@ -247,3 +247,21 @@ def test_the_campaign_admin_shows_the_voicemail_settings_in_russian(client, mana
                  "распознавание автоответчика у оператора связи"):
         assert text.lower() in html.lower(), text
     assert 'name="voicemail_mode"' in html and 'name="carrier_amd"' in html
+
+
+@pytest.mark.django_db
+def test_twilio_failing_to_play_the_message_is_recorded_and_the_call_still_ends_as_voicemail(
+        client, make_campaign, make_contact, server, twilio_settings, no_publish):
+    call, _ = _dial(make_campaign, make_contact, server, voicemail_mode=VoicemailMode.LEAVE_MESSAGE)
+    call_transition(call_id=call.pk, to=S.IN_PROGRESS)
+    server.force_status = 503
+    answer = _signed_post(client, f"/calls/telephony/twilio/amd/{call.pk}/",
+                          {"CallSid": call.provider_call_id, "AnsweredBy": "machine_end_silence"})
+    assert answer.status_code == 204  # Twilio does not retry a callback; the failure is ours to record
+    failed = CallEvent.objects.get(call=call, kind="voicemail_failed")
+    assert (failed.data["action"], failed.data["class"], failed.data["status"]) == (
+        "leave_message", "ProviderUnavailable", 503)
+    server.force_status = None
+    _signed_post(client, f"/calls/telephony/twilio/status/{call.pk}/",
+                 {"CallSid": call.provider_call_id, "CallStatus": "completed", "CallDuration": "9"})
+    assert Call.objects.get(pk=call.pk).outcome == CallOutcome.VOICEMAIL

@@ -265,3 +265,22 @@ def test_twilio_failing_to_play_the_message_is_recorded_and_the_call_still_ends_
     _signed_post(client, f"/calls/telephony/twilio/status/{call.pk}/",
                  {"CallSid": call.provider_call_id, "CallStatus": "completed", "CallDuration": "9"})
     assert Call.objects.get(pk=call.pk).outcome == CallOutcome.VOICEMAIL
+
+
+@pytest.mark.django_db
+def test_the_api_sets_the_voicemail_mode_and_names_a_bad_one(manager, make_campaign):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(manager)
+    campaign = make_campaign()
+    assert api.get(f"/api/campaigns/{campaign.pk}/").json()["voicemail_mode"] == "off"
+    answer = api.patch(f"/api/campaigns/{campaign.pk}/", {"voicemail_mode": "leave_message", "carrier_amd": False},
+                       format="json")
+    assert answer.status_code == 200, answer.content
+    campaign.refresh_from_db()
+    assert (campaign.voicemail_mode, campaign.carrier_amd) == ("leave_message", False)
+    bad = api.patch(f"/api/campaigns/{campaign.pk}/", {"voicemail_mode": "sing"}, format="json")
+    assert bad.status_code == 400 and list(bad.json()) == ["voicemail_mode"]
+    campaign.refresh_from_db()
+    assert campaign.voicemail_mode == "leave_message"

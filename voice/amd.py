@@ -4,7 +4,8 @@ A person answers with a short «Алло?» and waits; a voicemail greeting talk
 a pause and usually ends with a beep (a steady tone, mostly 400–1500 Hz). ``AnsweringMachineDetector``
 reads 20 ms PCM16 frames (8 or 16 kHz) and says, in Twilio's ``AnsweredBy`` words:
 
-- ``human``: speech shorter than ``machine_speech_s`` followed by a pause of ``human_pause_s``;
+- ``human``: speech shorter than ``machine_speech_s`` followed by a pause of ``human_pause_s``, or
+  speech that first starts after ``greeting_start_s`` (someone who listened to the bot first);
 - ``machine_start``: ``machine_speech_s`` of speech without a pause of ``pause_s``, or a beep;
 - then, once a machine answered, when its greeting is over: ``machine_end_beep`` (the beep ended),
   ``machine_end_silence`` (``end_silence_s`` of quiet after the greeting, no beep) or
@@ -37,6 +38,9 @@ class AMDConfig:
     speech_dbfs: float = -40.0  # a frame louder than this is someone talking (or a tone)
     pause_s: float = 0.5  # a quiet gap at least this long ends a stretch of speech
     machine_speech_s: float = 2.8  # speech this long without a pause, at the start, is a recorded greeting
+    # a machine starts its greeting on pick-up; speech that first starts later is a person who listened to
+    # the bot first (and may well answer it at length)
+    greeting_start_s: float = 3.0
     human_pause_s: float = 0.8  # short speech, then this much quiet: a person waiting for an answer
     initial_silence_s: float = 5.0  # nobody speaks this long: unknown
     end_silence_s: float = 1.5  # after a greeting: this much quiet and no beep means it is over
@@ -101,6 +105,7 @@ class AnsweringMachineDetector:
         self._quiet_frames = 0
         self._longest = 0
         self._heard_speech = False
+        self._late_start = False
         self._tone_frames = 0
         self._tone_freq: float | None = None
         self._beeped = False
@@ -139,6 +144,8 @@ class AnsweringMachineDetector:
             # a gap shorter than pause_s belongs to the stretch; a longer one already ended it
             self._speech_frames += 1 + (self._quiet_frames if self._speech_frames else 0)
             self._quiet_frames = 0
+            if not self._heard_speech and self._s(self.frames - 1) >= cfg.greeting_start_s:
+                self._late_start = True
             self._heard_speech = True
         elif not loud:
             self._quiet_frames += 1
@@ -149,7 +156,9 @@ class AnsweringMachineDetector:
         now = self._s(self.frames)
         out: list[AMDResult] = []
         if self.result is None:
-            if self._beeped or self._s(self._speech_frames) >= cfg.machine_speech_s:
+            if self._late_start and not self._beeped:
+                self.result = AMDResult(HUMAN, now, longest)
+            elif self._beeped or self._s(self._speech_frames) >= cfg.machine_speech_s:
                 self.result = AMDResult(MACHINE_START, now, longest)
             elif self._heard_speech and self._speech_frames == 0 and self._s(self._quiet_frames) >= cfg.human_pause_s:
                 self.result = AMDResult(HUMAN, now, longest)

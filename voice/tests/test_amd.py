@@ -124,3 +124,16 @@ def test_nothing_is_reported_after_the_verdict() -> None:
     detector = AnsweringMachineDetector(sample_rate=RATE)
     feed_in_chunks(detector, spoken("Алло?") + silence(1500, RATE))
     assert detector.feed(tone(1000, 1.0)) == []
+
+
+def test_someone_who_listens_first_and_then_talks_at_length_is_human():
+    """Speech that starts only after the bot's opening (here 3.5 s of quiet) is a person answering, however long."""
+    detector = AnsweringMachineDetector(sample_rate=RATE)
+    assert feed_in_chunks(detector, silence(3500, RATE) + speech_noise(4.0)) == ["human"]
+    assert detector.result.at_s == pytest.approx(3.52, abs=0.03)
+
+
+def test_a_greeting_that_starts_a_moment_after_pick_up_is_still_a_machine():
+    detector = AnsweringMachineDetector(sample_rate=RATE)
+    results = feed_in_chunks(detector, silence(1500, RATE) + spoken(GREETING) + tone(1000, 0.3) + silence(500, RATE))
+    assert results == ["machine_start", "machine_end_beep"]

@@ -35,6 +35,7 @@ GREETING_OVER = frozenset({"machine_end_beep", "machine_end_silence", "machine_e
 # Twilio's AnsweredBy values (and ours, the same words); anything else is stored as "unknown"
 ANSWERED_BY = frozenset({"human", "unknown", *MACHINE_ANSWERS})
 HANG_UP, LEAVE_MESSAGE = "hang_up", "leave_message"
+HELD_GRACE_S = 20.0  # how long a bot held on a machine waits for another detector's action before it hangs up
 
 
 @dataclass(frozen=True)
@@ -167,8 +168,16 @@ class VoicemailWatcher:
             log.exception("call %s: the voicemail decision failed", self.call_id)
             return
         pipeline = self.pipeline()
-        if not act.action or pipeline is None:
+        if pipeline is None:
             return
-        log.info("call %s: answering machine (%s): %s", self.call_id, answered_by, act.action)
-        await pipeline.leave_message(act.message if act.action == LEAVE_MESSAGE else "")
-
+        if act.action:
+            log.info("call %s: answering machine (%s): %s", self.call_id, answered_by, act.action)
+            await pipeline.leave_message(act.message if act.action == LEAVE_MESSAGE else "")
+        elif answered_by in GREETING_OVER and pipeline.held:
+            # another detector decided, and it ends the call (Twilio's TwiML, the VoxEngine scenario); should it
+            # fail to, a held bot must not keep the line open until the sweeper
+            await asyncio.sleep(HELD_GRACE_S / max(pipeline.config.pace_speed or 1.0, 0.1))
+            if not (pipeline.closed or pipeline.ended):
+                log.warning("call %s: held on an answering machine and nobody ended the call: hanging up",
+                            self.call_id)
+                await pipeline.leave_message("")

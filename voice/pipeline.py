@@ -268,7 +268,8 @@ class VoicePipeline:
         self._background: set[asyncio.Task] = set()
         self._watchdog_task: asyncio.Task | None = None
         self._silences = 0
-        self.end_reason = ""  # why the pipeline ended the conversation: "directive", "max_duration", "max_silences"
+        # why the pipeline ended the conversation: "directive", "max_duration", "max_silences", "voicemail"
+        self.end_reason = ""
         self.held = False  # an answering machine answered: the bot neither talks nor answers (``hold``)
         self._held_stop: asyncio.Task | None = None
         self.started = False

@@ -23,7 +23,7 @@ class CampaignAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     readonly_fields = ["created_by", "created_at"]
     fieldsets = [
-        (None, {"fields": ["name", "status", "script", "contact_list", "language", "voice"]}),
+        (None, {"fields": ["name", "status", "script", "contact_list", "language", "voice", "follow_up_channel"]}),
         (_("Telephony"), {"fields": ["telephony_provider", "caller_id"]}),
         (_("Answering machines"), {"fields": ["voicemail_mode", "carrier_amd"]}),
         (_("Calling window"), {"fields": ["window_start", "window_end", "weekdays", "timezone_policy", "timezone"]}),

@@ -84,7 +84,7 @@ class CallSerializer(serializers.ModelSerializer):
         fields = [
             "id", "campaign", "contact", "attempt", "provider", "provider_call_id", "status", "outcome",
             "scheduled_for", "queued_at", "dialing_at", "answered_at", "ended_at", "done_at", "duration_s",
-            "disposition", "summary", "follow_up", "interest", "crm_status",
+            "disposition", "summary", "follow_up", "interest", "crm_status", "language",
         ]
         read_only_fields = fields
 

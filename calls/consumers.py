@@ -32,6 +32,7 @@ from config.voice import (
     media_guard_options,
     redis_for_loop,
     shared_provider,
+    tts_for_language,
 )
 from voice.endpoint import WebSocketEndpoint
 from voice.events import (
@@ -292,7 +293,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
                                                   silence_end=limits["silence_end"], duration_end=limits["limit_end"]))
         config.use_script_phrases(ctx.script_map)  # «holding» / «not_heard» from the script when it has them
         config.stt_prompt = ctx.stt_prompt  # the script's names, products and cities as recognition hints
-        stt, tts = await asyncio.to_thread(lambda: (shared_provider("stt"), shared_provider("tts")))
+        stt, tts = await asyncio.to_thread(lambda: (shared_provider("stt"), tts_for_language(ctx.language)))
         self.started_at = time.time()
         # The call is answered: written without holding up the conversation (a hundred calls starting at
         # once queue their writes on the database thread), but before any of its turns and its end.
@@ -300,8 +301,12 @@ class MediaStreamConsumer(WebSocketEndpoint):
             database_sync_to_async(services.call_progress)(call_id=self.call_id, event="answered"))
         # Turns are written from the sink's own task: the audio path never waits on the database.
         self.sink = BackgroundSink(CallEventSink(ctx, after=self._answered))
+        # issue 14 auto-language: a campaign in «auto» may switch script, hint and voice on the callee's words
+        from calls.language import language_watch_for
+
+        watch = language_watch_for(ctx, build_responder=build_responder)
         return VoicePipeline(stt=stt, tts=tts, responder=build_responder(ctx), sink=self.sink,
-                             cache=audio_cache_for_loop(), config=config)
+                             cache=audio_cache_for_loop(), config=config, language_watch=watch)
 
     async def on_text(self, text: str) -> None:
         if self.finished:

@@ -34,6 +34,8 @@ class Contact(models.Model):
     timezone = models.CharField(_("time zone"), max_length=64, default="Europe/Moscow", validators=[validate_timezone])
     variables = models.JSONField(_("custom variables"), default=dict, blank=True)
     do_not_call = models.BooleanField(_("do not call"), default=False)
+    # bound when the contact opened the company's Telegram bot from the follow-up link (crm.telegram)
+    telegram_chat_id = models.CharField(_("Telegram chat id"), max_length=32, blank=True)
     finished = models.BooleanField(_("finished"), default=False, help_text=_("No more attempts will be planned."))
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
@@ -119,6 +121,17 @@ class Campaign(models.Model):
         help_text=_("With the language «auto»: the same script in the other languages the callee may answer in."),
     )
     voice = models.CharField(_("voice"), max_length=100, blank=True, help_text=_("TTS voice id; empty = default."))
+
+    class FollowUpChannel(models.TextChoices):
+        SMS = "sms", _("SMS")
+        TELEGRAM = "telegram", _("Telegram")
+        BOTH = "both", _("SMS and Telegram")
+        NONE = "none", _("No follow-up")
+
+    follow_up_channel = models.CharField(
+        _("follow-up channel"), max_length=8, choices=FollowUpChannel.choices, default=FollowUpChannel.SMS,
+        help_text=_("Telegram: a message from the company's bot when the contact has opened it, else an SMS "
+                    "with a link to the bot."))
     greeting = models.TextField(
         _("greeting"), blank=True,
         help_text=_("The opening line instead of the script's greeting; empty = the script's."),
@@ -234,6 +247,8 @@ class Call(models.Model):
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
     done_at = models.DateTimeField(_("done"), null=True, blank=True)
     duration_s = models.FloatField(_("duration, s"), null=True, blank=True)
+    # the language the call went on in after its campaign in «auto» heard the callee (calls.language)
+    language = models.CharField(_("language heard"), max_length=5, blank=True)
     disposition = models.CharField(_("disposition"), max_length=20, choices=Disposition.choices, blank=True)
     summary = models.TextField(_("summary"), blank=True)
     follow_up = models.TextField(_("follow-up message"), blank=True)

@@ -731,7 +731,8 @@ def call_analyse(*, call_id: int) -> Call:
                              "first_name": (contact.name or "").split(" ")[0]}}
     # a bot turn marked stt_missed answered customer words the STT could not recognise at all
     unrecognised = call.turns.filter(stt_missed=True).count()
-    result = analyse_transcript(turns, script_map=script_map, language=call.campaign.language, provider=provider,
+    result = analyse_transcript(turns, script_map=script_map, language=call.language or call.campaign.language,
+                                provider=provider,
                                 config=openai_llm_config() if provider == "openai" else None,
                                 unrecognised=unrecognised, variables=variables)
     valid = {c.value for c in Call.Disposition}
@@ -865,12 +866,14 @@ def call_media_context(*, call_id: int) -> CallMediaContext | None:
                             stt_prompt=speech_prompt(script_map), voicemail_mode=call.campaign.voicemail_mode)
 
 
-def call_language_heard(*, ctx: CallMediaContext, current: str, detected: str, text: str = "") -> str:
+def call_language_heard(*, ctx: CallMediaContext, current: str, detected: str, text: str = "",
+                        probability: float | None = None) -> str:
     """A campaign in «auto»: the language to go on in after the recogniser heard ``detected``.
 
-    The media consumer passes ``language=None`` to STT for such calls and calls this with each final
-    transcript's ``Transcript.language``; when the answer differs from ``current`` it switches the
-    responder to ``ctx.scripts[answer]``. A switch is written to the call's event log.
+    ``calls.language.LanguageWatch`` calls it for the caller's first turns (transcribed without a
+    language hint) once the detection is sure enough; when the answer differs from ``current`` the
+    call switches to ``ctx.scripts[answer]``. A switch is written to the call's event log and to
+    ``Call.language``.
     """
     from dialogs.languages import pick_language
 
@@ -878,8 +881,12 @@ def call_language_heard(*, ctx: CallMediaContext, current: str, detected: str, t
         return current
     chosen = pick_language(detected, candidates=ctx.scripts, current=current)
     if chosen != current:
-        CallEvent.objects.create(call_id=ctx.call_id, kind="language",
-                                 data={"from": current, "to": chosen, "detected": detected, "text": text[:200]})
+        data = {"from": current, "to": chosen, "detected": detected, "text": text[:200]}
+        if probability is not None:
+            data["probability"] = round(probability, 3)
+        with transaction.atomic():
+            CallEvent.objects.create(call_id=ctx.call_id, kind="language", data=data)
+            Call.objects.filter(pk=ctx.call_id).update(language=chosen)
     return chosen
 
 

@@ -11,6 +11,7 @@ from analytics.api import AnalyticsView
 from config import views
 from config.api import router
 from config.auth import TokenObtainView
+from crm.views import telegram_webhook
 
 admin.site.site_header = _("Voice sales platform")
 admin.site.site_title = _("Voice sales platform")
@@ -35,6 +36,7 @@ urlpatterns = [
     path("training/", include("training.urls")),
     path("calls/", include("calls.urls")),
     path("analytics/", include("analytics.urls")),
+    path("telegram/webhook/", telegram_webhook, name="telegram_webhook"),  # Telegram's secret header
 ]
 
 handler500 = "config.views.server_error"

@@ -85,8 +85,9 @@ class FollowUp(models.Model):
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
 
-    call = models.OneToOneField(
-        "calls.Call", on_delete=models.CASCADE, related_name="follow_up_message", verbose_name=_("call")
+    # one message per channel: an SMS and a Telegram message when the campaign sends both
+    call = models.ForeignKey(
+        "calls.Call", on_delete=models.CASCADE, related_name="follow_up_messages", verbose_name=_("call")
     )
     lead = models.ForeignKey(
         Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="follow_ups", verbose_name=_("lead")
@@ -106,6 +107,10 @@ class FollowUp(models.Model):
         verbose_name = _("follow-up message")
         verbose_name_plural = _("follow-up messages")
         ordering = ["-created_at"]
+        constraints = [  # written once per call and channel (``follow_up:<call>`` / ``follow_up:<call>:telegram``)
+            models.UniqueConstraint(fields=["outbox_key"], condition=~models.Q(outbox_key=""),
+                                    name="uniq_follow_up_outbox_key"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel} → {self.to}"

@@ -110,7 +110,7 @@ def _failed(message: OutboxMessage, exc: Exception, *, retryable: bool) -> Deliv
             AFTER_FAILURE.get(message.kind, lambda m, e: None)(message, reason)
             log.warning("outbox %s (%s) failed for good: %s", message.pk, message.key, reason)
             return Delivery("failed")
-        wait = backoff_s(message.attempts)
+        wait = max(backoff_s(message.attempts), float(getattr(exc, "retry_after_s", None) or 0.0))
         OutboxMessage.objects.filter(pk=message.pk).update(
             last_error=error, leased_until=None, next_attempt_at=timezone.now() + timedelta(seconds=wait))
     log.info("outbox %s (%s) attempt %s failed, retry in %.1f s: %s", message.pk, message.key, message.attempts,
@@ -180,7 +180,14 @@ def _send_follow_up(message: OutboxMessage) -> dict[str, Any]:
     from crm.messaging import get_messaging
 
     FollowUp.objects.filter(outbox_key=message.key).update(attempts=F("attempts") + 1)
-    external_id = get_messaging(message.target).send(to=message.payload["to"], text=message.payload["text"])
+    try:
+        external_id = get_messaging(message.target).send(to=message.payload["to"], text=message.payload["text"])
+    except ProviderError as exc:
+        if message.target == "telegram" and exc.status == 403:  # the user blocked the bot: SMS links again
+            from crm.services import telegram_chat_unbind
+
+            telegram_chat_unbind(chat_id=message.payload["to"])
+        raise
     return {"external_id": external_id}
 
 

@@ -8,11 +8,15 @@ takes the Lead, the task or the call's state with it.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
 
 from crm.models import FollowUp, Lead, OutboxMessage, Task
+
+if TYPE_CHECKING:
+    from calls.models import Contact
 from crm.outbox import outbox_enqueue, outbox_redeliver, webhooks_enqueue
 
 log = logging.getLogger(__name__)
@@ -96,18 +100,41 @@ def lead_event_data(*, lead: Lead, due_at=None) -> dict:
 
 @transaction.atomic
 def follow_up_enqueue(*, call, lead: Lead | None = None) -> FollowUp | None:
-    """Write the call's follow-up message once, and its outbox row; it is sent after the commit.
+    """Write the call's follow-up messages once, and their outbox rows; they are sent after the commit.
 
-    A sent message is never sent again. A vendor hiccup (timeout, 5xx) is retried by the outbox with
-    back-off; a refusal (a bad number, bad credentials, an unknown provider) or the last hiccup marks it
-    failed with the reason, and the call goes on either way.
+    The campaign's ``follow_up_channel`` chooses: an SMS (``MESSAGING_PROVIDER``), Telegram, both or
+    none. Telegram goes to the chat the contact bound by opening the company's bot; until then the SMS
+    carries the link that opens it (``crm.telegram.start_link``). A sent message is never sent again. A
+    vendor hiccup (timeout, 5xx, Telegram's flood limit) is retried by the outbox with back-off; a
+    refusal (a bad number, a blocked bot, bad credentials) or the last hiccup marks it failed with the
+    reason, and the call goes on either way. Returns the first message written (the SMS when there is one).
     """
-    if not call.follow_up:
+    from calls.models import Campaign
+    from crm import telegram
+
+    C = Campaign.FollowUpChannel
+    wanted = getattr(call.campaign, "follow_up_channel", C.SMS) or C.SMS
+    if not call.follow_up or wanted == C.NONE:
         return None
-    key = f"follow_up:{call.pk}"
-    channel = settings.MESSAGING.get("PROVIDER", "console")
-    message, created = FollowUp.objects.get_or_create(call=call, defaults={
-        "lead": lead, "channel": channel, "to": call.contact.phone, "text": call.follow_up, "outbox_key": key})
+    contact = call.contact
+    chat_id = contact.telegram_chat_id if telegram.bot_configured() else ""
+    messages: list[FollowUp] = []
+    if wanted in (C.SMS, C.BOTH) or (wanted == C.TELEGRAM and not chat_id):
+        text = call.follow_up
+        if wanted != C.SMS and not chat_id and telegram.bot_configured():
+            text = f"{text}\n{telegram.start_link(contact.pk)}"
+        messages.append(_follow_up_write(call=call, lead=lead, key=f"follow_up:{call.pk}",
+                                         channel=settings.MESSAGING.get("PROVIDER", "console"), to=contact.phone,
+                                         text=text))
+    if wanted in (C.TELEGRAM, C.BOTH) and chat_id:
+        messages.append(_follow_up_write(call=call, lead=lead, key=f"follow_up:{call.pk}:telegram",
+                                         channel=telegram.PROVIDER, to=chat_id, text=call.follow_up))
+    return messages[0] if messages else None
+
+
+def _follow_up_write(*, call, lead: Lead | None, key: str, channel: str, to: str, text: str) -> FollowUp:
+    message, created = FollowUp.objects.get_or_create(outbox_key=key, defaults={
+        "call": call, "lead": lead, "channel": channel, "to": to, "text": text})
     if created:
         outbox_enqueue(kind=OutboxMessage.Kind.FOLLOW_UP, key=key, target=channel,
                        payload={"to": message.to, "text": message.text}, call_id=call.pk, lead=lead)
@@ -116,10 +143,14 @@ def follow_up_enqueue(*, call, lead: Lead | None = None) -> FollowUp | None:
 
 def follow_up_resend(*, message_id: int) -> FollowUp:
     """Send a failed follow-up message again (an operator fixed the number or the vendor settings)."""
+    from crm import telegram
+
     message = FollowUp.objects.get(pk=message_id)
     if message.status != FollowUp.Status.FAILED:
         return message
-    channel = settings.MESSAGING.get("PROVIDER", "console")
+    # a Telegram message stays one; an SMS goes through the SMS provider configured now
+    channel = message.channel if message.channel == telegram.PROVIDER else settings.MESSAGING.get("PROVIDER",
+                                                                                                  "console")
     with transaction.atomic():
         outbox = OutboxMessage.objects.filter(key=message.outbox_key).first()
         if outbox is None:  # written before the outbox existed
@@ -133,3 +164,31 @@ def follow_up_resend(*, message_id: int) -> FollowUp:
         outbox_redeliver(message_ids=[outbox.pk])
     message.refresh_from_db()
     return message
+
+
+def telegram_chat_bind(*, token: str, chat_id: int) -> Contact | None:
+    """The contact opened the company's bot from its follow-up link: later follow-ups go to this chat.
+
+    Idempotent (Telegram redelivers an update it got no 2xx for); a token we did not sign binds nothing.
+    """
+    from calls.models import Contact
+    from crm.telegram import contact_id_for_token
+
+    contact_id = contact_id_for_token(token)
+    if contact_id is None:
+        return None
+    contact = Contact.objects.filter(pk=contact_id).first()
+    if contact is None:
+        return None
+    if contact.telegram_chat_id != str(chat_id):
+        Contact.objects.filter(pk=contact.pk).update(telegram_chat_id=str(chat_id))
+        contact.telegram_chat_id = str(chat_id)
+        log.info("contact %s bound to Telegram chat %s", contact.pk, chat_id)
+    return contact
+
+
+def telegram_chat_unbind(*, chat_id: str) -> int:
+    """Telegram refused a chat for good (the user blocked the bot): its contacts get the SMS link again."""
+    from calls.models import Contact
+
+    return Contact.objects.filter(telegram_chat_id=str(chat_id)).update(telegram_chat_id="")

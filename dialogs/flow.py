@@ -103,16 +103,6 @@ def new_state(script_map: Mapping[str, Any], variables: Mapping[str, Any] | None
     return FlowState(variables=dict(variables or {}), language=language or script_map.get("language", "ru"))
 
 
-def goals_reached(script_map: Mapping[str, Any], slots: Mapping[str, Any]) -> dict[str, bool]:
-    goals = script_map.get("goals") or {
-        "decision_maker_contact": {"any_of": ["phone", "email"]},
-        "quote_requested": {"any_of": ["quote_requested"]},
-        "callback_time": {"any_of": ["callback_time"]},
-    }
-    return {g: any(slots.get(s) for s in (spec.get("any_of") or [])) for g, spec in goals.items()
-            if isinstance(spec, Mapping)}
-
-
 class _Turn:
     """One step's working area: the copied state, the map and the actions being collected."""
 

@@ -574,19 +574,9 @@ def demo_map(language: str = "ru") -> dict[str, Any]:
     return load_map(Path(__file__).with_name("data") / name)
 
 
-def stage_phrases(data: Mapping[str, Any], stage: str) -> list[str]:
-    st = (data.get("stages") or {}).get(stage) or {}
-    ph = st.get("phrases") or []
-    return [ph] if isinstance(ph, str) else list(ph)
-
-
 def phrases_of(data: Mapping[str, Any], kind: str) -> list[str]:
     ph = (data.get("phrases") or {}).get(kind) or []
     return [ph] if isinstance(ph, str) else list(ph)
-
-
-def iter_problems_text(problems: Iterable[MapProblem]) -> list[str]:
-    return [str(p) for p in problems]
 
 
 # Words that start with a capital inside a sentence (names, cities, brands), in any of the four scripts.

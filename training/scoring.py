@@ -240,9 +240,6 @@ class ScoreResult:
     def metrics_dict(self) -> dict[str, Any]:
         return asdict(self.metrics)
 
-    def advice_text(self) -> str:
-        return "\n".join(self.advice)
-
 
 # --- text helpers -------------------------------------------------------------------------------
 

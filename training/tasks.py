@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
 
-log = logging.getLogger(__name__)
 
-
-@shared_task(acks_late=True, time_limit=300, soft_time_limit=240, max_retries=2)
+@shared_task(acks_late=True, time_limit=300, soft_time_limit=240)
 def score_session(session_id: int) -> int | None:
     """Compute the review of one session; safe to run twice (see ``services.session_score``)."""
     from training.services import session_score

@@ -200,6 +200,19 @@ class StreamResampler:
 # --- framing --------------------------------------------------------------------------------------
 
 
+class SampleAligner:
+    """Whole 16-bit samples out of a byte stream: an HTTP chunk may end inside a sample, so its odd byte waits."""
+
+    def __init__(self) -> None:
+        self._carry = b""
+
+    def push(self, chunk: bytes) -> bytes:
+        data = self._carry + chunk
+        cut = len(data) - len(data) % SAMPLE_WIDTH
+        self._carry = data[cut:]
+        return data[:cut]
+
+
 class FrameSplitter:
     """Turns byte chunks of any size into exact frames of ``frame_size`` bytes."""
 

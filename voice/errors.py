@@ -11,10 +11,12 @@ class ProviderError(Exception):
 
     retryable = False
 
-    def __init__(self, message: str, *, provider: str = "", status: int | None = None):
+    def __init__(self, message: str, *, provider: str = "", status: int | None = None,
+                 retry_after_s: float | None = None):
         super().__init__(message)
         self.provider = provider
         self.status = status
+        self.retry_after_s = retry_after_s  # the vendor said when to come back (a flood limit's retry_after)
 
     def __str__(self) -> str:  # keeps the provider name in logs and events
         base = super().__str__()

@@ -240,8 +240,3 @@ class FanOutSink:
                 await sink.emit(event)
             except Exception:
                 log.exception("event sink %r failed on %s", sink, event.type)
-
-
-class NullSink:
-    async def emit(self, event: PipelineEvent) -> None:
-        return None

@@ -153,6 +153,34 @@ class PipelineConfig:
         return self
 
 
+# --- language switching (issue 14, auto-language; the policy lives in calls.language) ----------------
+
+
+@dataclass
+class LanguageSwitch:
+    """The call goes on in ``language``: applied between turns, before the responder answers."""
+
+    language: str
+    responder: Responder | None = None  # the script (and classifier) of that language
+    tts: TTSProvider | None = None  # a TTS that speaks it
+    voice: str | None = None  # its voice on that TTS ("" = the TTS's own voice for the language)
+    stt_prompt: str | None = None  # that script's words as recognition hints
+    script_map: dict | None = None  # its «holding» / «not heard» phrases
+
+
+class LanguageWatch(Protocol):
+    """Decides the language a call runs in from what the recogniser heard (``calls.language.LanguageWatch``)."""
+
+    def stt_language(self, current: str) -> str | None:
+        """The hint for the next transcription; None lets the recogniser detect the language."""
+
+    async def heard(self, transcript: Transcript, *, current: str, state: ConversationState) -> LanguageSwitch | None:
+        """A caller's turn was recognised: a switch to apply before answering it, or None."""
+
+
+# --- end language switching ------------------------------------------------------------------------
+
+
 class FrameEncoder(Protocol):
     """One sentence's PCM16 16 kHz audio in, 20 ms output frames out (``flush`` pads the last one)."""
 
@@ -227,8 +255,10 @@ class VoicePipeline:
         config: PipelineConfig | None = None,
         state: ConversationState | None = None,
         clock: Callable[[], float] = time.monotonic,
+        language_watch: LanguageWatch | None = None,
     ):
         self.stt = stt
+        self.language_watch = language_watch  # campaigns in «auto»: may switch the call's language
         self.tts = tts
         self.responder = responder
         self.output = output
@@ -483,7 +513,9 @@ class VoicePipeline:
         # the whole wait (admission queue + work) is bounded, but well past stt_timeout_s: a late
         # transcript is still the person's words, and the turn uses it when it comes
         async with asyncio.timeout(self.config.stt_give_up_s):
-            return await self.stt.transcribe(audio, sample_rate=self.config.input_rate, language=self.state.language,
+            language = (self.language_watch.stt_language(self.state.language) if self.language_watch is not None
+                        else self.state.language)
+            return await self.stt.transcribe(audio, sample_rate=self.config.input_rate, language=language,
                                              prompt=self.config.stt_prompt or None)
 
     def _start_stt(self, audio: bytes, *, name: str = "voice-stt") -> asyncio.Task:
@@ -517,6 +549,7 @@ class VoicePipeline:
                 hold.cancel()
             raise
         texts: list[str] = []
+        heard: list[Transcript] = []
         failures: list[BaseException] = []
         for item in turn.stt_pending:
             if isinstance(item, str):
@@ -532,6 +565,7 @@ class VoicePipeline:
                     turn.metrics.stt_work_ms = round(transcript.elapsed_ms, 2)
                 if transcript.text.strip():
                     texts.append(transcript.text.strip())
+                    heard.append(transcript)
         for exc in failures:
             await self._provider_error(exc, stage="stt", provider=self.stt.name)
         text = " ".join(texts)
@@ -551,11 +585,34 @@ class VoicePipeline:
                 await self._finish_turn(turn, emit=False)
             return
         self._stt_misses = 0
+        if self.language_watch is not None and heard:
+            await self._watch_language(max(heard, key=lambda t: len(t.text)))
         turn.user_text = text
         await self._emit(
             UserTranscript(text=text, final=True, turn_index=turn.index, speculative=turn.metrics.speculative_stt)
         )
         await self._bot_turn(turn, user_text=text)
+
+    async def _watch_language(self, transcript: Transcript) -> None:
+        """Between the caller's words and the answer: switch script, hint, voice and phrases at once."""
+        switch = await self.language_watch.heard(transcript, current=self.state.language, state=self.state)
+        if switch is None or switch.language == self.state.language:
+            return
+        previous, self.state.language = self.state.language, switch.language
+        self.config.language = switch.language
+        if switch.responder is not None:
+            self.responder = switch.responder
+        if switch.tts is not None:
+            self.tts = switch.tts
+        if switch.voice is not None:
+            self.config.voice = switch.voice
+        if switch.stt_prompt is not None:
+            self.config.stt_prompt = switch.stt_prompt
+        if switch.script_map is not None:
+            self.config.use_script_phrases(switch.script_map)
+        await self._emit(DirectiveEvent(kind="language", turn_index=self.state.turn_index, data={
+            "from": previous, "to": switch.language, "detected": transcript.language,
+            "probability": transcript.language_probability}))
 
     async def _say_holding(self, turn: _BotTurn) -> asyncio.Task | None:
         """«Секунду…»: shown in the transcript and spoken while the late transcription goes on."""

@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from config.embedded_redis import celery_url, redis_url_from_env
@@ -278,17 +279,30 @@ VOICE = {
         "SECONDS_PER_AUDIO_S": env.float("STT_SECONDS_PER_AUDIO_S", default=0.0),
         "MAX_CONVERSATIONS": env.int("STT_MAX_CONVERSATIONS", default=0),
     },
+    # campaigns in language «auto» (calls.language): the first caller turns are transcribed without a hint;
+    # another script language heard this surely switches the call, at most MAX_SWITCHES times
+    "AUTO_LANGUAGE": {
+        "MIN_PROBABILITY": env.float("AUTO_LANGUAGE_MIN_PROBABILITY", default=0.6),
+        "DETECT_TURNS": env.int("AUTO_LANGUAGE_DETECT_TURNS", default=3),
+        "MAX_SWITCHES": env.int("AUTO_LANGUAGE_MAX_SWITCHES", default=2),
+    },
 }
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None
 # an OpenAI-compatible speech-recognition server for STT_PROVIDER=openai only (e.g. http://stt:8000/v1)
 STT_BASE_URL = env("STT_BASE_URL", default="")
 OPENAI_CHAT_MODEL = env("OPENAI_CHAT_MODEL", default="gpt-4o-mini")
+# Each is chosen on its own: a key set for OpenAI speech alone switches neither dialog nor analysis to GPT.
 DIALOG = {
     # "flow" (offline, scripted) or "openai" (LLM with flow fallback).
-    "RESPONDER": env("DIALOG_RESPONDER", default="openai" if OPENAI_API_KEY else "flow"),
-    "ANALYSIS": env("DIALOG_ANALYSIS", default="openai" if OPENAI_API_KEY else "offline"),
+    "RESPONDER": env("DIALOG_RESPONDER", default="flow"),
+    # "offline" (classifier + flow trace) or "openai" (structured output, schema-validated).
+    "ANALYSIS": env("DIALOG_ANALYSIS", default="offline"),
 }
+for _name, _value, _allowed in (("DIALOG_RESPONDER", DIALOG["RESPONDER"], ("flow", "openai")),
+                                ("DIALOG_ANALYSIS", DIALOG["ANALYSIS"], ("offline", "openai"))):
+    if _value not in _allowed:
+        raise ImproperlyConfigured(f"{_name}={_value!r}: use one of {', '.join(_allowed)}")
 ELEVENLABS = {
     "API_KEY": env("ELEVENLABS_API_KEY", default=""),
     "BASE_URL": env("ELEVENLABS_BASE_URL", default="https://api.elevenlabs.io"),
@@ -343,6 +357,15 @@ OUTBOX = {
 MESSAGING = {
     "PROVIDER": env("MESSAGING_PROVIDER", default="console"),
     "FROM_NUMBER": env("MESSAGING_FROM_NUMBER", default=""),
+}
+# The company's Telegram bot for follow-ups (crm.telegram): the Bot API token from @BotFather, the bot's
+# username for t.me links, the secret Telegram sends back with every webhook update (setWebhook secret_token).
+TELEGRAM = {
+    "BOT_TOKEN": env("TELEGRAM_BOT_TOKEN", default=""),
+    "BOT_USERNAME": env("TELEGRAM_BOT_USERNAME", default=""),
+    "WEBHOOK_SECRET": env("TELEGRAM_WEBHOOK_SECRET", default=""),
+    "API_URL": env("TELEGRAM_API_URL", default="https://api.telegram.org"),
+    "TIMEOUT_S": env.float("TELEGRAM_TIMEOUT_S", default=10.0),
 }
 
 # --- Content-Security-Policy (django-csp): scripts only from this site (a vendor template's inline

@@ -101,6 +101,7 @@ CALL_EVENT_KINDS = {
     "status": _("status change"),
     "provider": _("carrier report"),
     "late_report": _("late carrier report"),
+    "language": _("language switched"),  # an «auto» campaign heard the callee's language (calls.language)
     "amd": _("answering-machine detection"),
     "voicemail": _("answering machine: handled"),
     "voicemail_failed": _("answering machine: the carrier failed"),

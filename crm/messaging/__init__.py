@@ -1,4 +1,5 @@
-"""Messaging providers for the follow-up message after a call: the console (development) and SMS via Twilio.
+"""Messaging providers for the follow-up message after a call: the console (development), SMS via Twilio and
+the company's Telegram bot (``telegram``, chosen per campaign rather than by ``MESSAGING_PROVIDER``).
 
 Chosen by ``MESSAGING_PROVIDER``; the Twilio account is the telephony one (``TWILIO_ACCOUNT_SID`` …),
 the sender ``MESSAGING_FROM_NUMBER`` or else ``TWILIO_FROM_NUMBER``.
@@ -14,6 +15,7 @@ from voice.registry import load
 PROVIDERS = {
     "console": "crm.messaging.console:ConsoleMessaging",
     "twilio_sms": "crm.messaging.twilio_sms:TwilioSms",
+    "telegram": "crm.messaging.telegram:TelegramMessaging",
 }
 
 __all__ = ["PROVIDERS", "MessagingProvider", "get_messaging"]

@@ -160,6 +160,25 @@ class WireCodec:
         if not self.started:
             raise ProtocolError(CLOSE_OUT_OF_ORDER, f"{self.name}: media before start")
 
+    def _media(self, data: dict[str, Any]) -> Media:
+        """A ``media`` message: Twilio's and Voximplant's share the shape (payload, track, chunk, timestamp)."""
+        self._require_started()
+        media = self._section(data, "media")
+        return Media(
+            payload=self._b64(media.get("payload")),
+            track=str(media.get("track") or "inbound"),
+            chunk=as_int(media.get("chunk")),
+            timestamp_ms=as_int(media.get("timestamp")),
+        )
+
+
+def as_int(value: Any) -> int | None:
+    """A number a wire message may carry as a string, or None when it is not one."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
 
 def b64encode(payload: bytes) -> str:
     return base64.b64encode(payload).decode("ascii")

@@ -8,7 +8,6 @@ Out: ``media``, ``mark`` and ``clear``, each with the ``streamSid``.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from voice.protocols.base import (
     CLOSE_BAD_MESSAGE,
@@ -18,22 +17,15 @@ from voice.protocols.base import (
     Dtmf,
     InboundMessage,
     Mark,
-    Media,
     ProtocolError,
     Start,
     Stop,
     WireCodec,
+    as_int,
     b64encode,
     dumps,
     normalize_encoding,
 )
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 class TwilioCodec(WireCodec):
@@ -52,14 +44,7 @@ class TwilioCodec(WireCodec):
         data = self._load_json(text)
         event = data.get("event")
         if event == "media":
-            self._require_started()
-            media = self._section(data, "media")
-            return Media(
-                payload=self._b64(media.get("payload")),
-                track=str(media.get("track") or "inbound"),
-                chunk=_int(media.get("chunk")),
-                timestamp_ms=_int(media.get("timestamp")),
-            )
+            return self._media(data)
         if event == "connected":
             return Connected(protocol=str(data.get("protocol", "")), version=str(data.get("version", "")))
         if event == "start":
@@ -71,7 +56,7 @@ class TwilioCodec(WireCodec):
                 raise ProtocolError(CLOSE_BAD_MESSAGE, "twilio: start without streamSid")
             fmt = start.get("mediaFormat") or {}
             encoding = normalize_encoding(fmt.get("encoding", "audio/x-mulaw")) if isinstance(fmt, dict) else None
-            rate = _int(fmt.get("sampleRate", 8000)) if isinstance(fmt, dict) else None
+            rate = as_int(fmt.get("sampleRate", 8000)) if isinstance(fmt, dict) else None
             if encoding != "mulaw" or rate != 8000:
                 raise ProtocolError(CLOSE_UNSUPPORTED_FORMAT, f"twilio: unsupported media format {fmt!r}")
             params = start.get("customParameters") or {}

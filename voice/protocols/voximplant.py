@@ -21,11 +21,11 @@ from voice.protocols.base import (
     CLOSE_UNSUPPORTED_FORMAT,
     Connected,
     InboundMessage,
-    Media,
     ProtocolError,
     Start,
     Stop,
     WireCodec,
+    as_int,
     b64encode,
     dumps,
     normalize_encoding,
@@ -33,13 +33,6 @@ from voice.protocols.base import (
 
 _RATE_IN_NAME = re.compile(r"(\d+)\s*khz", re.IGNORECASE)
 SUPPORTED = {("pcm16", 8000), ("pcm16", 16000), ("mulaw", 8000), ("alaw", 8000)}
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 class VoximplantCodec(WireCodec):
@@ -58,14 +51,7 @@ class VoximplantCodec(WireCodec):
         data = self._load_json(text)
         event = data.get("event")
         if event == "media":
-            self._require_started()
-            media = self._section(data, "media")
-            return Media(
-                payload=self._b64(media.get("payload")),
-                track=str(media.get("track") or "inbound"),
-                chunk=_int(media.get("chunk")),
-                timestamp_ms=_int(media.get("timestamp")),
-            )
+            return self._media(data)
         if event == "start":
             if self.started:
                 raise ProtocolError(CLOSE_OUT_OF_ORDER, "voximplant: second start before stop")
@@ -74,7 +60,7 @@ class VoximplantCodec(WireCodec):
             if not isinstance(fmt, dict) or "encoding" not in fmt:
                 raise ProtocolError(CLOSE_BAD_MESSAGE, "voximplant: start without mediaFormat.encoding")
             encoding = normalize_encoding(fmt["encoding"])
-            rate = _int(fmt.get("sampleRate"))
+            rate = as_int(fmt.get("sampleRate"))
             if rate is None:
                 found = _RATE_IN_NAME.search(str(fmt["encoding"]))
                 rate = int(found.group(1)) * 1000 if found else (8000 if encoding != "pcm16" else 16000)

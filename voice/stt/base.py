@@ -13,8 +13,11 @@ from voice.errors import ProviderError, ProviderTimeout
 @dataclass(frozen=True)
 class Transcript:
     text: str
-    language: str = ""
+    language: str = ""  # ISO 639-1: what the provider heard, else the hint it was given
     confidence: float | None = None
+    # how sure the recogniser is of ``language`` when it detected it (faster-whisper's
+    # ``info.language_probability``); None when it was told the language or does not say
+    language_probability: float | None = None
     elapsed_ms: float = 0.0
     queue_wait_ms: float = 0.0  # time spent waiting for a worker (``voice.stt.admission``), not in elapsed_ms
 
@@ -41,7 +44,8 @@ class STTProvider(ABC):
             raise ProviderError(f"{type(exc).__name__}: {exc}", provider=self.name) from exc
         elapsed = (time.perf_counter() - started) * 1000
         return Transcript(text=result.text.strip(), language=result.language or (language or ""),
-                          confidence=result.confidence, elapsed_ms=elapsed)
+                          confidence=result.confidence, language_probability=result.language_probability,
+                          elapsed_ms=elapsed)
 
     @abstractmethod
     async def _transcribe(self, pcm16: bytes, *, sample_rate: int, language: str | None) -> Transcript: ...

@@ -17,6 +17,10 @@ class FakeSTT(STTProvider):
     utterance duration in milliseconds to text, where the nearest duration wins (so VAD padding of a
     few frames does not matter). ``fail`` raises ``ProviderUnavailable`` when True, or the given
     ``ProviderError`` itself. Every call is recorded in ``calls`` as (duration_ms, language).
+
+    ``heard``: what a detecting recogniser reports when no language hint is given, (language,
+    probability) per answer in order, like faster-whisper's ``info.language`` and
+    ``info.language_probability``; with a hint the answer is in the hinted language.
     """
 
     name = "fake-stt"
@@ -29,6 +33,7 @@ class FakeSTT(STTProvider):
         fail: bool | ProviderError = False,
         language: str = "",
         timeout_s: float = 15.0,
+        heard: Sequence[tuple[str, float]] = (),
     ):
         self.by_duration: dict[int, str] = {}
         self.queue: deque[str] = deque()
@@ -43,6 +48,7 @@ class FakeSTT(STTProvider):
         self.fail = fail
         self.language = language
         self.timeout_s = timeout_s
+        self.heard: deque[tuple[str, float]] = deque(tuple(h) for h in heard)
         self.calls: list[tuple[float, str | None]] = []
         self.prompts: list[str | None] = []  # the hints each transcription was given
 
@@ -68,4 +74,7 @@ class FakeSTT(STTProvider):
             text = self.by_duration[nearest]
         else:
             text = self.queue.popleft() if self.queue else self.default
-        return Transcript(text=text, language=language or self.language, confidence=1.0)
+        detected = self.heard.popleft() if self.heard else None
+        if language or detected is None:
+            return Transcript(text=text, language=language or self.language, confidence=1.0)
+        return Transcript(text=text, language=detected[0], confidence=1.0, language_probability=detected[1])

@@ -288,9 +288,7 @@ class LocalWhisperSTT(STTProvider):
         parts = list(segments)
         text = " ".join(s.text.strip() for s in parts if s.text.strip())
         confidence = math.exp(sum(s.avg_logprob for s in parts) / len(parts)) if parts else None
-        return Transcript(text=text, language=info.language or (language or ""), confidence=confidence)
-
-    def load_seconds(self) -> float | None:
-        """How long this process took to load the model, once loaded (for start-up metrics)."""
-        loaded = _MODELS.get(self._key)
-        return loaded.load_s if loaded else None
+        # detected (no hint given): faster-whisper says how sure it is of the language
+        probability = getattr(info, "language_probability", None) if not language else None
+        return Transcript(text=text, language=info.language or (language or ""), confidence=confidence,
+                          language_probability=probability)

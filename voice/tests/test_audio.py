@@ -111,3 +111,11 @@ def test_levels():
     assert abs(audio.dbfs(loud) - 20 * np.log10(0.5 / np.sqrt(2))) < 0.2
     assert not audio.is_silent(loud)
     assert audio.duration_ms(loud) == pytest.approx(100)
+
+
+def test_sample_aligner_holds_an_odd_byte_for_the_next_chunk():
+    aligner = audio.SampleAligner()
+    stream = bytes(range(11))
+    out = [aligner.push(stream[:3]), aligner.push(stream[3:4]), aligner.push(stream[4:11])]
+    assert out == [stream[:2], stream[2:4], stream[4:10]]
+    assert aligner.push(b"") == b"" and aligner.push(b"\x0b") == stream[10:11] + b"\x0b"

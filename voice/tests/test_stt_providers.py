@@ -255,6 +255,27 @@ async def test_openai_stt_sends_a_wav_and_reads_the_text(vendor: VendorServer) -
         assert wav.readframes(wav.getnframes()) == pcm
 
 
+async def test_openai_stt_without_a_hint_asks_whisper_for_verbose_json_and_reports_the_language(
+        vendor: VendorServer) -> None:
+    """A call in «auto» still listening for the callee's language: whisper-1 says which one it heard."""
+    vendor.behaviour.transcript, vendor.behaviour.language = "Ha, gapiring", "uzbek"
+    stt = OpenAISTT(api_key=OPENAI_KEY, base_url=f"{vendor.url}/v1", model="whisper-1")
+    gpt = OpenAISTT(api_key=OPENAI_KEY, base_url=f"{vendor.url}/v1")
+    try:
+        heard = await stt.transcribe(silence(300, 16000))
+        hinted = await stt.transcribe(silence(300, 16000), language="uz")
+        unsupported = await gpt.transcribe(silence(300, 16000))
+    finally:
+        await stt.aclose()
+        await gpt.aclose()
+    assert (heard.text, heard.language, heard.language_probability) == ("Ha, gapiring", "uz", None)
+    assert hinted.language == "uz"
+    assert [r.form.get("response_format") for r in vendor.requests] == ["verbose_json", "json", "json"]
+    assert "language" not in vendor.requests[0].form
+    # gpt-4o transcription answers json only: never asked for verbose_json, so it reports no language
+    assert unsupported.text == "Ha, gapiring" and unsupported.language == ""
+
+
 @pytest.mark.parametrize(
     ("status", "key", "error"),
     [
@@ -302,3 +323,20 @@ async def test_registry_builds_stt_providers_and_fails_loudly() -> None:
         load_provider("stt", "openai")  # no key
     with pytest.raises(ProviderConfigError):
         load_provider("asr", "local")
+
+
+async def test_whisper_reports_the_language_it_detected_and_how_sure_it_is() -> None:
+    from types import SimpleNamespace
+
+    class DetectingModel:  # stands in for faster-whisper's WhisperModel and its TranscriptionInfo
+        def transcribe(self, audio, **kwargs):
+            language = kwargs["language"] or "uz"
+            info = SimpleNamespace(language=language, language_probability=0.87 if not kwargs["language"] else 1.0)
+            return iter([SimpleNamespace(text=" Ha, gapiring", avg_logprob=-0.2)]), info
+
+    stt = LocalWhisperSTT()
+    audio = np.zeros(16000, dtype=np.float32)
+    detected = stt._run(DetectingModel(), audio, None)
+    assert (detected.language, detected.language_probability) == ("uz", 0.87)
+    told = stt._run(DetectingModel(), audio, "ru")
+    assert (told.language, told.language_probability) == ("ru", None)  # a hint is not a detection

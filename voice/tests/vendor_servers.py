@@ -31,6 +31,7 @@ class Behaviour:
     status: int | None = None
     delay_s: float = 0.0
     transcript: str = "hello from the local server"
+    language: str = "english"  # whisper-1's verbose_json names the language it heard in English
     audio: bytes = b""
     chunk_size: int = 1001  # odd on purpose: clients must re-align PCM16 samples across chunks
     chunk_pause_s: float = 0.0
@@ -134,6 +135,23 @@ class VendorServer:
                 },
                 status=400,
             )
+        response_format = recorded.form.get("response_format", "json")
+        if response_format == "verbose_json":
+            if recorded.form["model"].startswith("gpt-4o"):  # those models answer json only
+                return web.json_response({"error": {
+                    "message": f"response_format 'verbose_json' is not compatible with model "
+                               f"'{recorded.form['model']}'. Use 'json' or 'text' instead.",
+                    "type": "invalid_request_error", "param": "response_format", "code": "unsupported_value"}},
+                    status=400)
+            duration = (len(upload[2]) - 44) / 32000
+            return web.json_response({
+                "task": "transcribe", "language": self.behaviour.language, "duration": duration,
+                "text": self.behaviour.transcript,
+                "segments": [{"id": 0, "seek": 0, "start": 0.0, "end": duration,
+                              "text": " " + self.behaviour.transcript,
+                              "tokens": [50364, 2425, 50464], "temperature": 0.0, "avg_logprob": -0.31,
+                              "compression_ratio": 0.9, "no_speech_prob": 0.02}],
+                "usage": {"type": "duration", "seconds": max(1, round(duration))}})
         usage = {"type": "tokens", "input_tokens": 20, "output_tokens": 5, "total_tokens": 25}
         return web.json_response({"text": self.behaviour.transcript, "usage": usage})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from voice.audio import ulaw_to_pcm16
+from voice.audio import SampleAligner, ulaw_to_pcm16
 from voice.errors import ProviderConfigError, ProviderError, error_for_status, transport_error
 from voice.tts.base import TTSProvider
 
@@ -112,7 +112,7 @@ class ElevenLabsTTS(TTSProvider):
             options["voice_settings"] = VoiceSettings(**self.voice_settings)
         if self.send_language_code and language:
             options["language_code"] = language.split("-")[0]
-        carry = b""
+        aligner = SampleAligner()
         try:
             async for chunk in self.client.text_to_speech.stream(
                 voice or self.voice_id,
@@ -125,12 +125,8 @@ class ElevenLabsTTS(TTSProvider):
                 if ulaw:
                     yield ulaw_to_pcm16(chunk)
                     continue
-                # HTTP chunks may split a sample; hold the odd byte back for the next chunk.
-                data = carry + chunk
-                cut = len(data) - len(data) % 2
-                carry = data[cut:]
-                if cut:
-                    yield data[:cut]
+                if samples := aligner.push(chunk):
+                    yield samples
         except Exception as exc:
             raise map_elevenlabs_error(exc, self.name) from exc
 

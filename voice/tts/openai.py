@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from voice.audio import SampleAligner
 from voice.openai_api import map_openai_error, openai_client
 from voice.tts.base import TTSProvider
 
@@ -47,7 +48,7 @@ class OpenAITTS(TTSProvider):
 
         if not text.strip():
             return
-        carry = b""
+        aligner = SampleAligner()
         try:
             async with self.client.audio.speech.with_streaming_response.create(
                 model=self.model,
@@ -58,12 +59,8 @@ class OpenAITTS(TTSProvider):
                 speed=self.speed if self.speed is not None else omit,
             ) as response:
                 async for chunk in response.iter_bytes():
-                    # HTTP chunks may split a sample; hold the odd byte back for the next chunk.
-                    data = carry + chunk
-                    cut = len(data) - len(data) % 2
-                    carry = data[cut:]
-                    if cut:
-                        yield data[:cut]
+                    if samples := aligner.push(chunk):
+                        yield samples
         except Exception as exc:
             raise map_openai_error(exc, self.name) from exc
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('calls', '0006_campaign_language_auto_single_call'),
+        ('calls', '0007_issue14lang_language_telegram'),
     ]
 
     operations = [

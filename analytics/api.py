@@ -41,6 +41,7 @@ class KpiSerializer(serializers.Serializer):
     voicemail_share = serializers.FloatField(allow_null=True)
     no_answer_share = serializers.FloatField(allow_null=True)
     busy_share = serializers.FloatField(allow_null=True)
+    transfer_rate = serializers.FloatField(allow_null=True)
 
 
 class DaySerializer(serializers.Serializer):

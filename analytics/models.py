@@ -25,6 +25,7 @@ class DailyCallRollup(models.Model):
     voicemail = models.PositiveIntegerField(default=0)
     no_answer = models.PositiveIntegerField(default=0)
     busy = models.PositiveIntegerField(default=0)
+    transferred = models.PositiveIntegerField(default=0)  # handed to a person (issue 14)
     talk_seconds = models.FloatField(default=0)
     # talked calls per whole second of talk time (index = seconds, little-endian uint32), for the median;
     # binary because the dashboard sums hundreds of these per request

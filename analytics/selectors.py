@@ -223,7 +223,7 @@ class CallAnalytics:
             "contact_obtained_rate": t.rate("contact_obtained"), "quote_requested_rate": t.rate("quote_requested"),
             "average_talk_s": t.average_talk_s, "median_talk_s": t.median_talk_s,
             "voicemail_share": t.rate("voicemail"), "no_answer_share": t.rate("no_answer"),
-            "busy_share": t.rate("busy"),
+            "busy_share": t.rate("busy"), "transfer_rate": t.rate("transferred"),
         }
 
     def funnel(self) -> list[FunnelStep]:

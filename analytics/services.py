@@ -35,7 +35,8 @@ def rollup_day(*, day: date) -> int:
             day=key[0], campaign_id=key[1], script_id=key[2], script_version_id=key[3], language=key[4] or "",
             provider=key[5] or "", calls=t.calls, connected=t.connected, talked=t.talked, interested=t.interested,
             leads=t.leads, contact_obtained=t.contact_obtained, quote_requested=t.quote_requested,
-            voicemail=t.voicemail, no_answer=t.no_answer, busy=t.busy, talk_seconds=t.talk_seconds,
+            voicemail=t.voicemail, no_answer=t.no_answer, busy=t.busy, transferred=t.transferred,
+            talk_seconds=t.talk_seconds,
             talk_histogram=histogram_pack(t.talk_histogram), stages=dict(t.stages),
             objections=t.objections, other_turns=t.other_turns,
         )

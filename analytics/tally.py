@@ -5,6 +5,7 @@ Definitions (a "call" is an attempt that has ended, i.e. has an outcome):
 - talked: connected, and the analysis found a person talking (disposition not voicemail / no answer);
 - interested: ``disposition == interested``; lead: ``crm_status == lead``;
 - contact obtained / quote requested: the analysis' flags;
+- transferred: the bot handed the call to a person (``Call.transferred_at``; issue 14's transfer);
 - voicemail: the carrier's voicemail outcome, or a completed call the analysis found was a machine;
   no answer / busy: the carrier's outcomes;
 - talk time: ``duration_s`` of talked calls (the median to the whole second; talks over an hour count as an
@@ -38,11 +39,12 @@ TALLY_SQL = {
     "voicemail": Count("id", filter=Q(outcome=VOICEMAIL) | (CONNECTED & Q(disposition=VOICEMAIL))),
     "no_answer": Count("id", filter=Q(outcome=NO_ANSWER)),
     "busy": Count("id", filter=Q(outcome=BUSY)),
+    "transferred": Count("id", filter=Q(transferred_at__isnull=False)),
     "talk_seconds": Sum("duration_s", filter=TALKED),
 }
 HISTOGRAM_MAX_S = 3600  # longer talks count in the last second of the histogram
 COUNT_FIELDS = ("calls", "connected", "talked", "interested", "leads", "contact_obtained", "quote_requested",
-                "voicemail", "no_answer", "busy")
+                "voicemail", "no_answer", "busy", "transferred")
 
 
 @dataclass
@@ -57,6 +59,7 @@ class Tally:
     voicemail: int = 0
     no_answer: int = 0
     busy: int = 0
+    transferred: int = 0
     talk_seconds: float = 0.0
     talk_histogram: Counter = field(default_factory=Counter)
     stages: Counter = field(default_factory=Counter)
@@ -79,7 +82,7 @@ class Tally:
         """Only the counters (what a day of the trend needs)."""
         get = other.get if isinstance(other, dict) else lambda k, d=None: getattr(other, k)
         for name in COUNT_FIELDS:
-            setattr(self, name, getattr(self, name) + get(name))
+            setattr(self, name, getattr(self, name) + (get(name) or 0))
 
     def add(self, other: Tally | dict[str, Any], *, histogram: bool = True) -> None:
         """Add another tally, or a rollup row's values (JSON keys arrive as strings)."""

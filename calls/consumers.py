@@ -158,6 +158,11 @@ class CallEventSink:
     async def emit(self, event: PipelineEvent) -> None:
         if isinstance(event, TurnMetrics):
             self.metrics[event.turn_index] = event
+        elif isinstance(event, DirectiveEvent) and event.kind == "transfer":  # issue 14: transfer to a human
+            from calls.transfer import call_transfer_requested
+
+            await database_sync_to_async(call_transfer_requested)(call_id=self.ctx.call_id, target=event.data)
+            return
         elif isinstance(event, DirectiveEvent) and event.kind == "meta":
             self.meta = dict(event.data)
             pending = self.pending_user
@@ -344,8 +349,15 @@ class MediaStreamConsumer(WebSocketEndpoint):
     async def _close_socket(self, code: int, reason: str) -> None:
         # The flow's end directive (or a protocol error): hang up through the carrier, then close.
         if code == 1000 and reason == "conversation ended":
-            await database_sync_to_async(services.call_hangup, thread_sensitive=False)(call_id=self.call_id)
             pipeline = self.session.pipeline if self.session is not None else None
+            if pipeline is not None and pipeline.transfer:  # issue 14: the callee goes to a person, not hung up
+                from calls.transfer import call_transfer
+
+                ok = await database_sync_to_async(call_transfer, thread_sensitive=False)(
+                    call_id=self.call_id, target=pipeline.transfer)
+                reason = "transfer" if ok else "transfer failed"
+            else:
+                await database_sync_to_async(services.call_hangup, thread_sensitive=False)(call_id=self.call_id)
             if pipeline is not None and pipeline.end_reason in ("max_duration", "max_silences"):
                 reason = f"limit: {pipeline.end_reason}"  # the call log says which limit ended it
             elif pipeline is not None and pipeline.end_reason == "voicemail":

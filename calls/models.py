@@ -235,6 +235,8 @@ class Call(models.Model):
     attempt = models.PositiveIntegerField(_("attempt"), default=1)
     provider = models.CharField(_("provider"), max_length=20, blank=True)
     provider_call_id = models.CharField(_("provider call id"), max_length=128, blank=True, db_index=True)
+    # where the live call takes commands, when the carrier gives one (Voximplant's media_session_access_url)
+    provider_control_url = models.CharField(_("provider control URL"), max_length=500, blank=True, editable=False)
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     outcome = models.CharField(_("outcome"), max_length=12, choices=CallOutcome.choices, blank=True)
     scheduled_for = models.DateTimeField(_("scheduled for"), null=True, blank=True, db_index=True)
@@ -257,6 +259,9 @@ class Call(models.Model):
     analysis = models.JSONField(_("analysis"), default=dict, blank=True)
     analysis_error = models.TextField(_("analysis error"), blank=True)
     recording = models.FileField(_("recording"), upload_to="calls/%Y/%m/", blank=True)
+    # the bot handed the call to a person (cold transfer): when, and to which number or queue
+    transferred_at = models.DateTimeField(_("transferred"), null=True, blank=True)
+    transfer_target = models.CharField(_("transferred to"), max_length=80, blank=True)
     error = models.TextField(_("error"), blank=True)
 
     class Meta:

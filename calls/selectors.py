@@ -8,7 +8,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from calls.models import Call, Campaign
+from calls.models import Call, CallEvent, Campaign
 
 # a campaign («кампания») agrees in gender: «Активна», «Завершена» (a call's outcome is «Завершён»)
 CAMPAIGN_STATUS_LABELS = {
@@ -82,3 +82,49 @@ def campaign_progress_list(*, campaigns: QuerySet[Campaign] | None = None) -> li
 
 def calls_recent(*, limit: int = 50) -> QuerySet[Call]:
     return Call.objects.select_related("contact", "campaign").order_by("-queued_at")[:limit]
+
+
+# --- transfer to a human: what the operator reads before taking the call (issue 14) --------------------------
+
+
+@dataclass(frozen=True)
+class SummarySoFar:
+    """A live call in a few lines: the offline analysis of the turns stored so far, and the last of them."""
+
+    summary: str
+    interest: int
+    stage: str
+    slots: dict
+    objections: list[str]
+    last_lines: list[tuple[str, str]]  # (speaker, text), oldest first
+    turns: int
+    transfer: dict  # the requested handoff ({"to"} or {"queue"}, "reason"), empty when none was asked for
+
+
+def call_summary_so_far(*, call_id: int, last: int = 4) -> SummarySoFar | None:
+    """The summary so far of a call, live or not: the offline summariser over its stored turns (cheap, no vendor)."""
+    from dialogs.analysis import analyse_transcript
+
+    call = Call.objects.select_related("campaign__script", "script_version", "contact").filter(pk=call_id).first()
+    if call is None:
+        return None
+    script_map = call.script_version.dialogue_map if call.script_version else call.campaign.script.dialogue_map
+    turns = list(call.turns.order_by("index").values_list("speaker", "text"))
+    language = script_map.get("language") or call.campaign.script.language
+    contact = call.contact
+    variables = {"contact": {**(contact.variables or {}), "name": contact.name, "company": contact.company}}
+    result = analyse_transcript(turns, script_map=script_map, language=language, provider="offline",
+                                variables=variables)
+    requested = (CallEvent.objects.filter(call_id=call_id, kind="transfer_requested")
+                 .order_by("-created_at").values_list("data", flat=True).first())
+    return SummarySoFar(summary=result.summary if turns else "", interest=result.interest if turns else 0,
+                        stage=result.stage_reached, slots=dict(result.slots),
+                        objections=[o.type for o in result.objections], last_lines=turns[-last:], turns=len(turns),
+                        transfer=dict(requested or {}))
+
+
+def call_handoff(*, call_id: int) -> SummarySoFar | None:
+    """The summary so far, only for a call whose bot asked to put the callee through to a person."""
+    if not CallEvent.objects.filter(call_id=call_id, kind="transfer_requested").exists():
+        return None
+    return call_summary_so_far(call_id=call_id)

@@ -657,7 +657,8 @@ def call_place(*, call_id: int) -> PlaceResult:
             Call.objects.filter(pk=call.pk).update(dial_requested_at=None)
         raise
     Call.objects.filter(pk=call.pk, provider_call_id="").update(provider_call_id=placed.provider_call_id,
-                                                                provider=provider.name)
+                                                                provider=provider.name,
+                                                                provider_control_url=placed.control_url[:500])
     return PlaceResult("dialled", call_id, placed.provider_call_id)
 
 

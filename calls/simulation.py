@@ -62,6 +62,7 @@ class RehearsalResult:
     failed: int = 0
     analysed: int = 0
     leads: int = 0
+    transferred: int = 0  # put through to a person (the campaign's simulation may set an ``ask_human`` share)
     lost: int = 0
     seconds: float = 0.0
     campaign_id: int = 0
@@ -125,6 +126,7 @@ def rehearsal_result(*, campaign_id: int) -> RehearsalResult:
         setattr(r, outcome, calls.filter(outcome=outcome).count())
     r.analysed = calls.filter(outcome=CallOutcome.COMPLETED, status=Call.Status.DONE).exclude(analysis={}).count()
     r.leads = Lead.objects.filter(call__campaign_id=campaign_id).count()
+    r.transferred = calls.filter(transferred_at__isnull=False).count()
     r.lost = calls.exclude(status__in=[Call.Status.DONE, Call.Status.CANCELED]).count()
     return r
 

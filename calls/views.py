@@ -28,7 +28,11 @@ def board(request: HttpRequest) -> HttpResponse:
 @permission_required("calls.view_call", raise_exception=True)
 def call_detail(request: HttpRequest, pk: int) -> HttpResponse:
     call = get_object_or_404(Call.objects.select_related("contact", "campaign", "lead"), pk=pk)
-    context = {"call": call, "turns": call.turns.all(), "events": call.events.all()}
+    from calls.selectors import call_handoff
+
+    # the summary so far appears once the bot asks to put the callee through to a person (issue 14)
+    context = {"call": call, "turns": call.turns.all(), "events": call.events.all(),
+               "handoff": call_handoff(call_id=call.pk)}
     if request.htmx and request.GET.get("part") == "summary":
         return render(request, "calls/call_detail.html#summary", context)
     return render(request, "calls/call_detail.html", context)

@@ -32,7 +32,7 @@ def map_editor_widget() -> forms.Textarea:
 
     hints = {
         "top": ["language", "start", "max_objections", "variables", "stages", "objections", "intent_responses", "faq",
-                "phrases", "goals", "intents", "description", "name"],
+                "phrases", "goals", "intents", "description", "name", "transfer"],
         "intents": list(INTENT_LABELS),
         "targets": list(SPECIAL_TARGETS),
     }

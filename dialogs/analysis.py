@@ -145,7 +145,8 @@ def _finish(disposition: str, labels: list[str], fs: FlowState, objections: list
         "callback", "no_decision_maker", "busy") else "none"
     visited = [s for s in fs.stages_visited if s in CANONICAL_STAGES]
     stage = max(visited, key=CANONICAL_STAGES.index) if visited else (fs.stage or "")
-    summary, follow_up = _texts(disposition, slots, objections, contact, quote, language, script_map, variables)
+    summary, follow_up = _texts(disposition, slots, objections, contact, quote, language, script_map, variables,
+                                asked_for_person="ask_human" in labels)
     return TranscriptAnalysis(disposition, summary, follow_up, interest, crm, objections, stage, contact, quote,
                               slots, "offline", "ok", "", 1)
 
@@ -172,7 +173,7 @@ _SUMMARIES = {
 
 def _texts(disposition: str, slots: Mapping[str, Any], objections: list[ObjectionOutcome], contact: bool,
            quote: bool, language: str, script_map: Mapping[str, Any] | None = None,
-           variables: Mapping[str, Any] | None = None) -> tuple[str, str]:
+           variables: Mapping[str, Any] | None = None, *, asked_for_person: bool = False) -> tuple[str, str]:
     """The summary (for the sales team) and the follow-up message (for the customer), in the call's language.
 
     The follow-up is the script's own ``follow_up_<disposition>`` phrase when it has one, else a neutral
@@ -201,6 +202,8 @@ def _texts(disposition: str, slots: Mapping[str, Any], objections: list[Objectio
         details = " ".join(str(slots[k]) for k in ("cargo", "origin", "weight") if slots.get(k))
         if details:
             summary += " " + gettext("Details: %(details)s.") % {"details": details}
+        if asked_for_person:  # the script may have put the call through (transfer to a human)
+            summary += " " + gettext("The customer asked to speak to a person.")
         script_map = script_map or {}
         own = phrases_of(script_map, f"follow_up_{disposition}")
         template = own[0] if own else (gettext(_FOLLOW_UP_DEFAULTS[disposition])

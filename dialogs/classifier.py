@@ -42,6 +42,7 @@ LABELS = (
     "objection_no_need",
     "end_session",
     "wrong_number",
+    "ask_human",  # the callee wants a person («соедините с менеджером»): a script may transfer the call
 )
 OTHER = "other"
 ALL_LABELS = (*LABELS, OTHER)
@@ -188,6 +189,13 @@ RU_CUES: dict[str, list[Cue]] = {
         ("здесь нет", 0.6), ("тут нет", 0.6), ("детский сад", 0.85), ("не работает здесь", 0.9),
         ("не знаю такую", 0.85), ("не знаю такой", 0.85), ("не тот телефон", 0.95),
     ],
+    "ask_human": [
+        ("живой человек", 1.0), ("с живым", 1.0), ("поговорить с человеком", 1.0), ("с человеком", 0.9),
+        ("соедините с менеджером", 1.0), ("соедините меня", 1.0), ("переключите на", 0.95),
+        ("хочу поговорить с менеджером", 1.0), ("дайте менеджера", 1.0), ("позовите менеджера", 0.95),
+        ("с оператором", 0.95), ("на оператора", 0.95), ("не хочу с роботом", 1.0), ("с роботом", 0.95),
+        ("не с роботом", 1.0), ("с сотрудником", 0.95), ("с консультантом", 0.95), ("настоящий менеджер", 1.0),
+    ],
 }
 
 EN_CUES: dict[str, list[Cue]] = {
@@ -227,6 +235,9 @@ EN_CUES: dict[str, list[Cue]] = {
                     ("stop", 0.7), ("hang up", 0.85)],
     "wrong_number": [("wrong number", 0.95), ("no company here", 0.95), ("private number", 0.95),
                      ("nobody by that name", 0.95), ("no one by that name", 0.95), ("wrong person", 0.9)],
+    "ask_human": [("real person", 1.0), ("human", 0.95), ("live agent", 1.0), ("transfer me", 1.0),
+                  ("put me through", 1.0), ("connect me", 1.0), ("operator", 0.9), ("robot", 0.9),
+                  ("talk to a person", 1.0), ("speak to a person", 1.0), ("sales rep", 0.9)],
 }
 
 # Uzbek (Latin, as Whisper writes it) and Tajik (Cyrillic). Both languages glue suffixes to stems
@@ -307,6 +318,11 @@ UZ_CUES: dict[str, list[Cue]] = {
         ("bunday kompaniya yo'q", 0.9), ("bunday odam", 0.8), ("bu yerda ishlamaydi", 0.85),
         ("boshqa raqam", 0.8),
     ],
+    "ask_human": [
+        ("menejer bilan", 1.0), ("operator bilan", 1.0), ("operatorga", 1.0), ("menejerga", 1.0),
+        ("tirik odam", 1.0), ("odam bilan", 0.95), ("robot bilan", 1.0), ("ulang", 0.9), ("ulab bering", 1.0),
+        ("xodim bilan", 1.0),
+    ],
 }
 
 TG_CUES: dict[str, list[Cue]] = {
@@ -379,6 +395,10 @@ TG_CUES: dict[str, list[Cue]] = {
         ("хато кардед", 0.95), ("иштибоҳ", 0.95), ("рақами нодуруст", 0.95), ("нодуруст", 0.8),
         ("рақами шахсӣ", 0.95), ("чунин ширкат нест", 0.9), ("чунин одам", 0.8), ("кор намекунад", 0.6),
         ("рақами дигар", 0.8),
+    ],
+    "ask_human": [
+        ("бо менеҷер", 1.0), ("бо оператор", 1.0), ("ба оператор", 1.0), ("ба менеҷер", 1.0),
+        ("одами зинда", 1.0), ("бо одам", 0.95), ("бо робот", 1.0), ("пайваст кунед", 1.0), ("бо корманд", 1.0),
     ],
 }
 
@@ -645,6 +665,16 @@ class IntentClassifier:
         present = set(lemmas)
         if self.stemmed:
             present |= {tok[:n] for tok in lemmas for n in range(MIN_STEM, len(tok))}
+        scores = self._cue_scores(present)
+        self._read_yes_and_no(scores, present, lemmas)
+        self._script_phrase_scores(text, scores)
+        found = self._structural(text, present, scores, lemmas)
+        label, confidence = self._decide(scores)
+        return Classification(label, confidence, self._slots_for(label, found), {k: round(v, 3) for k, v in
+                                                                                 scores.items() if v > 0}, text)
+
+    def _cue_scores(self, present: set[str]) -> dict[str, float]:
+        """Each label's strongest cue phrase found, plus a little for each corroborating one."""
         scores = dict.fromkeys(LABELS, 0.0)
         hits = dict.fromkeys(LABELS, 0)
         for label, key, weight in self._patterns:
@@ -655,7 +685,10 @@ class IntentClassifier:
         for label in LABELS:
             if hits[label] > 1:  # corroborating cues add a little, never enough to flip a strong winner alone
                 scores[label] += min(0.15, 0.05 * (hits[label] - 1))
+        return scores
 
+    def _read_yes_and_no(self, scores: dict[str, float], present: set[str], lemmas: list[str]) -> None:
+        """A «да» or «нет» means what the rest of the line says."""
         if 0 < scores["agree"] <= 0.5 and any(v > 0 for k, v in scores.items() if k != "agree"):
             scores["agree"] = 0.0  # a bare «да» before something else is a filler, not consent
         if scores["agree"] > 0 and present & _CONTRAST and any(
@@ -669,27 +702,43 @@ class IntentClassifier:
         ):
             # «Нет. Всего хорошего»: a refusal that says goodbye is a refusal, answered as one
             scores["objection_not_interested"] = scores["end_session"] + 0.05
+
+    def _script_phrase_scores(self, text: str, scores: dict[str, float]) -> None:
+        """The script's own example phrases, matched whole (word order aside)."""
         norm = self._normalise(text)
         for label, phrase in self._script_phrases:
             ratio = fuzz.token_set_ratio(norm, phrase) / 100.0
             if ratio >= 0.88 and ratio > scores[label]:
                 scores[label] = ratio
 
-        found = self._structural(text, present, scores, lemmas)
+    def _decide(self, scores: dict[str, float]) -> tuple[str, float]:
+        """The winning label and its confidence (its score, discounted when the runner-up is close)."""
         label = max(scores, key=lambda k: scores[k])
         top = scores[label]
         second = max((v for k, v in scores.items() if k != label), default=0.0)
         confidence = 0.0 if top <= 0 else min(1.0, top) * (0.75 + 0.25 * min(1.0, (top - second) / top))
         confidence = round(confidence, 3)
-        if confidence < self.threshold:
-            label = OTHER
-        return Classification(label, confidence, self._slots_for(label, found), {k: round(v, 3) for k, v in
-                                                                                 scores.items() if v > 0}, text)
+        return (OTHER if confidence < self.threshold else label), confidence
 
     def _structural(self, text: str, present: set[str], scores: dict[str, float],
                     lemmas: list[str] | None = None) -> dict[str, Any]:
         """Evidence that is not a cue phrase: contacts, cargo details, time expressions, a question mark."""
         found: dict[str, Any] = {}
+        self._contacts(text, scores, found)
+        self._shipment(text, present, scores, found)
+        when = slotlib.find_callback_time(text)
+        if when:
+            found["callback_time"] = when
+            if scores["objection_busy"] > 0 or not any(v >= 0.7 for v in scores.values()):
+                scores["objection_busy"] += 0.25
+        self._questions(text, present, scores, lemmas)
+        name = slotlib.find_name(text, ru_lemma_tags)
+        if name:
+            found["name"] = name
+        return found
+
+    @staticmethod
+    def _contacts(text: str, scores: dict[str, float], found: dict[str, Any]) -> None:
         email = slotlib.find_email(text)
         phone = slotlib.find_phone(text, _lemma_only)
         if email:
@@ -698,6 +747,9 @@ class IntentClassifier:
             found["phone"] = phone
         if email or phone:
             scores["give_contact"] += 1.1
+
+    def _shipment(self, text: str, present: set[str], scores: dict[str, float], found: dict[str, Any]) -> None:
+        """Cargo details: with a price word (or alone, when there are several) they make a quote request."""
         weight = slotlib.find_weight(text, _lemma_only)
         origin = slotlib.find_origin(text)
         cargo = slotlib.find_cargo(text, ru_lemma_tags)
@@ -719,11 +771,9 @@ class IntentClassifier:
             scores["request_quote"] = base + 0.1 + 0.1 * specifics
         elif specifics >= 2:
             scores["request_quote"] += 0.6
-        when = slotlib.find_callback_time(text)
-        if when:
-            found["callback_time"] = when
-            if scores["objection_busy"] > 0 or not any(v >= 0.7 for v in scores.values()):
-                scores["objection_busy"] += 0.25
+
+    def _questions(self, text: str, present: set[str], scores: dict[str, float], lemmas: list[str] | None) -> None:
+        """«Кто это?», a question about the service, or a yes/no question with content."""
         qwords = _QUESTION_WORDS.get(self.language) or (_QUESTION_WORDS_EN if self.language == "en"
                                                          else _QUESTION_WORDS_RU)
         domain = _DOMAIN.get(self.language) or (_DOMAIN_EN if self.language == "en" else _DOMAIN_RU)
@@ -742,10 +792,6 @@ class IntentClassifier:
                 scores["question"] = max(scores["question"], 0.55)  # a yes/no question: «довезёте до Казани?»
         elif present & domain and present & qwords and len(content) >= 2:
             scores["question"] = max(scores["question"], 0.75)
-        name = slotlib.find_name(text, ru_lemma_tags)
-        if name:
-            found["name"] = name
-        return found
 
     @staticmethod
     def _slots_for(label: str, found: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,9 @@ Behaviour, in order of precedence for an utterance:
 4. ``give_contact`` with a phone/email: thank, follow the stage's transition (usually closing).
 5. Any intent with a transition in the stage (or ``global_transitions``): ``@stay`` answers the intent
    (FAQ for questions) and re-asks the stage prompt; a stage name moves there and says its phrase;
-   a ``final`` stage adds the end phrase and ends; ``@end`` ends politely.
+   a ``final`` stage adds the end phrase and ends; ``@end`` ends politely; ``@transfer`` says the
+   handoff phrase and hands the call to a person (``ask_human`` goes there without a transition when
+   the map has a ``transfer`` block).
 6. Anything else: a clarifying question, then the fallback phrase, then move on to the stage's
    ``default``.
 """
@@ -26,9 +28,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from dialogs.scriptmap import OBJECTION_LABELS, render_phrase
+from dialogs.scriptmap import OBJECTION_LABELS, render_phrase, transfer_spec
 
-ActionKind = Literal["say", "objection_response", "fill_slot", "end_call", "schedule_callback", "set_stage"]
+ActionKind = Literal["say", "objection_response", "fill_slot", "end_call", "schedule_callback", "set_stage",
+                     "transfer"]
 CONTACT_SLOTS = ("phone", "email")
 SLOT_NAMES = ("name", "phone", "email", "cargo", "origin", "weight", "weight_kg", "container", "callback_time")
 MAX_TURNS_DEFAULT = 30
@@ -227,6 +230,8 @@ class _Turn:
             self.end("completed", "polite_end")
         elif target == "@callback":
             self.ask_callback()
+        elif target == "@transfer":
+            self.transfer(label)
         elif target in (self.map.get("stages") or {}):
             if label in ("who_is_calling", "greeting", "question"):
                 # Answer first, then carry on: «кто это?» deserves an introduction before the pitch.
@@ -237,6 +242,20 @@ class _Turn:
             self.enter(target)
         else:
             self.unknown()
+
+    def transfer(self, reason: str) -> None:
+        """Say the handoff line and end this side of the call with a transfer to the map's target."""
+        spec = transfer_spec(self.map, self.variables())
+        if spec is None:  # a map that names no valid target: a polite ending, never a dead line
+            self.end("completed", "polite_end")
+            return
+        phrase = spec.pop("phrase")
+        if phrase:
+            self.actions.append(Action("say", phrase))
+        self.actions.append(Action("transfer", data={**spec, "reason": reason}))
+        self.state.ended = True
+        self.state.end_reason = "transfer"
+        self.actions.append(Action("end_call", data={"reason": "transfer"}))
 
     def ask_callback(self) -> None:
         self.state.awaiting = "callback_time"
@@ -276,6 +295,9 @@ class _Turn:
             responses = [responses]
         limit = int(self.map.get("max_objections") or 4)
         nxt = spec.get("next") or ("@callback" if label == "objection_busy" else "objection_handling")
+        if nxt == "@transfer":
+            self.transfer(label)
+            return
         if nxt == "@callback" and event.slots.get("callback_time"):
             self.schedule_callback(event.slots["callback_time"])
             return
@@ -348,6 +370,8 @@ def step(script_map: Mapping[str, Any], state: FlowState, event: FlowEvent) -> t
         if st.awaiting == "callback_time":
             st.awaiting = ""  # they chose to talk now after all
         target = turn.transition_for(label) if label != "other" else None
+        if target is None and label == "ask_human" and script_map.get("transfer"):
+            target = "@transfer"
         if target is None:
             turn.unknown()
         else:
@@ -363,6 +387,8 @@ def _summary(actions: list[Action]) -> str:
     for a in actions:
         if a.kind == "objection_response":
             parts.append(f"objection_response:{a.data.get('objection')}#{a.data.get('index')}")
+        elif a.kind == "transfer":
+            parts.append(f"transfer:{a.data.get('to') or a.data.get('queue')}")
         elif a.kind in ("set_stage", "fill_slot", "end_call", "schedule_callback"):
             detail = a.data.get("stage") or a.data.get("name") or a.data.get("reason") or a.data.get("when") or ""
             parts.append(f"{a.kind}:{detail}")

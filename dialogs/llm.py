@@ -19,7 +19,7 @@ from typing import Any
 
 from dialogs.flow import FlowState, spoken_text
 from dialogs.responders import FLOW_KEY, FlowResponder, directives_for
-from dialogs.scriptmap import KNOWN_SLOTS, render_phrase
+from dialogs.scriptmap import KNOWN_SLOTS, render_phrase, transfer_spec
 from voice.errors import ProviderError
 from voice.openai_api import map_openai_error, openai_client
 from voice.responder import ConversationState, Directive, ResponderOutput
@@ -89,6 +89,27 @@ TOOLS: list[dict[str, Any]] = [
         },
     },
 ]
+
+# Offered only when the script names a transfer target; the target itself never comes from the model.
+TRANSFER_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "transfer_call",
+        "description": "Hand the call to a human colleague: the customer asks for a person or a manager, or "
+                       "needs what only a person can give. The handoff line is said for you.",
+        "parameters": {
+            "type": "object",
+            "properties": {"reason": {"type": "string", "description": "why the call goes to a person"}},
+            "required": ["reason"],
+            "additionalProperties": False,
+        },
+    },
+}
+TRANSFER_RULE = {
+    "ru": "Если клиент просит соединить с человеком или менеджером, вызови transfer_call (фразу о переводе "
+          "скажет система).",
+    "en": "If the customer asks for a person or a manager, call transfer_call (the handoff line is said for you).",
+}
 
 
 async def stream_chat(config: LLMConfig, messages: list[dict[str, Any]],
@@ -237,6 +258,8 @@ class LLMResponder:
         self.config = config or LLMConfig()
         self.product = product
         self.persona = persona
+        self.transfer = transfer_spec(script_map, {**(script_map.get("variables") or {}), **self.variables})
+        self.tools = [*TOOLS, TRANSFER_TOOL] if self.transfer else TOOLS
 
     async def respond(self, text: str, state: ConversationState) -> AsyncIterator[ResponderOutput]:
         fs, actions, c = self.flow.advance(text, state)
@@ -254,6 +277,8 @@ class LLMResponder:
         messages = [{"role": "system", "content": build_system_prompt(
             self.script_map, language=self.language, product=self.product, persona=self.persona, stage=fs.stage,
             slots=fs.slots, variables=self.variables, objection=objection)}]
+        if self.transfer:
+            messages[0]["content"] += "\n" + TRANSFER_RULE["en" if self.language == "en" else "ru"]
         messages += history_messages(state.history)
         if not messages[-1:] or messages[-1].get("content") != text or messages[-1].get("role") != "user":
             messages.append({"role": "user", "content": text})
@@ -261,8 +286,9 @@ class LLMResponder:
         source = "llm"
         tool_directives: list[Directive] = []
         end_reason: str | None = None
+        transfer_reason: str | None = None
         try:
-            async for item in stream_chat(self.config, messages, TOOLS):
+            async for item in stream_chat(self.config, messages, self.tools):
                 if isinstance(item, str):
                     spoken = True
                     yield item
@@ -273,11 +299,20 @@ class LLMResponder:
                         tool_directives.append(Directive("slot", {"name": name, "value": value}))
                 elif item.name == "end_call":
                     end_reason = str(item.arguments.get("reason") or "llm_end_call")
+                elif item.name == "transfer_call" and self.transfer:
+                    transfer_reason = str(item.arguments.get("reason") or "llm_transfer_call")
         except ProviderError as exc:
             log.warning("LLM turn failed, the flow answers instead: %s", exc)
             source = "flow_fallback"
             if not spoken and fallback:
                 yield fallback
+        if transfer_reason is not None and not fs.ended:
+            # the scripted handoff line, then the call goes to a person (not hung up)
+            target = {k: v for k, v in self.transfer.items() if k != "phrase"}
+            yield (" " if spoken else "") + self.transfer["phrase"]
+            spoken = True
+            fs = FlowState.from_dict({**fs.to_dict(), "ended": True, "end_reason": "transfer"})
+            tool_directives.append(Directive("transfer", {**target, "reason": transfer_reason}))
         if source == "llm" and not spoken and end_reason is None:
             source = "flow_fallback"  # an empty answer is no answer
             if fallback:

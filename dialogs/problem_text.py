@@ -56,6 +56,19 @@ MESSAGES: list[tuple[re.Pattern[str], object]] = [
         (rf"^unknown template variable {Q}$", _("unknown template variable «%(a)s»")),
         (rf"^stage {Q} cannot be reached$", _("stage «%(a)s» cannot be reached")),
         (r"^must be a stage name or @stay/@end$", _("must be a stage name or @stay/@end")),
+        # the transfer block (transfer to a human)
+        (r"^must be an object: to \(E\.164\) or queue, and phrases$",
+         _("must be an object: to (E.164) or queue, and phrases")),
+        (rf"^unknown key {Q} \(known: (.*)\)$", _("unknown key «%(a)s» (known: %(b)s)")),
+        (r"^give either «to» or «queue», not both$", _("give either «to» or «queue», not both")),
+        (r"^needs «to» \(a phone number\) or «queue» \(an operator queue\)$",
+         _("needs «to» (a phone number) or «queue» (an operator queue)")),
+        (r"^must be a phone number in E\.164 form, e\.g\. \+74951234567$",
+         _("must be a phone number in E.164 form, e.g. +74951234567")),
+        (r"^must be a queue name: letters, digits, «_», «-», «\.» \(up to 64\)$",
+         _("must be a queue name: letters, digits, «_», «-», «.» (up to 64)")),
+        (r"^«@transfer» needs a «transfer» block with «to» or «queue»$",
+         _("«@transfer» needs a «transfer» block with «to» or «queue»")),
     ]
 ]
 

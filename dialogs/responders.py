@@ -21,7 +21,7 @@ FLOW_KEY = "flow"
 
 def directives_for(actions: list[Action], classification: Classification | None, stage: str,
                    objection: str | None = None) -> list[Directive]:
-    """Directives that follow a turn's text: meta first (for the mind-state UI), then slots, callback, end."""
+    """Directives that follow a turn's text: meta first (for the mind-state UI), then slots, callback, transfer, end."""
     out = [Directive("meta", {
         "stage": stage,
         "intent": classification.label if classification else None,
@@ -35,6 +35,8 @@ def directives_for(actions: list[Action], classification: Classification | None,
             out.append(Directive("slot", {"name": a.data["name"], "value": a.data["value"]}))
         elif a.kind == "schedule_callback":
             out.append(Directive("callback", {"when": a.data.get("when", "")}))
+        elif a.kind == "transfer":  # before the end: the pipeline hands the call over instead of hanging up
+            out.append(Directive("transfer", dict(a.data)))
     for a in actions:
         if a.kind == "end_call":
             out.append(Directive("end", {"reason": a.data.get("reason", "")}))

@@ -41,8 +41,17 @@ Format (keys marked * are required)::
       },
       "intents": {"agree": ["да, давайте", ...]},  # extra phrases the classifier learns from
       "hints": ["ТРАНСТИРЕКС", "Гуанчжоу"],   # words speech recognition should expect (names, cities)
-      "limits": {"max_call_s": 300, "max_silences": 3, "silence_s": 8}   # calls only (defaults shown)
+      "limits": {"max_call_s": 300, "max_silences": 3, "silence_s": 8},   # calls only (defaults shown)
+      "transfer": {"to": "+74951234567",      # hand the callee to a person: a number (E.164) ...
+                   "queue": "sales",          # ... or an operator queue (exactly one of the two)
+                   "phrases": ["Соединяю вас с менеджером, одну минуту."]}   # the handoff line
     }
+
+Transfer to a human: a transition (or an objection's ``next``) to ``@transfer`` says the handoff
+phrase (``transfer.phrases``, else a default per language) and hands the call to ``transfer.to`` or
+``transfer.queue``. The ``ask_human`` intent («соедините с менеджером») goes there by itself when the
+map has a ``transfer`` block and no transition of its own for it. The LLM salesperson gets a
+``transfer_call`` tool only for such maps; the target always comes from the map, never from the model.
 
 Limits (seed 004): a call lasts at most ``max_call_s``; after ``silence_s`` of quiet the bot asks the
 ``silence_prompt`` phrase («Вы меня слышите?»), and the ``max_silences``-th silence ends the call with
@@ -95,8 +104,9 @@ INTENT_LABELS = (
     *OBJECTION_LABELS,
     "end_session",
     "wrong_number",
+    "ask_human",
 )
-SPECIAL_TARGETS = ("@stay", "@end", "@callback")
+SPECIAL_TARGETS = ("@stay", "@end", "@callback", "@transfer")
 SCRIPT_LANGUAGES = ("ru", "en", "uz", "tg")
 KNOWN_SLOTS = ("name", "phone", "email", "cargo", "origin", "weight", "callback_time", "quote_requested")
 GOALS = ("decision_maker_contact", "quote_requested", "callback_time")
@@ -148,6 +158,15 @@ VOICEMAIL_PHRASES = {
     "tg": "Ассалому алейкум! Мо ба шумо оид ба кор занг задем ва баъдтар боз занг мезанем. Хайр!",
 }
 
+TRANSFER_KEYS = ("to", "queue", "phrases")
+TRANSFER_PHRASES = {
+    "ru": "Соединяю вас с менеджером, оставайтесь, пожалуйста, на линии.",
+    "en": "I am putting you through to a colleague, please stay on the line.",
+    "uz": "Sizni menejerga ulayapman, iltimos, kuting.",
+    "tg": "Шуморо бо менеҷер пайваст мекунам, лутфан дар хат бошед.",
+}
+_E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+_QUEUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Intents whose handling is built into the flow engine, so a stage needs no transition for them.
 ENGINE_HANDLED = frozenset({"end_session", "wrong_number", *OBJECTION_LABELS})
 
@@ -173,6 +192,18 @@ class MapError(ValueError):
     def __init__(self, problems: list[MapProblem]):
         super().__init__("; ".join(str(p) for p in problems[:5]))
         self.problems = problems
+
+
+def _is_e164(value: Any) -> bool:
+    """A dialable number written in E.164 (``+`` and digits, a valid number for its country)."""
+    import phonenumbers
+
+    if not isinstance(value, str) or not _E164_RE.match(value):
+        return False
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(value))
+    except phonenumbers.NumberParseException:
+        return False
 
 
 def _ptr(*parts: object) -> str:
@@ -232,6 +263,7 @@ class _Validator:
     def __init__(self, data: Any):
         self.data = data
         self.problems: list[MapProblem] = []
+        self.transfer_used: list[str] = []  # paths that send the call to ``@transfer``
 
     def add(self, path: str, code: str, message: str) -> None:
         self.problems.append(MapProblem(path, code, message))
@@ -362,6 +394,8 @@ class _Validator:
                     self.add(base + "/next", "unknown_stage", f"unknown stage «{nxt}»")
                 else:
                     objection_targets.add(nxt)
+                    if nxt == "@transfer":
+                        self.transfer_used.append(base + "/next")
             elif "objection_handling" not in stage_names and stages:
                 self.add(base + "/next", "unknown_stage", "no «next» and no «objection_handling» stage to go to")
         if objections and "objection_handling" in stage_names:
@@ -378,6 +412,8 @@ class _Validator:
             if label not in INTENT_LABELS:
                 self.add(_ptr("intent_responses", label), "unknown_intent", f"unknown intent «{label}»")
             phrases += self.phrase_list(value, _ptr("intent_responses", label))
+
+        has_transfer = self.transfer(data.get("transfer"))
 
         limits = data.get("limits", {})
         if not isinstance(limits, Mapping):
@@ -439,9 +475,15 @@ class _Validator:
                 self.add(base, "unknown_intent", f"unknown intent «{label}»")
                 continue
             self.phrase_list(value, base)
-            if label not in handled and label not in ENGINE_HANDLED:
+            if label not in handled and label not in ENGINE_HANDLED and not (label == "ask_human" and has_transfer):
                 self.add(base, "intent_no_transition",
                          f"intent «{label}» has phrases but no stage has a transition for it")
+
+        if not has_transfer:
+            for path in self.transfer_used:
+                self.add(path, "transfer_no_target", "«@transfer» needs a «transfer» block with «to» or «queue»")
+        elif isinstance(data.get("transfer"), Mapping):
+            phrases += self.phrase_list(data["transfer"].get("phrases"), "/transfer/phrases", required=False)
 
         allowed = allowed_variables(data)
         for path, text in phrases:
@@ -465,6 +507,32 @@ class _Validator:
                     self.add(_ptr("stages", name), "unreachable_stage", f"stage «{name}» cannot be reached")
         return self.problems
 
+    def transfer(self, spec: Any) -> bool:
+        """Check the ``transfer`` block; True when it names one valid target."""
+        if spec is None:
+            return False
+        if not isinstance(spec, Mapping):
+            self.add("/transfer", "type", "must be an object: to (E.164) or queue, and phrases")
+            return False
+        for key in spec:
+            if key not in TRANSFER_KEYS:
+                self.add(_ptr("transfer", key), "unknown_key",
+                         f"unknown key «{key}» (known: {', '.join(TRANSFER_KEYS)})")
+        to, queue = spec.get("to"), spec.get("queue")
+        if to is not None and queue is not None:
+            self.add("/transfer", "transfer_two_targets", "give either «to» or «queue», not both")
+            return False
+        if to is None and queue is None:
+            self.add("/transfer", "transfer_no_target", "needs «to» (a phone number) or «queue» (an operator queue)")
+            return False
+        if to is not None and not _is_e164(to):
+            self.add("/transfer/to", "bad_phone", "must be a phone number in E.164 form, e.g. +74951234567")
+            return False
+        if queue is not None and (not isinstance(queue, str) or not _QUEUE_RE.match(queue)):
+            self.add("/transfer/queue", "bad_value", "must be a queue name: letters, digits, «_», «-», «.» (up to 64)")
+            return False
+        return True
+
     def transitions(self, tr: Mapping[str, Any], base: str, stage_names: set[str], handled: set[str]) -> set[str]:
         targets: set[str] = set()
         for intent, target in tr.items():
@@ -475,9 +543,11 @@ class _Validator:
             if not isinstance(target, str):
                 self.add(path, "type", "must be a stage name or @stay/@end")
                 continue
-            if target not in stage_names and target not in ("@stay", "@end"):
+            if target not in stage_names and target not in ("@stay", "@end", "@transfer"):
                 self.add(path, "unknown_stage", f"unknown stage «{target}»")
                 continue
+            if target == "@transfer":
+                self.transfer_used.append(path)
             handled.add(intent)
             targets.add(target)
         return targets
@@ -519,7 +589,8 @@ def load_map(source: str | bytes | Mapping[str, Any] | Any, *, strict: bool = Fa
 # The order a person reads a map in. PostgreSQL's jsonb does not keep key order (it sorts keys by
 # length), so maps are shown and exported in this order whatever the database gave back.
 MAP_KEY_ORDER = ("language", "start", "max_objections", "variables", "hints", "limits", "stages",
-                 "global_transitions", "objections", "intent_responses", "faq", "phrases", "goals", "intents")
+                 "global_transitions", "objections", "intent_responses", "faq", "phrases", "goals", "intents",
+                 "transfer")
 STAGE_KEY_ORDER = ("phrases", "prompt", "transitions", "default", "final")
 
 
@@ -564,6 +635,23 @@ def voicemail_message(data: Mapping[str, Any], variables: Mapping[str, Any] | No
     language = data.get("language") if data.get("language") in VOICEMAIL_PHRASES else "ru"
     text = own[0] if own else VOICEMAIL_PHRASES[language]
     return render_phrase(str(text), {**(data.get("variables") or {}), **(variables or {})}).strip()
+
+
+def transfer_spec(data: Mapping[str, Any], variables: Mapping[str, Any] | None = None) -> dict[str, str] | None:
+    """The map's transfer target and its rendered handoff phrase, or None when it transfers nowhere.
+
+    ``{"to": "+7…"}`` or ``{"queue": "sales"}``, plus ``"phrase"``. A malformed block counts as none (the
+    validator reports it), so a bad map never sends a call to a number nobody checked.
+    """
+    spec = data.get("transfer") if isinstance(data, Mapping) else None
+    if not isinstance(spec, Mapping) or _Validator({}).transfer(spec) is False:
+        return None
+    out = {"to": spec["to"]} if spec.get("to") else {"queue": spec["queue"]}
+    own = spec.get("phrases")
+    own = [own] if isinstance(own, str) else [p for p in own or [] if isinstance(p, str) and p.strip()]
+    language = data.get("language") if data.get("language") in TRANSFER_PHRASES else "en"
+    out["phrase"] = render_phrase(own[0] if own else TRANSFER_PHRASES[language], variables or {})
+    return out
 
 
 def demo_map(language: str = "ru") -> dict[str, Any]:

@@ -43,7 +43,7 @@ def stage_graph(data: Any) -> StageGraph:
         if not isinstance(transitions, Mapping):
             continue
         for intent, target in transitions.items():
-            if target == "@end":
+            if target in ("@end", "@transfer"):  # the bot's part of the call ends there
                 ends.add(str(name))
             if isinstance(target, str) and target in stages and target != name:
                 labels.setdefault((str(name), target), []).append(str(intent))

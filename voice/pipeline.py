@@ -234,6 +234,7 @@ class _BotTurn:
     audio_frames: int = 0
     cancelled: bool = False
     end_requested: bool = False
+    transfer: dict | None = None  # the responder handed the call to a person: where to (a ``transfer`` directive)
     sent_all: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
     history_added: bool = False
@@ -298,8 +299,10 @@ class VoicePipeline:
         self._background: set[asyncio.Task] = set()
         self._watchdog_task: asyncio.Task | None = None
         self._silences = 0
-        # why the pipeline ended the conversation: "directive", "max_duration", "max_silences", "voicemail"
+        # why the pipeline ended the conversation: "directive", "transfer", "max_duration", "max_silences",
+        # "voicemail"
         self.end_reason = ""
+        self.transfer: dict | None = None  # set when the conversation ended by handing the call to a person
         self.held = False  # an answering machine answered: the bot neither talks nor answers (``hold``)
         self._held_stop: asyncio.Task | None = None
         self.started = False
@@ -677,6 +680,8 @@ class VoicePipeline:
                 if isinstance(item, Directive):
                     if item.kind == "end":
                         turn.end_requested = True
+                    elif item.kind == "transfer":
+                        turn.transfer = dict(item.data)
                     await self._emit(DirectiveEvent(kind=item.kind, data=dict(item.data), turn_index=turn.index))
                     continue
                 if not item:
@@ -828,7 +833,7 @@ class VoicePipeline:
         for sentence in turn.sentences:
             self._marks.pop(sentence.mark, None)
         if turn.end_requested:
-            await self._end_conversation()
+            await self._end_conversation(turn)
             return
         await self._set_mind(MindState.LISTENING)
         if self._carry and not self.endpointer.in_speech and not self.closed:
@@ -837,7 +842,11 @@ class VoicePipeline:
             follow.stt_pending, self._carry = self._carry, []
             follow.task = asyncio.create_task(self._user_turn(follow), name="voice-turn")
 
-    async def _end_conversation(self) -> None:
+    async def _end_conversation(self, turn: _BotTurn | None = None) -> None:
+        if turn is not None and turn.transfer is not None:
+            # the transport hands the call over instead of hanging up (``transfer`` says where)
+            self.transfer = turn.transfer
+            self.end_reason = self.end_reason or "transfer"
         self.ended = True
         self.state.ended = True
         self.end_reason = self.end_reason or "directive"
@@ -959,7 +968,7 @@ class VoicePipeline:
                 self.state.history.pop()
         if turn.end_requested and heard:
             # the goodbye was cut off, but the responder asked to end: still end
-            await self._end_conversation()
+            await self._end_conversation(turn)
             return
         await self._set_mind(MindState.LISTENING)
 

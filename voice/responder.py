@@ -13,10 +13,12 @@ class Directive:
 
     kind: ``end`` (finish the conversation after the current speech), ``slot`` (a value was
     collected: data = {"name", "value"}), ``stage`` (data = {"stage"}), ``callback``
-    (data = {"when"}), ``meta`` (stage/intent/objection labels for the current turn).
+    (data = {"when"}), ``meta`` (stage/intent/objection labels for the current turn), ``transfer``
+    (hand the call to a person after the current speech, instead of hanging up: data = {"to"} or
+    {"queue"}, and "reason"; an ``end`` follows it).
     """
 
-    kind: Literal["end", "slot", "stage", "callback", "meta"]
+    kind: Literal["end", "slot", "stage", "callback", "meta", "transfer"]
     data: dict[str, Any] = field(default_factory=dict)
 
 

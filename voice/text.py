@@ -146,3 +146,38 @@ CLOSING_PHRASES = (
     "да", "нет", "ладно", "конечно", "завершить",
     "thank you", "thanks", "goodbye", "bye", "okay", "ok", "sure", "yes", "no", "that's all",
 )
+
+
+def collapse_repeats(text: str, *, keep: int = 3, max_n: int = 4) -> str:
+    """Cut a recogniser's runaway loop («дикой, дикой, дикой, …» fifty times) down to ``keep`` repeats.
+
+    Whisper, like every sequence model, can fall into repeating one word or phrase to the end of its
+    window on unclear audio. Such a line reaches the classifier, the LLM and the transcript as noise.
+    A group of up to ``max_n`` words said more than ``keep`` times in a row is kept ``keep`` times;
+    words compare without case and punctuation, and the words kept are left as they were.
+    """
+    words = text.split()
+    if len(words) <= keep:
+        return text
+    bare = [re.sub(r"[^\w]", "", w).lower() for w in words]
+    kept: list[str] = []
+    i = 0
+    while i < len(words):
+        step = 0
+        for n in range(1, max_n + 1):
+            unit = bare[i : i + n]
+            if len(unit) < n or not all(unit):
+                break
+            repeats = 1
+            while bare[i + repeats * n : i + (repeats + 1) * n] == unit:
+                repeats += 1
+            if repeats > keep:
+                kept.extend(words[i : i + keep * n])
+                step = repeats * n
+                break
+        if step:
+            i += step
+        else:
+            kept.append(words[i])
+            i += 1
+    return " ".join(kept)

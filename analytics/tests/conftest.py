@@ -46,6 +46,9 @@ def campaign(db):
     return Campaign.objects.create(name="Кампания", script=script, contact_list=contacts, language="ru")
 
 
+TRANSFERRED = 1  # the index in CALLS of the call handed to a person
+
+
 def make_calls(campaign: Campaign, queued_at: datetime, *, provider: str = "simulated") -> list[Call]:
     version = ScriptVersion.objects.get(script=campaign.script, version=campaign.script.version)
     made = []
@@ -59,6 +62,8 @@ def make_calls(campaign: Campaign, queued_at: datetime, *, provider: str = "simu
                       "objections": objections},
         )
         Call.objects.filter(pk=call.pk).update(queued_at=queued_at)
+        if i == TRANSFERRED:  # the bot put this one through to a person
+            Call.objects.filter(pk=call.pk).update(transferred_at=queued_at, transfer_target="queue:sales")
         if i in OTHER_TURNS:
             Turn.objects.create(call=call, index=0, speaker="user", text=OTHER_TURNS[i], intent="other")
             Turn.objects.create(call=call, index=1, speaker="user", text="да", intent="agree")

@@ -25,6 +25,7 @@ EXPECTED = {
     "average_talk_s": 71.5,  # (121 + 90 + 30 + 45) / 4
     "median_talk_s": 67.5,  # (45 + 90) / 2
     "voicemail_share": 22.2, "no_answer_share": 11.1, "busy_share": 11.1,
+    "transfer_rate": 11.1,  # one call put through to a person
 }
 
 

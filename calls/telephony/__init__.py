@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 
-from calls.telephony.base import DialRequest, DialResult, TelephonyProvider
+from calls.telephony.base import DialRequest, DialResult, TelephonyProvider, TransferTarget
 from voice.registry import load
 
 PROVIDERS = {
@@ -16,7 +16,7 @@ PROVIDERS = {
     "fake": "calls.telephony.fake:FakeTelephony",
 }
 
-__all__ = ["DialRequest", "DialResult", "TelephonyProvider", "get_provider", "provider_for"]
+__all__ = ["DialRequest", "DialResult", "TelephonyProvider", "TransferTarget", "get_provider", "provider_for"]
 
 
 def provider_options(name: str) -> dict[str, Any]:

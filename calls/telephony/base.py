@@ -1,4 +1,4 @@
-"""The telephony contract: dial a number whose audio is streamed to our media WebSocket, hang up."""
+"""The telephony contract: dial a number whose audio is streamed to our media WebSocket, hang up, transfer."""
 
 from __future__ import annotations
 
@@ -28,6 +28,25 @@ class DialRequest:
 @dataclass(frozen=True)
 class DialResult:
     provider_call_id: str
+    # where the running call takes commands, when the carrier gives one (Voximplant's media_session_access_url)
+    control_url: str = ""
+
+
+@dataclass(frozen=True)
+class TransferTarget:
+    """Where a live call goes when the bot hands it to a person: a number (E.164) or an operator queue."""
+
+    to: str = ""
+    queue: str = ""
+    caller_id: str = ""  # the number the operator sees; empty = the carrier's default
+
+    def __post_init__(self) -> None:
+        if bool(self.to) == bool(self.queue):
+            raise ValueError("a transfer goes to a number or to a queue, exactly one")
+
+    @property
+    def label(self) -> str:
+        return self.to or f"queue:{self.queue}"
 
 
 class TelephonyProvider(ABC):
@@ -54,3 +73,9 @@ class TelephonyProvider(ABC):
 
         Only for carriers with ``plays_voicemail``; the others' message is spoken by our media path."""
         raise NotImplementedError(f"{self.name} cannot play a voicemail message itself")
+
+    def transfer(self, *, provider_call_id: str, target: TransferTarget, control_url: str = "") -> None:
+        """Take the callee off our media stream and connect them to ``target`` (a cold transfer)."""
+        from voice.errors import ProviderConfigError
+
+        raise ProviderConfigError(f"{self.name} cannot transfer calls", provider=self.name)

@@ -8,6 +8,8 @@ plays out on a background event loop in this process:
 - ``voicemail``: an answering machine (``VoicemailCallee``) connects like a callee, plays its greeting
   (eSpeak) and a 1 kHz beep, then records until the bot hangs up or its recording time is over. Our
   own detector in the media path (``calls.voicemail``) notices it as on any carrier.
+- ``ask_human`` (a share, default 0, outside the outcomes): an answering callee's first words ask for a
+  person («Соедините меня с менеджером»), so a rehearsal exercises the transfer; ``transfer`` records it.
 - ``answer``: a ``dialogs.personas.PersonaResponder`` customer connects to the call's media URL
   (``connected``, ``start`` with the token in ``customParameters``, then 20 ms μ-law ``media``
   frames, silence included, as a phone line sends them), echoes the bot's marks, and answers with
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import json
 import logging
 import random
@@ -38,7 +41,7 @@ import time
 import uuid
 from typing import Any
 
-from calls.telephony.base import DialRequest, DialResult, TelephonyProvider
+from calls.telephony.base import DialRequest, DialResult, TelephonyProvider, TransferTarget
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,9 @@ DEFAULT_SHARES = {"answer": 0.6, "no_answer": 0.2, "busy": 0.1, "voicemail": 0.1
 FRAME_BYTES = 160  # 20 ms of μ-law at 8 kHz
 SILENCE = b"\xff" * FRAME_BYTES
 CALLEE_STT = ("transcript", "local", "fake")
+# what a simulated callee says when it wants a person (``simulation["ask_human"]``), per call language
+ASK_HUMAN = {"ru": "Соедините меня с менеджером, пожалуйста.", "en": "Can I talk to a real person, please?",
+             "uz": "Menejer bilan bog'lang, iltimos.", "tg": "Маро бо менеҷер пайваст кунед."}
 
 
 def pick_outcome(shares: dict[str, float], *, seed: Any, call_id: int, attempt: int) -> str:
@@ -110,6 +116,9 @@ class SimulatedTelephony(TelephonyProvider):
     name = "simulated"
     media_protocol = "twilio"
     token_in_url = False  # like Twilio: the token travels in the start message
+    # transfers this process's simulated carrier took (provider call id, target), latest last: the
+    # "operator" side of a rehearsal; the callee leaves our media socket when the bot closes it
+    transfers: collections.deque[tuple[str, TransferTarget]] = collections.deque(maxlen=1000)
 
     def __init__(self, shares: dict[str, float] | None = None, seed: int = 0, pace_speed: float = 1.0,
                  ring_s: float = 2.0, callee_stt: str = "transcript", callee_tts: str = "local",
@@ -128,12 +137,17 @@ class SimulatedTelephony(TelephonyProvider):
         shares = {k: float(v) for k, v in {**self.shares, **simulation}.items() if k in DEFAULT_SHARES}
         seed = simulation.get("seed", self.seed)
         outcome = pick_outcome(shares, seed=seed, call_id=request.call_id, attempt=request.custom.get("attempt", 1))
+        asks = random.Random(f"{seed}:{request.call_id}:ask_human").random() < float(simulation.get("ask_human", 0))
         kind = VoicemailCallee if outcome == "voicemail" else SimulatedCallee
         callee = kind(request=request, seed=f"{seed}:{request.call_id}", pace_speed=self.pace_speed,
                       stt_mode=self.callee_stt, max_call_s=self.max_call_s, persona_key=self.persona,
-                      tts_name=self.callee_tts)
+                      tts_name=self.callee_tts, ask_human=asks)
         _Carrier.get().submit(request.call_id, self._play(request.call_id, outcome, callee))
         return DialResult(provider_call_id=f"sim-{uuid.uuid4().hex[:16]}")
+
+    def transfer(self, *, provider_call_id: str, target: TransferTarget, control_url: str = "") -> None:
+        log.info("simulated call %s transferred to %s", provider_call_id, target.label)
+        SimulatedTelephony.transfers.append((provider_call_id, target))
 
     async def _play(self, call_id: int, outcome: str, callee: SimulatedCallee) -> None:
         await asyncio.sleep(0.2 / self.pace_speed)
@@ -153,7 +167,8 @@ class SimulatedCallee:
     """The customer's phone: a Twilio Media Streams client with a persona behind it."""
 
     def __init__(self, *, request: DialRequest, seed: str, pace_speed: float, stt_mode: str, max_call_s: float,
-                 persona_key: str = "", tts_name: str = "local", bot_silence_ms: int = 900):
+                 persona_key: str = "", tts_name: str = "local", bot_silence_ms: int = 900,
+                 ask_human: bool = False):
         self.request = request
         self.seed = seed
         self.tick_s = 0.02 / pace_speed
@@ -169,6 +184,7 @@ class SimulatedCallee:
         self.bot_texts: asyncio.Queue[str] = asyncio.Queue()
         self.transcript: list[tuple[str, str]] = []
         self.hang_up_after_speaking = False
+        self.ask_human = ask_human  # the first answer asks for a person (the bot should transfer)
 
     def _responder(self):
         from dialogs.personas import DEFAULT_PERSONAS, PersonaResponder
@@ -279,12 +295,16 @@ class SimulatedCallee:
         self.transcript.append(("bot", text))
         self.state.history.append(("bot", text))
         reply = ""
-        async for out in self.responder.respond(text, self.state):
-            if isinstance(out, Directive):
-                if out.kind == "end":
-                    self.hang_up_after_speaking = True
-            else:
-                reply += out
+        if self.ask_human:
+            self.ask_human = False
+            reply = ASK_HUMAN.get(self.language, ASK_HUMAN["ru"])
+        else:
+            async for out in self.responder.respond(text, self.state):
+                if isinstance(out, Directive):
+                    if out.kind == "end":
+                        self.hang_up_after_speaking = True
+                else:
+                    reply += out
         if not reply.strip():
             return
         self.transcript.append(("user", reply))

@@ -1,5 +1,8 @@
 """Twilio: the Calls API through the official SDK, ``<Connect><Stream>`` TwiML, signature-checked status callbacks.
 
+A transfer updates the live call with new TwiML (``calls(sid).update(twiml=...)``): Twilio ends the media
+stream and runs ``<Dial>`` to the number, or ``<Enqueue>`` into the operators' queue.
+
 ``api_url`` (``TWILIO_API_URL``) points the SDK at another host (``config.twilio_rest``).
 """
 
@@ -7,7 +10,7 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape, quoteattr
 
-from calls.telephony.base import DialRequest, DialResult, TelephonyProvider
+from calls.telephony.base import DialRequest, DialResult, TelephonyProvider, TransferTarget
 from config.twilio_rest import provider_error, rest_client
 from voice.errors import ProviderBadResponse, ProviderConfigError, ProviderError
 
@@ -57,6 +60,14 @@ def amd_options(*, request: DialRequest, always: bool) -> dict:
         options["async_amd_status_callback"] = request.status_callback_url.replace(
             f"/status/{request.call_id}/", f"/amd/{request.call_id}/")
     return options
+
+
+def transfer_twiml(target: TransferTarget) -> str:
+    """``<Dial>`` the person's number (showing ``caller_id`` when given), or ``<Enqueue>`` the callee for operators."""
+    if target.queue:
+        return f"<Response><Enqueue>{escape(target.queue)}</Enqueue></Response>"
+    caller = f" callerId={quoteattr(target.caller_id)}" if target.caller_id else ""
+    return f"<Response><Dial{caller}><Number>{escape(target.to)}</Number></Dial></Response>"
 
 
 class TwilioTelephony(TelephonyProvider):
@@ -112,6 +123,14 @@ class TwilioTelephony(TelephonyProvider):
     def leave_voicemail(self, *, provider_call_id: str, text: str, language: str) -> None:
         try:
             self.client.calls(provider_call_id).update(twiml=voicemail_twiml(text=text, language=language))
+        except Exception as exc:
+            raise self._map_error(exc) from exc
+
+    def transfer(self, *, provider_call_id: str, target: TransferTarget, control_url: str = "") -> None:
+        if target.to and not target.caller_id and self.from_number:
+            target = TransferTarget(to=target.to, caller_id=self.from_number)
+        try:
+            self.client.calls(provider_call_id).update(twiml=transfer_twiml(target))
         except Exception as exc:
             raise self._map_error(exc) from exc
 

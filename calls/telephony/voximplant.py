@@ -6,6 +6,12 @@ them, sends the call audio to the WebSocket with ``sendMediaTo``, plays back wha
 reports the result to the callback signed with ``VOXIMPLANT_CALLBACK_SECRET``. (The pipeline's
 language comes from the campaign on our side, so it does not travel.)
 
+A transfer is a command to the running scenario: an HTTP POST of ``{"command": "transfer", ...}`` to the
+session's ``media_session_access_url`` (from ``StartScenarios``; Voximplant delivers it to the scenario
+as ``AppEvents.HttpRequest``). The scenario dials the person with ``VoxEngine.callPSTN`` (or queues the
+callee for operators with ``VoxEngine.enqueueACDRequest``), bridges the two with
+``VoxEngine.sendMediaBetween`` and stops streaming to us; its answer is the response body.
+
 ``VoxEngine.customData()`` keeps at most 200 bytes, which two full signed URLs exceed; so only the
 parts travel, and ``custom_data`` checks both that the URLs the scenario will build are the ones
 Django serves and that the whole fits.
@@ -18,7 +24,7 @@ import re
 
 import httpx
 
-from calls.telephony.base import DialRequest, DialResult, TelephonyProvider
+from calls.telephony.base import DialRequest, DialResult, TelephonyProvider, TransferTarget
 from voice.errors import (
     ProviderAuthError,
     ProviderBadResponse,
@@ -104,4 +110,29 @@ class VoximplantTelephony(TelephonyProvider):
         session_id = payload.get("call_session_history_id") or payload.get("media_session_access_url")
         if not session_id:
             raise ProviderBadResponse("StartScenarios: no session id in the answer", provider=self.name)
-        return DialResult(provider_call_id=str(session_id))
+        control = payload.get("media_session_access_secure_url") or payload.get("media_session_access_url") or ""
+        return DialResult(provider_call_id=str(session_id), control_url=str(control))
+
+    def transfer(self, *, provider_call_id: str, target: TransferTarget, control_url: str = "") -> None:
+        """Tell the running scenario to bridge the callee to ``target`` (``AppEvents.HttpRequest``)."""
+        if not control_url:
+            raise ProviderConfigError("this call has no media_session_access_url to send the transfer to",
+                                      provider=self.name)
+        command = {"command": "transfer", "to": target.to, "queue": target.queue, "caller_id": target.caller_id}
+        try:
+            response = httpx.post(control_url, json=command, timeout=self.timeout_s)
+        except httpx.TimeoutException as exc:
+            raise ProviderTimeout(f"transfer: {exc}", provider=self.name) from exc
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(f"transfer: {exc}", provider=self.name) from exc
+        if response.status_code >= 400:
+            raise error_for_status(response.status_code, f"transfer: HTTP {response.status_code}", provider=self.name)
+        try:
+            answer = response.json()
+        except ValueError as exc:
+            raise ProviderBadResponse("transfer: the scenario did not answer JSON", provider=self.name,
+                                      status=response.status_code) from exc
+        if not isinstance(answer, dict) or answer.get("ok") is not True:
+            error = answer.get("error") if isinstance(answer, dict) else answer
+            raise ProviderBadResponse(f"transfer refused by the scenario: {str(error)[:200]}", provider=self.name,
+                                      status=response.status_code)

@@ -33,6 +33,7 @@ class CarrierServer:
         self.force_status: int | None = None
         self.delay_s = 0.0  # answer this late (after recording the request): a client timeout
         self.call_status: dict[str, str] = {}  # Twilio call sid -> its status, for GET .../Calls/<sid>.json
+        self.transferring: set[str] = set()  # Voximplant sessions that took a transfer command
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -67,6 +68,8 @@ class CarrierServer:
                 if server.force_status:
                     return self._send(server.force_status, {"message": "forced", "code": 20500, "status":
                                                             server.force_status})
+                if parts.path.startswith("/session/"):
+                    return self._vox_session(parts.path.removeprefix("/session/"), rec.json)
                 if parts.path.startswith("/platform_api/"):
                     return self._voximplant(parts.path.rsplit("/", 1)[-1], rec.form)
                 if parts.path.startswith("/2010-04-01/Accounts/"):
@@ -96,9 +99,22 @@ class CarrierServer:
                 if get("rule_id") != VOX_RULE:
                     return self._send(200, {"error": {"msg": "Rule not found", "code": 185}})
                 json.loads(get("script_custom_data"))
+                # the session's control URL is served here too (see ``_vox_session``); no secure one locally
                 return self._send(200, {"result": 1, "call_session_history_id": 555001,
-                                        "media_session_access_url": "http://127.0.0.1/session/x",
-                                        "media_session_access_secure_url": "https://127.0.0.1/session/x"})
+                                        "media_session_access_url": f"{server.url}/session/555001"})
+
+            def _vox_session(self, session: str, payload: Any) -> None:
+                # A running VoxEngine session: AppEvents.HttpRequest in outbound.js answers the command.
+                if session != "555001":
+                    return self._send(404, {"error": "session not found"})
+                if not isinstance(payload, dict) or payload.get("command") != "transfer":
+                    return self._send(200, {"ok": False, "error": "unknown command"})
+                if bool(payload.get("to")) == bool(payload.get("queue")):
+                    return self._send(200, {"ok": False, "error": "give either to or queue"})
+                if session in server.transferring:
+                    return self._send(200, {"ok": False, "error": "already transferring"})
+                server.transferring.add(session)
+                return self._send(200, {"ok": True})
 
             def _twilio(self, path: str, form: dict) -> None:
                 expected = "Basic " + base64.b64encode(f"{TWILIO_SID}:{TWILIO_TOKEN}".encode()).decode()
@@ -128,7 +144,12 @@ class CarrierServer:
                     return self._send(201, {"sid": sid, "account_sid": TWILIO_SID, "to": get("To"),
                                             "from": get("From"), "status": "queued"})
                 sid = tail.strip("/").removesuffix(".json")
-                return self._send(200, {"sid": sid, "account_sid": TWILIO_SID, "status": get("Status")})
+                if not (get("Status") or get("Twiml") or get("Url")):  # an update must change something
+                    return self._send(400, {"code": 20001, "message": "Missing parameter", "status": 400})
+                if get("Twiml") and not get("Twiml").startswith("<Response>"):
+                    return self._send(400, {"code": 12100, "message": "Document parse failure", "status": 400})
+                return self._send(200, {"sid": sid, "account_sid": TWILIO_SID,
+                                        "status": get("Status") or "in-progress"})
 
             def _twilio_message(self, get) -> None:
                 if not get("Body") or not (get("From") or get("MessagingServiceSid")):

@@ -105,6 +105,9 @@ CALL_EVENT_KINDS = {
     "amd": _("answering-machine detection"),
     "voicemail": _("answering machine: handled"),
     "voicemail_failed": _("answering machine: the carrier failed"),
+    "transfer_requested": _("transfer to a person requested"),
+    "transferred": _("transferred to a person"),
+    "transfer_failed": _("transfer failed"),
 }
 
 

@@ -40,6 +40,14 @@ def test_offline_dispositions(customer_lines, disposition, crm):
     assert result.provider == "offline" and result.status == "ok"
 
 
+def test_a_customer_who_asked_for_a_person_is_named_in_the_summary():
+    turns = [(BOT, "Здравствуйте!"), (CUST, "да, удобно"), (BOT, "..."), (CUST, "Соедините меня с менеджером")]
+    result = analyse_transcript(turns, script_map=demo_map("ru"), language="ru")
+    assert result.summary.endswith("Клиент попросил соединить его с человеком.")
+    plain = analyse_transcript(turns[:2], script_map=demo_map("ru"), language="ru")
+    assert "человеком" not in plain.summary
+
+
 def test_offline_details_objections_stage_slots():
     turns = [
         {"speaker": "bot", "text": "Здравствуйте!"},

@@ -144,7 +144,7 @@ def test_labels_are_exactly_the_agreed_set():
         "greeting", "who_is_calling", "agree", "question", "give_contact", "request_quote",
         "objection_not_interested", "objection_has_supplier", "objection_send_email", "objection_busy",
         "objection_too_expensive", "objection_not_decision_maker", "objection_no_need", "end_session",
-        "wrong_number",
+        "wrong_number", "ask_human",
     }
 
 

@@ -204,3 +204,42 @@ def test_state_is_json_serialisable_and_round_trips():
     data = json.loads(json.dumps(call.state.to_dict(), ensure_ascii=False))
     assert FlowState.from_dict(data) == call.state
     assert data["trace"][-1][1] == "objection_too_expensive"
+
+
+# --- transfer to a human ---------------------------------------------------------------------------------
+
+
+def _say(script, *texts, language="ru"):
+    state, _ = step(script, new_state(script, {}, language), FlowEvent.start())
+    actions = []
+    for text in texts:
+        state, actions = step(script, state, FlowEvent.from_classification(classify(text, language, script)))
+    return state, actions
+
+
+@pytest.mark.parametrize("language, text, phrase", [
+    ("ru", "Соедините меня с менеджером, пожалуйста", "Соединяю вас с менеджером, оставайтесь, пожалуйста, на линии."),
+    ("en", "Can I talk to a real person?", "I am putting you through to a colleague, please stay on the line."),
+])
+def test_asking_for_a_person_says_the_handoff_line_and_transfers(language, text, phrase):
+    state, actions = _say(demo_map(language), "да", text, language=language)
+    assert [a.kind for a in actions] == ["say", "transfer", "end_call"]
+    assert spoken_text(actions) == phrase
+    assert actions[1].data == {"queue": "sales", "reason": "ask_human"}
+    assert state.ended and state.end_reason == "transfer"
+
+
+def test_a_transition_or_an_objection_may_lead_to_a_transfer():
+    script = demo_map("ru")
+    script["transfer"] = {"to": "+74951234567"}  # no phrases: the default handoff line
+    script["objections"]["objection_too_expensive"]["next"] = "@transfer"
+    _state, actions = _say(script, "у вас слишком дорого")
+    assert [a.kind for a in actions] == ["say", "transfer", "end_call"]
+    assert actions[1].data == {"to": "+74951234567", "reason": "objection_too_expensive"}
+
+
+def test_without_a_transfer_block_asking_for_a_person_is_not_understood():
+    script = demo_map("ru")
+    del script["transfer"]
+    state, actions = _say(script, "Соедините меня с менеджером, пожалуйста")
+    assert "transfer" not in [a.kind for a in actions] and not state.ended

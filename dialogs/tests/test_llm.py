@@ -50,7 +50,8 @@ async def test_streams_text_and_keeps_flow_meta_in_sync(server):
     assert body["stream"] is True and body["model"] == "gpt-4o-mini"
     system = body["messages"][0]["content"]
     assert "objection_handling" in system and "ТРАНСТИРЕКС" in system and "доставка грузов из Китая" in system
-    assert {t["function"]["name"] for t in body["tools"]} == {"end_call", "record_slot"}
+    # the shipped script names a transfer target, so the model may hand the call to a person
+    assert {t["function"]["name"] for t in body["tools"]} == {"end_call", "record_slot", "transfer_call"}
     assert body["messages"][-1] == {"role": "user", "content": "у нас уже есть перевозчик"}
 
 
@@ -68,6 +69,45 @@ async def test_tool_calls_are_assembled_from_deltas(server):
     assert {"name": "email", "value": "ivan@stroytorg.ru"} in slots
     assert directives[-1] == Directive("end", {"reason": "contact obtained"})
     assert state.ended and state.data["flow"]["slots"]["email"] == "ivan@stroytorg.ru"
+
+
+async def test_transfer_call_says_the_scripts_handoff_line_and_hands_over_to_the_scripts_target(server):
+    server.push(stream(["Конечно."], tool_calls=[
+        {"name": "transfer_call", "arguments": {"reason": "wants to discuss a contract"}}]))
+    responder = _responder(server)
+    state = ConversationState()
+    await _turn(responder, "", state)
+    text, directives = await _turn(responder, "а договор у вас какой?", state)
+    assert text == "Конечно. Соединяю вас с менеджером, оставайтесь, пожалуйста, на линии."
+    assert [d.kind for d in directives][-2:] == ["transfer", "end"]
+    assert directives[-2].data == {"queue": "sales", "reason": "wants to discuss a contract"}
+    assert state.ended
+    assert "transfer_call" in server.requests[-1]["messages"][0]["content"]
+
+
+async def test_no_transfer_target_no_transfer_tool_and_a_stray_call_is_ignored(server):
+    script = demo_map("ru")
+    del script["transfer"]
+    server.push(stream(["Хорошо."], tool_calls=[{"name": "transfer_call", "arguments": {"reason": "x"}}]))
+    config = LLMConfig(api_key="sk-test", base_url=server.base_url, first_token_timeout=2.0, timeout=5.0)
+    responder = LLMResponder(script, {}, "ru", config=config)
+    state = ConversationState()
+    await _turn(responder, "", state)
+    text, directives = await _turn(responder, "а договор у вас какой?", state)
+    assert text == "Хорошо." and not state.ended
+    assert "transfer" not in [d.kind for d in directives]
+    assert {t["function"]["name"] for t in server.requests[-1]["tools"]} == {"end_call", "record_slot"}
+
+
+async def test_asking_for_a_person_is_handed_over_by_the_script_without_the_model(server):
+    responder = _responder(server)
+    state = ConversationState()
+    await _turn(responder, "", state)
+    text, directives = await _turn(responder, "Соедините меня с менеджером, пожалуйста", state)
+    assert text == "Соединяю вас с менеджером, оставайтесь, пожалуйста, на линии."
+    assert [d.kind for d in directives][-2:] == ["transfer", "end"]
+    assert directives[-2].data == {"queue": "sales", "reason": "ask_human"}
+    assert not server.requests  # scripted, like every ending
 
 
 async def test_http_500_falls_back_to_the_flow_in_the_same_turn(server):

@@ -96,3 +96,56 @@ def test_json_round_trip(tmp_path):
     with pytest.raises(MapError) as exc:
         load_map(broken, strict=True)
     assert exc.value.problems[0].path == "/start"
+
+
+# --- transfer to a human ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec, problem", [
+    ({"to": "+7123"}, ("/transfer/to", "bad_phone")),
+    ({"to": "+70000000000"}, ("/transfer/to", "bad_phone")),  # E.164-shaped, but no such Russian number
+    ({"to": "84951234567"}, ("/transfer/to", "bad_phone")),  # not in E.164 form
+    ({"to": "+74951234567", "queue": "sales"}, ("/transfer", "transfer_two_targets")),
+    ({"phrases": ["Соединяю."]}, ("/transfer", "transfer_no_target")),
+    ({"queue": "sales team"}, ("/transfer/queue", "bad_value")),
+    ({"queue": "sales", "number": "+74951234567"}, ("/transfer/number", "unknown_key")),
+    ({"queue": "sales", "phrases": ["Соединяю с {{manager}}"]}, ("/transfer/phrases/0", "unknown_variable")),
+    ("sales", ("/transfer", "type")),
+])
+def test_a_bad_transfer_block_is_named_at_its_place(spec, problem):
+    data = {**demo_map("ru"), "transfer": spec}
+    assert problem in _codes(validate_map(data))
+
+
+def test_transfer_targets_need_a_transfer_block():
+    from dialogs.scriptmap import transfer_spec
+
+    data = demo_map("ru")
+    del data["transfer"]
+    data["global_transitions"] = {"ask_human": "@transfer"}
+    data["objections"]["objection_busy"]["next"] = "@transfer"
+    assert {("/global_transitions/ask_human", "transfer_no_target"),
+            ("/objections/objection_busy/next", "transfer_no_target")} <= _codes(validate_map(data))
+    assert transfer_spec(data) is None
+    data["transfer"] = {"to": "+74951234567", "phrases": ["Соединяю с {{agent.name}}!"]}
+    assert validate_map(data) == []
+    assert transfer_spec(data, {"agent.name": "Олегом"}) == {"to": "+74951234567", "phrase": "Соединяю с Олегом!"}
+    data["transfer"] = {"to": "+7123"}
+    assert transfer_spec(data) is None  # a bad target is no target: a call never goes to an unchecked number
+
+
+def test_shipped_scripts_put_callers_through_to_the_sales_queue():
+    for language in ("ru", "en", "uz", "tg"):
+        data = demo_map(language)
+        assert validate_map(data) == [] and data["transfer"]["queue"] == "sales"
+
+
+def test_transfer_problems_read_in_russian():
+    from django.utils import translation
+
+    from dialogs.problem_text import problem_text
+
+    data = {**demo_map("ru"), "transfer": {"to": "+7123"}}
+    with translation.override("ru"):
+        assert [problem_text(p.message) for p in validate_map(data)] == [
+            "должен быть номером телефона в формате E.164, например +74951234567"]

@@ -34,6 +34,10 @@
       document.body.dispatchEvent(new CustomEvent("calls-changed", { detail: msg }));
       return;
     }
+    if (msg.kind === "transfer") {  // the bot puts the callee through: show the summary so far
+      document.body.dispatchEvent(new CustomEvent("calls-changed", { detail: msg }));
+      return;
+    }
     if (msg.kind !== "pipeline" || !msg.event) { return; }
     var e = msg.event;
     if (e.type === "user_transcript" && e.final) { appendTurn("user", e.recognised === false ? "…" : e.text); }

@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from voice.errors import ProviderError, ProviderTimeout
+from voice.text import collapse_repeats
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Transcript:
 
 
 class STTProvider(ABC):
-    """Subclasses implement ``_transcribe``; the base adds timing, a timeout and error mapping."""
+    """Subclasses implement ``_transcribe``; the base adds timing, a timeout, error mapping and loop cutting."""
 
     name = "base"
     timeout_s: float = 15.0
@@ -43,7 +44,8 @@ class STTProvider(ABC):
         except Exception as exc:  # a vendor's own exception types never leak past the provider
             raise ProviderError(f"{type(exc).__name__}: {exc}", provider=self.name) from exc
         elapsed = (time.perf_counter() - started) * 1000
-        return Transcript(text=result.text.strip(), language=result.language or (language or ""),
+        # a recogniser's runaway loop on unclear audio is cut before anyone reads the line
+        return Transcript(text=collapse_repeats(result.text.strip()), language=result.language or (language or ""),
                           confidence=result.confidence, language_probability=result.language_probability,
                           elapsed_ms=elapsed)
 

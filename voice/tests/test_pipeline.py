@@ -255,6 +255,28 @@ async def test_end_directive_ends_after_speech():
     assert len(out.frames) == frames_before
 
 
+async def test_transfer_directive_ends_after_the_handoff_line_and_says_where_to():
+    reply = ["Соединяю вас с менеджером.", Directive(kind="transfer", data={"queue": "sales", "reason": "ask_human"}),
+             end_directive()]
+    pipeline, out, sink = build(responder=ScriptedResponder([reply]))
+    await pipeline.start()
+    await speak(pipeline)
+    await wait_for(lambda: sink.of(ConversationEnded))
+    end_at = next(t for kind, t in out.log if kind == "end")
+    assert all(t <= end_at for t in out.frame_times) and out.frames  # the handoff line was sent first
+    assert pipeline.end_reason == "transfer"
+    assert pipeline.transfer == {"queue": "sales", "reason": "ask_human"}
+    assert [d.kind for d in sink.of(DirectiveEvent)] == ["transfer", "end"]
+
+
+async def test_an_end_without_a_transfer_is_no_transfer():
+    pipeline, _out, sink = build(responder=ScriptedResponder([["До свидания.", end_directive()]]))
+    await pipeline.start()
+    await speak(pipeline)
+    await wait_for(lambda: sink.of(ConversationEnded))
+    assert pipeline.transfer is None and pipeline.end_reason != "transfer"
+
+
 async def test_pacing_never_runs_ahead_of_real_time_beyond_the_lead():
     """At real speed no frame leaves earlier than its place in real time minus the lead (and one frame,
     as the pacer sends frames in pairs). Only lower bounds: a slow machine delays frames, it never

@@ -340,3 +340,16 @@ async def test_whisper_reports_the_language_it_detected_and_how_sure_it_is() -> 
     assert (detected.language, detected.language_probability) == ("uz", 0.87)
     told = stt._run(DetectingModel(), audio, "ru")
     assert (told.language, told.language_probability) == ("ru", None)  # a hint is not a detection
+
+
+@pytest.mark.parametrize(("heard", "kept"), [
+    ("Майтина, дикой, дикой, дикой, дикой, дикой, дикой, дикой", "Майтина, дикой, дикой, дикой,"),
+    ("Я не знаю, не знаю, не знаю, не знаю, не знаю, не знаю", "Я не знаю, не знаю, не знаю,"),
+    ("Да, да, да, конечно, присылайте.", "Да, да, да, конечно, присылайте."),
+    ("Нет. Нет. Нет. Нет. Нет!", "Нет. Нет. Нет."),
+    ("", ""),
+])
+async def test_a_recognisers_runaway_loop_is_cut_for_every_provider(heard, kept):
+    from voice.stt.fake import FakeSTT
+
+    assert (await FakeSTT(script=[heard]).transcribe(b"\x00\x00" * 1600)).text == kept

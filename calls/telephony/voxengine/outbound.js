@@ -12,12 +12,20 @@
  * The body carries call_id: Django refuses a report whose call_id is not the one in the URL, and a
  * signature it has already seen (each report is taken once).
  *
+ * Transfer to a human: Django POSTs {"command": "transfer", "to": "+7…" | "", "queue": "name" | "",
+ * "caller_id": "+7…" | ""} to this session's media_session_access_url (AppEvents.HttpRequest) after the
+ * bot's handoff line. The scenario stops streaming to the bot, dials the person with VoxEngine.callPSTN
+ * (or puts the callee into the ACD queue with VoxEngine.enqueueACDRequest) and bridges both with
+ * VoxEngine.sendMediaBetween; the answer {"ok": true} or {"ok": false, "error": "..."} is the response.
+ * The callee's leg ends with the person's: whoever hangs up ends the session.
+ *
  * Deploy: paste into a Voximplant application, bind to the rule whose id is VOXIMPLANT_RULE_ID, and
  * put the same secret as VOXIMPLANT_CALLBACK_SECRET into the application storage key
  * "callback_secret" (read below), so it never travels in custom data.
  */
 require(Modules.ApplicationStorage);
 require(Modules.AMD);
+require(Modules.ACD);
 
 function callUrls(d) {
   var base = String(d.b || "");
@@ -34,6 +42,8 @@ var call = null;
 var socket = null;
 var answeredAt = 0;
 var reported = false;
+var transferring = false; // the callee is being handed to a person: our socket closing is no hang-up
+var operator = null;
 
 function report(event, extra) {
   if (reported && event !== "completed") { return Promise.resolve(); }
@@ -81,10 +91,44 @@ function onConnected() {
     } catch (err) { /* audio frames are not ours to parse */ }
   });
   socket.addEventListener(WebSocketEvents.CLOSE, function () {
-    // The pipeline closes the socket when the script's flow ends the conversation: hang up.
-    if (call) { call.hangup(); }
+    // The pipeline closes the socket when the script's flow ends the conversation: hang up,
+    // unless the call is being handed to a person.
+    if (call && !transferring) { call.hangup(); }
   });
 }
+
+function bridgeTo(personCall) {
+  operator = personCall;
+  VoxEngine.sendMediaBetween(call, operator);
+  operator.addEventListener(CallEvents.Disconnected, function () { if (call) { call.hangup(); } });
+}
+
+function transfer(cmd) {
+  if (!call || !answeredAt) { return { ok: false, error: "the call is not connected" }; }
+  if (transferring) { return { ok: false, error: "already transferring" }; }
+  if (!cmd.to === !cmd.queue) { return { ok: false, error: "give either to or queue" }; }
+  transferring = true;
+  if (socket) { socket.close(); } // the bot is off the call from here on
+  if (cmd.queue) {
+    var request = VoxEngine.enqueueACDRequest(cmd.queue, cmd.caller_id || data.from);
+    request.addEventListener(ACDEvents.OperatorReached, function (e) { bridgeTo(e.operatorCall); });
+    request.addEventListener(ACDEvents.Offline, function () { call.hangup(); });
+    request.addEventListener(ACDEvents.Error, function () { call.hangup(); });
+  } else {
+    var person = VoxEngine.callPSTN(cmd.to, cmd.caller_id || data.from);
+    person.addEventListener(CallEvents.Connected, function () { bridgeTo(person); });
+    person.addEventListener(CallEvents.Failed, function () { call.hangup(); });
+  }
+  return { ok: true };
+}
+
+// Commands from Django to the running session (media_session_access_url): only "transfer" for now.
+VoxEngine.addEventListener(AppEvents.HttpRequest, function (e) {
+  var cmd;
+  try { cmd = JSON.parse(e.content || "{}"); } catch (err) { return { ok: false, error: "not JSON" }; }
+  if (!cmd || cmd.command !== "transfer") { return { ok: false, error: "unknown command" }; }
+  return transfer(cmd);
+});
 
 VoxEngine.addEventListener(AppEvents.Started, function () {
   ApplicationStorage.get("callback_secret").then(function (kv) {

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('calls', '0007_issue14lang_language_telegram'),
+        ('calls', '0008_merge_20261201_0650'),
     ]
 
     operations = [

@@ -58,7 +58,7 @@ def build_responder(ctx: services.CallMediaContext):
 
     config = llm_config_from_settings()
     if config is not None:
-        from dialogs.llm import LLMResponder
+        from dialogs.salesperson import LLMResponder
 
         return LLMResponder(ctx.script_map, ctx.variables, ctx.language, config=config)
     return FlowResponder(ctx.script_map, ctx.variables, ctx.language)

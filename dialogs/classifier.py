@@ -25,25 +25,10 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from dialogs import slots as slotlib
+from dialogs.scriptmap import INTENT_LABELS
 
-LABELS = (
-    "greeting",
-    "who_is_calling",
-    "agree",
-    "question",
-    "give_contact",
-    "request_quote",
-    "objection_not_interested",
-    "objection_has_supplier",
-    "objection_send_email",
-    "objection_busy",
-    "objection_too_expensive",
-    "objection_not_decision_maker",
-    "objection_no_need",
-    "end_session",
-    "wrong_number",
-    "ask_human",  # the callee wants a person («соедините с менеджером»): a script may transfer the call
-)
+# The labels are the script map's intents: one list for the maps, the validator, the editor and this classifier.
+LABELS = INTENT_LABELS
 OTHER = "other"
 ALL_LABELS = (*LABELS, OTHER)
 DEFAULT_THRESHOLD = 0.45

@@ -1,7 +1,7 @@
 """``voice.responder.Responder`` implementations: the offline flow salesperson, the LLM salesperson, the AI customer.
 
 - ``FlowResponder``: the scripted salesperson (offline default) over a dialogue map.
-- ``LLMResponder``: OpenAI chat, streamed, falling back to the flow within the same turn (``dialogs.llm``).
+- ``LLMResponder``: OpenAI chat, streamed, falling back to the flow within the same turn (``dialogs.salesperson``).
 - ``PersonaResponder``: the AI customer for the trainer and the simulated callee (``dialogs.personas``).
 
 All keep their own state under ``ConversationState.data`` so the pipeline stays generic.
@@ -92,17 +92,3 @@ class FlowResponder:
             yield d
         if fs.ended:
             state.ended = True
-
-
-def __getattr__(name: str) -> Any:
-    # The LLM and persona responders live with their engines; importing them lazily keeps the
-    # offline path free of the OpenAI SDK import cost.
-    if name == "LLMResponder":
-        from dialogs.llm import LLMResponder
-
-        return LLMResponder
-    if name == "PersonaResponder":
-        from dialogs.personas import PersonaResponder
-
-        return PersonaResponder
-    raise AttributeError(name)

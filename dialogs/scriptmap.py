@@ -60,7 +60,7 @@ Limits (seed 004): a call lasts at most ``max_call_s``; after ``silence_s`` of q
 Canonical stages are greeting, qualification, presentation, objection_handling, contact_collection
 and closing. Transition targets are a stage name or one of the specials ``@stay`` (remain, answer the
 intent), ``@end`` (polite ending, hang up) and, for objections, ``@callback`` (ask for / confirm a
-callback time). Intent labels are the classifier's labels (``dialogs.classifier.LABELS``).
+callback time). Intent labels are ``INTENT_LABELS`` below (the classifier uses the same list).
 
 Template variables are written ``{{name}}``; allowed names are ``ALLOWED_VARIABLES``, ``slots.<slot>``
 for every known slot, and any key declared in ``variables``.
@@ -104,7 +104,7 @@ INTENT_LABELS = (
     *OBJECTION_LABELS,
     "end_session",
     "wrong_number",
-    "ask_human",
+    "ask_human",  # the callee wants a person («соедините с менеджером»): a script may transfer the call
 )
 SPECIAL_TARGETS = ("@stay", "@end", "@callback", "@transfer")
 SCRIPT_LANGUAGES = ("ru", "en", "uz", "tg")

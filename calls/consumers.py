@@ -256,8 +256,14 @@ class MediaStreamConsumer(WebSocketEndpoint):
         from voice.session import MediaSession
 
         protocol = get_provider(self.ctx.provider).media_protocol if self.ctx.provider in PROVIDERS else "twilio"
+        tap = self.recorder
+        if self.ctx.voicemail_mode != "off":  # issue 14: our answering-machine detector listens beside the recorder
+            from calls.voicemail import VoicemailWatcher
+
+            tap = VoicemailWatcher(call_id=self.call_id, inner=self.recorder,
+                                   pipeline=lambda: self.session.pipeline if self.session is not None else None)
         self.session = MediaSession(codec_for(protocol), self._build_pipeline, send=self.send_frame,
-                                    close=self._close_socket, session_id=f"call-{self.call_id}", tap=self.recorder,
+                                    close=self._close_socket, session_id=f"call-{self.call_id}", tap=tap,
                                     **media_guard_options(pace=self._pace()))
         await self.session.open()
         if self._auth_timer is not None:
@@ -357,6 +363,8 @@ class MediaStreamConsumer(WebSocketEndpoint):
                 await database_sync_to_async(services.call_hangup, thread_sensitive=False)(call_id=self.call_id)
             if pipeline is not None and pipeline.end_reason in ("max_duration", "max_silences"):
                 reason = f"limit: {pipeline.end_reason}"  # the call log says which limit ended it
+            elif pipeline is not None and pipeline.end_reason == "voicemail":
+                reason = "voicemail"
         self.end_reason = reason
         await self.close(code, reason)
         await self._finish()

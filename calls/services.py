@@ -668,7 +668,8 @@ def call_place(*, call_id: int) -> PlaceResult:
         media_token=call_media_token(call_id=call.pk),
         status_callback_url=public_url(f"/calls/telephony/{provider.name}/status/{call.pk}/"),
         language=campaign.language,
-        custom={"campaign_id": campaign.pk, "attempt": call.attempt, "simulation": campaign.simulation},
+        custom={"campaign_id": campaign.pk, "attempt": call.attempt, "simulation": campaign.simulation,
+                "voicemail": {"mode": campaign.voicemail_mode, "carrier_amd": campaign.carrier_amd}},
     )
     try:
         placed = provider.dial(request=request)
@@ -726,6 +727,8 @@ def call_progress(*, call_id: int, event: str, **data: Any) -> Call | None:
         if event in PROGRESS_OUTCOMES:
             if call.status in AFTER_END_STATUSES or call.status == S.CANCELED:
                 return call
+            if event == "completed" and CallEvent.objects.filter(call_id=call_id, kind="voicemail").exists():
+                event = "voicemail"  # a machine answered and was dealt with (calls.voicemail): not a conversation
             if event == "failed":
                 record_carrier_error(provider=call.provider or "unknown", code=data.get("code") or "call_failed")
             return call_transition(call_id=call_id, to=S.ENDED, outcome=PROGRESS_OUTCOMES[event], **data)
@@ -858,6 +861,7 @@ class CallMediaContext:
     # words the recogniser should expect (company, products, cities from the script): pass it as
     # ``stt.transcribe(..., prompt=ctx.stt_prompt)``
     stt_prompt: str = ""
+    voicemail_mode: str = "off"  # Campaign.voicemail_mode: the media path listens for a machine unless "off"
 
 
 LIVE_FOR_MEDIA = (S.DIALING, S.RINGING, S.IN_PROGRESS)
@@ -886,7 +890,7 @@ def call_media_context(*, call_id: int) -> CallMediaContext | None:
                             provider=call.provider or call.campaign.telephony_provider,
                             provider_call_id=call.provider_call_id, language=language,
                             voice=call.campaign.voice, script_map=script_map, variables=variables, scripts=scripts,
-                            stt_prompt=speech_prompt(script_map))
+                            stt_prompt=speech_prompt(script_map), voicemail_mode=call.campaign.voicemail_mode)
 
 
 def call_language_heard(*, ctx: CallMediaContext, current: str, detected: str, text: str = "",

@@ -31,7 +31,8 @@ Format (keys marked * are required)::
         "clarify": [...], "fallback": [...], "end": [...], "polite_end": [...],
         "wrong_number": [...], "callback_confirm": [...], "ask_callback_time": [...],
         "contact_thanks": [...], "ask_contact_again": [...],
-        "holding": [...], "not_heard": [...]   # optional; defaults per language in voice.pipeline
+        "holding": [...], "not_heard": [...],  # optional; defaults per language in voice.pipeline
+        "voicemail": [...]                     # optional: left on an answering machine (VOICEMAIL_PHRASES)
       },
       "goals": {                              # what counts as success; slot names must be known
         "decision_maker_contact": {"any_of": ["phone", "email"]},
@@ -127,6 +128,7 @@ PHRASE_KINDS = (
     "silence_prompt",
     "silence_end",
     "limit_end",
+    "voicemail",  # optional: the message left on an answering machine (campaigns that leave one)
     # the message after the call, per outcome (optional; a neutral default is used without them)
     "follow_up_interested",
     "follow_up_callback",
@@ -148,6 +150,14 @@ LIMIT_PHRASES = {
            "silence_end": "Чунин менамояд, ки алоқа қатъ шуд. Дафъаи дигар занг мезанам. Хайр!",
            "limit_end": "Дигар вақтатонро намегирам. Ташаккур барои суҳбат, хайр!"},
 }
+# Left on an answering machine after the beep when a campaign says so and the script has no ``voicemail`` phrase.
+VOICEMAIL_PHRASES = {
+    "ru": "Здравствуйте! Мы звонили вам по рабочему вопросу и перезвоним позже. Всего доброго!",
+    "en": "Hello! We called you on a business matter and will call again later. Goodbye!",
+    "uz": "Assalomu alaykum! Sizga ish yuzasidan qo'ng'iroq qildik, keyinroq qayta qo'ng'iroq qilamiz. Xayr!",
+    "tg": "Ассалому алейкум! Мо ба шумо оид ба кор занг задем ва баъдтар боз занг мезанем. Хайр!",
+}
+
 TRANSFER_KEYS = ("to", "queue", "phrases")
 TRANSFER_PHRASES = {
     "ru": "Соединяю вас с менеджером, оставайтесь, пожалуйста, на линии.",
@@ -617,6 +627,14 @@ def call_limits(data: Mapping[str, Any], variables: Mapping[str, Any] | None = N
         text = (own[0] if isinstance(own, list) and own else own) if own else default
         limits[kind] = render_phrase(str(text), variables or {})
     return limits
+
+
+def voicemail_message(data: Mapping[str, Any], variables: Mapping[str, Any] | None = None) -> str:
+    """The message left on an answering machine: the map's ``phrases.voicemail`` or the language's default."""
+    own = phrases_of(data, "voicemail")
+    language = data.get("language") if data.get("language") in VOICEMAIL_PHRASES else "ru"
+    text = own[0] if own else VOICEMAIL_PHRASES[language]
+    return render_phrase(str(text), {**(data.get("variables") or {}), **(variables or {})}).strip()
 
 
 def transfer_spec(data: Mapping[str, Any], variables: Mapping[str, Any] | None = None) -> dict[str, str] | None:

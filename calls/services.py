@@ -361,19 +361,25 @@ def _histories(campaign_id: int, contact_ids: Iterable[int] | None) -> dict[int,
 
 
 def campaign_plan(
-    *, campaign_id: int, day: date, now: datetime | None = None, contact_ids: Iterable[int] | None = None,
-    dispatch: bool = True,
+    *, campaign_id: int, day: date | None = None, now: datetime | None = None,
+    contact_ids: Iterable[int] | None = None, dispatch: bool = True,
 ) -> PlanResult:
-    """Queue today's calls of a campaign with ETAs inside each contact's window and under the concurrency cap.
+    """Queue ``day``'s calls of a campaign (default: today in its time zone) with ETAs inside each contact's
+    window and under the concurrency cap.
 
     Idempotent: a contact with a call still queued or under way is left alone, and the unique
     (campaign, contact, attempt) constraint stops a concurrent run from placing anything twice.
     """
     now = now or timezone.now()
     result = PlanResult()
-    campaign = Campaign.objects.select_related("script").get(pk=campaign_id)
+    campaign = Campaign.objects.select_related("script").filter(pk=campaign_id).first()
+    if campaign is None:
+        log.warning("campaign %s is gone; nothing to plan", campaign_id)
+        return result
     if campaign.status != Campaign.Status.ACTIVE:
         return result
+    if day is None:
+        day = now.astimezone(_tz(campaign.timezone)).date()
     cap = campaign_concurrency(campaign=campaign)
     grid = _SlotGrid(origin=datetime.combine(day - timedelta(days=1), time(0), ZoneInfo("UTC")),
                      step_s=max(1.0, campaign.average_call_seconds) / cap)
@@ -610,7 +616,17 @@ class PlaceResult:
     status: str  # dialled | at_cap | settling | skipped | canceled | failed
     call_id: int
     provider_call_id: str = ""
-    wait_s: float = 0.0  # settling: ask again after this long
+    wait_s: float = 0.0  # settling or at_cap: ask again after this long
+
+
+def _wait_for_a_line(call_id: int, campaign: Campaign) -> PlaceResult:
+    """At the cap: ask again after about one call's share of the campaign's line time (2..60 s).
+
+    The call stays held by its task meanwhile (``dispatched_at``), so the dispatcher does not hand it out twice.
+    """
+    Call.objects.filter(pk=call_id).update(dispatched_at=timezone.now())
+    share = campaign.average_call_seconds / max(1, campaign.max_concurrent_calls)
+    return PlaceResult("at_cap", call_id, wait_s=max(2.0, min(60.0, share)))
 
 
 def call_place(*, call_id: int) -> PlaceResult:
@@ -643,11 +659,10 @@ def call_place(*, call_id: int) -> PlaceResult:
                 call_transition(call_id=call_id, to=S.CANCELED, reason="do not call")
                 return PlaceResult("canceled", call_id)
             live = Call.objects.filter(campaign_id=campaign.pk, status__in=LIVE_STATUSES).count()
-            if live >= campaign.max_concurrent_calls:
-                return PlaceResult("at_cap", call_id)
             stt_cap = stt_max_conversations()
-            if stt_cap is not None and Call.objects.filter(status__in=LIVE_STATUSES).count() >= stt_cap:
-                return PlaceResult("at_cap", call_id)  # speech recognition serves no more conversations in time
+            if live >= campaign.max_concurrent_calls or (  # or speech recognition serves no more in time
+                    stt_cap is not None and Call.objects.filter(status__in=LIVE_STATUSES).count() >= stt_cap):
+                return _wait_for_a_line(call_id, campaign)
             call = call_transition(call_id=call_id, to=S.DIALING, provider=campaign.telephony_provider)
         elif call.status == S.DIALING and not call.provider_call_id:
             if call.dial_requested_at is not None:

@@ -337,16 +337,29 @@ def step(script_map: Mapping[str, Any], state: FlowState, event: FlowEvent) -> t
     if not st.stage:
         turn.set_stage(stage_before)
     st.turn += 1
+    _take_slots(turn, event, label)
+    _route(turn, event, label)
+    if not st.ended and st.turn >= int(script_map.get("max_turns") or MAX_TURNS_DEFAULT):
+        turn.end("too_long", "polite_end")
+    st.trace.append([event.text, label, stage_before, _summary(turn.actions)])
+    return st, turn.actions
+
+
+def _take_slots(turn: _Turn, event: FlowEvent, label: str) -> None:
+    """What the customer gave this turn fills its slots; a recognised line ends a run of unclear ones."""
     for name in SLOT_NAMES:
         if name in event.slots:
             turn.fill(name, event.slots[name])
     if label == "request_quote":
         turn.fill("quote_requested", True)
-    has_contact = any(event.slots.get(s) for s in CONTACT_SLOTS)
-    if label != "other" and label != "" and not label.startswith("objection_"):
-        st.unknown_streak = 0
-    max_turns = int(script_map.get("max_turns") or MAX_TURNS_DEFAULT)
+    if label not in ("other", "") and not label.startswith("objection_"):
+        turn.state.unknown_streak = 0
 
+
+def _route(turn: _Turn, event: FlowEvent, label: str) -> None:
+    """The turn's answer: an ending, a callback, an objection's answer, a contact's thanks, or the map's move."""
+    st = turn.state
+    has_contact = any(event.slots.get(s) for s in CONTACT_SLOTS)
     if label == "wrong_number":
         turn.end("wrong_number", "wrong_number")
     elif label == "end_session":
@@ -357,29 +370,29 @@ def step(script_map: Mapping[str, Any], state: FlowState, event: FlowEvent) -> t
         st.awaiting = "" if st.awaiting == "callback_time" else st.awaiting
         turn.objection(label, event)
     elif label == "give_contact" or has_contact:
-        if has_contact:
-            if st.awaiting == "decision_maker_contact":
-                turn.fill("decision_maker_contact", True)
-            st.awaiting = ""
-            turn.say(turn.service("contact_thanks"), "phrases.contact_thanks")
-            target = turn.transition_for("give_contact") or "closing"
-            turn.go(target, "give_contact", event.text)
-        else:
-            turn.say(turn.service("ask_contact_again"), "phrases.ask_contact_again")
+        _contact(turn, event, has_contact)
     else:
         if st.awaiting == "callback_time":
             st.awaiting = ""  # they chose to talk now after all
         target = turn.transition_for(label) if label != "other" else None
-        if target is None and label == "ask_human" and script_map.get("transfer"):
+        if target is None and label == "ask_human" and turn.map.get("transfer"):
             target = "@transfer"
         if target is None:
             turn.unknown()
         else:
             turn.go(target, label, event.text)
-    if not st.ended and st.turn >= max_turns:
-        turn.end("too_long", "polite_end")
-    st.trace.append([event.text, label, stage_before, _summary(turn.actions)])
-    return st, turn.actions
+
+
+def _contact(turn: _Turn, event: FlowEvent, has_contact: bool) -> None:
+    st = turn.state
+    if not has_contact:
+        turn.say(turn.service("ask_contact_again"), "phrases.ask_contact_again")
+        return
+    if st.awaiting == "decision_maker_contact":
+        turn.fill("decision_maker_contact", True)
+    st.awaiting = ""
+    turn.say(turn.service("contact_thanks"), "phrases.contact_thanks")
+    turn.go(turn.transition_for("give_contact") or "closing", "give_contact", event.text)
 
 
 def _summary(actions: list[Action]) -> str:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 from dialogs.classifier import classify
 from dialogs.flow import FlowEvent, FlowState, new_state, spoken_text, step
+from dialogs.llm import LLMConfig, history_messages, stream_chat
 from voice.responder import ConversationState, Directive, ResponderOutput
 
 log = logging.getLogger(__name__)
@@ -400,8 +401,6 @@ class PersonaResponder:
         reply = self.engine.reply(text, ps)
         spoken = ""
         if self.llm is not None and text.strip():
-            from dialogs.llm import persona_stream
-
             try:
                 async for chunk in persona_stream(self.llm, self.persona, state.history, text, self.product):
                     spoken += chunk
@@ -418,3 +417,32 @@ class PersonaResponder:
         if reply.state.ended:
             state.ended = True
             yield Directive("end", {"reason": "customer_ended"})
+
+
+def persona_system_prompt(persona: Any, product: str = "") -> str:
+    p = persona
+    prof = p.profile
+    if p.language == "en":
+        return (f"You are {p.name}, {p.role} at {p.company}, answering a sales call. Temperament: {p.temperament}. "
+                f"Difficulty: {p.difficulty} — object about {int(prof.objection_p * 100)}% of turns (up to "
+                f"{prof.max_objections} objections), reveal details only sometimes, agree only after "
+                f"{prof.agree_after} convincing answers. You import {p.cargo} from {p.origin}, {p.volume}. "
+                f"The caller sells: {product or 'freight from China'}. Answer in one short spoken sentence.")
+    return (f"Ты — {p.name}, {p.role} в компании {p.company}; тебе звонит продавец. Темперамент: {p.temperament}. "
+            f"Сложность: {p.difficulty} — возражай примерно в {int(prof.objection_p * 100)}% реплик (не больше "
+            f"{prof.max_objections} возражений), раскрывай детали неохотно, соглашайся только после "
+            f"{prof.agree_after} убедительных ответов. Вы возите {p.cargo} из {p.origin}, {p.volume}. "
+            f"Тебе предлагают: {product or 'доставку грузов из Китая'}. Отвечай одной короткой разговорной фразой.")
+
+
+async def persona_stream(config: LLMConfig, persona: Any, history: Sequence[tuple[str, str]], text: str,
+                         product: str = "") -> AsyncIterator[str]:
+    """The AI customer's answer from the model (the salesperson is the "user" here)."""
+    messages = [{"role": "system", "content": persona_system_prompt(persona, product)}]
+    # In the trainer the pipeline's "bot" is the customer, so the roles map straight across.
+    messages += history_messages(history)
+    if not messages[-1:] or messages[-1].get("content") != text:
+        messages.append({"role": "user", "content": text})
+    async for item in stream_chat(config, messages):
+        if isinstance(item, str):
+            yield item

@@ -1,7 +1,7 @@
 """``voice.responder.Responder`` implementations: the offline flow salesperson, the LLM salesperson, the AI customer.
 
 - ``FlowResponder``: the scripted salesperson (offline default) over a dialogue map.
-- ``LLMResponder``: OpenAI chat, streamed, falling back to the flow within the same turn (``dialogs.llm``).
+- ``LLMResponder``: OpenAI chat, streamed, falling back to the flow within the same turn (``dialogs.salesperson``).
 - ``PersonaResponder``: the AI customer for the trainer and the simulated callee (``dialogs.personas``).
 
 All keep their own state under ``ConversationState.data`` so the pipeline stays generic.

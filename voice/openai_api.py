@@ -1,7 +1,7 @@
 """The one OpenAI transport of the house: clients and the mapping of every SDK failure to the ProviderError family.
 
-Speech (``voice.stt.openai``, ``voice.tts.openai``), the salesperson and customer models
-(``dialogs.llm``), the analysis and the coaching scorer all reach OpenAI (or an OpenAI-compatible
+Speech (``voice.stt.openai``, ``voice.tts.openai``), the salesperson and customer models (through
+``dialogs.llm``), the analysis and the coaching scorer all reach OpenAI (or an OpenAI-compatible
 server: a self-hosted faster-whisper, a test stand-in) through here, so a status code means the same
 thing everywhere: ``voice.errors.error_for_status`` decides (408 a timeout; 409, 429 and 5xx
 retryable; 401/403 auth; other 4xx final).

@@ -20,6 +20,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from xml.etree import ElementTree
 
 VOX_ACCOUNT, VOX_KEY, VOX_RULE = "1234", "vox-api-key", "777"
 TWILIO_SID, TWILIO_TOKEN = "AC" + "0" * 32, "twilio-auth-token"
@@ -138,6 +139,17 @@ class CarrierServer:
                 if not path.startswith(f"/2010-04-01/Accounts/{TWILIO_SID}/Calls"):
                     return self._send(404, {"code": 20404, "message": "Not found", "status": 404})
                 tail = path.removeprefix(f"/2010-04-01/Accounts/{TWILIO_SID}/Calls")
+                if get("MachineDetection") and get("MachineDetection") not in ("Enable", "DetectMessageEnd"):
+                    return self._send(400, {"code": 21200, "message": "Invalid MachineDetection", "status": 400})
+                if get("AsyncAmd") and get("AsyncAmd") not in ("true", "false"):
+                    return self._send(400, {"code": 21200, "message": "Invalid AsyncAmd", "status": 400})
+                if get("Twiml"):
+                    try:
+                        root = ElementTree.fromstring(get("Twiml"))  # noqa: S314 - the client's own TwiML
+                    except ElementTree.ParseError:
+                        root = None
+                    if root is None or root.tag != "Response":
+                        return self._send(400, {"code": 12100, "message": "Document parse failure", "status": 400})
                 if tail == ".json":
                     if not get("To") or not (get("Twiml") or get("Url")):
                         return self._send(400, {"code": 21205, "message": "Url or Twiml required", "status": 400})

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from dialogs.llm import LLMConfig, LLMResponder, build_system_prompt
+from dialogs.llm import LLMConfig
+from dialogs.salesperson import LLMResponder, build_system_prompt
 from dialogs.scriptmap import demo_map
 from dialogs.tests.openai_server import OpenAIServer, error, hang, stream
 from voice.responder import ConversationState, Directive

@@ -283,6 +283,7 @@ class VoicePipeline:
         speed = self.config.pace_speed
         self._frame_s = FRAME_MS / 1000 / speed if speed > 0 else 0.0
         self._lead_s = self.config.lead_ms / 1000 / speed if speed > 0 else 0.0
+        self._transport_failures = 0  # sends the output refused (see the pacer)
         self._turn: _BotTurn | None = None
         self._marks: dict[str, _Sentence] = {}
         self._speculative: asyncio.Task | None = None
@@ -1051,8 +1052,13 @@ class VoicePipeline:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # a transport that cannot send must not kill the pacer for the rest of the call
-                log.exception("output transport failed")
+                # a transport that cannot send must not kill the pacer for the rest of the call; a peer that
+                # went away fails every frame until the hang-up arrives, so only the first failure is logged
+                self._transport_failures += 1
+                if self._transport_failures == 1:
+                    log.exception("output transport failed (later failures of this conversation: debug)")
+                else:
+                    log.debug("output transport failed again (%s)", self._transport_failures, exc_info=True)
 
     async def _on_first_audio(self, turn: _BotTurn) -> None:
         turn.first_audio_at = self.clock()

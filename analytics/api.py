@@ -28,6 +28,18 @@ class FilterQuerySerializer(serializers.Serializer):
     provider = serializers.CharField(required=False, help_text="simulated, voximplant or twilio")
 
 
+class AppliedFiltersSerializer(FilterQuerySerializer):
+    """The filters the figures were computed under: both dates always, ``null`` for a filter not applied."""
+
+    date_from = serializers.DateField()
+    date_to = serializers.DateField()
+    campaign = serializers.IntegerField(allow_null=True)
+    script = serializers.IntegerField(allow_null=True)
+    script_version = serializers.IntegerField(allow_null=True)
+    language = serializers.ChoiceField(choices=Language.choices, allow_null=True)
+    provider = serializers.CharField(allow_null=True, help_text="simulated, voximplant or twilio")
+
+
 class KpiSerializer(serializers.Serializer):
     calls = serializers.IntegerField()
     connect_rate = serializers.FloatField(allow_null=True, help_text="Percent of finished calls.")
@@ -81,7 +93,7 @@ class ObjectionSerializer(serializers.Serializer):
 
 
 class AnalyticsSerializer(serializers.Serializer):
-    filters = FilterQuerySerializer()
+    filters = AppliedFiltersSerializer()
     kpis = KpiSerializer()
     trend = DaySerializer(many=True)
     funnel = FunnelStepSerializer(many=True)

@@ -25,6 +25,7 @@ class CampaignAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "status", "script", "contact_list", "language", "voice", "follow_up_channel"]}),
         (_("Telephony"), {"fields": ["telephony_provider", "caller_id"]}),
+        (_("Answering machines"), {"fields": ["voicemail_mode", "carrier_amd"]}),
         (_("Calling window"), {"fields": ["window_start", "window_end", "weekdays", "timezone_policy", "timezone"]}),
         (_("Pacing and retries"), {"fields": [
             "max_concurrent_calls", "average_call_seconds", "max_attempts", "retry_interval_minutes", "retry_outcomes",

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
 
 from calls.models import Call, CallOutcome, Campaign, Contact, ContactList, DoNotCall
-from calls.services import SingleCallError, call_single_start, campaign_schedule_sync
+from calls.services import CampaignHasCalls, SingleCallError, call_single_start, campaign_delete, campaign_save
 from calls.validators import normalize_phone
 from config.permissions import ModelPermissionsWithView
 from dialogs.models import CampaignLanguage
@@ -94,18 +94,20 @@ class CampaignViewSet(viewsets.ModelViewSet):
     serializer_class = CampaignSerializer
     permission_classes = [ModelPermissionsWithView]
 
+    # the serializer validates; the services write (and keep the beat schedule in step)
     def perform_create(self, serializer):
-        campaign_schedule_sync(campaign=serializer.save(created_by=self.request.user))
+        serializer.instance = campaign_save(fields=serializer.validated_data, created_by=self.request.user)
 
     def perform_update(self, serializer):
-        campaign_schedule_sync(campaign=serializer.save())
+        serializer.instance = campaign_save(fields=serializer.validated_data, campaign=serializer.instance)
 
     def destroy(self, request, *args, **kwargs):
-        campaign = self.get_object()
-        if campaign.calls.exists():  # its calls are the record of who was rung: archive the campaign instead
+        try:
+            campaign_delete(campaign=self.get_object())
+        except CampaignHasCalls:
             return Response({"detail": _("The campaign has calls and cannot be deleted; set its status to "
                                          "archived instead.")}, status=status.HTTP_409_CONFLICT)
-        return super().destroy(request, *args, **kwargs)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ContactListViewSet(viewsets.ModelViewSet):

@@ -35,6 +35,7 @@ from config.voice import (
     shared_provider,
     tts_for_language,
 )
+from config.websocket import PushOnlyFeed
 from voice.endpoint import WebSocketEndpoint
 from voice.events import (
     BackgroundSink,
@@ -45,6 +46,8 @@ from voice.events import (
     TurnMetrics,
     UserTranscript,
 )
+from voice.protocols.base import CLOSE_NORMAL
+from voice.session import EndReason
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +258,13 @@ class MediaStreamConsumer(WebSocketEndpoint):
         from voice.session import MediaSession
 
         protocol = get_provider(self.ctx.provider).media_protocol if self.ctx.provider in PROVIDERS else "twilio"
-        self.live = CallLive(call_id=self.call_id, recorder=self.recorder)
+        tap = self.recorder
+        if self.ctx.voicemail_mode != "off":  # issue 14: our answering-machine detector listens beside the recorder
+            from calls.voicemail import VoicemailWatcher
+
+            tap = VoicemailWatcher(call_id=self.call_id, inner=self.recorder,
+                                   pipeline=lambda: self.session.pipeline if self.session is not None else None)
+        self.live = CallLive(call_id=self.call_id, recorder=tap)  # listen-in and takeover around them (calls.listen)
         self.session = MediaSession(codec_for(protocol), self._build_pipeline, send=self.send_frame,
                                     close=self._close_socket, session_id=f"call-{self.call_id}", tap=self.live.mix,
                                     **media_guard_options(pace=self._pace()))
@@ -346,7 +355,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
 
     async def _close_socket(self, code: int, reason: str) -> None:
         # The flow's end directive (or a protocol error): hang up through the carrier, then close.
-        if code == 1000 and reason == "conversation ended":
+        if code == CLOSE_NORMAL and reason == EndReason.CONVERSATION_ENDED:
             pipeline = self.session.pipeline if self.session is not None else None
             if pipeline is not None and pipeline.transfer:  # issue 14: the callee goes to a person, not hung up
                 from calls.transfer import call_transfer
@@ -358,6 +367,8 @@ class MediaStreamConsumer(WebSocketEndpoint):
                 await database_sync_to_async(services.call_hangup, thread_sensitive=False)(call_id=self.call_id)
             if pipeline is not None and pipeline.end_reason in ("max_duration", "max_silences"):
                 reason = f"limit: {pipeline.end_reason}"  # the call log says which limit ended it
+            elif pipeline is not None and pipeline.end_reason == "voicemail":
+                reason = "voicemail"
         self.end_reason = reason
         await self.close(code, reason)
         await self._finish()
@@ -405,7 +416,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
                 await redis_for_loop().delete(_media_lock_key(self.call_id))
 
 
-class CallMonitorConsumer(AsyncJsonWebsocketConsumer):
+class CallMonitorConsumer(PushOnlyFeed, AsyncJsonWebsocketConsumer):
     """``ws/calls/live/`` (the board) or ``ws/calls/<call_id>/live/``: events pushed by ``call_publish``."""
 
     async def connect(self) -> None:

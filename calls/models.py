@@ -80,6 +80,14 @@ def default_retry_outcomes() -> list[str]:
     return [CallOutcome.NO_ANSWER, CallOutcome.BUSY, CallOutcome.VOICEMAIL]
 
 
+class VoicemailMode(models.TextChoices):
+    """What a campaign's call does when an answering machine picks up."""
+
+    OFF = "off", _("Off: talk as to a person")
+    HANG_UP = "hang_up", _("Hang up")
+    LEAVE_MESSAGE = "leave_message", _("Leave the script's voicemail message")
+
+
 def default_weekdays() -> list[int]:
     return [0, 1, 2, 3, 4]
 
@@ -134,6 +142,16 @@ class Campaign(models.Model):
         _("telephony provider"), max_length=20, choices=Provider.choices, default=Provider.SIMULATED
     )
     caller_id = models.CharField(_("caller id"), max_length=16, blank=True)
+    voicemail_mode = models.CharField(
+        _("on an answering machine"), max_length=16, choices=VoicemailMode.choices, default=VoicemailMode.OFF,
+        help_text=_("Detect answering machines and hang up, or leave the script's voicemail message after the beep. "
+                    "The call ends as «voicemail» and the retry rules apply."),
+    )
+    carrier_amd = models.BooleanField(
+        _("carrier's answering-machine detection"), default=True,
+        help_text=_("Also ask the carrier to detect machines (Twilio, Voximplant); the built-in detector listens "
+                    "on every carrier."),
+    )
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.DRAFT)
     # Calling window, always clamped to 08:00–21:00 in the callee's local time by the planner.
     window_start = models.TimeField(_("window start"), default=time(10, 0))

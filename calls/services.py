@@ -361,19 +361,25 @@ def _histories(campaign_id: int, contact_ids: Iterable[int] | None) -> dict[int,
 
 
 def campaign_plan(
-    *, campaign_id: int, day: date, now: datetime | None = None, contact_ids: Iterable[int] | None = None,
-    dispatch: bool = True,
+    *, campaign_id: int, day: date | None = None, now: datetime | None = None,
+    contact_ids: Iterable[int] | None = None, dispatch: bool = True,
 ) -> PlanResult:
-    """Queue today's calls of a campaign with ETAs inside each contact's window and under the concurrency cap.
+    """Queue ``day``'s calls of a campaign (default: today in its time zone) with ETAs inside each contact's
+    window and under the concurrency cap.
 
     Idempotent: a contact with a call still queued or under way is left alone, and the unique
     (campaign, contact, attempt) constraint stops a concurrent run from placing anything twice.
     """
     now = now or timezone.now()
     result = PlanResult()
-    campaign = Campaign.objects.select_related("script").get(pk=campaign_id)
+    campaign = Campaign.objects.select_related("script").filter(pk=campaign_id).first()
+    if campaign is None:
+        log.warning("campaign %s is gone; nothing to plan", campaign_id)
+        return result
     if campaign.status != Campaign.Status.ACTIVE:
         return result
+    if day is None:
+        day = now.astimezone(_tz(campaign.timezone)).date()
     cap = campaign_concurrency(campaign=campaign)
     grid = _SlotGrid(origin=datetime.combine(day - timedelta(days=1), time(0), ZoneInfo("UTC")),
                      step_s=max(1.0, campaign.average_call_seconds) / cap)
@@ -507,6 +513,32 @@ DISPATCH_TASK = "calls.tasks.dispatch_due_calls"
 DEFAULT_PLAN_CRON = {"minute": "5", "hour": "0"}  # nightly, in CELERY_TIMEZONE
 
 
+class CampaignHasCalls(Exception):
+    """A campaign whose calls are the record of who was rung is archived, never deleted."""
+
+
+@transaction.atomic
+def campaign_save(*, fields: dict[str, Any], campaign: Campaign | None = None, created_by: Any = None) -> Campaign:
+    """Create (no ``campaign``) or update a campaign from validated ``fields``, then keep its beat schedule in step."""
+    fields = dict(fields)
+    many = {f.name: fields.pop(f.name) for f in Campaign._meta.many_to_many if f.name in fields}
+    if campaign is None:
+        campaign = Campaign(created_by=created_by)
+    for name, value in fields.items():
+        setattr(campaign, name, value)
+    campaign.save()
+    for name, values in many.items():
+        getattr(campaign, name).set(values)
+    return campaign_schedule_sync(campaign=campaign)
+
+
+@transaction.atomic
+def campaign_delete(*, campaign: Campaign) -> None:
+    if Call.objects.filter(campaign=campaign).exists():
+        raise CampaignHasCalls(campaign.pk)
+    campaign.delete()
+
+
 @transaction.atomic
 def campaign_schedule_sync(*, campaign: Campaign) -> Campaign:
     """Create or update the campaign's nightly planning ``PeriodicTask`` (and the shared dispatcher).
@@ -584,7 +616,17 @@ class PlaceResult:
     status: str  # dialled | at_cap | settling | skipped | canceled | failed
     call_id: int
     provider_call_id: str = ""
-    wait_s: float = 0.0  # settling: ask again after this long
+    wait_s: float = 0.0  # settling or at_cap: ask again after this long
+
+
+def _wait_for_a_line(call_id: int, campaign: Campaign) -> PlaceResult:
+    """At the cap: ask again after about one call's share of the campaign's line time (2..60 s).
+
+    The call stays held by its task meanwhile (``dispatched_at``), so the dispatcher does not hand it out twice.
+    """
+    Call.objects.filter(pk=call_id).update(dispatched_at=timezone.now())
+    share = campaign.average_call_seconds / max(1, campaign.max_concurrent_calls)
+    return PlaceResult("at_cap", call_id, wait_s=max(2.0, min(60.0, share)))
 
 
 def call_place(*, call_id: int) -> PlaceResult:
@@ -617,11 +659,10 @@ def call_place(*, call_id: int) -> PlaceResult:
                 call_transition(call_id=call_id, to=S.CANCELED, reason="do not call")
                 return PlaceResult("canceled", call_id)
             live = Call.objects.filter(campaign_id=campaign.pk, status__in=LIVE_STATUSES).count()
-            if live >= campaign.max_concurrent_calls:
-                return PlaceResult("at_cap", call_id)
             stt_cap = stt_max_conversations()
-            if stt_cap is not None and Call.objects.filter(status__in=LIVE_STATUSES).count() >= stt_cap:
-                return PlaceResult("at_cap", call_id)  # speech recognition serves no more conversations in time
+            if live >= campaign.max_concurrent_calls or (  # or speech recognition serves no more in time
+                    stt_cap is not None and Call.objects.filter(status__in=LIVE_STATUSES).count() >= stt_cap):
+                return _wait_for_a_line(call_id, campaign)
             call = call_transition(call_id=call_id, to=S.DIALING, provider=campaign.telephony_provider)
         elif call.status == S.DIALING and not call.provider_call_id:
             if call.dial_requested_at is not None:
@@ -642,7 +683,8 @@ def call_place(*, call_id: int) -> PlaceResult:
         media_token=call_media_token(call_id=call.pk),
         status_callback_url=public_url(f"/calls/telephony/{provider.name}/status/{call.pk}/"),
         language=campaign.language,
-        custom={"campaign_id": campaign.pk, "attempt": call.attempt, "simulation": campaign.simulation},
+        custom={"campaign_id": campaign.pk, "attempt": call.attempt, "simulation": campaign.simulation,
+                "voicemail": {"mode": campaign.voicemail_mode, "carrier_amd": campaign.carrier_amd}},
     )
     try:
         placed = provider.dial(request=request)
@@ -700,6 +742,8 @@ def call_progress(*, call_id: int, event: str, **data: Any) -> Call | None:
         if event in PROGRESS_OUTCOMES:
             if call.status in AFTER_END_STATUSES or call.status == S.CANCELED:
                 return call
+            if event == "completed" and CallEvent.objects.filter(call_id=call_id, kind="voicemail").exists():
+                event = "voicemail"  # a machine answered and was dealt with (calls.voicemail): not a conversation
             if event == "failed":
                 record_carrier_error(provider=call.provider or "unknown", code=data.get("code") or "call_failed")
             return call_transition(call_id=call_id, to=S.ENDED, outcome=PROGRESS_OUTCOMES[event], **data)
@@ -832,6 +876,7 @@ class CallMediaContext:
     # words the recogniser should expect (company, products, cities from the script): pass it as
     # ``stt.transcribe(..., prompt=ctx.stt_prompt)``
     stt_prompt: str = ""
+    voicemail_mode: str = "off"  # Campaign.voicemail_mode: the media path listens for a machine unless "off"
 
 
 LIVE_FOR_MEDIA = (S.DIALING, S.RINGING, S.IN_PROGRESS)
@@ -860,7 +905,7 @@ def call_media_context(*, call_id: int) -> CallMediaContext | None:
                             provider=call.provider or call.campaign.telephony_provider,
                             provider_call_id=call.provider_call_id, language=language,
                             voice=call.campaign.voice, script_map=script_map, variables=variables, scripts=scripts,
-                            stt_prompt=speech_prompt(script_map))
+                            stt_prompt=speech_prompt(script_map), voicemail_mode=call.campaign.voicemail_mode)
 
 
 def call_language_heard(*, ctx: CallMediaContext, current: str, detected: str, text: str = "",

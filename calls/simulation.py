@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from calls.models import Call, CallOutcome, Campaign, Contact, ContactList
+from calls.models import Call, CallOutcome, Campaign, Contact, ContactList, VoicemailMode
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class RehearsalResult:
 
 
 def campaign_create_for_rehearsal(*, contacts: int, seed: int = 1, shares: dict | None = None,
-                                  concurrency: int = 4) -> Campaign:
+                                  concurrency: int = 4, voicemail_mode: str = VoicemailMode.LEAVE_MESSAGE) -> Campaign:
     from config.demo import data
     from config.demo.services import demo_seed
     from dialogs.models import Script
@@ -98,6 +98,7 @@ def campaign_create_for_rehearsal(*, contacts: int, seed: int = 1, shares: dict 
             telephony_provider=Campaign.Provider.SIMULATED, window_start=dtime(8), window_end=dtime(21),
             weekdays=list(range(7)), timezone=tz, max_concurrent_calls=concurrency, average_call_seconds=8,
             max_attempts=1, simulation={**(shares or {}), "seed": seed},
+            voicemail_mode=voicemail_mode,  # a simulated answering machine gets the script's message by default
         )
 
 
@@ -132,7 +133,7 @@ def rehearsal_result(*, campaign_id: int) -> RehearsalResult:
 
 def campaign_rehearse(*, contacts: int, seed: int = 1, timeout_s: float = 900, pace_speed: float = 4.0,
                       callee_stt: str | None = None, concurrency: int = 4, shares: dict | None = None,
-                      workers: int = 4) -> RehearsalResult:
+                      workers: int = 4, voicemail_mode: str = VoicemailMode.LEAVE_MESSAGE) -> RehearsalResult:
     started = time.monotonic()
     from config.live_server import live_server_url
 
@@ -146,7 +147,7 @@ def campaign_rehearse(*, contacts: int, seed: int = 1, timeout_s: float = 900, p
         settings.TELEPHONY = {**settings.TELEPHONY, "PUBLIC_BASE_URL": base_url, "SIMULATED": simulated}
         try:
             campaign = _rehearse_until_done(contacts=contacts, seed=seed, shares=shares, concurrency=concurrency,
-                                            deadline=started + timeout_s)
+                                            deadline=started + timeout_s, voicemail_mode=voicemail_mode)
         finally:
             settings.TELEPHONY = saved
     result = rehearsal_result(campaign_id=campaign.pk)
@@ -155,11 +156,12 @@ def campaign_rehearse(*, contacts: int, seed: int = 1, timeout_s: float = 900, p
 
 
 def _rehearse_until_done(*, contacts: int, seed: int, shares: dict | None, concurrency: int,
-                         deadline: float) -> Campaign:
+                         deadline: float, voicemail_mode: str) -> Campaign:
     from calls.services import calls_dispatch_due, campaign_plan
     from calls.telephony.simulated import carrier_idle
 
-    campaign = campaign_create_for_rehearsal(contacts=contacts, seed=seed, shares=shares, concurrency=concurrency)
+    campaign = campaign_create_for_rehearsal(contacts=contacts, seed=seed, shares=shares, concurrency=concurrency,
+                                             voicemail_mode=voicemail_mode)
     today = timezone.now().astimezone(ZoneInfo(campaign.timezone)).date()
     plan = campaign_plan(campaign_id=campaign.pk, day=today)
     log.info("rehearsal campaign %s: %s", campaign.pk, plan.to_dict())

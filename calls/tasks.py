@@ -9,7 +9,6 @@ import logging
 from datetime import date
 
 from celery import shared_task
-from django.utils import timezone
 
 from voice.errors import ProviderError, ProviderTimeout, ProviderUnavailable
 
@@ -19,14 +18,9 @@ log = logging.getLogger(__name__)
 @shared_task(acks_late=True, time_limit=30 * 60, soft_time_limit=28 * 60)
 def plan_campaign(campaign_id: int, day: str | None = None, contact_ids: list[int] | None = None) -> dict:
     """Plan ``day`` (ISO date; default today in the campaign's time zone)."""
-    from calls.models import Campaign
-    from calls.services import _tz, campaign_plan
+    from calls.services import campaign_plan
 
-    campaign = Campaign.objects.filter(pk=campaign_id).first()
-    if campaign is None:
-        log.warning("plan_campaign: campaign %s is gone", campaign_id)
-        return {}
-    the_day = date.fromisoformat(day) if day else timezone.now().astimezone(_tz(campaign.timezone)).date()
+    the_day = date.fromisoformat(day) if day else None
     return campaign_plan(campaign_id=campaign_id, day=the_day, contact_ids=contact_ids).to_dict()
 
 
@@ -51,7 +45,6 @@ def place_call(self, call_id: int, carrier_failures: int = 0) -> str:
     Retries are explicit rather than ``autoretry_for``: waiting for a free line is not a failure and
     must not use up the carrier-error budget, and the last carrier error has to fail the call.
     """
-    from calls.models import Call
     from calls.services import call_fail, call_place
 
     try:
@@ -68,13 +61,9 @@ def place_call(self, call_id: int, carrier_failures: int = 0) -> str:
     if result.status == "settling":  # the last request may have rung the person: wait for the carrier's word
         raise self.retry(countdown=min(MAX_COUNTDOWN_S, max(5.0, result.wait_s)),
                          kwargs={"call_id": call_id, "carrier_failures": carrier_failures})
-    if result.status == "at_cap":
-        campaign = Call.objects.filter(pk=call_id).values_list("campaign__average_call_seconds",
-                                                               "campaign__max_concurrent_calls").first()
-        wait = max(2, min(MAX_COUNTDOWN_S, (campaign[0] / max(1, campaign[1])) if campaign else 10))
-        # still held by a live task: the dispatcher must not hand it out again
-        Call.objects.filter(pk=call_id).update(dispatched_at=timezone.now())
-        raise self.retry(countdown=wait, kwargs={"call_id": call_id, "carrier_failures": carrier_failures})
+    if result.status == "at_cap":  # waiting for a free line is not a failure: the carrier budget is kept
+        raise self.retry(countdown=min(MAX_COUNTDOWN_S, result.wait_s),
+                         kwargs={"call_id": call_id, "carrier_failures": carrier_failures})
     return result.status
 
 

@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from calls.services import call_progress, call_provider_id_seen, public_url
 from calls.telephony.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, callback_first_use, callback_verify
+from calls.voicemail import ANSWERED_BY, call_voicemail_carrier
 
 log = logging.getLogger(__name__)
 MAX_DURATION_S = 24 * 3600  # no call lasts a day; a larger figure is a broken or forged report
@@ -34,30 +35,60 @@ class VoximplantReport(serializers.Serializer):
     call_id = serializers.IntegerField(min_value=1)
     session_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
     duration = serializers.FloatField(min_value=0, max_value=MAX_DURATION_S, required=False, allow_null=True)
+    answered_by = serializers.ChoiceField(choices=sorted(ANSWERED_BY), required=False)  # event "amd"
 
 
 def _bad_request(errors) -> JsonResponse:
     return JsonResponse({"error": "invalid callback", "detail": errors}, status=400)
 
 
-@csrf_exempt
-@require_POST
-def twilio_status(request: HttpRequest, call_id: int) -> HttpResponse:
-    from calls.telephony import get_provider
-    from calls.telephony.twilio import twilio_progress
+class TwilioAmdForm(serializers.Serializer):
+    """Twilio's async AMD callback: who answered (``AnsweredBy``) and how long the detection took."""
 
-    provider = get_provider("twilio")
+    CallSid = serializers.CharField(max_length=64)
+    AnsweredBy = serializers.ChoiceField(choices=sorted(ANSWERED_BY))
+    MachineDetectionDuration = serializers.IntegerField(min_value=0, max_value=MAX_DURATION_S * 1000, required=False)
+
+
+def _twilio_fields(request: HttpRequest, call_id: int, what: str, form_class, number_field: str):
+    """The callback's validated fields when Twilio's signature holds; otherwise the refusal to answer with."""
+    from calls.telephony import get_provider
+
     params = request.POST.dict()
     # Twilio signs the URL it was given, which is the public one, not what a proxy hands to Django.
     url = public_url(request.get_full_path())
-    if not provider.validate_callback(url=url, params=params, signature=request.headers.get("X-Twilio-Signature", "")):
-        log.warning("twilio status callback for call %s: bad signature", call_id)
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not get_provider("twilio").validate_callback(url=url, params=params, signature=signature):
+        log.warning("twilio %s callback for call %s: bad signature", what, call_id)
         return HttpResponseForbidden("bad signature")
-    form = TwilioStatusForm(data={k: v for k, v in params.items() if v != "" or k != "CallDuration"})
+    # an empty number (a call that never connected has CallDuration="") is one that was not sent
+    form = form_class(data={k: v for k, v in params.items() if v != "" or k != number_field})
     if not form.is_valid():
-        log.warning("twilio status callback for call %s: invalid fields %s", call_id, sorted(form.errors))
+        log.warning("twilio %s callback for call %s: invalid fields %s", what, call_id, sorted(form.errors))
         return _bad_request(form.errors)
-    fields = form.validated_data
+    return form.validated_data
+
+
+@csrf_exempt
+@require_POST
+def twilio_amd(request: HttpRequest, call_id: int) -> HttpResponse:
+    """``AsyncAmdStatusCallback``: a machine may get the voicemail message or a hang-up (``calls.voicemail``)."""
+    fields = _twilio_fields(request, call_id, "AMD", TwilioAmdForm, "MachineDetectionDuration")
+    if isinstance(fields, HttpResponse):
+        return fields
+    call_provider_id_seen(call_id=call_id, provider_call_id=fields["CallSid"])
+    call_voicemail_carrier(call_id=call_id, answered_by=fields["AnsweredBy"], source="twilio")
+    return HttpResponse(status=204)
+
+
+@csrf_exempt
+@require_POST
+def twilio_status(request: HttpRequest, call_id: int) -> HttpResponse:
+    from calls.telephony.twilio import twilio_progress
+
+    fields = _twilio_fields(request, call_id, "status", TwilioStatusForm, "CallDuration")
+    if isinstance(fields, HttpResponse):
+        return fields
     progress = twilio_progress(fields)
     if progress:
         data = {"provider_call_id": fields.get("CallSid", "")}
@@ -94,6 +125,10 @@ def voximplant_status(request: HttpRequest, call_id: int) -> HttpResponse:
     if not callback_first_use(signature=signature):
         log.warning("voximplant result for call %s: replayed signature", call_id)
         return JsonResponse({"error": "replayed callback"}, status=409)
+    if form.validated_data["event"] == "amd":  # the scenario hangs up when the answer says so
+        action = call_voicemail_carrier(call_id=call_id, answered_by=form.validated_data.get("answered_by", "unknown"),
+                                        source="voximplant")
+        return JsonResponse({"action": action})
     data = {}
     if form.validated_data.get("duration"):
         data["duration_s"] = form.validated_data["duration"]

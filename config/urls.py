@@ -39,6 +39,7 @@ urlpatterns = [
     path("telegram/webhook/", telegram_webhook, name="telegram_webhook"),  # Telegram's secret header
 ]
 
+handler404 = "config.views.not_found"
 handler500 = "config.views.server_error"
 
 # Nothing under MEDIA_URL is served by URL, in any setting: recordings go through views that check the

@@ -67,3 +67,14 @@ def server_error(request: HttpRequest) -> HttpResponse:
             return HttpResponseServerError(loader.get_template("500.html").render())
         except Exception:
             return HttpResponseServerError("<h1>Server error (500)</h1>")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """An ``/api/`` path no route matches (``/api/calls/1.5/``) answers JSON like the API's own 404s; else the page."""
+    if request.path.startswith("/api/"):
+        from rest_framework.exceptions import NotFound
+
+        return JsonResponse({"detail": str(NotFound.default_detail), "code": NotFound.default_code}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)

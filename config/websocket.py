@@ -5,15 +5,21 @@ Channels' ``AllowedHostsOriginValidator`` lets any Origin through when ALLOWED_H
 feed with their cookies. Here an Origin passes when it is the served host itself (the Host header,
 which Django must also allow), a host ALLOWED_HOSTS names explicitly, or one of
 CSRF_TRUSTED_ORIGINS. A connection without Origin (no browser sends one) is refused.
+
+``PushOnlyFeed`` is what the browser's read-only feeds do with a frame the page never sends.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from urllib.parse import urlparse
 
 from channels.security.websocket import OriginValidator, WebsocketDenier
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+
+log = logging.getLogger(__name__)
 
 
 def _header(scope, name: bytes) -> str:
@@ -47,3 +53,29 @@ class BrowserOriginValidator(OriginValidator):
         explicit = [pattern for pattern in allowed_hosts if pattern != "*"]
         trusted = list(getattr(settings, "CSRF_TRUSTED_ORIGINS", []))
         return any(self.match_allowed_origin(parsed, pattern) for pattern in [*explicit, *trusted])
+
+
+# A push-only feed (the call board, a call's live view, a session's review) takes nothing from the page.
+FEED_MAX_FRAME_CHARS = 16 * 1024
+
+
+class PushOnlyFeed:
+    """Mixin for a Channels consumer the server only pushes to: a frame from the client is a fault.
+
+    It is answered with a JSON ``{"type": "error", "code", "reason"}`` and a 4xxx close (4003 a binary
+    frame, 4009 a frame over 16 KB, 4400 anything else), never parsed and never stored. Without this a
+    JSON consumer raised on a non-JSON or binary frame: the server logged an error and closed with 1011.
+    """
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs) -> None:
+        from voice.protocols.base import CLOSE_BAD_MESSAGE, CLOSE_TOO_BIG, CLOSE_UNSUPPORTED_DATA
+
+        if bytes_data is not None:
+            code, reason = CLOSE_UNSUPPORTED_DATA, "this feed accepts no binary frames"
+        elif len(text_data or "") > FEED_MAX_FRAME_CHARS:
+            code, reason = CLOSE_TOO_BIG, f"frame of {len(text_data or '')} characters over {FEED_MAX_FRAME_CHARS}"
+        else:
+            code, reason = CLOSE_BAD_MESSAGE, "this feed accepts no messages"
+        log.info("%s: closing with %s: %s", type(self).__name__, code, reason)
+        await self.send(text_data=json.dumps({"type": "error", "code": code, "reason": reason}))
+        await self.close(code=code, reason=reason)

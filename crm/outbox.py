@@ -180,8 +180,11 @@ def _send_follow_up(message: OutboxMessage) -> dict[str, Any]:
     from crm.messaging import get_messaging
 
     FollowUp.objects.filter(outbox_key=message.key).update(attempts=F("attempts") + 1)
+    # an earlier attempt (this run's or one before a "send again") may have reached the vendor unanswered
+    resume = message.attempts > 1 or bool(message.last_error)
     try:
-        external_id = get_messaging(message.target).send(to=message.payload["to"], text=message.payload["text"])
+        external_id = get_messaging(message.target).send(to=message.payload["to"], text=message.payload["text"],
+                                                         resume=resume, since=message.created_at)
     except ProviderError as exc:
         if message.target == "telegram" and exc.status == 403:  # the user blocked the bot: SMS links again
             from crm.services import telegram_chat_unbind

@@ -7,20 +7,20 @@ with an HMAC of it (Telegram allows 64 characters of ``A-Z a-z 0-9 _ -``), so a 
 up for another contact. Webhook updates carry ``X-Telegram-Bot-Api-Secret-Token``, the
 ``secret_token`` given to ``setWebhook``.
 
-Errors map to the provider family: Telegram answers ``{"ok": false, "error_code", "description",
-"parameters": {"retry_after"}}``; 429 (flood control, with its ``retry_after``) and 5xx are retried,
-401/404 (a wrong token) are configuration errors, 400 (chat not found) and 403 (the user blocked the
-bot) are final.
+The Bot API is reached through python-telegram-bot. Its errors map to the provider family: 429 (flood
+control, with its ``retry_after``), timeouts and 5xx are retried, 401/404 (a wrong token) are auth
+errors, 400 (chat not found) and 403 (the user blocked the bot) are final.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
@@ -97,7 +97,11 @@ def secret_matches(header: str | None) -> bool:
 
 
 class BotAPI:
-    """``POST <API_URL>/bot<token>/<method>`` with a JSON body; answers ``{"ok": true, "result": …}``."""
+    """The Bot API through python-telegram-bot's ``Bot`` (``sendMessage``, ``setWebhook``), for sync callers.
+
+    The outbox delivers from worker threads, so each call runs the library's coroutine on its own short
+    event loop. ``api_url`` points the library at another host (a local stand-in in tests).
+    """
 
     def __init__(self, token: str = "", api_url: str = "", timeout_s: float | None = None):
         self.token = token or conf("BOT_TOKEN")
@@ -106,50 +110,59 @@ class BotAPI:
         self.api_url = (api_url or conf("API_URL") or "https://api.telegram.org").rstrip("/")
         self.timeout_s = float(timeout_s if timeout_s is not None else conf("TIMEOUT_S", 10.0))
 
-    def call(self, method: str, payload: dict[str, Any]) -> Any:
+    def call(self, method: str, action: Callable[[Any], Awaitable[Any]]) -> Any:
+        """Run ``action(bot)`` on a fresh ``telegram.Bot``; its errors come back as the provider family."""
+        from telegram import Bot
+        from telegram.error import TelegramError
+        from telegram.request import HTTPXRequest
+
+        async def run() -> Any:
+            t = self.timeout_s
+            request = HTTPXRequest(connection_pool_size=1, connect_timeout=t, read_timeout=t, write_timeout=t,
+                                   pool_timeout=t)
+            bot = Bot(self.token, base_url=f"{self.api_url}/bot", request=request)
+            try:
+                return await action(bot)
+            finally:
+                await request.shutdown()
+
         try:
-            response = httpx.post(f"{self.api_url}/bot{self.token}/{method}", json=payload, timeout=self.timeout_s)
-        except httpx.TimeoutException as exc:
-            raise ProviderTimeout(f"{method}: timed out", provider=PROVIDER) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderUnavailable(f"{method}: {exc}", provider=PROVIDER) from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            if response.status_code >= 500:
-                raise ProviderUnavailable(f"{method}: HTTP {response.status_code}", provider=PROVIDER,
-                                          status=response.status_code)
-            raise ProviderBadResponse(f"{method}: HTTP {response.status_code}, not a Bot API answer",
-                                      provider=PROVIDER, status=response.status_code)
-        if body.get("ok") is True:
-            return body.get("result")
-        raise api_error(method, body, response.status_code)
+            return asyncio.run(run())
+        except TelegramError as exc:
+            raise api_error(method, exc) from exc
 
     def send_message(self, *, chat_id: int | str, text: str) -> int:
+        from telegram import LinkPreviewOptions
+
         text = text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
-        result = self.call("sendMessage", {"chat_id": chat_id, "text": text, "link_preview_options":
-                                           {"is_disabled": True}})
-        if not isinstance(result, dict) or not isinstance(result.get("message_id"), int):
-            raise ProviderBadResponse("sendMessage answered without a message_id", provider=PROVIDER)
-        return result["message_id"]
+        message = self.call("sendMessage", lambda bot: bot.send_message(
+            chat_id=chat_id, text=text, link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        return message.message_id
 
     def set_webhook(self, *, url: str, secret_token: str) -> bool:
-        return bool(self.call("setWebhook", {"url": url, "secret_token": secret_token,
-                                             "allowed_updates": ["message"]}))
+        return bool(self.call("setWebhook", lambda bot: bot.set_webhook(
+            url=url, secret_token=secret_token, allowed_updates=["message"])))
 
 
-def api_error(method: str, body: dict[str, Any], status: int) -> ProviderError:
-    code = body.get("error_code") if isinstance(body.get("error_code"), int) else status
-    message = f"{method}: {code} {body.get('description') or ''}".strip()
-    parameters = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
-    if code == 429:
-        retry_after = parameters.get("retry_after")
-        return ProviderUnavailable(message, provider=PROVIDER, status=code,
-                                   retry_after_s=float(retry_after) if isinstance(retry_after, int | float) else None)
-    if code >= 500:
-        return ProviderUnavailable(message, provider=PROVIDER, status=code)
-    if code in (401, 404):  # a wrong or revoked bot token
-        return ProviderAuthError(message, provider=PROVIDER, status=code)
-    return ProviderBadResponse(message, provider=PROVIDER, status=code)  # 400 chat not found, 403 blocked
+def api_error(method: str, exc: Exception) -> ProviderError:
+    """python-telegram-bot's exceptions -> the provider family (what the outbox retries, and what is final)."""
+    from telegram import error
+
+    def said(status: int | None = None) -> str:
+        return f"{method}: {status} {exc}" if status else f"{method}: {exc}"
+
+    if isinstance(exc, error.RetryAfter):  # 429 flood control: wait at least what Telegram says
+        wait = exc.retry_after  # seconds today, a timedelta in a later major version: both work here
+        return ProviderUnavailable(said(429), provider=PROVIDER, status=429, retry_after_s=float(
+            wait.total_seconds() if hasattr(wait, "total_seconds") else wait))
+    if isinstance(exc, error.TimedOut):
+        return ProviderTimeout(said(), provider=PROVIDER)
+    if isinstance(exc, error.InvalidToken | error.EndPointNotFound):  # a wrong or revoked bot token
+        return ProviderAuthError(said(401), provider=PROVIDER, status=401)
+    if isinstance(exc, error.Forbidden):  # the user blocked the bot: final
+        return ProviderBadResponse(said(403), provider=PROVIDER, status=403)
+    if isinstance(exc, error.BadRequest):  # chat not found, text empty or too long: final
+        return ProviderBadResponse(said(400), provider=PROVIDER, status=400)
+    if isinstance(exc, error.NetworkError):  # connection failures and 5xx (a proxy's 502, Telegram's 500)
+        return ProviderUnavailable(said(), provider=PROVIDER)
+    return ProviderBadResponse(said(), provider=PROVIDER)

@@ -31,7 +31,8 @@ Format (keys marked * are required)::
         "clarify": [...], "fallback": [...], "end": [...], "polite_end": [...],
         "wrong_number": [...], "callback_confirm": [...], "ask_callback_time": [...],
         "contact_thanks": [...], "ask_contact_again": [...],
-        "holding": [...], "not_heard": [...]   # optional; defaults per language in voice.pipeline
+        "holding": [...], "not_heard": [...],  # optional; defaults per language in voice.pipeline
+        "voicemail": [...]                     # optional: left on an answering machine (VOICEMAIL_PHRASES)
       },
       "goals": {                              # what counts as success; slot names must be known
         "decision_maker_contact": {"any_of": ["phone", "email"]},
@@ -127,6 +128,7 @@ PHRASE_KINDS = (
     "silence_prompt",
     "silence_end",
     "limit_end",
+    "voicemail",  # optional: the message left on an answering machine (campaigns that leave one)
     # the message after the call, per outcome (optional; a neutral default is used without them)
     "follow_up_interested",
     "follow_up_callback",
@@ -148,6 +150,14 @@ LIMIT_PHRASES = {
            "silence_end": "Чунин менамояд, ки алоқа қатъ шуд. Дафъаи дигар занг мезанам. Хайр!",
            "limit_end": "Дигар вақтатонро намегирам. Ташаккур барои суҳбат, хайр!"},
 }
+# Left on an answering machine after the beep when a campaign says so and the script has no ``voicemail`` phrase.
+VOICEMAIL_PHRASES = {
+    "ru": "Здравствуйте! Мы звонили вам по рабочему вопросу и перезвоним позже. Всего доброго!",
+    "en": "Hello! We called you on a business matter and will call again later. Goodbye!",
+    "uz": "Assalomu alaykum! Sizga ish yuzasidan qo'ng'iroq qildik, keyinroq qayta qo'ng'iroq qilamiz. Xayr!",
+    "tg": "Ассалому алейкум! Мо ба шумо оид ба кор занг задем ва баъдтар боз занг мезанем. Хайр!",
+}
+
 TRANSFER_KEYS = ("to", "queue", "phrases")
 TRANSFER_PHRASES = {
     "ru": "Соединяю вас с менеджером, оставайтесь, пожалуйста, на линии.",
@@ -284,9 +294,38 @@ class _Validator:
         if not isinstance(data, Mapping):
             self.add("", "type", "the dialogue map must be a JSON object")
             return self.problems
-        phrases: list[tuple[str, str]] = []
+        self.phrases: list[tuple[str, str]] = []  # (path, text) of every phrase, for the variables check
+        self.stage_names: set[str] = set()
+        stages = self._stages(data)
+        start = self._start(data, stages)
+        self._settings(data)
+        edges, handled = self._stage_bodies(data, stages)
+        objection_targets = self._objections(data, stages)
+        self._phrase_block(data, "intent_responses", INTENT_LABELS, "unknown_intent", "unknown intent «{}»",
+                           "must be an object of intent -> phrases")
+        has_transfer = self.transfer(data.get("transfer"))
+        self._limits(data)
+        svc = self._phrase_block(data, "phrases", PHRASE_KINDS, "unknown_key", "unknown phrase kind «{}»",
+                                 "must be an object of phrase kind -> phrases")
+        for kind in ("clarify", "fallback", "end"):
+            if kind not in svc:
+                self.add(_ptr("phrases", kind), "missing", f"the «{kind}» phrases are required")
+        self._faq(data)
+        self._goals(data)
+        self._intents(data, handled, has_transfer)
+        if not has_transfer:
+            for path in self.transfer_used:
+                self.add(path, "transfer_no_target", "«@transfer» needs a «transfer» block with «to» or «queue»")
+        elif isinstance(data.get("transfer"), Mapping):
+            self.phrases += self.phrase_list(data["transfer"].get("phrases"), "/transfer/phrases", required=False)
+        self._variables(data)
+        self._reachability(stages, start, edges, objection_targets)
+        return self.problems
+
+    # -- structure ---------------------------------------------------------------------------
+
+    def _stages(self, data: Mapping[str, Any]) -> Mapping[str, Any]:
         stages = data.get("stages")
-        stage_names: set[str] = set()
         if stages is None:
             self.add("/stages", "missing", "is required")
             stages = {}
@@ -295,21 +334,25 @@ class _Validator:
             stages = {}
         elif not stages:
             self.add("/stages", "empty", "needs at least one stage")
-        stage_names = {str(k) for k in stages}
-        for name in stage_names:
+        self.stage_names = {str(k) for k in stages}
+        for name in self.stage_names:
             if not _STAGE_NAME_RE.match(name) or name.startswith("@"):
                 self.add(_ptr("stages", name), "bad_name", f"stage name «{name}» must be lower_snake_case")
         for name in CANONICAL_STAGES:
-            if stages and name not in stage_names:
+            if stages and name not in self.stage_names:
                 self.add(_ptr("stages"), "missing_stage", f"the canonical stage «{name}» is missing")
+        return stages
 
+    def _start(self, data: Mapping[str, Any], stages: Mapping[str, Any]) -> str | None:
         start = data.get("start", "greeting")
         if not isinstance(start, str):
             self.add("/start", "type", "must be a stage name")
-            start = None
-        elif stages and start not in stage_names:
+            return None
+        if stages and start not in self.stage_names:
             self.add("/start", "unknown_stage", f"unknown stage «{start}»")
+        return start
 
+    def _settings(self, data: Mapping[str, Any]) -> None:
         lang = data.get("language")
         if lang is not None and lang not in SCRIPT_LANGUAGES:
             self.add("/language", "bad_value", "must be one of " + ", ".join(f"«{x}»" for x in SCRIPT_LANGUAGES))
@@ -323,32 +366,35 @@ class _Validator:
         if variables is not None and not isinstance(variables, Mapping):
             self.add("/variables", "type", "must be an object")
 
+    def _object(self, data: Mapping[str, Any], key: str, message: str, *, base: str = "") -> Mapping[str, Any]:
+        """``data[key]`` when it is an object (or absent: empty); a problem at ``base/key`` and empty otherwise."""
+        value = data.get(key, {})
+        if not isinstance(value, Mapping):
+            self.add(f"{base}/{key}", "type", message)
+            return {}
+        return value
+
+    def _stage_bodies(self, data: Mapping[str, Any], stages: Mapping[str, Any]) -> tuple[dict[str, set[str]], set[str]]:
+        """Each stage's phrases, transitions, default and finality; the graph's edges and the intents handled."""
         edges: dict[str, set[str]] = {}
         handled: set[str] = set()
-        global_tr = data.get("global_transitions", {})
-        if not isinstance(global_tr, Mapping):
-            self.add("/global_transitions", "type", "must be an object of intent -> target")
-            global_tr = {}
-        global_targets = self.transitions(global_tr, "/global_transitions", stage_names, handled)
-
+        global_tr = self._object(data, "global_transitions", "must be an object of intent -> target")
+        global_targets = self.transitions(global_tr, "/global_transitions", self.stage_names, handled)
         for name, stage in stages.items():
             base = _ptr("stages", name)
             if not isinstance(stage, Mapping):
                 self.add(base, "type", "a stage must be an object")
                 edges[name] = set()
                 continue
-            phrases += self.phrase_list(stage.get("phrases"), base + "/phrases")
-            phrases += self.phrase_list(stage.get("prompt"), base + "/prompt", required=False)
-            tr = stage.get("transitions", {})
-            if not isinstance(tr, Mapping):
-                self.add(base + "/transitions", "type", "must be an object of intent -> target")
-                tr = {}
-            targets = self.transitions(tr, base + "/transitions", stage_names, handled)
+            self.phrases += self.phrase_list(stage.get("phrases"), base + "/phrases")
+            self.phrases += self.phrase_list(stage.get("prompt"), base + "/prompt", required=False)
+            tr = self._object(stage, "transitions", "must be an object of intent -> target", base=base)
+            targets = self.transitions(tr, base + "/transitions", self.stage_names, handled)
             default = stage.get("default")
             if default is not None:
                 if not isinstance(default, str):
                     self.add(base + "/default", "type", "must be a stage name")
-                elif default not in stage_names and default not in SPECIAL_TARGETS:
+                elif default not in self.stage_names and default not in SPECIAL_TARGETS:
                     self.add(base + "/default", "unknown_stage", f"unknown stage «{default}»")
                 else:
                     targets.add(default)
@@ -358,12 +404,12 @@ class _Validator:
             elif not final and not tr and default is None and not global_tr:
                 self.add(base + "/transitions", "dead_end", "a non-final stage needs transitions or a default")
             edges[name] = targets | global_targets
+        return edges, handled
 
-        objections = data.get("objections", {})
-        if not isinstance(objections, Mapping):
-            self.add("/objections", "type", "must be an object of objection label -> handling")
-            objections = {}
-        objection_targets: set[str] = set()
+    def _objections(self, data: Mapping[str, Any], stages: Mapping[str, Any]) -> set[str]:
+        """Each objection's responses and where it leads; the stages objections reach."""
+        objections = self._object(data, "objections", "must be an object of objection label -> handling")
+        targets: set[str] = set()
         for label, obj in objections.items():
             base = _ptr("objections", label)
             if label not in OBJECTION_LABELS:
@@ -375,58 +421,45 @@ class _Validator:
             if responses is None or (isinstance(responses, list) and not responses):
                 self.add(base + "/responses", "objection_no_response", f"objection «{label}» has no response")
             else:
-                phrases += self.phrase_list(responses, base + "/responses")
+                self.phrases += self.phrase_list(responses, base + "/responses")
             nxt = obj.get("next")
             if nxt is not None:
                 if not isinstance(nxt, str):
                     self.add(base + "/next", "type", "must be a stage name")
-                elif nxt not in stage_names and nxt not in SPECIAL_TARGETS:
+                elif nxt not in self.stage_names and nxt not in SPECIAL_TARGETS:
                     self.add(base + "/next", "unknown_stage", f"unknown stage «{nxt}»")
                 else:
-                    objection_targets.add(nxt)
+                    targets.add(nxt)
                     if nxt == "@transfer":
                         self.transfer_used.append(base + "/next")
-            elif "objection_handling" not in stage_names and stages:
+            elif "objection_handling" not in self.stage_names and stages:
                 self.add(base + "/next", "unknown_stage", "no «next» and no «objection_handling» stage to go to")
-        if objections and "objection_handling" in stage_names:
-            objection_targets.add("objection_handling")
+        if objections and "objection_handling" in self.stage_names:
+            targets.add("objection_handling")
         for label in OBJECTION_LABELS:
             if objections and label not in objections:
                 self.add(_ptr("objections", label), "objection_no_response", f"objection «{label}» has no response")
+        return targets
 
-        ir = data.get("intent_responses", {})
-        if not isinstance(ir, Mapping):
-            self.add("/intent_responses", "type", "must be an object of intent -> phrases")
-            ir = {}
-        for label, value in ir.items():
-            if label not in INTENT_LABELS:
-                self.add(_ptr("intent_responses", label), "unknown_intent", f"unknown intent «{label}»")
-            phrases += self.phrase_list(value, _ptr("intent_responses", label))
+    def _phrase_block(self, data: Mapping[str, Any], key: str, known: Iterable[str], code: str, unknown: str,
+                      message: str) -> Mapping[str, Any]:
+        """An object of name -> phrases whose names come from ``known``."""
+        block = self._object(data, key, message)
+        for name, value in block.items():
+            if name not in known:
+                self.add(_ptr(key, name), code, unknown.format(name))
+            self.phrases += self.phrase_list(value, _ptr(key, name))
+        return block
 
-        has_transfer = self.transfer(data.get("transfer"))
-
-        limits = data.get("limits", {})
-        if not isinstance(limits, Mapping):
-            self.add("/limits", "type", "must be an object: max_call_s, max_silences, silence_s")
-            limits = {}
+    def _limits(self, data: Mapping[str, Any]) -> None:
+        limits = self._object(data, "limits", "must be an object: max_call_s, max_silences, silence_s")
         for key, value in limits.items():
             if key not in LIMIT_KEYS:
                 self.add(_ptr("limits", key), "unknown_key", f"unknown limit «{key}»")
             elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 self.add(_ptr("limits", key), "type", "must be a positive number")
 
-        svc = data.get("phrases", {})
-        if not isinstance(svc, Mapping):
-            self.add("/phrases", "type", "must be an object of phrase kind -> phrases")
-            svc = {}
-        for kind, value in svc.items():
-            if kind not in PHRASE_KINDS:
-                self.add(_ptr("phrases", kind), "unknown_key", f"unknown phrase kind «{kind}»")
-            phrases += self.phrase_list(value, _ptr("phrases", kind))
-        for kind in ("clarify", "fallback", "end"):
-            if kind not in svc:
-                self.add(_ptr("phrases", kind), "missing", f"the «{kind}» phrases are required")
-
+    def _faq(self, data: Mapping[str, Any]) -> None:
         faq = data.get("faq", [])
         if not isinstance(faq, list):
             self.add("/faq", "type", "must be a list of {keywords, answer}")
@@ -437,12 +470,10 @@ class _Validator:
                 continue
             if not isinstance(item.get("keywords"), list) or not all(isinstance(k, str) for k in item["keywords"]):
                 self.add(_ptr("faq", i, "keywords"), "type", "must be a list of words")
-            phrases.append((_ptr("faq", i, "answer"), item["answer"]))
+            self.phrases.append((_ptr("faq", i, "answer"), item["answer"]))
 
-        goals = data.get("goals", {})
-        if not isinstance(goals, Mapping):
-            self.add("/goals", "type", "must be an object of goal -> {any_of: [slots]}")
-            goals = {}
+    def _goals(self, data: Mapping[str, Any]) -> None:
+        goals = self._object(data, "goals", "must be an object of goal -> {any_of: [slots]}")
         for goal, spec in goals.items():
             base = _ptr("goals", goal)
             if goal not in GOALS:
@@ -455,10 +486,9 @@ class _Validator:
                 if slot not in KNOWN_SLOTS:
                     self.add(_ptr("goals", goal, "any_of", j), "unknown_slot", f"unknown slot «{slot}»")
 
-        intents = data.get("intents", {})
-        if not isinstance(intents, Mapping):
-            self.add("/intents", "type", "must be an object of intent -> phrases")
-            intents = {}
+    def _intents(self, data: Mapping[str, Any], handled: set[str], has_transfer: bool) -> None:
+        """The script's own example phrases per intent: each intent must lead somewhere."""
+        intents = self._object(data, "intents", "must be an object of intent -> phrases")
         for label, value in intents.items():
             base = _ptr("intents", label)
             if label not in INTENT_LABELS:
@@ -469,33 +499,32 @@ class _Validator:
                 self.add(base, "intent_no_transition",
                          f"intent «{label}» has phrases but no stage has a transition for it")
 
-        if not has_transfer:
-            for path in self.transfer_used:
-                self.add(path, "transfer_no_target", "«@transfer» needs a «transfer» block with «to» or «queue»")
-        elif isinstance(data.get("transfer"), Mapping):
-            phrases += self.phrase_list(data["transfer"].get("phrases"), "/transfer/phrases", required=False)
+    # -- across the map --------------------------------------------------------------------------
 
+    def _variables(self, data: Mapping[str, Any]) -> None:
         allowed = allowed_variables(data)
-        for path, text in phrases:
+        for path, text in self.phrases:
             for var in template_variables(text):
                 if var not in allowed:
                     self.add(path, "unknown_variable", f"unknown template variable «{{{{{var}}}}}»")
 
-        if stages and isinstance(start, str) and start in stage_names:
-            reach = {start}
-            todo = [start]
-            if objection_targets:
-                todo += [t for t in objection_targets if t in stage_names]
-                reach |= set(todo)
-            while todo:
-                for t in edges.get(todo.pop(), ()):
-                    if t in stage_names and t not in reach:
-                        reach.add(t)
-                        todo.append(t)
-            for name in stages:
-                if name not in reach:
-                    self.add(_ptr("stages", name), "unreachable_stage", f"stage «{name}» cannot be reached")
-        return self.problems
+    def _reachability(self, stages: Mapping[str, Any], start: str | None, edges: dict[str, set[str]],
+                      objection_targets: set[str]) -> None:
+        if not stages or not isinstance(start, str) or start not in self.stage_names:
+            return
+        reach = {start}
+        todo = [start]
+        if objection_targets:
+            todo += [t for t in objection_targets if t in self.stage_names]
+            reach |= set(todo)
+        while todo:
+            for t in edges.get(todo.pop(), ()):
+                if t in self.stage_names and t not in reach:
+                    reach.add(t)
+                    todo.append(t)
+        for name in stages:
+            if name not in reach:
+                self.add(_ptr("stages", name), "unreachable_stage", f"stage «{name}» cannot be reached")
 
     def transfer(self, spec: Any) -> bool:
         """Check the ``transfer`` block; True when it names one valid target."""
@@ -617,6 +646,14 @@ def call_limits(data: Mapping[str, Any], variables: Mapping[str, Any] | None = N
         text = (own[0] if isinstance(own, list) and own else own) if own else default
         limits[kind] = render_phrase(str(text), variables or {})
     return limits
+
+
+def voicemail_message(data: Mapping[str, Any], variables: Mapping[str, Any] | None = None) -> str:
+    """The message left on an answering machine: the map's ``phrases.voicemail`` or the language's default."""
+    own = phrases_of(data, "voicemail")
+    language = data.get("language") if data.get("language") in VOICEMAIL_PHRASES else "ru"
+    text = own[0] if own else VOICEMAIL_PHRASES[language]
+    return render_phrase(str(text), {**(data.get("variables") or {}), **(variables or {})}).strip()
 
 
 def transfer_spec(data: Mapping[str, Any], variables: Mapping[str, Any] | None = None) -> dict[str, str] | None:

@@ -19,22 +19,26 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import reverse
 
 from config.voice import media_guard_options
+from config.websocket import PushOnlyFeed
 from training import services
 from training.live import EndPhraseSink, SessionRecorder, SessionSetup, TurnWriter, build_pipeline
 from training.models import TrainingSession
 from training.selectors import sessions_visible_to
+from voice.errors import ProviderError
 from voice.events import BackgroundSink
 from voice.protocols.base import CLOSE_NORMAL
 from voice.protocols.browser import BrowserCodec
-from voice.session import MediaSession
+from voice.session import EndReason, MediaSession
 
 log = logging.getLogger(__name__)
 
 CLOSE_FORBIDDEN = 4403  # not this user's session, or not logged in
 CLOSE_GONE = 4410  # the session has ended; there is nothing to join
+CLOSE_PROVIDERS_UNAVAILABLE = 4503  # the STT/TTS/LLM could not be set up (a missing key, an unknown provider)
 
 # MediaSession's close reasons -> the session's end_reason
-END_REASONS = {"ended by user": "button", "stream stopped": "button", "conversation ended": "customer_ended"}
+END_REASONS = {EndReason.ENDED_BY_USER: "button", EndReason.STREAM_STOPPED: "button",
+               EndReason.CONVERSATION_ENDED: "customer_ended"}
 
 
 def _setup_for(*, user: Any, session_id: int) -> SessionSetup | str:
@@ -89,13 +93,17 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN if setup == "forbidden" else CLOSE_GONE)
             return
         self.setup = setup
+        try:
+            pipeline = build_pipeline(setup=setup)
+        except ProviderError as exc:
+            await self._providers_unavailable(exc)
+            return
         await database_sync_to_async(services.session_start)(session_id=self.session_id)
         prefix = await database_sync_to_async(_earlier_audio)(session_id=self.session_id)
         self.recorder = SessionRecorder(prefix=prefix)
         self.end_sink = EndPhraseSink(phrase=setup.end_phrase, on_end=self._end_phrase_heard)
         self.writer = BackgroundSink(TurnWriter(session_id=self.session_id, clock_ms=self.recorder.elapsed_ms,
                                                 end_phrase=setup.end_phrase))
-        pipeline = build_pipeline(setup=setup)
         pipeline.add_sink(self.end_sink)
         pipeline.add_sink(self.writer)
         self.media = MediaSession(BrowserCodec(), pipeline, send=self._send_frame, close=self._media_closed,
@@ -107,6 +115,20 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
             "end_phrase": setup.end_phrase,
         }))
         await self.media.open()
+
+    async def _providers_unavailable(self, exc: ProviderError) -> None:
+        """No practice without speech: the page says so (and why, in the session's log) instead of going silent.
+
+        A provider that fails later, mid-conversation, reaches the page as the pipeline's ``error`` event.
+        """
+        log.warning("training session %s: voice providers unavailable: %s", self.session_id, exc)
+        reason = "voice services unavailable"
+        await self.accept()
+        await self.send(text_data=json.dumps({"type": "error", "code": CLOSE_PROVIDERS_UNAVAILABLE, "reason": reason,
+                                              "provider": exc.provider}))
+        await database_sync_to_async(services.session_disconnect)(
+            session_id=self.session_id, code=CLOSE_PROVIDERS_UNAVAILABLE, reason=str(exc))
+        await self.close(code=CLOSE_PROVIDERS_UNAVAILABLE, reason=reason)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.media is None or self.finishing:
@@ -198,7 +220,7 @@ def _review_access(*, user: Any, session_id: int) -> str | None:
     return session.status if session is not None else None
 
 
-class ReviewConsumer(AsyncWebsocketConsumer):
+class ReviewConsumer(PushOnlyFeed, AsyncWebsocketConsumer):
     """Pushes the session's state changes to its review page; the page fetches the ready review then."""
 
     joined = False
@@ -219,9 +241,6 @@ class ReviewConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.joined:
             await self.channel_layer.group_discard(services.session_group(self.session_id), self.channel_name)
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        return None  # nothing is expected from the review page
 
     async def session_update(self, message: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps({"type": "session", **{k: v for k, v in message.items() if k != "type"}}))

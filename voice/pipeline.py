@@ -283,6 +283,7 @@ class VoicePipeline:
         speed = self.config.pace_speed
         self._frame_s = FRAME_MS / 1000 / speed if speed > 0 else 0.0
         self._lead_s = self.config.lead_ms / 1000 / speed if speed > 0 else 0.0
+        self._transport_failures = 0  # sends the output refused (see the pacer)
         self._turn: _BotTurn | None = None
         self._marks: dict[str, _Sentence] = {}
         self._speculative: asyncio.Task | None = None
@@ -299,9 +300,12 @@ class VoicePipeline:
         self._background: set[asyncio.Task] = set()
         self._watchdog_task: asyncio.Task | None = None
         self._silences = 0
-        # why the pipeline ended the conversation: "directive", "transfer", "max_duration", "max_silences"
+        # why the pipeline ended the conversation: "directive", "transfer", "max_duration", "max_silences",
+        # "voicemail"
         self.end_reason = ""
         self.transfer: dict | None = None  # set when the conversation ended by handing the call to a person
+        self.held = False  # an answering machine answered: the bot neither talks nor answers (``hold``)
+        self._held_stop: asyncio.Task | None = None
         self.started = False
         self.closed = False
         self.ended = False
@@ -472,6 +476,8 @@ class VoicePipeline:
             await self._emit(UserTranscript(text=transcript.text, final=False, turn_index=self.state.turn_index))
 
     async def _on_end_of_utterance(self, event: EndOfUtterance, decided_at: float) -> None:
+        if self.held:
+            return  # a machine's greeting is not a line to answer
         self._barge_in_pending = False
         self._speech_start_ms = None
         if self._partial is not None and not self._partial.done():
@@ -911,6 +917,37 @@ class VoicePipeline:
         self._play_clock = self.clock()
         await self._set_mind(MindState.LISTENING)
 
+    # --- an answering machine ------------------------------------------------------------------------
+
+    def hold(self) -> None:
+        """An answering machine is talking: stop speaking (as if interrupted) and answer nothing more.
+
+        Synchronous, so a detector reading the same frames can hold the bot before the next one is fed.
+        ``leave_message`` ends the hold. Limits' silence prompts stop too.
+        """
+        if self.held or self.closed or self.ended:
+            return
+        self.held = True
+        self.config.barge_in = False
+        self._carry.clear()
+        self._drop_speculative()
+        if self._watchdog_task is not None:
+            self._watchdog_task.cancel()
+        self._held_stop = asyncio.create_task(self.barge_in(), name="voice-hold")
+
+    async def leave_message(self, text: str, *, end_reason: str = "voicemail") -> None:
+        """Say ``text`` without interruption (after the machine's beep), then end the call; no text: end now."""
+        self.hold()
+        if self._held_stop is not None:
+            await self._held_stop
+        if self.closed or self.ended or self.bot_muted:  # an operator holds the call (calls.listen): theirs to end
+            return
+        self.end_reason = end_reason
+        if text:
+            self._say(text, end_reason=end_reason)
+        else:
+            await self._end_conversation()
+
     # --- barge-in ---------------------------------------------------------------------------------
 
     async def barge_in(self) -> None:
@@ -1042,8 +1079,13 @@ class VoicePipeline:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # a transport that cannot send must not kill the pacer for the rest of the call
-                log.exception("output transport failed")
+                # a transport that cannot send must not kill the pacer for the rest of the call; a peer that
+                # went away fails every frame until the hang-up arrives, so only the first failure is logged
+                self._transport_failures += 1
+                if self._transport_failures == 1:
+                    log.exception("output transport failed (later failures of this conversation: debug)")
+                else:
+                    log.debug("output transport failed again (%s)", self._transport_failures, exc_info=True)
 
     async def _on_first_audio(self, turn: _BotTurn) -> None:
         turn.first_audio_at = self.clock()

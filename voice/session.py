@@ -26,6 +26,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from typing import Any, Protocol
 
 from voice import audio
@@ -56,6 +57,14 @@ _ENCODERS = {"pcm16": lambda b: b, "mulaw": audio.pcm16_to_ulaw, "alaw": audio.p
 _WIRE_BYTES_PER_SAMPLE = {"pcm16": 2, "mulaw": 1, "alaw": 1}
 # rates the VAD runs at directly: the pipeline is fed the wire's own samples
 _VAD_RATES = (8000, 16000)
+
+
+class EndReason(StrEnum):
+    """Why a session closed its socket with ``CLOSE_NORMAL``: the close reason the peer sees, and what callers match."""
+
+    CONVERSATION_ENDED = "conversation ended"  # the responder ended it (an end phrase, a limit, a transfer)
+    STREAM_STOPPED = "stream stopped"  # the carrier's ``stop``
+    ENDED_BY_USER = "ended by user"  # the browser's ``end`` control
 
 
 class AudioTap(Protocol):
@@ -202,7 +211,7 @@ class MediaSession:
 
     async def end(self) -> None:
         """The conversation is over (responder's ``end``): closing the stream hangs the call up."""
-        await self.close(CLOSE_NORMAL, "conversation ended")
+        await self.close(CLOSE_NORMAL, EndReason.CONVERSATION_ENDED)
 
     # --- EventSink (browser) ---
 
@@ -279,14 +288,14 @@ class MediaSession:
         elif isinstance(message, Stop):
             if self.pipeline is not None:
                 await self.pipeline.close(reason="hangup")
-            await self.close(CLOSE_NORMAL, "stream stopped")
+            await self.close(CLOSE_NORMAL, EndReason.STREAM_STOPPED)
         elif isinstance(message, Dtmf):
             if self._on_dtmf is not None:
                 await self._on_dtmf(message.digit)
         elif isinstance(message, Control):
             if message.name in ("end", "stop") and self.pipeline is not None:
                 await self.pipeline.close(reason="user_end")
-                await self.close(CLOSE_NORMAL, "ended by user")
+                await self.close(CLOSE_NORMAL, EndReason.ENDED_BY_USER)
         elif isinstance(message, Connected):
             pass
 

@@ -55,6 +55,7 @@ class TelephonyProvider(ABC):
     name = "base"
     media_protocol = "twilio"  # the wire protocol its media stream speaks (``voice.protocols``)
     token_in_url = True  # whether the media URL keeps its ``?token=`` query string
+    plays_voicemail = False  # whether ``leave_voicemail`` can play a message into the call itself
 
     @abstractmethod
     def dial(self, *, request: DialRequest) -> DialResult: ...
@@ -66,6 +67,12 @@ class TelephonyProvider(ABC):
 
     def hangup(self, *, provider_call_id: str) -> None:
         """End a call from our side. Carriers whose call ends with the media socket need nothing."""
+
+    def leave_voicemail(self, *, provider_call_id: str, text: str, language: str) -> None:
+        """Say ``text`` into the call (an answering machine's greeting is over), then hang up.
+
+        Only for carriers with ``plays_voicemail``; the others' message is spoken by our media path."""
+        raise NotImplementedError(f"{self.name} cannot play a voicemail message itself")
 
     def transfer(self, *, provider_call_id: str, target: TransferTarget, control_url: str = "") -> None:
         """Take the callee off our media stream and connect them to ``target`` (a cold transfer)."""

@@ -5,8 +5,9 @@ shares (``Campaign.simulation``, seeded per call and attempt) and returns at onc
 plays out on a background event loop in this process:
 
 - ``no_answer`` / ``busy``: it rings, then the carrier reports the outcome.
-- ``voicemail``: answering-machine detection, as Twilio's ``machine_detection`` does it: reported as
-  voicemail and hung up without connecting the bot.
+- ``voicemail``: an answering machine (``VoicemailCallee``) connects like a callee, plays its greeting
+  (eSpeak) and a 1 kHz beep, then records until the bot hangs up or its recording time is over. Our
+  own detector in the media path (``calls.voicemail``) notices it as on any carrier.
 - ``ask_human`` (a share, default 0, outside the outcomes): an answering callee's first words ask for a
   person («Соедините меня с менеджером»), so a rehearsal exercises the transfer; ``transfer`` records it.
 - ``answer``: a ``dialogs.personas.PersonaResponder`` customer connects to the call's media URL
@@ -137,9 +138,10 @@ class SimulatedTelephony(TelephonyProvider):
         seed = simulation.get("seed", self.seed)
         outcome = pick_outcome(shares, seed=seed, call_id=request.call_id, attempt=request.custom.get("attempt", 1))
         asks = random.Random(f"{seed}:{request.call_id}:ask_human").random() < float(simulation.get("ask_human", 0))
-        callee = SimulatedCallee(request=request, seed=f"{seed}:{request.call_id}", pace_speed=self.pace_speed,
-                                 stt_mode=self.callee_stt, max_call_s=self.max_call_s, persona_key=self.persona,
-                                 tts_name=self.callee_tts, ask_human=asks)
+        kind = VoicemailCallee if outcome == "voicemail" else SimulatedCallee
+        callee = kind(request=request, seed=f"{seed}:{request.call_id}", pace_speed=self.pace_speed,
+                      stt_mode=self.callee_stt, max_call_s=self.max_call_s, persona_key=self.persona,
+                      tts_name=self.callee_tts, ask_human=asks)
         _Carrier.get().submit(request.call_id, self._play(request.call_id, outcome, callee))
         return DialResult(provider_call_id=f"sim-{uuid.uuid4().hex[:16]}")
 
@@ -151,7 +153,7 @@ class SimulatedTelephony(TelephonyProvider):
         await asyncio.sleep(0.2 / self.pace_speed)
         await _report(call_id, "ringing")
         await asyncio.sleep(self.ring_s / self.pace_speed)
-        if outcome != "answer":
+        if outcome not in ("answer", "voicemail"):
             await _report(call_id, outcome)
             return
         try:
@@ -232,6 +234,13 @@ class SimulatedCallee:
             elif event == "clear":
                 pass
 
+    @staticmethod
+    async def _send_media(ws, stream_sid: str, chunk: int, frame: bytes) -> None:
+        """One 20 ms μ-law frame of the callee's voice, as Twilio Media Streams sends it."""
+        await ws.send(json.dumps({"event": "media", "streamSid": stream_sid, "media": {
+            "track": "inbound", "chunk": str(chunk), "timestamp": str(chunk * 20),
+            "payload": base64.b64encode(frame).decode()}}))
+
     async def _speak_loop(self, ws, stream_sid: str, receiver: asyncio.Task) -> None:
         chunk = 0
         next_at = time.monotonic()
@@ -241,9 +250,7 @@ class SimulatedCallee:
                 return  # the bot hung up
             frame = self.speech.pop(0) if self.speech else SILENCE
             chunk += 1
-            await ws.send(json.dumps({"event": "media", "streamSid": stream_sid, "media": {
-                "track": "inbound", "chunk": str(chunk), "timestamp": str(chunk * 20),
-                "payload": base64.b64encode(frame).decode()}}))
+            await self._send_media(ws, stream_sid, chunk, frame)
             if not self.speech and self.hang_up_after_speaking and thinking is None:
                 await ws.send(json.dumps({"event": "stop", "streamSid": stream_sid, "stop": {}}))
                 await ws.close()
@@ -326,6 +333,69 @@ class SimulatedCallee:
                     await self.bot_texts.put(event["text"])
         finally:
             await layer.group_discard(call_group(self.request.call_id), channel)
+
+
+VOICEMAIL_GREETINGS = {
+    "ru": "Здравствуйте, вы позвонили по номеру {phone}. Сейчас я не могу ответить. Оставьте, пожалуйста, "
+          "сообщение после сигнала.",
+    "en": "Hello, you have reached {phone}. I cannot take your call right now. Please leave a message after "
+          "the tone.",
+}
+
+
+class VoicemailCallee(SimulatedCallee):
+    """An answering machine on the line: its greeting, a beep, then it records (``recorded``) what it hears."""
+
+    record_s = 20.0  # the box's recording time after the beep
+    beep_hz, beep_s = 1000.0, 0.5
+
+    def _responder(self):
+        return None
+
+    async def _greeting(self) -> list[bytes]:
+        import numpy as np
+
+        from voice.audio import pcm16_to_ulaw
+
+        text = VOICEMAIL_GREETINGS.get(self.language, VOICEMAIL_GREETINGS["en"]).format(
+            phone=" ".join(self.request.to[-4:]))
+        language = self.language if self.language in VOICEMAIL_GREETINGS else "en"
+        pcm = bytearray()
+        async for chunk in self.tts.synthesize(text, language=language, sample_rate=8000):
+            pcm += chunk
+        t = np.arange(int(self.beep_s * 8000)) / 8000
+        beep = (np.sin(2 * np.pi * self.beep_hz * t) * 12000).astype("<i2").tobytes()
+        wire = pcm16_to_ulaw(bytes(pcm)) + SILENCE * 20 + pcm16_to_ulaw(beep)
+        return [wire[i:i + FRAME_BYTES].ljust(FRAME_BYTES, b"\xff") for i in range(0, len(wire), FRAME_BYTES)]
+
+    recorded = b""
+
+    async def _speak_loop(self, ws, stream_sid: str, receiver: asyncio.Task) -> None:
+        try:
+            await self._play_and_record(ws, stream_sid, receiver)
+        finally:  # the bot hanging up closes the socket under us
+            self.recorded = bytes(self.heard)
+            while not self.bot_texts.empty():
+                self.transcript.append(("bot", self.bot_texts.get_nowait()))
+
+    async def _play_and_record(self, ws, stream_sid: str, receiver: asyncio.Task) -> None:
+        self.speech = await self._greeting()
+        greeting_frames = len(self.speech)
+        chunk = 0
+        next_at = time.monotonic()
+        for _ in range(min(self.max_frames, greeting_frames + int(self.record_s / 0.02))):
+            if receiver.done():
+                break  # the bot hung up
+            frame = self.speech.pop(0) if self.speech else SILENCE
+            if chunk == greeting_frames:
+                self.heard = bytearray()  # the recording starts at the beep's end
+            chunk += 1
+            await self._send_media(ws, stream_sid, chunk, frame)
+            next_at += self.tick_s
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        else:  # the recording time is over: the machine hangs up
+            await ws.send(json.dumps({"event": "stop", "streamSid": stream_sid, "stop": {}}))
+            await ws.close()
 
 
 _SHARED: dict[str, Any] = {}

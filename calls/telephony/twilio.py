@@ -33,6 +33,35 @@ def stream_twiml(*, media_url: str, token: str, call_id: int) -> str:
     )
 
 
+# <Say> voices by call language; Twilio has none for Uzbek or Tajik, whose text is read with its default voice
+SAY_LANGUAGES = {"ru": "ru-RU", "en": "en-US"}
+
+
+def voicemail_twiml(*, text: str, language: str) -> str:
+    """The message left on an answering machine, then the hang-up (replaces the call's ``<Connect><Stream>``)."""
+    lang = SAY_LANGUAGES.get(language)
+    attr = f" language={quoteattr(lang)}" if lang else ""
+    return f"<Response><Say{attr}>{escape(text)}</Say><Hangup/></Response>"
+
+
+def amd_options(*, request: DialRequest, always: bool) -> dict:
+    """Async answering-machine detection for a campaign that cares (``custom["voicemail"]``), or all calls
+    (``machine_detection``): ``DetectMessageEnd`` when a message is to be left after the beep."""
+    voicemail = request.custom.get("voicemail") or {}
+    mode = voicemail.get("mode", "off")
+    if mode != "off" and voicemail.get("carrier_amd", True):
+        detection = "DetectMessageEnd" if mode == "leave_message" else "Enable"
+    elif always:
+        detection = "Enable"
+    else:
+        return {}
+    options = {"machine_detection": detection, "async_amd": "true", "async_amd_status_callback_method": "POST"}
+    if request.status_callback_url.endswith(f"/status/{request.call_id}/"):
+        options["async_amd_status_callback"] = request.status_callback_url.replace(
+            f"/status/{request.call_id}/", f"/amd/{request.call_id}/")
+    return options
+
+
 def transfer_twiml(target: TransferTarget) -> str:
     """``<Dial>`` the person's number (showing ``caller_id`` when given), or ``<Enqueue>`` the callee for operators."""
     if target.queue:
@@ -45,6 +74,7 @@ class TwilioTelephony(TelephonyProvider):
     name = "twilio"
     media_protocol = "twilio"
     token_in_url = False
+    plays_voicemail = True
 
     def __init__(self, account_sid: str = "", auth_token: str = "", from_number: str = "", api_url: str = "",
                  machine_detection: bool = False, timeout_s: float = 10.0):
@@ -67,9 +97,7 @@ class TwilioTelephony(TelephonyProvider):
         return provider_error(exc, provider=self.name)
 
     def dial(self, *, request: DialRequest) -> DialResult:
-        options = {}
-        if self.machine_detection:
-            options["machine_detection"] = "Enable"
+        options = amd_options(request=request, always=self.machine_detection)
         try:
             call = self.client.calls.create(
                 to=request.to,
@@ -89,6 +117,12 @@ class TwilioTelephony(TelephonyProvider):
     def hangup(self, *, provider_call_id: str) -> None:
         try:
             self.client.calls(provider_call_id).update(status="completed")
+        except Exception as exc:
+            raise self._map_error(exc) from exc
+
+    def leave_voicemail(self, *, provider_call_id: str, text: str, language: str) -> None:
+        try:
+            self.client.calls(provider_call_id).update(twiml=voicemail_twiml(text=text, language=language))
         except Exception as exc:
             raise self._map_error(exc) from exc
 
@@ -114,7 +148,11 @@ class TwilioTelephony(TelephonyProvider):
 
 
 def twilio_progress(params: dict) -> str:
-    """The progress word for a status callback; a machine that answered counts as voicemail."""
-    if str(params.get("AnsweredBy", "")).startswith("machine"):
+    """The progress word for a status callback; a call a machine answered ends as voicemail.
+
+    Only the final report counts: with async AMD the call goes on while the machine's greeting
+    plays, and the AMD callback (``calls.voicemail``) decides what happens meanwhile."""
+    answered_by = str(params.get("AnsweredBy", ""))
+    if params.get("CallStatus") == "completed" and (answered_by.startswith("machine") or answered_by == "fax"):
         return "voicemail"
     return CALL_STATUS.get(str(params.get("CallStatus", "")), "")

@@ -53,9 +53,11 @@ def custom_data(request: DialRequest) -> str:
     if request.media_url != media:
         raise ProviderConfigError(f"the media socket {request.media_url!r} is not {media!r}, where the VoxEngine "
                                   "scenario connects", provider=VoximplantTelephony.name)
-    data = json.dumps({"to": request.to, "from": request.caller_id, "call": request.call_id,
-                       "t": request.media_token, "b": base},
-                      separators=(",", ":"), ensure_ascii=False)
+    parts = {"to": request.to, "from": request.caller_id, "call": request.call_id, "t": request.media_token, "b": base}
+    voicemail = request.custom.get("voicemail") or {}
+    if voicemail.get("mode", "off") != "off" and voicemail.get("carrier_amd", True):
+        parts["a"] = 1  # the scenario runs VoxEngine's AMD module and reports its verdict (event "amd")
+    data = json.dumps(parts, separators=(",", ":"), ensure_ascii=False)
     size = len(data.encode())
     if size > CUSTOM_DATA_MAX_BYTES:
         raise ProviderConfigError(f"script_custom_data is {size} bytes and VoxEngine keeps {CUSTOM_DATA_MAX_BYTES}: "

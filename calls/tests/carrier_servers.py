@@ -1,4 +1,11 @@
-"""A local HTTP server speaking the Voximplant Management API, Twilio's Calls API and Bitrix24's REST webhook."""
+"""A local HTTP server speaking the Voximplant Management API, Twilio's Calls and Messages APIs and Bitrix24's REST
+webhook.
+
+Twilio's Messages: ``POST .../Messages.json`` creates one (kept in ``messages``, ``queued`` with an empty
+``date_sent`` as Twilio answers), ``GET .../Messages.json`` lists them newest first, filtered by ``To``, ``From``
+and ``DateSent`` (``YYYY-MM-DD``, or ``DateSent<`` / ``DateSent>``). ``lose_answers = n``: the next n creations
+happen but their answer is lost (the connection drops), as when a network or a worker dies mid-request.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from xml.etree import ElementTree
 
 VOX_ACCOUNT, VOX_KEY, VOX_RULE = "1234", "vox-api-key", "777"
 TWILIO_SID, TWILIO_TOKEN = "AC" + "0" * 32, "twilio-auth-token"
@@ -32,6 +42,8 @@ class CarrierServer:
         self.force_status: int | None = None
         self.delay_s = 0.0  # answer this late (after recording the request): a client timeout
         self.call_status: dict[str, str] = {}  # Twilio call sid -> its status, for GET .../Calls/<sid>.json
+        self.messages: list[dict[str, Any]] = []  # Twilio Message resources, oldest first
+        self.lose_answers = 0  # the next n message creations happen, but the client never hears back
         self.transferring: set[str] = set()  # Voximplant sessions that took a transfer command
         server = self
 
@@ -39,13 +51,15 @@ class CarrierServer:
             def log_message(self, *args):  # keep test output clean
                 pass
 
-            def do_GET(self):  # Twilio's "fetch a call"
+            def do_GET(self):  # Twilio's "fetch a call" and "read messages"
                 parts = urlsplit(self.path)
-                server.requests.append(Recorded("GET", parts.path, dict(self.headers)))
+                server.requests.append(Recorded("GET", parts.path, dict(self.headers), form=parse_qs(parts.query)))
                 prefix = f"/2010-04-01/Accounts/{TWILIO_SID}/Calls/"
                 expected = "Basic " + base64.b64encode(f"{TWILIO_SID}:{TWILIO_TOKEN}".encode()).decode()
                 if self.headers.get("Authorization") != expected:
                     return self._send(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                if parts.path == f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json":
+                    return self._twilio_message_list(parts.path, parse_qs(parts.query))
                 sid = parts.path.removeprefix(prefix).removesuffix(".json")
                 if not parts.path.startswith(prefix) or sid not in server.call_status:
                     return self._send(404, {"code": 20404, "message": "The requested resource was not found",
@@ -125,6 +139,17 @@ class CarrierServer:
                 if not path.startswith(f"/2010-04-01/Accounts/{TWILIO_SID}/Calls"):
                     return self._send(404, {"code": 20404, "message": "Not found", "status": 404})
                 tail = path.removeprefix(f"/2010-04-01/Accounts/{TWILIO_SID}/Calls")
+                if get("MachineDetection") and get("MachineDetection") not in ("Enable", "DetectMessageEnd"):
+                    return self._send(400, {"code": 21200, "message": "Invalid MachineDetection", "status": 400})
+                if get("AsyncAmd") and get("AsyncAmd") not in ("true", "false"):
+                    return self._send(400, {"code": 21200, "message": "Invalid AsyncAmd", "status": 400})
+                if get("Twiml"):
+                    try:
+                        root = ElementTree.fromstring(get("Twiml"))  # noqa: S314 - the client's own TwiML
+                    except ElementTree.ParseError:
+                        root = None
+                    if root is None or root.tag != "Response":
+                        return self._send(400, {"code": 12100, "message": "Document parse failure", "status": 400})
                 if tail == ".json":
                     if not get("To") or not (get("Twiml") or get("Url")):
                         return self._send(400, {"code": 21205, "message": "Url or Twiml required", "status": 400})
@@ -147,8 +172,34 @@ class CarrierServer:
                                             "status": 400})
                 if len(get("Body")) > 1600:
                     return self._send(400, {"code": 21617, "message": "Body exceeds 1600 characters", "status": 400})
-                return self._send(201, {"sid": "SM" + uuid.uuid4().hex, "account_sid": TWILIO_SID, "to": get("To"),
-                                        "from": get("From"), "body": get("Body"), "status": "queued"})
+                now = format_datetime(datetime.now(UTC), usegmt=True)
+                message = {"sid": "SM" + uuid.uuid4().hex, "account_sid": TWILIO_SID, "to": get("To"),
+                           "from": get("From"), "body": get("Body"), "status": "queued", "direction": "outbound-api",
+                           "date_created": now, "date_updated": now, "date_sent": None, "num_segments": "1"}
+                server.messages.append(message)
+                if server.lose_answers > 0:
+                    server.lose_answers -= 1
+                    self.close_connection = True  # sent, but the answer never reaches the client
+                    return None
+                return self._send(201, message)
+
+            def _twilio_message_list(self, path: str, query: dict) -> None:
+                get = lambda k: (query.get(k) or [""])[0]  # noqa: E731
+
+                def sent_on(m: dict) -> str:  # DateSent filters compare GMT dates; unsent messages have none
+                    return datetime.strptime(m["date_sent"], "%a, %d %b %Y %H:%M:%S %Z").date().isoformat() \
+                        if m["date_sent"] else ""
+
+                found = [m for m in reversed(server.messages)
+                         if (not get("To") or m["to"] == get("To")) and (not get("From") or m["from"] == get("From"))
+                         and (not get("DateSent") or sent_on(m) == get("DateSent")[:10])
+                         and (not get("DateSent>") or (sent_on(m) and sent_on(m) >= get("DateSent>")[:10]))
+                         and (not get("DateSent<") or (sent_on(m) and sent_on(m) <= get("DateSent<")[:10]))]
+                size = int(get("PageSize") or 50)
+                return self._send(200, {"messages": found[:size], "page": 0, "page_size": size, "start": 0,
+                                        "end": max(0, min(size, len(found)) - 1), "uri": path,
+                                        "first_page_uri": f"{path}?PageSize={size}&Page=0", "next_page_uri": None,
+                                        "previous_page_uri": None})
 
             def _bitrix(self, path: str, payload: Any) -> None:
                 if not path.endswith("/crm.lead.add.json"):

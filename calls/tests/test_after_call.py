@@ -96,7 +96,7 @@ def sms(settings):
 
 
 def _sms_sent(server) -> list:
-    return [r for r in server.requests if r.path.endswith("/Messages.json")]
+    return [r for r in server.requests if r.method == "POST" and r.path.endswith("/Messages.json")]
 
 
 def _drain_later(hours: int = 1) -> None:
@@ -130,6 +130,64 @@ def test_the_follow_up_goes_out_as_an_sms_through_twilio_once(sms, make_campaign
     assert call_after_work(call_id=call.pk) == S.DONE  # a redelivered task sends nothing twice
     outbox_drain_now()
     assert len(_sms_sent(sms)) == 1
+
+
+def test_an_sms_whose_answer_was_lost_is_found_at_twilio_and_not_sent_again(sms, make_campaign, make_contact):
+    """Twilio has no idempotency key: the retry reads the Messages list first and takes the message it finds."""
+    from crm.models import FollowUp, OutboxMessage
+    from crm.outbox import outbox_drain_now
+
+    call = _answered(make_campaign(), make_contact(), INTERESTED)
+    assert call_after_work(call_id=call.pk) == S.DONE
+    call.refresh_from_db()
+    old = _twilio_message_from_yesterday(sms, call)
+    sms.lose_answers = 1
+    outbox_drain_now()  # Twilio took the message, the answer never came back
+    message = FollowUp.objects.get(call=call)
+    assert message.status == FollowUp.Status.PENDING and len(_sms_sent(sms)) == 1
+    assert "Connection aborted" in OutboxMessage.objects.get(key=message.outbox_key).last_error
+
+    _drain_later(1)  # the retry: read first, then (not) send
+    message.refresh_from_db()
+    assert message.status == FollowUp.Status.SENT and message.attempts == 2
+    assert len(_sms_sent(sms)) == 1  # one SMS reached the phone
+    assert message.external_id == sms.messages[-1]["sid"] != old  # today's, not yesterday's copy
+    [lookup] = [r for r in sms.requests if r.method == "GET"]
+    assert lookup.path.endswith("/Messages.json")
+    assert lookup.form["To"] == [call.contact.phone] and lookup.form["From"] == ["+15550002222"]
+
+
+def test_an_sms_lost_before_twilio_took_it_is_sent_on_the_retry(sms, make_campaign, make_contact):
+    """The look-up finds nothing of ours (Twilio answered 503 and kept nothing; the same text to the same number
+    yesterday is another message): the retry sends it, once."""
+    from crm.models import FollowUp
+    from crm.outbox import outbox_drain_now
+
+    sms.force_status = 503
+    call = _answered(make_campaign(), make_contact(), INTERESTED)
+    assert call_after_work(call_id=call.pk) == S.DONE
+    call.refresh_from_db()
+    old = _twilio_message_from_yesterday(sms, call)
+    outbox_drain_now()
+    sms.force_status = None
+    _drain_later(1)
+    message = FollowUp.objects.get(call=call)
+    assert message.status == FollowUp.Status.SENT and len(_sms_sent(sms)) == 2
+    assert [m["sid"] for m in sms.messages] == [old, message.external_id]
+    assert [r.method for r in sms.requests] == ["POST", "GET", "POST"]
+
+
+def _twilio_message_from_yesterday(sms, call) -> str:
+    """The same text to the same number, sent by an earlier campaign: not this call's message."""
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    yesterday = format_datetime(datetime.now(UTC) - timedelta(days=1), usegmt=True)
+    sid = "SM" + "0" * 32
+    sms.messages.append({"sid": sid, "to": call.contact.phone, "from": "+15550002222", "body": call.follow_up,
+                         "status": "delivered", "direction": "outbound-api", "date_created": yesterday,
+                         "date_updated": yesterday, "date_sent": yesterday})
+    return sid
 
 
 def test_a_refused_sms_is_marked_failed_with_the_reason_and_the_call_goes_on(sms, make_campaign, make_contact):

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from calls.models import Call, CallOutcome, Campaign, DoNotCall
-from calls.services import campaign_plan
+from calls.services import PlanResult, campaign_plan
 
 pytestmark = pytest.mark.django_db
 MONDAY = date(2026, 3, 2)
@@ -176,3 +176,16 @@ def test_schedule_sync_creates_a_nightly_periodic_task(make_campaign):
     task.refresh_from_db()
     assert not task.enabled and task.crontab.hour == "2"  # a manager's edit survives
     assert PeriodicTask.objects.filter(task="calls.tasks.dispatch_due_calls").exists()
+
+
+@pytest.mark.django_db
+def test_planning_without_a_day_plans_today_in_the_campaigns_zone(make_campaign, make_contact):
+    """23:30 UTC on Sunday is already Monday in Vladivostok: the nightly task plans that Monday."""
+    campaign = make_campaign(timezone="Asia/Vladivostok")
+    make_contact(timezone="Asia/Vladivostok")
+    sunday_night_utc = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
+    result = campaign_plan(campaign_id=campaign.pk, now=sunday_night_utc, dispatch=False)
+    assert result.planned == 1
+    [call] = Call.objects.filter(campaign=campaign)
+    assert call.scheduled_for.astimezone(ZoneInfo("Asia/Vladivostok")).date() == date(2026, 3, 2)
+    assert campaign_plan(campaign_id=campaign.pk + 999, dispatch=False).to_dict() == PlanResult().to_dict()

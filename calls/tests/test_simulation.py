@@ -19,8 +19,70 @@ def test_small_rehearsal_loses_no_call():
     assert result.completed + result.no_answer + result.busy + result.voicemail + result.failed == 3
     assert result.analysed == result.completed
     answered = Call.objects.filter(campaign_id=result.campaign_id, outcome="completed")
+    assert answered.exists()
     for call in answered:
+        # the answering-machine detector listened (rehearsals leave a voicemail) and did not take the persona,
+        # who waits for the bot's opening line, for a machine
+        verdicts = [e.data["answered_by"] for e in call.events.filter(kind="amd")]
+        assert len(verdicts) == 1 and verdicts[0] in ("human", "unknown"), verdicts
+        assert not call.events.filter(kind="voicemail").exists()
         assert call.turns.filter(speaker="bot").exists() and call.turns.filter(speaker="user").exists()
         assert call.recording.name.endswith(".wav")
         should_lead = call.crm_status in ("lead", "task")
         assert Lead.objects.filter(call=call).exists() == should_lead
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_rehearsal_leaves_the_scripts_message_on_an_answering_machine(monkeypatch):
+    """The simulated machine plays a greeting and a beep; our detector holds the bot, the message is left after the
+    beep, the call ends as voicemail with no analysis and no lead."""
+    from calls.models import Call, CallEvent
+    from calls.simulation import campaign_rehearse
+    from calls.telephony import simulated
+    from crm.models import Lead
+
+    machines = []
+
+    class Machine(simulated.VoicemailCallee):  # the real machine, kept at hand to read its recording
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            machines.append(self)
+
+    monkeypatch.setattr(simulated, "VoicemailCallee", Machine)
+    result = campaign_rehearse(contacts=1, seed=5, pace_speed=4.0, concurrency=1, timeout_s=120,
+                               shares={"answer": 0, "no_answer": 0, "busy": 0, "voicemail": 1})
+    assert (result.calls, result.voicemail, result.lost, result.leads) == (1, 1, 0, 0), result
+    call = Call.objects.get(campaign_id=result.campaign_id)
+    assert call.status == Call.Status.DONE and call.analysis == {}
+    assert not Lead.objects.filter(call=call).exists()
+    verdicts = list(CallEvent.objects.filter(call=call, kind="amd").values_list("data", flat=True))
+    assert [v["answered_by"] for v in verdicts] == ["machine_start", "machine_end_beep"]
+    assert CallEvent.objects.get(call=call, kind="voicemail").data == {
+        "answered_by": "machine_end_beep", "source": "offline", "action": "leave_message"}
+    # the message was said after the beep, into the recording, and nothing answered the greeting
+    (machine,) = machines
+    assert len(machine.recorded) > 8000  # over a second of the bot's audio after the beep
+    bot_lines = list(call.turns.filter(speaker="bot").values_list("text", flat=True))
+    assert bot_lines[-1].startswith("Здравствуйте") and "Перезвоню вам позже" in bot_lines[-1]
+    assert not call.turns.filter(speaker="user").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_rehearsal_hangs_up_on_an_answering_machine_when_the_campaign_says_so():
+    from calls.models import Call, CallEvent, VoicemailMode
+    from calls.simulation import campaign_rehearse
+
+    result = campaign_rehearse(contacts=1, seed=5, pace_speed=4.0, concurrency=1, timeout_s=120,
+                               shares={"answer": 0, "no_answer": 0, "busy": 0, "voicemail": 1},
+                               voicemail_mode=VoicemailMode.HANG_UP)
+    assert (result.calls, result.voicemail, result.lost, result.leads) == (1, 1, 0, 0), result
+    call = Call.objects.get(campaign_id=result.campaign_id)
+    assert CallEvent.objects.get(call=call, kind="voicemail").data == {
+        "answered_by": "machine_start", "source": "offline", "action": "hang_up"}
+    # hung up during the greeting: the beep never came, and the bot said nothing after its cut-off opening
+    assert [e.data["answered_by"] for e in CallEvent.objects.filter(call=call, kind="amd")] == ["machine_start"]
+    assert call.turns.filter(speaker="bot").count() <= 1
+    ended = CallEvent.objects.get(call=call, kind="status", to_status=Call.Status.ENDED)
+    assert ended.data.get("end_reason") == "voicemail"

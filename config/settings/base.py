@@ -237,6 +237,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # the error answers (400/401/403/404/409/429) are documented too: config/api_schema.py
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "config.api_schema.document_error_responses"],
     # three "language" choice sets (a practice session's, a script's, a campaign's): each its own enum
     "ENUM_NAME_OVERRIDES": {
         "ConversationLanguageEnum": "dialogs.models.Language",
@@ -319,6 +322,8 @@ TELEPHONY = {
     "SIMULATED": {
         "PACE_SPEED": env.float("SIMULATED_PACE_SPEED", default=1.0),
         "CALLEE_STT": env("SIMULATED_CALLEE_STT", default="transcript"),
+        "MAX_CALL_S": env.float("SIMULATED_MAX_CALL_S", default=240.0),  # the callee hangs up after this
+        "PERSONA": env("SIMULATED_PERSONA", default=""),  # one callee for every call (dialogs.personas), else drawn
     },
     "VOXIMPLANT": {
         "ACCOUNT_ID": env("VOXIMPLANT_ACCOUNT_ID", default=""),

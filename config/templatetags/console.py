@@ -106,6 +106,9 @@ CALL_EVENT_KINDS = {
     "takeover_started": _("taken over by an operator"),
     "takeover_ended": _("handed back to the bot"),
     "language": _("language switched"),  # an «auto» campaign heard the callee's language (calls.language)
+    "amd": _("answering-machine detection"),
+    "voicemail": _("answering machine: handled"),
+    "voicemail_failed": _("answering machine: the carrier failed"),
     "transfer_requested": _("transfer to a person requested"),
     "transferred": _("transferred to a person"),
     "transfer_failed": _("transfer failed"),

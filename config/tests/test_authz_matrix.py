@@ -43,7 +43,7 @@ ACCESS: dict[str, set[str]] = {
     "training:elevenlabs_signed_url": {TRN}, "training:session_transcript": {TRN},
     "calls:board": {MGR, OPS}, "calls:call_detail": {MGR, OPS}, "calls:call_recording": {MGR, OPS},
     "calls:rehearse": {MGR}, "calls:single_call": {MGR},
-    "calls:twilio_status": {"signed"}, "calls:voximplant_status": {"signed"},
+    "calls:twilio_status": {"signed"}, "calls:twilio_amd": {"signed"}, "calls:voximplant_status": {"signed"},
     "telegram_webhook": {"signed"},  # Telegram's X-Telegram-Bot-Api-Secret-Token (setWebhook secret_token)
     "analytics:dashboard": {MGR}, "analytics:other_intents": {MGR}, "analytics:experiments": {MGR},
     "analytics:experiment": {MGR}, "analytics:experiment_stop": {MGR}, "analytics:export": {MGR},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from crm.messaging.base import MessagingProvider
 from crm.telegram import BotAPI
 
@@ -12,6 +14,8 @@ class TelegramMessaging(MessagingProvider):
     def __init__(self, bot_token: str = "", api_url: str = "", timeout_s: float | None = None):
         self.bot = BotAPI(token=bot_token, api_url=api_url, timeout_s=timeout_s)
 
-    def send(self, *, to: str, text: str) -> str:
-        """``to`` is the Telegram chat id bound to the contact; returns Telegram's message id."""
+    def send(self, *, to: str, text: str, resume: bool = False, since: datetime | None = None) -> str:
+        """``to`` is the Telegram chat id bound to the contact; returns Telegram's message id.
+
+        ``resume`` changes nothing: the Bot API cannot list the messages a bot has sent."""
         return str(self.bot.send_message(chat_id=int(to) if to.lstrip("-").isdigit() else to, text=text))

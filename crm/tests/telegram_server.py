@@ -12,6 +12,7 @@ Telegram posts to a webhook when a user opens a ``t.me/<bot>?start=<payload>`` l
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import time
 from typing import Any
@@ -24,6 +25,15 @@ TOKEN = "123456:stand-in-bot-token"
 USERNAME = "transtireks_bot"
 SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 ROUTE = re.compile(r"^/bot([^/]+)/([A-Za-z]+)$")
+
+
+def _form_value(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 class BotAPIState:
@@ -64,7 +74,8 @@ class BotAPIState:
         if request.content_type == "application/json":
             params = await request.json()
         else:
-            params = dict(await request.post())
+            # form fields, as Telegram reads them: objects and arrays arrive JSON-serialised
+            params = {k: _form_value(v) for k, v in (await request.post()).items()}
         self.requests.append((method, params))
         if token != TOKEN:
             return self.error(401, "Unauthorized")

@@ -78,7 +78,7 @@ def test_the_sms_carries_the_bot_link_start_binds_the_chat_and_the_next_follow_u
     assert [(m["chat"]["id"], m["text"]) for m in bot.sent] == [(CHAT, second.follow_up)]
     assert message.external_id == str(bot.sent[0]["message_id"])
     method, params = bot.requests[-1]
-    assert method == "sendMessage" and params["chat_id"] == CHAT
+    assert method == "sendMessage" and str(params["chat_id"]) == str(CHAT)  # a JSON number or a form field
 
 
 def test_a_forged_or_foreign_start_token_binds_nothing(bot, client, make_contact):
@@ -161,8 +161,8 @@ def test_flood_control_waits_at_least_retry_after_then_delivers_once(bot, settin
 
 @pytest.mark.parametrize(("setup", "final", "reason"), [
     (lambda api: api.blocked.add(CHAT), True, "403 Forbidden: bot was blocked by the user"),
-    (lambda api: api.chats.discard(CHAT), True, "400 Bad Request: chat not found"),
-    (lambda api: setattr(api, "fail_5xx", 1), False, "HTTP 502"),
+    (lambda api: api.chats.discard(CHAT), True, "400 Chat not found"),  # python-telegram-bot drops «Bad Request: »
+    (lambda api: setattr(api, "fail_5xx", 1), False, "Bad Gateway"),
 ])
 def test_telegram_errors_are_classified(bot, make_campaign, make_contact, setup, final, reason):
     row = _bound_call(bot, make_campaign, make_contact)
@@ -198,7 +198,7 @@ def test_the_webhook_is_set_with_our_url_and_the_secret(bot, settings):
     assert "https://sales.example.com/telegram/webhook/" in out.getvalue()
 
     settings.TELEPHONY = {**settings.TELEPHONY, "PUBLIC_BASE_URL": "http://localhost:8000"}
-    with pytest.raises(Exception, match="HTTPS URL must be provided"):  # Telegram's own refusal, passed on
+    with pytest.raises(Exception, match=r"(?i)https url must be provided"):  # Telegram's own refusal, passed on
         call_command("telegram_webhook")
     settings.TELEGRAM = {**settings.TELEGRAM, "WEBHOOK_SECRET": "has spaces"}
     with pytest.raises(Exception, match="TELEGRAM_WEBHOOK_SECRET"):

@@ -181,9 +181,13 @@
         // only a measured answer to something the trainee said: no «0 ms» before the first turn
         if (ev.voice_to_voice_ms > 0) $('latency').textContent = Math.round(ev.voice_to_voice_ms) + ' ' + T.ms;
         break;
-      case 'error':
+      case 'error': {
+        // a vendor failed mid-conversation (the pipeline goes on with a fallback): say which part, not silence
         stats.errors.push(ev.stage + ':' + ev.message);
+        const text = T['provider_' + ev.stage];
+        if (text) { setStatus(text, 'error'); stats.providerErrors = (stats.providerErrors || 0) + 1; }
         break;
+      }
     }
   }
 
@@ -215,7 +219,9 @@
       }
       clearPlayback();
       if (e.code === 4403 || e.code === 4410) { setStatus(T.refused, 'error'); return; }
-      setStatus([1003, 1007, 1008, 1009, 4400, 4409, 4415].includes(e.code) ? T.protocol : T.dropped, 'error');
+      if (e.code === 4503) { setStatus(T.providers_unavailable, 'error'); $('end-form').hidden = false; return; }
+      // the server's protocol closes (bad frame, too big, too fast, out of order): always 4xxx
+      setStatus([4003, 4007, 4008, 4009, 4400, 4408, 4409, 4415].includes(e.code) ? T.protocol : T.dropped, 'error');
       $('end-form').hidden = false;
     };
   }

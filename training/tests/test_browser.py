@@ -344,3 +344,40 @@ def test_slow_recognition_shows_every_phrase_on_the_page(
     assert all(text in transcript for text in said)
     assert DEFAULT_HOLDING["en"] in transcript  # the customer's holding line is shown, not only played
     assert all(ms < 6000 for ms, _ in stt.calls)  # each phrase went to the recogniser on its own
+
+
+def test_a_failing_voice_provider_is_said_on_the_page_in_russian(daphne_url, transactional_db, make_user, tmp_path,
+                                                                monkeypatch):
+    """The customer's TTS answers 503 (OpenAI's protocol, from a local server): the page says so, not silence.
+
+    Then a deployment whose TTS cannot even be built (no key): the page says the practice cannot start.
+    """
+    from dialogs.tests.openai_server import OpenAIServer, error
+    from training import consumers
+    from training.live import build_pipeline
+    from training.models import Scenario
+    from voice.stt.fake import FakeSTT
+    from voice.tts.openai import OpenAITTS
+
+    scenario = Scenario.objects.create(title="Грузы из Китая", language="ru", persona="sergey_medium",
+                                       product_description="Доставка сборных грузов из Китая за 25 дней.")
+    make_user("ttsdown", "Trainee")
+    wav = _wav(tmp_path / "quiet.wav", _silence(30.0))
+    with OpenAIServer() as vendor, _chromium_page(wav, tmp_path / "ttsdown.png") as page:
+        vendor.push(error(503, "The engine is currently overloaded"))
+        monkeypatch.setattr(consumers, "build_pipeline", lambda *, setup: build_pipeline(
+            setup=setup, stt=FakeSTT(), tts=OpenAITTS(api_key="sk-test", base_url=vendor.base_url)))
+        session_id = _login_and_start(page, daphne_url, "ttsdown", scenario.pk)
+        page.wait_for_function("document.querySelector('#status').classList.contains('error')", timeout=30000)
+        assert page.inner_text("#status") == (
+            "Не удалось синтезировать голос клиента, поэтому ответ может быть не слышен. Сессия сохранена.")
+        page.wait_for_function("document.querySelector('#transcript').innerText.includes('Алло')", timeout=15000)
+        assert any(request.get("input") for request in vendor.requests)  # the speech endpoint was asked
+
+        monkeypatch.setattr(consumers, "build_pipeline", lambda *, setup: build_pipeline(
+            setup=setup, stt=FakeSTT(), tts=OpenAITTS(api_key="")))
+        page.goto(f"{daphne_url}/training/sessions/{session_id}/live/")
+        page.click("#start-button")
+        page.wait_for_function("window.trainer.closeCode === 4503", timeout=30000)
+        assert page.inner_text("#status") == ("Голосовые сервисы недоступны, поэтому тренировку нельзя начать. "
+                                              "Попробуйте позже или сообщите руководителю. Сессия сохранена.")

@@ -86,3 +86,36 @@ async def test_the_recognition_hints_reach_the_stt_on_every_turn():
     await pipeline.close()
     assert stt.prompts and set(stt.prompts) == {"ТРАНСТИРЕКС, Фошань, Гуанчжоу."}
 
+
+
+# --- an answering machine (issue 14): hold the bot, then leave the message or hang up -------------------------
+
+
+async def test_a_held_bot_stops_talking_and_answers_nothing_then_leaves_the_message_and_ends():
+    responder = ScriptedResponder(opening="Добрый день! Меня зовут Мария, я звоню по поводу доставки грузов.",
+                                  default="Понял.")
+    pipeline, out, sink = build(responder=responder, bot_speaks_first=True,
+                                limits=CallLimits(silence_s=1.0, max_silences=3, **LIMITS))
+    await pipeline.start()
+    await wait_for(lambda: out.frames, timeout=5)  # the opening line is playing
+    pipeline.hold()  # a machine's greeting was heard
+    await wait_for(lambda: sink.of(BotTurnFinished), timeout=5)
+    assert sink.of(BotTurnFinished)[0].interrupted  # cut off where it was
+    await speak(pipeline, 900)  # the rest of the greeting: not a line to answer
+    await asyncio.sleep(1.5 / 10)  # past a silence prompt's time too
+    assert "Понял." not in said(sink) and "Вы меня слышите?" not in said(sink)
+    await pipeline.leave_message("Перезвоним позже, всего доброго!")
+    await wait_for(lambda: sink.of(ConversationEnded), timeout=10)
+    assert said(sink)[-1] == "Перезвоним позже, всего доброго!"
+    assert not sink.of(BotTurnFinished)[-1].interrupted
+    assert sink.of(ConversationEnded)[-1].reason == "voicemail" and out.ended
+    await pipeline.close()
+
+
+async def test_leaving_no_message_hangs_up_at_once():
+    pipeline, out, sink = build(responder=ScriptedResponder(opening="Добрый день!"), bot_speaks_first=True)
+    await pipeline.start()
+    await pipeline.leave_message("")
+    await wait_for(lambda: sink.of(ConversationEnded), timeout=5)
+    assert sink.of(ConversationEnded)[-1].reason == "voicemail" and out.ended
+    await pipeline.close()

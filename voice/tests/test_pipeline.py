@@ -352,3 +352,26 @@ async def test_close_at_any_moment_leaves_no_task_running(mark_echo):
         for task in left:
             task.cancel()
     assert leaked == []
+
+
+class _GoneOutput(RecordingOutput):
+    """The far end went away: every send fails until the hang-up arrives."""
+
+    async def send_audio(self, pcm16: bytes) -> None:
+        self.frames.append(pcm16)
+        raise ConnectionResetError("peer gone")
+
+
+async def test_a_gone_transport_is_logged_once_and_the_pacer_goes_on(caplog):
+    out = _GoneOutput(supports_marks=False)
+    pipeline = VoicePipeline(stt=FakeSTT(default="привет"), tts=FakeTTS(ms_per_char=20),
+                             responder=ScriptedResponder(default="Здравствуйте, слушаю вас внимательно."),
+                             output=out, sink=ListSink(),
+                             config=PipelineConfig(pace_speed=SPEED, bot_speaks_first=True))
+    with caplog.at_level("DEBUG", logger="voice.pipeline"):
+        await pipeline.start()
+        await wait_for(lambda: len(out.frames) > 20)
+        await pipeline.close()
+    failures = [r for r in caplog.records if r.getMessage().startswith("output transport failed")]
+    assert len(out.frames) > 20 and len(failures) == len(out.frames)  # every frame was tried
+    assert [r.levelname for r in failures].count("ERROR") == 1 and failures[0].levelname == "ERROR"

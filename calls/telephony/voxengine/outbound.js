@@ -2,7 +2,8 @@
  * Outbound AI call (VoxEngine scenario), launched by calls.telephony.voximplant via StartScenarios.
  *
  * script_custom_data (JSON, at most 200 bytes): {"to", "from", "call": our call id, "t": the call's
- * signed media token, "b": our public base URL}; callUrls() builds the media socket and the
+ * signed media token, "b": our public base URL, "a": 1 when the campaign wants the AMD module};
+ * callUrls() builds the media socket and the
  * result callback from them (calls.telephony.voximplant.custom_data checks they are Django's).
  * Dials the number over PSTN, connects the call audio to the media WebSocket (sendMediaTo both
  * ways: the callee's voice goes to the socket, the bot's audio from the socket is played into the
@@ -23,6 +24,7 @@
  * "callback_secret" (read below), so it never travels in custom data.
  */
 require(Modules.ApplicationStorage);
+require(Modules.AMD);
 require(Modules.ACD);
 
 function callUrls(d) {
@@ -131,7 +133,22 @@ VoxEngine.addEventListener(AppEvents.HttpRequest, function (e) {
 VoxEngine.addEventListener(AppEvents.Started, function () {
   ApplicationStorage.get("callback_secret").then(function (kv) {
     secret = kv ? kv.value : "";
-    call = VoxEngine.callPSTN(data.to, data.from);
+    // Answering-machine detection (issue 14): the verdict goes to our callback, whose answer says what to do:
+    // {"action": "hang_up"} hangs up here; a message to leave is said by our media path after the beep.
+    var amd = data.a ? AMD.create({ model: AMD.Model.RU }) : null;
+    call = amd ? VoxEngine.callPSTN(data.to, data.from, { amd: amd }) : VoxEngine.callPSTN(data.to, data.from);
+    if (amd) {
+      amd.addEventListener(AMD.Events.DetectionComplete, function (e) {
+        var answeredBy = e.resultClass === AMD.ResultClass.VOICEMAIL ? "machine_start"
+          : e.resultClass === AMD.ResultClass.HUMAN ? "human" : "unknown";
+        report("amd", { answered_by: answeredBy, confidence: e.confidence }).then(function (res) {
+          reported = false; // the final result still has to go out
+          var answer = {};
+          try { answer = JSON.parse((res && res.text) || "{}"); } catch (err) { answer = {}; }
+          if (answer.action === "hang_up" && call) { call.hangup(); }
+        });
+      });
+    }
     call.addEventListener(CallEvents.Ringing, function () { report("ringing"); reported = false; });
     call.addEventListener(CallEvents.Connected, onConnected);
     call.addEventListener(CallEvents.Failed, function (e) {

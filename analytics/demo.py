@@ -68,11 +68,18 @@ def _version(script: Script) -> int:
 
 def _copy_or_bulk(model, fields: list[str], rows: list[tuple]) -> None:
     if connection.vendor == "postgresql":
+        from psycopg.types.json import Jsonb
+
+        # COPY fills no Django default: every other NOT NULL column with one ("" for text) gets it here,
+        # so a column added to the model later never breaks the seed
+        rest = [f for f in model._meta.concrete_fields
+                if f.name not in fields and not f.primary_key and not f.null and f.get_default() is not None]
+        tail = tuple(Jsonb(v) if isinstance(v, dict | list) else v for v in (f.get_default() for f in rest))
         table = model._meta.db_table
-        columns = ", ".join(model._meta.get_field(f).column for f in fields)
+        columns = ", ".join([model._meta.get_field(f).column for f in fields] + [f.column for f in rest])
         with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row(row)
+                copy.write_row(row + tail)
     else:
         model.objects.bulk_create([model(**dict(zip(fields, row, strict=True))) for row in rows], batch_size=1000)
 

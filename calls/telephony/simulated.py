@@ -54,8 +54,9 @@ ASK_HUMAN = {"ru": "Соедините меня с менеджером, пож�
              "uz": "Menejer bilan bog'lang, iltimos.", "tg": "Маро бо менеҷер пайваст кунед."}
 
 
-def pick_outcome(shares: dict[str, float], *, seed: Any, call_id: int, attempt: int) -> str:
-    rng = random.Random(f"{seed}:{call_id}:{attempt}")
+def pick_outcome(shares: dict[str, float], *, seed: Any, number: str, attempt: int) -> str:
+    """The dial's outcome, the same for a seed, a number and an attempt (database ids differ between runs)."""
+    rng = random.Random(f"{seed}:{number}:{attempt}")
     names = [n for n in ("answer", "no_answer", "busy", "voicemail") if shares.get(n, 0) > 0]
     if not names:
         return "answer"
@@ -136,10 +137,10 @@ class SimulatedTelephony(TelephonyProvider):
         simulation = dict(request.custom.get("simulation") or {})
         shares = {k: float(v) for k, v in {**self.shares, **simulation}.items() if k in DEFAULT_SHARES}
         seed = simulation.get("seed", self.seed)
-        outcome = pick_outcome(shares, seed=seed, call_id=request.call_id, attempt=request.custom.get("attempt", 1))
-        asks = random.Random(f"{seed}:{request.call_id}:ask_human").random() < float(simulation.get("ask_human", 0))
+        outcome = pick_outcome(shares, seed=seed, number=request.to, attempt=request.custom.get("attempt", 1))
+        asks = random.Random(f"{seed}:{request.to}:ask_human").random() < float(simulation.get("ask_human", 0))
         kind = VoicemailCallee if outcome == "voicemail" else SimulatedCallee
-        callee = kind(request=request, seed=f"{seed}:{request.call_id}", pace_speed=self.pace_speed,
+        callee = kind(request=request, seed=f"{seed}:{request.to}", pace_speed=self.pace_speed,
                       stt_mode=self.callee_stt, max_call_s=self.max_call_s, persona_key=self.persona,
                       tts_name=self.callee_tts, ask_human=asks)
         _Carrier.get().submit(request.call_id, self._play(request.call_id, outcome, callee))

@@ -221,8 +221,9 @@ def test_a_placed_voximplant_call_keeps_its_control_url_and_is_transferred_throu
     from calls.services import call_place
 
     call = Call.objects.create(campaign=vox_campaign, contact=make_contact())
-    assert call_place(call_id=call.pk).status == "dialled"
+    placed = call_place(call_id=call.pk)
     call.refresh_from_db()
+    assert placed.status == "dialled", (call.error, [r.path for r in server.requests])
     assert call.provider_control_url == f"{server.url}/session/555001"
     call_transition(call_id=call.pk, to=Call.Status.IN_PROGRESS)
 

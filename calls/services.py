@@ -599,12 +599,14 @@ def call_media_token_valid(*, call_id: int, token: str) -> bool:
     return value == str(call_id)
 
 
-def call_media_url(*, call_id: int, with_token: bool = True) -> str:
+def call_media_url(*, call_id: int, with_token: bool = True, token: str | None = None) -> str:
+    """The call's media socket URL; ``token`` is the one the dial also sends on its own (signed once: a token
+    carries its signing second, so two signings may differ)."""
     base = settings.TELEPHONY["PUBLIC_BASE_URL"].rstrip("/")
     ws = "wss://" + base.removeprefix("https://") if base.startswith("https://") else "ws://" + base.removeprefix(
         "http://")
     url = f"{ws}/ws/calls/{call_id}/media/"
-    return f"{url}?token={call_media_token(call_id=call_id)}" if with_token else url
+    return f"{url}?token={token or call_media_token(call_id=call_id)}" if with_token else url
 
 
 def public_url(path: str) -> str:
@@ -677,10 +679,11 @@ def call_place(*, call_id: int) -> PlaceResult:
         # committed before the request leaves: a worker that dies after it cannot lose the fact
         Call.objects.filter(pk=call_id).update(dial_requested_at=timezone.now())
     provider = provider_for(campaign=campaign)
+    token = call_media_token(call_id=call.pk)
     request = DialRequest(
         call_id=call.pk, to=call.contact.phone, caller_id=campaign.caller_id,
-        media_url=call_media_url(call_id=call.pk, with_token=provider.token_in_url),
-        media_token=call_media_token(call_id=call.pk),
+        media_url=call_media_url(call_id=call.pk, with_token=provider.token_in_url, token=token),
+        media_token=token,
         status_callback_url=public_url(f"/calls/telephony/{provider.name}/status/{call.pk}/"),
         language=campaign.language,
         custom={"campaign_id": campaign.pk, "attempt": call.attempt, "simulation": campaign.simulation,

@@ -84,9 +84,9 @@ def test_voximplant_custom_data_fits_voxengine_and_the_scenario_builds_djangos_u
 
     settings.TELEPHONY = {**settings.TELEPHONY, "PUBLIC_BASE_URL": "https://calls.sales-team.example.ru"}
     # a long call id and the longest phone numbers E.164 allows: still inside VoxEngine's 200 bytes
+    token = call_media_token(call_id=9_999_999_999)
     request = DialRequest(call_id=9_999_999_999, to="+" + "7" * 15, caller_id="+" + "4" * 15,
-                          media_url=call_media_url(call_id=9_999_999_999), media_token=call_media_token(
-                              call_id=9_999_999_999),
+                          media_url=call_media_url(call_id=9_999_999_999, token=token), media_token=token,
                           status_callback_url=public_url("/calls/telephony/voximplant/status/9999999999/"))
     data = custom_data(request)
     assert len(data.encode()) <= CUSTOM_DATA_MAX_BYTES
@@ -414,3 +414,20 @@ def test_the_dial_task_waits_out_a_settling_call_without_spending_its_carrier_er
     assert retry.call_args.kwargs["kwargs"] == {"call_id": call.pk, "carrier_failures": 2}
     assert 55 < retry.call_args.kwargs["countdown"] <= 60  # capped under the broker's visibility timeout
     assert _creates(server) == 0
+
+
+@pytest.mark.django_db
+def test_the_dial_sends_one_token_even_when_the_clock_ticks_between_signings(make_campaign, make_contact,
+                                                                             fake_telephony, monkeypatch):
+    """A media token carries its signing second: signed twice, the URL's and the separate one could differ, and the
+    Voximplant dial refused such a pair (a failed call, now and then, on a busy machine)."""
+    from django.core import signing
+
+    from calls.services import call_place
+
+    seconds = iter(range(1_000_000, 1_000_100))
+    monkeypatch.setattr(signing.TimestampSigner, "timestamp", lambda self: signing.b62_encode(next(seconds)))
+    call = Call.objects.create(campaign=make_campaign(), contact=make_contact())
+    assert call_place(call_id=call.pk).status == "dialled"
+    [request] = fake_telephony.dialled
+    assert request.media_url.endswith(f"?token={request.media_token}")

@@ -187,7 +187,8 @@ def test_voximplant_custom_data_asks_for_amd_and_still_fits_voxengine(settings):
     settings.TELEPHONY = {**settings.TELEPHONY, "PUBLIC_BASE_URL": "https://calls.sales-team.example.ru"}
     big = 9_999_999_999
     request = DialRequest(call_id=big, to="+" + "7" * 15, caller_id="+" + "4" * 15,
-                          media_url=call_media_url(call_id=big), media_token=call_media_token(call_id=big),
+                          media_url=call_media_url(call_id=big, token=(token := call_media_token(call_id=big))),
+                          media_token=token,
                           status_callback_url=public_url(f"/calls/telephony/voximplant/status/{big}/"),
                           custom={"voicemail": {"mode": "leave_message", "carrier_amd": True}})
     data = custom_data(request)

@@ -87,7 +87,8 @@ def shared_provider(kind: str) -> Any:
 
 
 def _shared_instance(kind: str, name: str, options: Mapping[str, Any], build: Any) -> Any:
-    """One provider per (kind, name, options) in the process, built once even when many calls start at once."""
+    """One instance per (kind, name, options) in the process (a provider, the audio cache's near tier), built once
+    even when many calls start at once."""
     key = (kind, name, json.dumps(options, sort_keys=True, default=str))
     with _shared_lock:
         if key not in _shared:
@@ -229,19 +230,14 @@ def audio_cache_for_loop():
         _process_audio_cache(), audio_cache_from_settings(client=redis_for_loop())))
 
 
-_near_audio_cache = None
-
-
 def _process_audio_cache():
     """The process-wide near tier of the live audio cache (plain memory: every loop of the process may share it)."""
-    global _near_audio_cache
-    if _near_audio_cache is None:
-        from voice.cache import MemoryAudioCache
+    from voice.cache import MemoryAudioCache
 
-        _near_audio_cache = MemoryAudioCache(
-            max_items=4096, max_bytes=int(float(settings.VOICE.get("LIVE_AUDIO_CACHE_MB", 64)) * 1024 * 1024),
-            max_age_s=float(settings.VOICE.get("LIVE_AUDIO_CACHE_MAX_AGE_S", 600)))
-    return _near_audio_cache
+    options = {"max_items": 4096,
+               "max_bytes": int(float(settings.VOICE.get("LIVE_AUDIO_CACHE_MB", 64)) * 1024 * 1024),
+               "max_age_s": float(settings.VOICE.get("LIVE_AUDIO_CACHE_MAX_AGE_S", 600))}
+    return _shared_instance("audio-cache", "memory", options, lambda: MemoryAudioCache(**options))
 
 
 def media_guard_options(*, pace: float = 1.0) -> dict[str, float]:

@@ -112,8 +112,7 @@ def campaign_rehearsal_start(*, contacts: int, seed: int = 1) -> Campaign:
 
     campaign = campaign_create_for_rehearsal(contacts=contacts, seed=seed)
     campaign_schedule_sync(campaign=campaign)
-    today = timezone.now().astimezone(ZoneInfo(campaign.timezone)).date()
-    campaign_plan(campaign_id=campaign.pk, day=today)
+    campaign_plan(campaign_id=campaign.pk)  # today in the campaign's zone
     return campaign
 
 
@@ -162,8 +161,7 @@ def _rehearse_until_done(*, contacts: int, seed: int, shares: dict | None, concu
 
     campaign = campaign_create_for_rehearsal(contacts=contacts, seed=seed, shares=shares, concurrency=concurrency,
                                              voicemail_mode=voicemail_mode)
-    today = timezone.now().astimezone(ZoneInfo(campaign.timezone)).date()
-    plan = campaign_plan(campaign_id=campaign.pk, day=today)
+    plan = campaign_plan(campaign_id=campaign.pk)  # today in the campaign's zone
     log.info("rehearsal campaign %s: %s", campaign.pk, plan.to_dict())
     while time.monotonic() < deadline:
         pending = Call.objects.filter(campaign=campaign).exclude(

@@ -13,11 +13,9 @@ Redis key, so it holds across processes) until it ends; a second one is refused 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 import time
-import wave
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -105,22 +103,12 @@ class CallRecorder:
         del self.bot[len(self.callee):]
 
     def wav(self) -> bytes:
-        import numpy as np
+        from voice.audio import mix, write_wav
 
         n = max(len(self.callee), len(self.bot)) // 2
         if n == 0:
             return b""
-        mix = np.zeros(n, dtype=np.int32)
-        for track in (self.callee, self.bot):
-            samples = np.frombuffer(bytes(track[: (len(track) // 2) * 2]), dtype=np.int16)
-            mix[: len(samples)] += samples
-        out = io.BytesIO()
-        with wave.open(out, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(self.rate)
-            w.writeframes(np.clip(mix, -32768, 32767).astype(np.int16).tobytes())
-        return out.getvalue()
+        return write_wav(None, mix([(0, bytes(self.callee)), (0, bytes(self.bot))], n), self.rate)
 
 
 class CallEventSink:

@@ -103,23 +103,22 @@ class LiveMix:
         self._out.clear()  # queued at the far end, never played: the listeners do not hear it either
 
     def _flush(self) -> None:
-        import numpy as np
+        from voice.audio import mix
 
         now = time.monotonic()
         for channel, expires in list(self.listeners.items()):
             if expires < now:
                 del self.listeners[channel]
         n = len(self._in) // 2 * 2
-        caller = np.frombuffer(bytes(self._in[:n]), dtype=np.int16).astype(np.int32)
+        caller = bytes(self._in[:n])
         del self._in[:n]
-        bot = np.frombuffer(bytes(self._out[: min(n, len(self._out) // 2 * 2)]), dtype=np.int16)
-        del self._out[: len(bot) * 2]
-        caller[: len(bot)] += bot
+        bot = bytes(self._out[: min(n, len(self._out) // 2 * 2)])
+        del self._out[: len(bot)]
         if not self.listeners:
             self._in.clear()
             self._out.clear()
             return
-        mixed = np.clip(caller, -32768, 32767).astype(np.int16).tobytes()
+        mixed = mix([(0, caller), (0, bot)], n // 2)
         self._publish(self._down.process(mixed) if self._down is not None else mixed)
 
 

@@ -19,13 +19,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from config.voice import audio_cache_for_loop, llm_config_from_settings, shared_provider
 from training.scoring import end_phrase_matches, end_phrase_strip
-from voice.audio import SAMPLE_RATE
+from voice.audio import SAMPLE_RATE, mix
 from voice.events import (
     BotTurnFinished,
     ConversationEnded,
@@ -172,13 +171,7 @@ class SessionRecorder:
         return not self._user and not self._bot
 
     def mixed_pcm16(self) -> bytes:
-        length = max(self._user_end, self._bot_end)
-        mix = np.zeros(length, dtype=np.int32)
-        for track in (self._user, self._bot):
-            for start, pcm in track:
-                samples = np.frombuffer(pcm, dtype="<i2")
-                mix[start:start + len(samples)] += samples
-        return self.prefix + np.clip(mix, -32768, 32767).astype("<i2").tobytes()
+        return self.prefix + mix([*self._user, *self._bot], max(self._user_end, self._bot_end))
 
 
 # --- events -> stored turns ----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 import wave
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -251,6 +252,23 @@ class FrameSplitter:
 
 
 # --- WAV ------------------------------------------------------------------------------------------
+
+
+def mix(parts: Iterable[tuple[int, bytes]], length: int | None = None) -> bytes:
+    """Sum PCM16 pieces, each placed at its start sample, into one clipped track.
+
+    ``length`` (samples) defaults to the end of the last piece; a piece past it is cut. An odd
+    trailing byte of a piece is ignored. Both sides of a call, a listen-in chunk and a practice
+    session's recording are mixed here.
+    """
+    placed = [(start, pcm16_to_array(pcm[: len(pcm) // SAMPLE_WIDTH * SAMPLE_WIDTH])) for start, pcm in parts]
+    if length is None:
+        length = max((start + len(samples) for start, samples in placed), default=0)
+    out = np.zeros(length, dtype=np.int32)
+    for start, samples in placed:
+        samples = samples[: max(0, length - start)]
+        out[start : start + len(samples)] += samples
+    return np.clip(out, -32768, 32767).astype("<i2").tobytes()
 
 
 def read_wav(source: str | Path | bytes) -> tuple[bytes, int]:

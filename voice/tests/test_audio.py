@@ -119,3 +119,17 @@ def test_sample_aligner_holds_an_odd_byte_for_the_next_chunk():
     out = [aligner.push(stream[:3]), aligner.push(stream[3:4]), aligner.push(stream[4:11])]
     assert out == [stream[:2], stream[2:4], stream[4:10]]
     assert aligner.push(b"") == b"" and aligner.push(b"\x0b") == stream[10:11] + b"\x0b"
+
+
+def test_mix_places_sums_and_clips_pieces():
+    import numpy as np
+
+    def pcm(*values):
+        return np.array(values, dtype="<i2").tobytes()
+
+    out = audio.mix([(0, pcm(1, 2, 3, -30000)), (2, pcm(10, 20)), (1, pcm(32000, 32760, -5000) + b"\x01")])
+    # placed, summed and clipped both ways; the odd trailing byte is ignored
+    assert np.frombuffer(out, dtype="<i2").tolist() == [1, 32002, 32767, -32768]
+    assert audio.mix([(0, pcm(5, 6, 7))], 2) == pcm(5, 6)  # cut at the length
+    assert audio.mix([(3, pcm(5))], 2) == pcm(0, 0)  # a piece past the end adds nothing
+    assert audio.mix([]) == b""

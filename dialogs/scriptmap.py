@@ -27,7 +27,7 @@ Format (keys marked * are required)::
       },
       "intent_responses": {"who_is_calling": ["Меня зовут {{agent.name}}, компания {{company}}..."]},
       "faq": [{"keywords": ["срок", "долго"], "answer": "..."}],
-      "phrases": {                            # service phrases
+      "phrases": {                            # * service phrases (clarify, fallback and end are required)
         "clarify": [...], "fallback": [...], "end": [...], "polite_end": [...],
         "wrong_number": [...], "callback_confirm": [...], "ask_callback_time": [...],
         "contact_thanks": [...], "ask_contact_again": [...],
@@ -66,7 +66,10 @@ Template variables are written ``{{name}}``; allowed names are ``ALLOWED_VARIABL
 for every known slot, and any key declared in ``variables``.
 
 ``validate_map`` never raises: it returns ``MapProblem(path, code, message)`` items, where ``path`` is a
-JSON pointer (``/stages/greeting/transitions/agree``) and ``code`` is stable for translation.
+JSON pointer (``/stages/greeting/transitions/agree``) and ``code`` is stable for translation. The structure
+(keys, types, allowed names, required parts, limits) is the JSON Schema ``dialogs/data/scriptmap.schema.json``
+(``MAP_SCHEMA``; its name lists are filled from the constants below); only the graph (where transitions
+lead, what is reachable, dead ends, the transfer target, template variables) is checked by hand.
 """
 
 from __future__ import annotations

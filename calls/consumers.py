@@ -38,6 +38,7 @@ from voice.endpoint import WebSocketEndpoint
 from voice.events import (
     BackgroundSink,
     BotTurnFinished,
+    ConversationEndReason,
     DirectiveEvent,
     PipelineEvent,
     StateChanged,
@@ -353,9 +354,10 @@ class MediaStreamConsumer(WebSocketEndpoint):
                 reason = "transfer" if ok else "transfer failed"
             else:
                 await database_sync_to_async(services.call_hangup, thread_sensitive=False)(call_id=self.call_id)
-            if pipeline is not None and pipeline.end_reason in ("max_duration", "max_silences"):
+            if pipeline is not None and pipeline.end_reason in (ConversationEndReason.MAX_DURATION,
+                                                                ConversationEndReason.MAX_SILENCES):
                 reason = f"limit: {pipeline.end_reason}"  # the call log says which limit ended it
-            elif pipeline is not None and pipeline.end_reason == "voicemail":
+            elif pipeline is not None and pipeline.end_reason == ConversationEndReason.VOICEMAIL:
                 reason = "voicemail"
         self.end_reason = reason
         await self.close(code, reason)

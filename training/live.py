@@ -115,8 +115,10 @@ def build_pipeline(*, setup: SessionSetup, stt: Any = None, tts: Any = None, res
 class SessionRecorder:
     """Both voices on one 16 kHz timeline, placed by arrival time, mixed into one WAV at the end.
 
-    The trainee's frames arrive in real time; the customer's frames leave paced in real time, so
-    the wall clock places both. A gap (a backgrounded tab) becomes silence rather than drift.
+    The session's ``voice.session.AudioTap``: ``MediaSession`` hands it the trainee's decoded frames,
+    the customer's frames as they are sent, and the clear of a barge-in. The trainee's frames arrive in
+    real time; the customer's frames leave paced in real time, so the wall clock places both. A gap (a
+    backgrounded tab) becomes silence rather than drift.
     """
 
     def __init__(self, *, prefix: bytes = b"", clock: Callable[[], float] = time.monotonic):
@@ -141,13 +143,19 @@ class SessionRecorder:
         track.append((start, pcm16[: samples * 2]))
         return start + samples
 
-    def add_user(self, pcm16: bytes) -> None:
+    # voice.session.AudioTap
+
+    def begin(self, sample_rate: int) -> None:
+        if sample_rate != SAMPLE_RATE:  # the browser's socket is 16 kHz PCM16 both ways
+            raise ValueError(f"the practice recording is {SAMPLE_RATE} Hz, not {sample_rate}")
+
+    def inbound(self, pcm16: bytes) -> None:
         self._user_end = self._place(self._user, self._user_end, pcm16)
 
-    def add_bot(self, pcm16: bytes) -> None:
+    def outbound(self, pcm16: bytes) -> None:
         self._bot_end = self._place(self._bot, max(self._bot_end, int((self.clock() - self.t0) * SAMPLE_RATE)), pcm16)
 
-    def clear_bot(self) -> None:
+    def cleared(self) -> None:
         """Playback was cleared (barge-in): audio sent ahead of real time was never heard."""
         now = int((self.clock() - self.t0) * SAMPLE_RATE)
         kept = []

@@ -10,7 +10,9 @@ Design notes:
 - ``feed()`` only runs the VAD (microseconds) and starts tasks; STT, the responder and TTS run in
   tasks so the receive loop, and other calls on the same event loop, never wait on them.
 - Output goes through one pacer task that releases a frame every 20 ms against absolute monotonic
-  deadlines (no drift), keeping ``lead_ms`` of audio queued at the far end so it never runs dry.
+  deadlines (no drift), keeping ``lead_ms`` of audio queued at the far end so it never runs dry. Its
+  queue carries typed frames: ``AudioFrame``, ``MarkFrame`` (a sentence is all queued) and
+  ``TurnDone`` (the turn is all queued), each naming its turn.
 - Barge-in clears the far end first (the latency a caller hears), then cancels the responder and
   TTS, and records only the text that was played: sentences whose mark came back (or, without
   marks, whose audio had time to play) plus the words of the current sentence in proportion to
@@ -221,36 +223,6 @@ class _Sentence:
     acked: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-# --- what the pacer queue carries (frames, as Pipecat names them) -----------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AudioFrame:
-    """One 20 ms frame of ``sentence`` for the wire (``frame``: what the output's encoder made of it)."""
-
-    turn: _BotTurn
-    frame: object
-    sentence: _Sentence
-
-
-@dataclass(frozen=True, slots=True)
-class MarkFrame:
-    """Every frame of ``sentence`` is queued before this: the far end echoes the mark once it has played them."""
-
-    turn: _BotTurn
-    sentence: _Sentence
-
-
-@dataclass(frozen=True, slots=True)
-class TurnDone:
-    """Everything of ``turn`` is queued before this: once the pacer reaches it, the turn is all sent."""
-
-    turn: _BotTurn
-
-
-PacerFrame = AudioFrame | MarkFrame | TurnDone
-
-
 @dataclass
 class _BotTurn:
     index: int
@@ -272,6 +244,36 @@ class _BotTurn:
     # the user's words of this turn, in order: texts carried from a cut-off turn and STT tasks (each
     # utterance transcribed on its own, never fused into a growing chunk)
     stt_pending: list = field(default_factory=list)
+
+
+# --- what the pacer queue carries (frames, as Pipecat names them) -----------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AudioFrame:
+    """One 20 ms frame of ``sentence`` for the wire (``frame``: what the output's encoder made of it)."""
+
+    turn: _BotTurn
+    frame: object
+    sentence: _Sentence
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MarkFrame:
+    """Every frame of ``sentence`` is queued before this: the far end echoes the mark once it has played them."""
+
+    turn: _BotTurn
+    sentence: _Sentence
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TurnDone:
+    """Everything of ``turn`` is queued before this: once the pacer reaches it, the turn is all sent."""
+
+    turn: _BotTurn
+
+
+PacerFrame = AudioFrame | MarkFrame | TurnDone
 
 
 class VoicePipeline:

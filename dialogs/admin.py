@@ -28,11 +28,10 @@ class PrettyJSONField(forms.JSONField):
 
 
 def map_editor_widget() -> forms.Textarea:
-    from dialogs.scriptmap import INTENT_LABELS, SPECIAL_TARGETS
+    from dialogs.scriptmap import INTENT_LABELS, MAP_SCHEMA, SPECIAL_TARGETS
 
     hints = {
-        "top": ["language", "start", "max_objections", "variables", "stages", "objections", "intent_responses", "faq",
-                "phrases", "goals", "intents", "description", "name", "transfer"],
+        "top": list(MAP_SCHEMA["properties"]),  # the schema's keys, so hints, limits, global_transitions are known
         "intents": list(INTENT_LABELS),
         "targets": list(SPECIAL_TARGETS),
     }

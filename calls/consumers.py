@@ -251,12 +251,8 @@ class MediaStreamConsumer(WebSocketEndpoint):
         return True
 
     def _pace(self) -> float:
-        """A rehearsal's simulated callee may run faster than real time; real carriers never do."""
-        if self.ctx.provider != "simulated":
-            return 1.0
-        from calls.telephony import provider_options
-
-        return float(provider_options("simulated").get("pace_speed", 1.0))
+        """A rehearsal's simulated callee may run faster than real time (its campaign's pace); carriers never do."""
+        return self.ctx.pace_speed
 
     async def _keep_holding(self) -> None:
         while True:

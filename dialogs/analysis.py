@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+import jsonschema
 from django.utils import translation
 from django.utils.translation import gettext, gettext_noop
 
@@ -277,8 +278,6 @@ def _from_payload(data: Mapping[str, Any], attempts: int) -> TranscriptAnalysis:
 async def analyse_with_openai(turns: list[tuple[str, str]], *, config: Any, language: str = "ru",
                               product: str = "", max_attempts: int = 3) -> tuple[TranscriptAnalysis | None, str, int]:
     """(analysis or None, last error, attempts). Malformed or failed answers are retried up to ``max_attempts``."""
-    import jsonschema  # noqa: PLC0415  jsonschema (~0.1 s): loaded with the first OpenAI analysis
-
     validator = jsonschema.Draft202012Validator(ANALYSIS_SCHEMA)
     messages = _prompt(turns, language, product)
     client = config.new_client()

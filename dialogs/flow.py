@@ -70,6 +70,19 @@ class FlowEvent:
         return cls(text=c.text, label=c.label, confidence=c.confidence, slots=dict(c.slots))
 
 
+def _json_copy(value: Any) -> Any:
+    """A deep copy of JSON-shaped state (dicts, lists, scalars) without ``copy.deepcopy``'s memo and
+    dispatch: the flow state is copied on every turn, inside the live call's event loop."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _json_copy(v) for k, v in value.items()}
+    if kind is list:
+        return [_json_copy(v) for v in value]
+    if kind in (str, int, float, bool) or value is None:
+        return value
+    return copy.deepcopy(value)
+
+
 @dataclass
 class FlowState:
     """Everything the engine remembers between turns; JSON-serialisable through ``to_dict``."""
@@ -89,17 +102,22 @@ class FlowState:
     trace: list[list[Any]] = field(default_factory=list)  # [utterance, label, stage, action kinds/summary]
 
     def to_dict(self) -> dict[str, Any]:
-        return copy.deepcopy(asdict(self))
+        return {name: _json_copy(getattr(self, name)) for name in _STATE_FIELDS}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> FlowState:
         data = data or {}
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: copy.deepcopy(v) for k, v in data.items() if k in names})
+        return cls(**{k: _json_copy(v) for k, v in data.items() if k in _STATE_FIELDS})
+
+    def copy(self) -> FlowState:
+        return FlowState(**{name: _json_copy(getattr(self, name)) for name in _STATE_FIELDS})
 
     @property
     def objections_total(self) -> int:
         return sum(self.objection_counts.values())
+
+
+_STATE_FIELDS = tuple(f.name for f in fields(FlowState))
 
 
 def new_state(script_map: Mapping[str, Any], variables: Mapping[str, Any] | None = None,
@@ -322,7 +340,7 @@ class _Turn:
 
 def step(script_map: Mapping[str, Any], state: FlowState, event: FlowEvent) -> tuple[FlowState, list[Action]]:
     """Advance the conversation by one event; the given state is left untouched."""
-    turn = _Turn(script_map, FlowState.from_dict(state.to_dict()))
+    turn = _Turn(script_map, state.copy())
     st = turn.state
     if st.ended:
         return st, []

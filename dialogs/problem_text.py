@@ -50,6 +50,12 @@ MESSAGES: list[tuple[re.Pattern[str], object]] = [
         (r"^must be an object of goal -> \{any_of: \[slots\]\}$", _("must be an object of goal → {any_of: [slots]}")),
         (rf"^unknown goal {Q} \(known: (.*)\)$", _("unknown goal «%(a)s» (known: %(b)s)")),
         (r"^must be a non-empty list of slot names$", _("must be a non-empty list of slot names")),
+        (r"^must be an object: \{any_of: \[slots\]\}$", _("must be an object: {any_of: [slots]}")),
+        # the call limits
+        (r"^must be an object: max_call_s, max_silences, silence_s$",
+         _("must be an object: max_call_s, max_silences, silence_s")),
+        (rf"^unknown limit {Q}$", _("unknown limit «%(a)s»")),
+        (r"^must be a positive number$", _("must be a positive number")),
         (rf"^unknown slot {Q}$", _("unknown slot «%(a)s»")),
         (rf"^intent {Q} has phrases but no stage has a transition for it$",
          _("intent «%(a)s» has phrases but no stage has a transition for it")),

@@ -27,7 +27,7 @@ Format (keys marked * are required)::
       },
       "intent_responses": {"who_is_calling": ["Меня зовут {{agent.name}}, компания {{company}}..."]},
       "faq": [{"keywords": ["срок", "долго"], "answer": "..."}],
-      "phrases": {                            # service phrases
+      "phrases": {                            # * service phrases (clarify, fallback and end are required)
         "clarify": [...], "fallback": [...], "end": [...], "polite_end": [...],
         "wrong_number": [...], "callback_confirm": [...], "ask_callback_time": [...],
         "contact_thanks": [...], "ask_contact_again": [...],
@@ -66,7 +66,10 @@ Template variables are written ``{{name}}``; allowed names are ``ALLOWED_VARIABL
 for every known slot, and any key declared in ``variables``.
 
 ``validate_map`` never raises: it returns ``MapProblem(path, code, message)`` items, where ``path`` is a
-JSON pointer (``/stages/greeting/transitions/agree``) and ``code`` is stable for translation.
+JSON pointer (``/stages/greeting/transitions/agree``) and ``code`` is stable for translation. The structure
+(keys, types, allowed names, required parts, limits) is the JSON Schema ``dialogs/data/scriptmap.schema.json``
+(``MAP_SCHEMA``; its name lists are filled from the constants below); only the graph (where transitions
+lead, what is reachable, dead ends, the transfer target, template variables) is checked by hand.
 """
 
 from __future__ import annotations
@@ -75,7 +78,10 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from jsonschema import Draft202012Validator, ValidationError
 
 CANONICAL_STAGES = (
     "greeting",
@@ -165,13 +171,14 @@ TRANSFER_PHRASES = {
     "uz": "Sizni menejerga ulayapman, iltimos, kuting.",
     "tg": "Шуморо бо менеҷер пайваст мекунам, лутфан дар хат бошед.",
 }
-_E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
-_QUEUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+E164_PATTERN = r"^\+[1-9]\d{6,14}$"
+QUEUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_E164_RE = re.compile(E164_PATTERN)
+_QUEUE_RE = re.compile(QUEUE_PATTERN)
 # Intents whose handling is built into the flow engine, so a stage needs no transition for them.
 ENGINE_HANDLED = frozenset({"end_session", "wrong_number", *OBJECTION_LABELS})
 
 _VAR_RE = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*\}\}")
-_STAGE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -259,323 +266,260 @@ def allowed_variables(data: Mapping[str, Any]) -> set[str]:
     return names
 
 
-class _Validator:
-    def __init__(self, data: Any):
+# -- structure: the JSON Schema ----------------------------------------------------------------------
+
+# The constants the schema names in ``x-from``: one list each, filled in when the schema is loaded.
+_SCHEMA_FILL: dict[str, Any] = {
+    "SCRIPT_LANGUAGES": SCRIPT_LANGUAGES, "LIMIT_KEYS": tuple(LIMIT_KEYS), "CANONICAL_STAGES": CANONICAL_STAGES,
+    "OBJECTION_LABELS": OBJECTION_LABELS, "INTENT_LABELS": INTENT_LABELS, "PHRASE_KINDS": PHRASE_KINDS,
+    "GOALS": GOALS, "KNOWN_SLOTS": KNOWN_SLOTS, "TRANSFER_KEYS": TRANSFER_KEYS,
+    "E164_PATTERN": E164_PATTERN, "QUEUE_PATTERN": QUEUE_PATTERN,
+}
+
+
+def _filled(node: Any) -> Any:
+    """The schema with each ``x-from`` keyword filled from its constant (a list is appended to what is written)."""
+    if isinstance(node, list):
+        return [_filled(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _filled(value) for key, value in node.items()}
+    for keyword, name in node.get("x-from", {}).items():
+        value = _SCHEMA_FILL[name]
+        out[keyword] = value if isinstance(value, str) else [*out.get(keyword, []), *value]
+    return out
+
+
+# The map's structure (dialogs/data/scriptmap.schema.json): every key, type, allowed name and limit.
+MAP_SCHEMA: dict[str, Any] = _filled(json.loads(
+    (Path(__file__).with_name("data") / "scriptmap.schema.json").read_text(encoding="utf-8")))
+_SCHEMA = Draft202012Validator(MAP_SCHEMA)
+_FIELD_RE = re.compile(r"\{(name|owner|value|known|choices)\}")
+_DEFAULT_CODES = {"type": "type", "required": "missing", "enum": "bad_value", "minItems": "empty"}
+
+
+def _error_paths(error: ValidationError) -> list[tuple[Any, ...]]:
+    """Where a schema error belongs: at each missing member, at a badly named member, else at the value."""
+    path = tuple(error.absolute_path)
+    if error.validator == "required":
+        return [(*path, name) for name in error.validator_value if name not in error.instance]
+    if error.schema.get("x-key"):
+        return [(*path, error.instance)]
+    return [path]
+
+
+def _schema_problem(error: ValidationError, parts: tuple[Any, ...]) -> MapProblem:
+    """One schema error as a problem, with the schema's own code and message for the failed keyword."""
+    schema, keyword = error.schema, error.validator
+    allowed = [x for x in error.validator_value if x is not None] if keyword == "enum" else []
+    fields = {"name": str(parts[-1]) if parts else "", "owner": str(parts[-2]) if len(parts) > 1 else "",
+              "value": str(error.instance), "known": ", ".join(map(str, allowed)),
+              "choices": ", ".join(f"«{x}»" for x in allowed)}
+    template = schema.get("x-messages", {}).get(keyword, error.message)
+    code = schema.get("x-codes", {}).get(keyword, _DEFAULT_CODES.get(keyword, keyword))
+    return MapProblem(_ptr(*parts), code, _FIELD_RE.sub(lambda m: fields[m.group(1)], template))
+
+
+def _schema_problems(data: Any) -> list[MapProblem]:
+    """The map's structural problems; an unknown name marked ``hides-value`` hides the problems inside its value."""
+    found: list[tuple[tuple[Any, ...], MapProblem, bool]] = []
+    hidden: list[tuple[Any, ...]] = []
+    for error in _SCHEMA.iter_errors(data):
+        names_key = bool(error.schema.get("x-key"))
+        for parts in _error_paths(error):
+            found.append((parts, _schema_problem(error, parts), names_key))
+            if error.schema.get("x-key") == "hides-value":
+                hidden.append(parts)
+    return [problem for parts, problem, names_key in found
+            if names_key or not any(parts[:len(h)] == h for h in hidden)]
+
+
+# -- the graph: checks by hand -----------------------------------------------------------------------
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _phrase_texts(value: Any, path: str) -> list[tuple[str, str]]:
+    """(path, text) of each usable phrase of a phrase list (or of a single phrase)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return []
+    return [(f"{path}/{i}", item) for i, item in enumerate(value) if isinstance(item, str) and item.strip()]
+
+
+def transfer_problem(spec: Mapping[str, Any]) -> MapProblem | None:
+    """Why a transfer block names no usable target; None when it names exactly one valid one."""
+    to, queue = spec.get("to"), spec.get("queue")
+    if to is not None and queue is not None:
+        return MapProblem("/transfer", "transfer_two_targets", "give either «to» or «queue», not both")
+    if to is None and queue is None:
+        return MapProblem("/transfer", "transfer_no_target",
+                          "needs «to» (a phone number) or «queue» (an operator queue)")
+    if to is not None and not _is_e164(to):
+        return MapProblem("/transfer/to", "bad_phone", "must be a phone number in E.164 form, e.g. +74951234567")
+    if queue is not None and (not isinstance(queue, str) or not _QUEUE_RE.match(queue)):
+        return MapProblem("/transfer/queue", "bad_value",
+                          "must be a queue name: letters, digits, «_», «-», «.» (up to 64)")
+    return None
+
+
+class _GraphChecks:
+    """What the schema cannot say: where transitions lead, which stages are reached, which intents lead nowhere,
+    which phrases use unknown variables. Values of the wrong type are skipped: the schema reports them."""
+
+    def __init__(self, data: Mapping[str, Any]):
         self.data = data
         self.problems: list[MapProblem] = []
         self.transfer_used: list[str] = []  # paths that send the call to ``@transfer``
+        self.handled: set[str] = set()  # intents some transition leads somewhere
+        self.stages = _mapping(data.get("stages"))
+        self.names = {str(k) for k in self.stages}
 
     def add(self, path: str, code: str, message: str) -> None:
         self.problems.append(MapProblem(path, code, message))
 
-    def phrase_list(self, value: Any, path: str, *, required: bool = True) -> list[tuple[str, str]]:
-        """Check a list of phrases; return (path, phrase) pairs that are strings."""
-        if value is None:
-            if required:
-                self.add(path, "missing", "is required")
-            return []
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list):
-            self.add(path, "type", "must be a list of phrases")
-            return []
-        if required and not value:
-            self.add(path, "empty", "needs at least one phrase")
-        out = []
-        for i, item in enumerate(value):
-            if not isinstance(item, str) or not item.strip():
-                self.add(f"{path}/{i}", "type", "must be non-empty text")
-            else:
-                out.append((f"{path}/{i}", item))
-        return out
-
     def run(self) -> list[MapProblem]:
-        data = self.data
-        if not isinstance(data, Mapping):
-            self.add("", "type", "the dialogue map must be a JSON object")
-            return self.problems
-        self.phrases: list[tuple[str, str]] = []  # (path, text) of every phrase, for the variables check
-        self.stage_names: set[str] = set()
-        stages = self._stages(data)
-        start = self._start(data, stages)
-        self._settings(data)
-        edges, handled = self._stage_bodies(data, stages)
-        objection_targets = self._objections(data, stages)
-        self._phrase_block(data, "intent_responses", INTENT_LABELS, "unknown_intent", "unknown intent «{}»",
-                           "must be an object of intent -> phrases")
-        has_transfer = self.transfer(data.get("transfer"))
-        self._limits(data)
-        svc = self._phrase_block(data, "phrases", PHRASE_KINDS, "unknown_key", "unknown phrase kind «{}»",
-                                 "must be an object of phrase kind -> phrases")
-        for kind in ("clarify", "fallback", "end"):
-            if kind not in svc:
-                self.add(_ptr("phrases", kind), "missing", f"the «{kind}» phrases are required")
-        self._faq(data)
-        self._goals(data)
-        self._intents(data, handled, has_transfer)
-        if not has_transfer:
-            for path in self.transfer_used:
-                self.add(path, "transfer_no_target", "«@transfer» needs a «transfer» block with «to» or «queue»")
-        elif isinstance(data.get("transfer"), Mapping):
-            self.phrases += self.phrase_list(data["transfer"].get("phrases"), "/transfer/phrases", required=False)
-        self._variables(data)
-        self._reachability(stages, start, edges, objection_targets)
+        start = self._start()
+        global_tr = _mapping(self.data.get("global_transitions"))
+        global_targets = self._transitions(global_tr, "/global_transitions")
+        edges = {name: self._stage(name, stage, global_tr, global_targets) for name, stage in self.stages.items()}
+        objection_targets = self._objections()
+        has_transfer = self._transfer()
+        self._intents(has_transfer)
+        self._variables(has_transfer)
+        self._reachability(start, edges, objection_targets)
         return self.problems
 
-    # -- structure ---------------------------------------------------------------------------
-
-    def _stages(self, data: Mapping[str, Any]) -> Mapping[str, Any]:
-        stages = data.get("stages")
-        if stages is None:
-            self.add("/stages", "missing", "is required")
-            stages = {}
-        elif not isinstance(stages, Mapping):
-            self.add("/stages", "type", "must be an object of stage name -> stage")
-            stages = {}
-        elif not stages:
-            self.add("/stages", "empty", "needs at least one stage")
-        self.stage_names = {str(k) for k in stages}
-        for name in self.stage_names:
-            if not _STAGE_NAME_RE.match(name) or name.startswith("@"):
-                self.add(_ptr("stages", name), "bad_name", f"stage name «{name}» must be lower_snake_case")
-        for name in CANONICAL_STAGES:
-            if stages and name not in self.stage_names:
-                self.add(_ptr("stages"), "missing_stage", f"the canonical stage «{name}» is missing")
-        return stages
-
-    def _start(self, data: Mapping[str, Any], stages: Mapping[str, Any]) -> str | None:
-        start = data.get("start", "greeting")
+    def _start(self) -> str | None:
+        start = self.data.get("start", "greeting")
         if not isinstance(start, str):
-            self.add("/start", "type", "must be a stage name")
             return None
-        if stages and start not in self.stage_names:
+        if self.stages and start not in self.names:
             self.add("/start", "unknown_stage", f"unknown stage «{start}»")
         return start
 
-    def _settings(self, data: Mapping[str, Any]) -> None:
-        lang = data.get("language")
-        if lang is not None and lang not in SCRIPT_LANGUAGES:
-            self.add("/language", "bad_value", "must be one of " + ", ".join(f"«{x}»" for x in SCRIPT_LANGUAGES))
-        hints = data.get("hints")
-        if hints is not None and (not isinstance(hints, list) or not all(isinstance(h, str) for h in hints)):
-            self.add("/hints", "type", "must be a list of words or short phrases")
-        mo = data.get("max_objections")
-        if mo is not None and (not isinstance(mo, int) or isinstance(mo, bool) or mo < 1):
-            self.add("/max_objections", "type", "must be a positive integer")
-        variables = data.get("variables")
-        if variables is not None and not isinstance(variables, Mapping):
-            self.add("/variables", "type", "must be an object")
-
-    def _object(self, data: Mapping[str, Any], key: str, message: str, *, base: str = "") -> Mapping[str, Any]:
-        """``data[key]`` when it is an object (or absent: empty); a problem at ``base/key`` and empty otherwise."""
-        value = data.get(key, {})
-        if not isinstance(value, Mapping):
-            self.add(f"{base}/{key}", "type", message)
-            return {}
-        return value
-
-    def _stage_bodies(self, data: Mapping[str, Any], stages: Mapping[str, Any]) -> tuple[dict[str, set[str]], set[str]]:
-        """Each stage's phrases, transitions, default and finality; the graph's edges and the intents handled."""
-        edges: dict[str, set[str]] = {}
-        handled: set[str] = set()
-        global_tr = self._object(data, "global_transitions", "must be an object of intent -> target")
-        global_targets = self.transitions(global_tr, "/global_transitions", self.stage_names, handled)
-        for name, stage in stages.items():
-            base = _ptr("stages", name)
-            if not isinstance(stage, Mapping):
-                self.add(base, "type", "a stage must be an object")
-                edges[name] = set()
-                continue
-            self.phrases += self.phrase_list(stage.get("phrases"), base + "/phrases")
-            self.phrases += self.phrase_list(stage.get("prompt"), base + "/prompt", required=False)
-            tr = self._object(stage, "transitions", "must be an object of intent -> target", base=base)
-            targets = self.transitions(tr, base + "/transitions", self.stage_names, handled)
-            default = stage.get("default")
-            if default is not None:
-                if not isinstance(default, str):
-                    self.add(base + "/default", "type", "must be a stage name")
-                elif default not in self.stage_names and default not in SPECIAL_TARGETS:
-                    self.add(base + "/default", "unknown_stage", f"unknown stage «{default}»")
-                else:
-                    targets.add(default)
-            final = stage.get("final", False)
-            if not isinstance(final, bool):
-                self.add(base + "/final", "type", "must be true or false")
-            elif not final and not tr and default is None and not global_tr:
-                self.add(base + "/transitions", "dead_end", "a non-final stage needs transitions or a default")
-            edges[name] = targets | global_targets
-        return edges, handled
-
-    def _objections(self, data: Mapping[str, Any], stages: Mapping[str, Any]) -> set[str]:
-        """Each objection's responses and where it leads; the stages objections reach."""
-        objections = self._object(data, "objections", "must be an object of objection label -> handling")
-        targets: set[str] = set()
-        for label, obj in objections.items():
-            base = _ptr("objections", label)
-            if label not in OBJECTION_LABELS:
-                self.add(base, "unknown_intent", f"unknown objection class «{label}»")
-            if not isinstance(obj, Mapping):
-                self.add(base, "type", "an objection must be an object with responses")
-                continue
-            responses = obj.get("responses")
-            if responses is None or (isinstance(responses, list) and not responses):
-                self.add(base + "/responses", "objection_no_response", f"objection «{label}» has no response")
-            else:
-                self.phrases += self.phrase_list(responses, base + "/responses")
-            nxt = obj.get("next")
-            if nxt is not None:
-                if not isinstance(nxt, str):
-                    self.add(base + "/next", "type", "must be a stage name")
-                elif nxt not in self.stage_names and nxt not in SPECIAL_TARGETS:
-                    self.add(base + "/next", "unknown_stage", f"unknown stage «{nxt}»")
-                else:
-                    targets.add(nxt)
-                    if nxt == "@transfer":
-                        self.transfer_used.append(base + "/next")
-            elif "objection_handling" not in self.stage_names and stages:
-                self.add(base + "/next", "unknown_stage", "no «next» and no «objection_handling» stage to go to")
-        if objections and "objection_handling" in self.stage_names:
-            targets.add("objection_handling")
-        for label in OBJECTION_LABELS:
-            if objections and label not in objections:
-                self.add(_ptr("objections", label), "objection_no_response", f"objection «{label}» has no response")
-        return targets
-
-    def _phrase_block(self, data: Mapping[str, Any], key: str, known: Iterable[str], code: str, unknown: str,
-                      message: str) -> Mapping[str, Any]:
-        """An object of name -> phrases whose names come from ``known``."""
-        block = self._object(data, key, message)
-        for name, value in block.items():
-            if name not in known:
-                self.add(_ptr(key, name), code, unknown.format(name))
-            self.phrases += self.phrase_list(value, _ptr(key, name))
-        return block
-
-    def _limits(self, data: Mapping[str, Any]) -> None:
-        limits = self._object(data, "limits", "must be an object: max_call_s, max_silences, silence_s")
-        for key, value in limits.items():
-            if key not in LIMIT_KEYS:
-                self.add(_ptr("limits", key), "unknown_key", f"unknown limit «{key}»")
-            elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                self.add(_ptr("limits", key), "type", "must be a positive number")
-
-    def _faq(self, data: Mapping[str, Any]) -> None:
-        faq = data.get("faq", [])
-        if not isinstance(faq, list):
-            self.add("/faq", "type", "must be a list of {keywords, answer}")
-            faq = []
-        for i, item in enumerate(faq):
-            if not isinstance(item, Mapping) or not isinstance(item.get("answer"), str):
-                self.add(_ptr("faq", i), "type", "needs «keywords» (list) and «answer» (text)")
-                continue
-            if not isinstance(item.get("keywords"), list) or not all(isinstance(k, str) for k in item["keywords"]):
-                self.add(_ptr("faq", i, "keywords"), "type", "must be a list of words")
-            self.phrases.append((_ptr("faq", i, "answer"), item["answer"]))
-
-    def _goals(self, data: Mapping[str, Any]) -> None:
-        goals = self._object(data, "goals", "must be an object of goal -> {any_of: [slots]}")
-        for goal, spec in goals.items():
-            base = _ptr("goals", goal)
-            if goal not in GOALS:
-                self.add(base, "unknown_key", f"unknown goal «{goal}» (known: {', '.join(GOALS)})")
-            slots = spec.get("any_of") if isinstance(spec, Mapping) else None
-            if not isinstance(slots, list) or not slots:
-                self.add(base + "/any_of", "type", "must be a non-empty list of slot names")
-                continue
-            for j, slot in enumerate(slots):
-                if slot not in KNOWN_SLOTS:
-                    self.add(_ptr("goals", goal, "any_of", j), "unknown_slot", f"unknown slot «{slot}»")
-
-    def _intents(self, data: Mapping[str, Any], handled: set[str], has_transfer: bool) -> None:
-        """The script's own example phrases per intent: each intent must lead somewhere."""
-        intents = self._object(data, "intents", "must be an object of intent -> phrases")
-        for label, value in intents.items():
-            base = _ptr("intents", label)
-            if label not in INTENT_LABELS:
-                self.add(base, "unknown_intent", f"unknown intent «{label}»")
-                continue
-            self.phrase_list(value, base)
-            if label not in handled and label not in ENGINE_HANDLED and not (label == "ask_human" and has_transfer):
-                self.add(base, "intent_no_transition",
-                         f"intent «{label}» has phrases but no stage has a transition for it")
-
-    # -- across the map --------------------------------------------------------------------------
-
-    def _variables(self, data: Mapping[str, Any]) -> None:
-        allowed = allowed_variables(data)
-        for path, text in self.phrases:
-            for var in template_variables(text):
-                if var not in allowed:
-                    self.add(path, "unknown_variable", f"unknown template variable «{{{{{var}}}}}»")
-
-    def _reachability(self, stages: Mapping[str, Any], start: str | None, edges: dict[str, set[str]],
-                      objection_targets: set[str]) -> None:
-        if not stages or not isinstance(start, str) or start not in self.stage_names:
-            return
-        reach = {start}
-        todo = [start]
-        if objection_targets:
-            todo += [t for t in objection_targets if t in self.stage_names]
-            reach |= set(todo)
-        while todo:
-            for t in edges.get(todo.pop(), ()):
-                if t in self.stage_names and t not in reach:
-                    reach.add(t)
-                    todo.append(t)
-        for name in stages:
-            if name not in reach:
-                self.add(_ptr("stages", name), "unreachable_stage", f"stage «{name}» cannot be reached")
-
-    def transfer(self, spec: Any) -> bool:
-        """Check the ``transfer`` block; True when it names one valid target."""
-        if spec is None:
-            return False
-        if not isinstance(spec, Mapping):
-            self.add("/transfer", "type", "must be an object: to (E.164) or queue, and phrases")
-            return False
-        for key in spec:
-            if key not in TRANSFER_KEYS:
-                self.add(_ptr("transfer", key), "unknown_key",
-                         f"unknown key «{key}» (known: {', '.join(TRANSFER_KEYS)})")
-        to, queue = spec.get("to"), spec.get("queue")
-        if to is not None and queue is not None:
-            self.add("/transfer", "transfer_two_targets", "give either «to» or «queue», not both")
-            return False
-        if to is None and queue is None:
-            self.add("/transfer", "transfer_no_target", "needs «to» (a phone number) or «queue» (an operator queue)")
-            return False
-        if to is not None and not _is_e164(to):
-            self.add("/transfer/to", "bad_phone", "must be a phone number in E.164 form, e.g. +74951234567")
-            return False
-        if queue is not None and (not isinstance(queue, str) or not _QUEUE_RE.match(queue)):
-            self.add("/transfer/queue", "bad_value", "must be a queue name: letters, digits, «_», «-», «.» (up to 64)")
-            return False
-        return True
-
-    def transitions(self, tr: Mapping[str, Any], base: str, stage_names: set[str], handled: set[str]) -> set[str]:
+    def _transitions(self, tr: Mapping[str, Any], base: str) -> set[str]:
         targets: set[str] = set()
         for intent, target in tr.items():
             path = f"{base}/{intent}"
-            if intent not in INTENT_LABELS:
-                self.add(path, "unknown_intent", f"unknown intent «{intent}»")
+            if intent not in INTENT_LABELS or not isinstance(target, str):
                 continue
-            if not isinstance(target, str):
-                self.add(path, "type", "must be a stage name or @stay/@end")
-                continue
-            if target not in stage_names and target not in ("@stay", "@end", "@transfer"):
+            if target not in self.names and target not in ("@stay", "@end", "@transfer"):
                 self.add(path, "unknown_stage", f"unknown stage «{target}»")
                 continue
             if target == "@transfer":
                 self.transfer_used.append(path)
-            handled.add(intent)
+            self.handled.add(intent)
             targets.add(target)
         return targets
 
+    def _stage(self, name: str, stage: Any, global_tr: Mapping[str, Any], global_targets: set[str]) -> set[str]:
+        """Where a stage leads (its transitions, its default and the global transitions); a dead end is a problem."""
+        if not isinstance(stage, Mapping):
+            return set()
+        base = _ptr("stages", name)
+        tr = _mapping(stage.get("transitions"))
+        targets = self._transitions(tr, base + "/transitions")
+        default = stage.get("default")
+        if isinstance(default, str) and default not in self.names and default not in SPECIAL_TARGETS:
+            self.add(base + "/default", "unknown_stage", f"unknown stage «{default}»")
+        elif isinstance(default, str):
+            targets.add(default)
+        if stage.get("final", False) is False and not tr and default is None and not global_tr:
+            self.add(base + "/transitions", "dead_end", "a non-final stage needs transitions or a default")
+        return targets | global_targets
+
+    def _objections(self) -> set[str]:
+        """The stages objections lead to; a «next» that leads nowhere is a problem."""
+        objections = _mapping(self.data.get("objections"))
+        targets: set[str] = set()
+        for label, obj in objections.items():
+            nxt = obj.get("next") if isinstance(obj, Mapping) else 0
+            path = _ptr("objections", label, "next")
+            if isinstance(nxt, str) and nxt not in self.names and nxt not in SPECIAL_TARGETS:
+                self.add(path, "unknown_stage", f"unknown stage «{nxt}»")
+            elif isinstance(nxt, str):
+                targets.add(nxt)
+                if nxt == "@transfer":
+                    self.transfer_used.append(path)
+            elif nxt is None and "objection_handling" not in self.names and self.stages:
+                self.add(path, "unknown_stage", "no «next» and no «objection_handling» stage to go to")
+        if objections and "objection_handling" in self.names:
+            targets.add("objection_handling")
+        return targets
+
+    def _transfer(self) -> bool:
+        """Whether the map hands calls to a valid target; «@transfer» without one is a problem."""
+        spec = self.data.get("transfer")
+        problem = transfer_problem(spec) if isinstance(spec, Mapping) else None
+        if problem:
+            self.problems.append(problem)
+        has_transfer = isinstance(spec, Mapping) and problem is None
+        if not has_transfer:
+            for path in self.transfer_used:
+                self.add(path, "transfer_no_target", "«@transfer» needs a «transfer» block with «to» or «queue»")
+        return has_transfer
+
+    def _intents(self, has_transfer: bool) -> None:
+        """The script's own example phrases per intent: each intent must lead somewhere."""
+        for label in _mapping(self.data.get("intents")):
+            lead = label in self.handled or label in ENGINE_HANDLED or (label == "ask_human" and has_transfer)
+            if label in INTENT_LABELS and not lead:
+                self.add(_ptr("intents", label), "intent_no_transition",
+                         f"intent «{label}» has phrases but no stage has a transition for it")
+
+    def _phrases(self, has_transfer: bool) -> list[tuple[str, str]]:
+        """(path, text) of every phrase the bot may say."""
+        data = self.data
+        out: list[tuple[str, str]] = []
+        for name, stage in self.stages.items():
+            for key in ("phrases", "prompt"):
+                out += _phrase_texts(_mapping(stage).get(key), _ptr("stages", name, key))
+        for label, obj in _mapping(data.get("objections")).items():
+            out += _phrase_texts(_mapping(obj).get("responses"), _ptr("objections", label, "responses"))
+        for block in ("intent_responses", "phrases"):
+            out += [pair for name, value in _mapping(data.get(block)).items()
+                    for pair in _phrase_texts(value, _ptr(block, name))]
+        faq = data.get("faq")
+        for i, item in enumerate(faq if isinstance(faq, list) else []):
+            if isinstance(item, Mapping) and isinstance(item.get("answer"), str):
+                out.append((_ptr("faq", i, "answer"), item["answer"]))
+        if has_transfer:
+            out += _phrase_texts(data["transfer"].get("phrases"), "/transfer/phrases")
+        return out
+
+    def _variables(self, has_transfer: bool) -> None:
+        allowed = allowed_variables(self.data)
+        for path, text in self._phrases(has_transfer):
+            for var in template_variables(text):
+                if var not in allowed:
+                    self.add(path, "unknown_variable", f"unknown template variable «{{{{{var}}}}}»")
+
+    def _reachability(self, start: str | None, edges: dict[str, set[str]], objection_targets: set[str]) -> None:
+        if not self.stages or not isinstance(start, str) or start not in self.names:
+            return
+        reach = {start} | (objection_targets & self.names)
+        todo = list(reach)
+        while todo:
+            for t in edges.get(todo.pop(), ()):
+                if t in self.names and t not in reach:
+                    reach.add(t)
+                    todo.append(t)
+        for name in self.stages:
+            if name not in reach:
+                self.add(_ptr("stages", name), "unreachable_stage", f"stage «{name}» cannot be reached")
+
 
 def validate_map(data: Any) -> list[MapProblem]:
-    """All problems of a dialogue map; an empty list means it is usable. Never raises."""
+    """All problems of a dialogue map (structure first, then the graph); empty means usable. Never raises."""
     try:
-        return _Validator(data).run()
+        problems = _schema_problems(data)
+        if isinstance(data, Mapping):
+            problems += _GraphChecks(data).run()
+        return list(dict.fromkeys(problems))  # the schema and the transfer check may name the same bad number
     except Exception as exc:  # a validator bug must not break an admin save; report it instead
         return [MapProblem("", "internal", f"validation failed: {exc!r}")]
 
@@ -663,7 +607,7 @@ def transfer_spec(data: Mapping[str, Any], variables: Mapping[str, Any] | None =
     validator reports it), so a bad map never sends a call to a number nobody checked.
     """
     spec = data.get("transfer") if isinstance(data, Mapping) else None
-    if not isinstance(spec, Mapping) or _Validator({}).transfer(spec) is False:
+    if not isinstance(spec, Mapping) or transfer_problem(spec) is not None:
         return None
     out = {"to": spec["to"]} if spec.get("to") else {"queue": spec["queue"]}
     own = spec.get("phrases")
@@ -675,8 +619,6 @@ def transfer_spec(data: Mapping[str, Any], variables: Mapping[str, Any] | None =
 
 def demo_map(language: str = "ru") -> dict[str, Any]:
     """The shipped freight-forwarder demo script (``dialogs/data/freight_<language>.json``)."""
-    from pathlib import Path
-
     name = f"freight_{language}.json" if language in SCRIPT_LANGUAGES else "freight_ru.json"
     return load_map(Path(__file__).with_name("data") / name)
 

@@ -308,6 +308,10 @@ def _city(word: str) -> str | None:
     return None
 
 
+# Russian cargo words of six letters or more, by stem (all but the last letter), in the set's order
+_CARGO_STEMS = tuple((cargo[:-1], cargo) for cargo in CARGO_LEMMAS if len(cargo) >= 6 and re.match("[а-я]", cargo))
+
+
 def find_cargo(text: str, lemma_of: Lemmatiser) -> str | None:
     low = text.lower().replace("ё", "е")
     toks = _ru_tokens(low)
@@ -323,8 +327,8 @@ def find_cargo(text: str, lemma_of: Lemmatiser) -> str | None:
             return lemma if lemma in CARGO_LEMMAS else word
     for word, _s, _e in toks:
         # The lemmatiser sometimes picks another noun («сантехники» -> «сантехник»): match the stem too.
-        for cargo in CARGO_LEMMAS:
-            if len(cargo) >= 6 and re.match("[а-я]", cargo) and word.startswith(cargo[:-1]):
+        for stem, cargo in _CARGO_STEMS:
+            if word.startswith(stem):
                 return cargo
     # «5 тонн одежды», «паллет игрушек»: the genitive noun after a unit or a quantity word.
     for i in range(len(toks) - 1):

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import jsonschema
 from django.conf import settings
 
 from training.scoring import TRAINEE, Line, ScorecardSpec, ScoreResult, _norm, _short, total_of
@@ -129,8 +130,6 @@ def llm_score(*, lines: Sequence[Line], offline: ScoreResult, scorecard: Scoreca
         return None, "no OPENAI_API_KEY"
     if not any(ln.speaker == TRAINEE for ln in lines):
         return None, "the trainee said nothing"
-    import jsonschema  # noqa: PLC0415  jsonschema (~0.1 s): loaded with the first OpenAI review
-
     checks = [c for s in offline.stages for c in s.checks if c.applicable]
     validator = jsonschema.Draft202012Validator(review_schema([c.key for c in checks]))
     payload = {

@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
+from dialogs.admin import map_editor_widget
 from dialogs.models import Script
 from dialogs.problem_text import problem_text
 from dialogs.scriptmap import demo_map, validate_map
@@ -110,3 +111,11 @@ def test_every_validator_message_has_its_translation():
         for p in problems:
             text = problem_text(p.message)
             assert text != p.message and not re.search(r"\b(must|unknown|stage|needs)\b", text), (p.message, text)
+
+
+def test_the_map_editor_knows_every_key_of_the_schema():
+    """The editor's key list comes from the schema: a shipped map's keys are never flagged as unknown."""
+    top = json.loads(map_editor_widget().attrs["data-hints"])["top"]
+    assert {"hints", "limits", "global_transitions", "transfer", "name", "description"} <= set(top)
+    for language in ("ru", "en", "uz", "tg"):
+        assert set(demo_map(language)) <= set(top)

@@ -149,3 +149,144 @@ def test_transfer_problems_read_in_russian():
     with translation.override("ru"):
         assert [problem_text(p.message) for p in validate_map(data)] == [
             "должен быть номером телефона в формате E.164, например +74951234567"]
+
+
+# --- structure from the JSON Schema, the graph by hand ----------------------------------------------------
+
+
+def _schema_nodes(node, under=""):
+    """Every subschema with the keyword it sits under; conditions (``if``) and negated schemas (``not``) aside."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _schema_nodes(item, under)
+    elif isinstance(node, dict):
+        yield under, node
+        for key, value in node.items():
+            if key not in ("if", "not", "x-messages", "x-codes", "x-from", "enum", "required"):
+                yield from _schema_nodes(value, key)
+
+
+def test_the_schema_is_draft_2020_12_and_takes_its_lists_from_the_code():
+    from jsonschema import Draft202012Validator
+
+    from dialogs.scriptmap import INTENT_LABELS, MAP_SCHEMA, OBJECTION_LABELS, PHRASE_KINDS
+
+    Draft202012Validator.check_schema(MAP_SCHEMA)
+    assert MAP_SCHEMA["$defs"]["transitions"]["propertyNames"]["enum"] == list(INTENT_LABELS)
+    assert MAP_SCHEMA["properties"]["intents"]["propertyNames"]["enum"] == list(INTENT_LABELS)
+    assert MAP_SCHEMA["properties"]["objections"]["then"]["required"] == list(OBJECTION_LABELS)
+    assert MAP_SCHEMA["properties"]["phrases"]["propertyNames"]["enum"] == list(PHRASE_KINDS)
+    assert MAP_SCHEMA["properties"]["language"]["enum"] == [None, "ru", "en", "uz", "tg"]
+
+
+def test_every_schema_constraint_has_its_own_message_in_both_languages():
+    from django.utils import translation
+
+    from dialogs.problem_text import problem_text
+    from dialogs.scriptmap import _FIELD_RE, MAP_SCHEMA
+
+    sample = {"name": "abc", "owner": "abc", "value": "abc", "known": "a, b", "choices": "«ru», «en», «uz», «tg»"}
+    keywords = {"type", "enum", "required", "minItems", "minProperties", "pattern", "minimum", "exclusiveMinimum",
+                "not", "anyOf"}
+    checked = 0
+    for _under, node in _schema_nodes(MAP_SCHEMA):
+        for keyword in keywords & set(node):
+            template = node.get("x-messages", {}).get(keyword)
+            assert template, (keyword, node)
+            message = _FIELD_RE.sub(lambda m: sample[m.group(1)], template)
+            with translation.override("ru"):
+                assert problem_text(message) != message, message
+            checked += 1
+    assert checked >= 40
+
+
+@pytest.mark.parametrize("change, problem", [
+    # wrong type
+    (lambda d: d.update(max_objections="3"), ("/max_objections", "type", "must be a positive integer")),
+    (lambda d: d["stages"]["greeting"].update(final="yes"),
+     ("/stages/greeting/final", "type", "must be true or false")),
+    (lambda d: d.update(stages=[]), ("/stages", "type", "must be an object of stage name -> stage")),
+    (lambda d: d["stages"]["closing"].update(phrases=["Спасибо!", 7]),
+     ("/stages/closing/phrases/1", "type", "must be non-empty text")),
+    (lambda d: d.update(limits={"max_call_s": -1}), ("/limits/max_call_s", "type", "must be a positive number")),
+    (lambda d: d["goals"].update(quote_requested=5), ("/goals/quote_requested", "type",
+                                                       "must be an object: {any_of: [slots]}")),
+    # unknown key (where the map allows only known names)
+    (lambda d: d.update(limits={"forever": 1}), ("/limits/forever", "unknown_key", "unknown limit «forever»")),
+    (lambda d: d["phrases"].update(goodbye=["Пока"]),
+     ("/phrases/goodbye", "unknown_key", "unknown phrase kind «goodbye»")),
+    (lambda d: d["stages"]["greeting"]["transitions"].update(maybe="closing"),
+     ("/stages/greeting/transitions/maybe", "unknown_intent", "unknown intent «maybe»")),
+    (lambda d: d["stages"].update({"Up Sell": {"phrases": ["Ещё?"], "default": "closing"}}),
+     ("/stages/Up Sell", "bad_name", "stage name «Up Sell» must be lower_snake_case")),
+    # bad enum value
+    (lambda d: d.update(language="de"), ("/language", "bad_value", "must be one of «ru», «en», «uz», «tg»")),
+    (lambda d: d["goals"]["decision_maker_contact"].update(any_of=["fax"]),
+     ("/goals/decision_maker_contact/any_of/0", "unknown_slot", "unknown slot «fax»")),
+    # missing required
+    (lambda d: d.pop("stages"), ("/stages", "missing", "is required")),
+    (lambda d: d["stages"]["greeting"].pop("phrases"), ("/stages/greeting/phrases", "missing", "is required")),
+    (lambda d: d["phrases"].pop("clarify"), ("/phrases/clarify", "missing", "the «clarify» phrases are required")),
+    (lambda d: d["objections"].pop("objection_busy"),
+     ("/objections/objection_busy", "objection_no_response", "objection «objection_busy» has no response")),
+    (lambda d: d["objections"]["objection_busy"].update(responses=None),
+     ("/objections/objection_busy/responses", "objection_no_response", "objection «objection_busy» has no response")),
+    (lambda d: d["faq"][0].pop("keywords"), ("/faq/0/keywords", "type", "must be a list of words")),
+])
+def test_structure_problems_come_from_the_schema_with_path_and_meaning(change, problem):
+    from dialogs.scriptmap import _GraphChecks, _schema_problems
+
+    data = demo_map("ru")
+    change(data)
+    found = {(p.path, p.code, p.message) for p in validate_map(data)}
+    assert problem in found
+    assert problem in {(p.path, p.code, p.message) for p in _schema_problems(data)}
+    assert problem not in {(p.path, p.code, p.message) for p in _GraphChecks(data).run()}
+
+
+def test_a_canonical_stage_missing_is_named_at_its_place():
+    data = demo_map("ru")
+    data["stages"]["closing"]["final"] = True
+    del data["stages"]["presentation"]
+    problems = {(p.path, p.code) for p in validate_map(data)}
+    assert ("/stages/presentation", "missing_stage") in problems
+    # the stages that led there now lead nowhere: the graph check says so at each transition
+    assert any(code == "unknown_stage" and path.startswith("/stages/") for path, code in problems)
+
+
+def test_an_unknown_name_hides_the_problems_of_its_value():
+    data = demo_map("ru")
+    data["stages"]["greeting"]["transitions"]["maybe"] = 5
+    data["limits"] = {"forever": "x"}
+    data["intents"]["maybe"] = [None]
+    assert {(p.path, p.code) for p in validate_map(data)} == {
+        ("/stages/greeting/transitions/maybe", "unknown_intent"), ("/limits/forever", "unknown_key"),
+        ("/intents/maybe", "unknown_intent")}
+
+
+def test_a_null_optional_key_counts_as_absent_as_before():
+    data = demo_map("ru")
+    data.update(language=None, hints=None, max_objections=None, variables=None)
+    data["stages"]["greeting"].update(prompt=None, default=None)
+    data["objections"]["objection_busy"]["next"] = None
+    data["transfer"]["phrases"] = None
+    assert validate_map(data) == []
+
+
+def test_graph_problems_still_come_from_the_hand_checks():
+    from dialogs.scriptmap import _GraphChecks, _schema_problems
+
+    data = demo_map("ru")
+    data["start"] = "nowhere"
+    data["stages"]["greeting"]["transitions"]["agree"] = "qualificaton"
+    data["stages"]["upsell"] = {"phrases": ["Ещё склад, {{contact.nmae}}?"]}
+    data["objections"]["objection_busy"]["next"] = "@transfer"
+    del data["transfer"]
+    expected = {("/start", "unknown_stage"), ("/stages/greeting/transitions/agree", "unknown_stage"),
+                ("/stages/upsell/transitions", "dead_end"), ("/stages/upsell/phrases/0", "unknown_variable"),
+                ("/objections/objection_busy/next", "transfer_no_target")}
+    assert _schema_problems(data) == []
+    assert expected <= {(p.path, p.code) for p in _GraphChecks(data).run()}
+    assert expected <= {(p.path, p.code) for p in validate_map(data)}
+    data["start"] = "greeting"
+    assert ("/stages/upsell", "unreachable_stage") in {(p.path, p.code) for p in validate_map(data)}

@@ -13,10 +13,10 @@ Redis key, so it holds across processes) until it ends; a second one is refused 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
-from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -38,6 +38,7 @@ from voice.endpoint import WebSocketEndpoint
 from voice.events import (
     BackgroundSink,
     BotTurnFinished,
+    ConversationEndReason,
     DirectiveEvent,
     PipelineEvent,
     StateChanged,
@@ -46,6 +47,7 @@ from voice.events import (
 )
 from voice.protocols.base import CLOSE_NORMAL
 from voice.session import EndReason
+from voice.turns import TurnAssembler, TurnRecord
 
 log = logging.getLogger(__name__)
 
@@ -112,74 +114,60 @@ class CallRecorder:
 
 
 class CallEventSink:
-    """Stores turns with their latency figures and streams transcripts and mind states to the operators."""
+    """Stores the call's lines with their latency figures (``voice.turns.TurnAssembler`` assembles them) and
+    streams transcripts, mind states and the lines to the operators.
+
+    A caller's line carries the salesperson's verdict on it (the ``meta`` directive of the same turn, which
+    comes after the transcript), so it is stored once its turn is answered, or when the call ends.
+    """
 
     def __init__(self, ctx: services.CallMediaContext, *, after: asyncio.Future | None = None):
         self.ctx = ctx
         self.after = after  # a write that must land first (the call's ``answered``)
         self.index = 0
         self.t0 = time.time()
-        self.metrics: dict[int, TurnMetrics] = {}
-        self.meta: dict[str, Any] = {}
-        self.user_started: float | None = None
-        # a caller's line waits for the responder's verdict on it (the ``meta`` directive of the same
-        # turn), which comes after the transcript: stored with the previous turn's intent it was wrong
-        self.pending_user: tuple[UserTranscript, str] | None = None
+        self.turns = TurnAssembler(ms_at=self._ms, verdict_on_user=True)
 
     def _ms(self, at: float) -> int:
         return max(0, int((at - self.t0) * 1000))
 
-    async def _add_turn(self, speaker: str, text: str, **fields: Any) -> None:
+    async def _add_turn(self, record: TurnRecord) -> None:
         if self.after is not None:
             after, self.after = self.after, None
             await after
         index = self.index
         self.index += 1
+        fields = dataclasses.asdict(record)
+        speaker, text = fields.pop("speaker"), fields.pop("text")
         await database_sync_to_async(services.call_turn_add)(call_id=self.ctx.call_id, index=index, speaker=speaker,
                                                               text=text, **fields)
 
-    async def _flush_user(self, intent: str = "") -> None:
-        if self.pending_user is not None:
-            event, text = self.pending_user
-            self.pending_user = None
-            await self._add_turn("user", text, ended_ms=self._ms(event.at), intent=intent)
-
     async def aclose(self) -> None:
-        await self._flush_user()  # the call ended before the responder judged the last line
+        for record in self.turns.flush():  # the call ended before the last line was answered
+            await self._add_turn(record)
 
     async def emit(self, event: PipelineEvent) -> None:
-        if isinstance(event, TurnMetrics):
-            self.metrics[event.turn_index] = event
-        elif isinstance(event, DirectiveEvent) and event.kind == "transfer":  # issue 14: transfer to a human
+        if isinstance(event, DirectiveEvent) and event.kind == "transfer":  # issue 14: transfer to a human
             from calls.transfer import call_transfer_requested
 
             await database_sync_to_async(call_transfer_requested)(call_id=self.ctx.call_id, target=event.data)
             return
-        elif isinstance(event, DirectiveEvent) and event.kind == "meta":
-            self.meta = dict(event.data)
-            pending = self.pending_user
-            if pending is not None and pending[0].turn_index == event.turn_index:
-                await self._flush_user(intent=self.meta.get("intent") or "")
-        elif isinstance(event, UserTranscript) and event.final and event.text.strip():
-            await self._flush_user()  # a line nobody answered (cut off): stored without an intent
-            self.pending_user = (event, event.text)
-        elif isinstance(event, BotTurnFinished) and event.text:
-            await self._flush_user()
-            m = self.metrics.pop(event.turn_index, None)
-            await self._add_turn(
-                "bot", event.text, started_ms=self._ms(event.at - event.audio_ms / 1000), ended_ms=self._ms(event.at),
-                interrupted=event.interrupted, stage=self.meta.get("stage") or "",
-                intent=self.meta.get("intent") or "", objection=self.meta.get("objection") or "",
-                eou_ms=m and m.eou_ms, stt_ms=m and m.stt_ms, ttft_ms=m and m.ttft_ms,
-                tts_ttfb_ms=m and m.tts_ttfb_ms, voice_to_voice_ms=m and m.voice_to_voice_ms,
-                stt_queue_wait_ms=m and m.stt_queue_wait_ms, stt_missed=bool(m and m.stt_missed),
-            )
-        else:
-            if not isinstance(event, StateChanged | UserTranscript):
-                return
+        for record in self.turns.feed(event):
+            await self._add_turn(record)
+        if not _shown_live(event):
+            return
         payload = {"kind": "pipeline", "event": event.to_dict()}
         await services.call_publish_pipeline(call_id=self.ctx.call_id, campaign_id=self.ctx.campaign_id,
                                              payload=payload)
+
+
+def _shown_live(event: PipelineEvent) -> bool:
+    """What the operators' board shows: mind states, transcripts, the bot's lines, the verdicts and the latency."""
+    if isinstance(event, BotTurnFinished):
+        return bool(event.text)
+    if isinstance(event, DirectiveEvent):
+        return event.kind == "meta"
+    return isinstance(event, StateChanged | UserTranscript | TurnMetrics)
 
 
 def _media_lock_key(call_id: int) -> str:
@@ -353,9 +341,10 @@ class MediaStreamConsumer(WebSocketEndpoint):
                 reason = "transfer" if ok else "transfer failed"
             else:
                 await database_sync_to_async(services.call_hangup, thread_sensitive=False)(call_id=self.call_id)
-            if pipeline is not None and pipeline.end_reason in ("max_duration", "max_silences"):
+            if pipeline is not None and pipeline.end_reason in (ConversationEndReason.MAX_DURATION,
+                                                                ConversationEndReason.MAX_SILENCES):
                 reason = f"limit: {pipeline.end_reason}"  # the call log says which limit ended it
-            elif pipeline is not None and pipeline.end_reason == "voicemail":
+            elif pipeline is not None and pipeline.end_reason == ConversationEndReason.VOICEMAIL:
                 reason = "voicemail"
         self.end_reason = reason
         await self.close(code, reason)

@@ -107,7 +107,7 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
         pipeline.add_sink(self.end_sink)
         pipeline.add_sink(self.writer)
         self.media = MediaSession(BrowserCodec(), pipeline, send=self._send_frame, close=self._media_closed,
-                                  session_id=str(self.session_id), **media_guard_options())
+                                  session_id=str(self.session_id), tap=self.recorder, **media_guard_options())
         await self.accept()
         await self.channel_layer.group_add(services.session_group(self.session_id), self.channel_name)
         await self.send(text_data=json.dumps({
@@ -134,8 +134,6 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
         if self.media is None or self.finishing:
             return
         if bytes_data is not None:
-            if len(bytes_data) % 2 == 0 and len(bytes_data) <= BrowserCodec.max_payload_bytes:
-                self.recorder.add_user(bytes_data)
             await self.media.on_bytes(bytes_data)
         elif text_data is not None:
             await self.media.on_text(text_data)
@@ -159,12 +157,10 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
     # --- the pipeline's side ---
 
     async def _send_frame(self, frame: str | bytes) -> None:
+        # the recording hears both directions and the clear through its tap (``SessionRecorder``)
         if isinstance(frame, bytes):
-            self.recorder.add_bot(frame)
             await self.send(bytes_data=frame)
         else:
-            if '"clear"' in frame and json.loads(frame).get("type") == "clear":
-                self.recorder.clear_bot()
             await self.send(text_data=frame)
 
     async def _media_closed(self, code: int, reason: str) -> None:

@@ -4,8 +4,8 @@
   as the responder and STT/TTS from ``settings.VOICE``; the scenario's language picks the STT
   language, the TTS voice and the persona's phrases.
 - ``SessionRecorder``: the trainee's microphone and the customer's voice mixed on one timeline.
-- ``TurnWriter``: an event sink that turns pipeline events into stored turns (text, timing,
-  latency); behind a ``BackgroundSink``, off the audio path.
+- ``TurnWriter``: an event sink that stores the session's lines (``voice.turns`` assembles them:
+  text, timing, latency); behind a ``BackgroundSink``, off the audio path.
 - ``EndPhraseSink``: notices the end phrase in a final transcript (fuzzy) and asks to finish.
 """
 
@@ -24,17 +24,11 @@ from django.conf import settings
 
 from config.voice import audio_cache_for_loop, llm_config_from_settings, shared_provider
 from training.scoring import end_phrase_matches, end_phrase_strip
+from training.services import session_turn_add
 from voice.audio import SAMPLE_RATE, mix
-from voice.events import (
-    BotTurnFinished,
-    ConversationEnded,
-    DirectiveEvent,
-    PipelineEvent,
-    TurnMetrics,
-    UserSpeechStarted,
-    UserTranscript,
-)
+from voice.events import DirectiveEvent, PipelineEvent, UserTranscript
 from voice.pipeline import PipelineConfig, VoicePipeline
+from voice.turns import TurnAssembler, TurnRecord
 from voice.vad import VADConfig
 
 log = logging.getLogger(__name__)
@@ -121,8 +115,10 @@ def build_pipeline(*, setup: SessionSetup, stt: Any = None, tts: Any = None, res
 class SessionRecorder:
     """Both voices on one 16 kHz timeline, placed by arrival time, mixed into one WAV at the end.
 
-    The trainee's frames arrive in real time; the customer's frames leave paced in real time, so
-    the wall clock places both. A gap (a backgrounded tab) becomes silence rather than drift.
+    The session's ``voice.session.AudioTap``: ``MediaSession`` hands it the trainee's decoded frames,
+    the customer's frames as they are sent, and the clear of a barge-in. The trainee's frames arrive in
+    real time; the customer's frames leave paced in real time, so the wall clock places both. A gap (a
+    backgrounded tab) becomes silence rather than drift.
     """
 
     def __init__(self, *, prefix: bytes = b"", clock: Callable[[], float] = time.monotonic):
@@ -147,13 +143,19 @@ class SessionRecorder:
         track.append((start, pcm16[: samples * 2]))
         return start + samples
 
-    def add_user(self, pcm16: bytes) -> None:
+    # voice.session.AudioTap
+
+    def begin(self, sample_rate: int) -> None:
+        if sample_rate != SAMPLE_RATE:  # the browser's socket is 16 kHz PCM16 both ways
+            raise ValueError(f"the practice recording is {SAMPLE_RATE} Hz, not {sample_rate}")
+
+    def inbound(self, pcm16: bytes) -> None:
         self._user_end = self._place(self._user, self._user_end, pcm16)
 
-    def add_bot(self, pcm16: bytes) -> None:
+    def outbound(self, pcm16: bytes) -> None:
         self._bot_end = self._place(self._bot, max(self._bot_end, int((self.clock() - self.t0) * SAMPLE_RATE)), pcm16)
 
-    def clear_bot(self) -> None:
+    def cleared(self) -> None:
         """Playback was cleared (barge-in): audio sent ahead of real time was never heard."""
         now = int((self.clock() - self.t0) * SAMPLE_RATE)
         kept = []
@@ -177,114 +179,41 @@ class SessionRecorder:
 # --- events -> stored turns ----------------------------------------------------------------------
 
 
-@dataclass
-class _Pending:
-    user_text: str = ""
-    user_started_ms: int | None = None
-    user_final_ms: int | None = None
-    metrics: TurnMetrics | None = None
-    bot_started_ms: int | None = None
-    intent: str = ""
-    objection: str = ""
-    stage: str = ""
-
-
 class TurnWriter:
-    """An event sink that stores each turn as it completes. The consumer wraps it in
-    ``voice.events.BackgroundSink``, so the database writes run off the audio path.
+    """An event sink that stores each line of the session as it completes (``voice.turns.TurnAssembler``).
 
-    A user utterance is written together with the customer's answer to it (or on ``aclose``),
-    because the latency figures arrive with the answer.
+    The consumer wraps it in ``voice.events.BackgroundSink``, so the database writes run off the audio
+    path. The trainee's utterance is written together with the customer's answer to it (or on
+    ``aclose``), because the latency figures arrive with the answer. The end phrase is a command, not
+    part of the conversation: it is cut out of the trainee's lines (what was said before it is kept).
     """
 
     def __init__(self, *, session_id: int, clock_ms: Callable[[], int], end_phrase: str = ""):
         self.session_id = session_id
         self.clock_ms = clock_ms
         self.end_phrase = end_phrase
-        self.pending: dict[int, _Pending] = {}
-        self.speech_started_ms: int | None = None
+        # the customer's ``meta`` labels its own line
+        self.turns = TurnAssembler(ms_at=self._ms_at, verdict_on_user=False)
         self.written = 0
 
-    async def emit(self, event: PipelineEvent) -> None:
+    def _ms_at(self, at: float) -> int:
         # on the session clock when the event happened, not when the background queue reached it
-        at = self.clock_ms() - max(0, int((time.time() - event.at) * 1000))
-        await self._handle(event, at)
+        return self.clock_ms() - max(0, int((time.time() - at) * 1000))
+
+    async def emit(self, event: PipelineEvent) -> None:
+        if isinstance(event, UserTranscript) and event.final and self.end_phrase:
+            event = dataclasses.replace(event, text=end_phrase_strip(text=event.text, phrase=self.end_phrase))
+        elif isinstance(event, DirectiveEvent) and event.data.get("speaker") == "trainee":
+            return  # the customer's verdict on the trainee's words (they asked to end): not a line's label
+        for record in self.turns.feed(event):
+            await self._write(record)
 
     async def aclose(self) -> None:
         """Write the utterances still waiting for an answer (the session ended or dropped)."""
-        for index in sorted(self.pending):
-            await self._write_user(self.pending.pop(index))
+        for record in self.turns.flush():
+            await self._write(record)
 
-    def _p(self, index: int) -> _Pending:
-        return self.pending.setdefault(index, _Pending())
-
-    async def _handle(self, event: PipelineEvent, at: int) -> None:
-        if isinstance(event, UserSpeechStarted):
-            self.speech_started_ms = at
-        elif isinstance(event, UserTranscript) and event.final:
-            # the end phrase is a command, not part of the conversation; what was said before it is
-            text = end_phrase_strip(text=event.text, phrase=self.end_phrase) if self.end_phrase else event.text
-            if not text.strip(" ,.!?;:-—"):
-                return
-            p = self._p(event.turn_index)
-            p.user_text = text
-            p.user_started_ms = self.speech_started_ms if self.speech_started_ms is not None else at
-            p.user_final_ms = at
-        elif isinstance(event, TurnMetrics):
-            p = self._p(event.turn_index)
-            p.metrics = event
-            p.bot_started_ms = at
-        elif isinstance(event, DirectiveEvent) and event.kind in ("meta", "stage"):
-            p = self._p(event.turn_index)
-            intent = str(event.data.get("intent") or "")
-            if intent and event.data.get("speaker") != "trainee":
-                p.intent = intent
-                if intent.startswith("objection"):
-                    p.objection = intent
-            if event.data.get("stage"):
-                p.stage = str(event.data["stage"])
-        elif isinstance(event, BotTurnFinished):
-            p = self.pending.pop(event.turn_index, _Pending())
-            await self._write_user(p)
-            if event.text.strip():
-                await self._write(
-                    speaker="bot", text=event.text, started_ms=p.bot_started_ms, ended_ms=at,
-                    interrupted=event.interrupted, intent=p.intent, objection=p.objection, stage=p.stage,
-                    metrics=p.metrics,
-                )
-        elif isinstance(event, ConversationEnded):
-            for index in sorted(self.pending):
-                await self._write_user(self.pending.pop(index))
-
-    async def _write_user(self, p: _Pending) -> None:
-        if not p.user_text.strip():
-            return
-        ended = p.user_final_ms
-        m = p.metrics
-        if ended is not None and m is not None:
-            # the final transcript comes after the end-of-utterance silence and the STT time
-            ended -= int((m.eou_ms or 0) + (m.stt_ms or 0))
-        await self._write(speaker="user", text=p.user_text, started_ms=p.user_started_ms, ended_ms=ended)
-        p.user_text = ""
-
-    async def _write(self, *, speaker: str, text: str, started_ms: int | None, ended_ms: int | None,
-                     interrupted: bool = False, intent: str = "", objection: str = "", stage: str = "",
-                     metrics: TurnMetrics | None = None) -> None:
-        from training.services import TurnRecord, session_turn_add
-
-        if started_ms is not None and ended_ms is not None and ended_ms < started_ms:
-            ended_ms = started_ms
-        record = TurnRecord(
-            speaker=speaker, text=text, started_ms=started_ms, ended_ms=ended_ms, interrupted=interrupted,
-            stage=stage, intent=intent, objection=objection,
-            eou_ms=metrics.eou_ms if metrics else None,
-            stt_ms=metrics.stt_ms if metrics else None,
-            ttft_ms=metrics.ttft_ms if metrics else None,
-            tts_ttfb_ms=metrics.tts_ttfb_ms if metrics else None,
-            voice_to_voice_ms=metrics.voice_to_voice_ms if metrics else None,
-            stt_queue_wait_ms=metrics.stt_queue_wait_ms if metrics else None,
-            stt_missed=bool(metrics and metrics.stt_missed),
-        )
+    async def _write(self, record: TurnRecord) -> None:
         await database_sync_to_async(session_turn_add)(session_id=self.session_id, turn=record)
         self.written += 1
 

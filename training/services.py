@@ -11,7 +11,7 @@ import io
 import logging
 import wave
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
@@ -37,6 +37,7 @@ from training.models import (
 )
 from training.scoring import DEFAULT_SCORECARD, Line, ScoreResult, score_transcript
 from training.selectors import assignment_attempt_for, scorecard_for, scorecard_spec
+from voice.turns import TurnRecord  # the lines the live session assembles; imports and tests build them too
 
 log = logging.getLogger(__name__)
 
@@ -138,25 +139,6 @@ def session_disconnect(*, session_id: int, code: int | None = None, reason: str 
     SessionEvent.objects.create(session=session, kind="disconnected", data=data)
     _publish(session.pk, {"event": "disconnected", "status": session.status, "session_id": session.pk})
     return session
-
-
-@dataclass(frozen=True)
-class TurnRecord:
-    speaker: str
-    text: str
-    started_ms: int | None = None
-    ended_ms: int | None = None
-    interrupted: bool = False
-    stage: str = ""
-    intent: str = ""
-    objection: str = ""
-    eou_ms: float | None = None
-    stt_ms: float | None = None
-    ttft_ms: float | None = None
-    tts_ttfb_ms: float | None = None
-    voice_to_voice_ms: float | None = None
-    stt_queue_wait_ms: float | None = None
-    stt_missed: bool = False
 
 
 @transaction.atomic

@@ -128,10 +128,24 @@ class ErrorEvent(PipelineEvent):
     retryable: bool = False
 
 
+class ConversationEndReason(enum.StrEnum):
+    """Why the pipeline's conversation ended (``ConversationEnded.reason``, ``VoicePipeline.end_reason``)."""
+
+    DIRECTIVE = "directive"  # the responder's ``end``
+    TRANSFER = "transfer"  # the responder handed the call to a person
+    MAX_DURATION = "max_duration"  # the call's limits (``CallLimits``)
+    MAX_SILENCES = "max_silences"
+    VOICEMAIL = "voicemail"  # an answering machine: the message was left, or the call hung up
+    HANGUP = "hangup"  # the far end went away
+    CLOSED = "closed"  # the transport closed the stream normally
+    PROTOCOL_ERROR = "protocol_error"  # the transport closed it on a bad frame
+    USER_END = "user_end"  # the browser's ``end`` control
+
+
 @dataclass
 class ConversationEnded(PipelineEvent):
     type: ClassVar[str] = "end"
-    reason: str = "directive"  # directive | hangup | closed
+    reason: ConversationEndReason = ConversationEndReason.DIRECTIVE
 
 
 @runtime_checkable

@@ -10,7 +10,9 @@ Design notes:
 - ``feed()`` only runs the VAD (microseconds) and starts tasks; STT, the responder and TTS run in
   tasks so the receive loop, and other calls on the same event loop, never wait on them.
 - Output goes through one pacer task that releases a frame every 20 ms against absolute monotonic
-  deadlines (no drift), keeping ``lead_ms`` of audio queued at the far end so it never runs dry.
+  deadlines (no drift), keeping ``lead_ms`` of audio queued at the far end so it never runs dry. Its
+  queue carries typed frames: ``AudioFrame``, ``MarkFrame`` (a sentence is all queued) and
+  ``TurnDone`` (the turn is all queued), each naming its turn.
 - Barge-in clears the far end first (the latency a caller hears), then cancels the responder and
   TTS, and records only the text that was played: sentences whose mark came back (or, without
   marks, whose audio had time to play) plus the words of the current sentence in proportion to
@@ -43,6 +45,7 @@ from voice.events import (
     BotTextChunk,
     BotTurnFinished,
     ConversationEnded,
+    ConversationEndReason,
     DirectiveEvent,
     ErrorEvent,
     EventSink,
@@ -243,6 +246,36 @@ class _BotTurn:
     stt_pending: list = field(default_factory=list)
 
 
+# --- what the pacer queue carries (frames, as Pipecat names them) -----------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AudioFrame:
+    """One 20 ms frame of ``sentence`` for the wire (``frame``: what the output's encoder made of it)."""
+
+    turn: _BotTurn
+    frame: object
+    sentence: _Sentence
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MarkFrame:
+    """Every frame of ``sentence`` is queued before this: the far end echoes the mark once it has played them."""
+
+    turn: _BotTurn
+    sentence: _Sentence
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TurnDone:
+    """Everything of ``turn`` is queued before this: once the pacer reaches it, the turn is all sent."""
+
+    turn: _BotTurn
+
+
+PacerFrame = AudioFrame | MarkFrame | TurnDone
+
+
 class VoicePipeline:
     def __init__(
         self,
@@ -277,7 +310,7 @@ class VoicePipeline:
         self._arrivals: collections.deque[tuple[float, float]] = collections.deque(
             maxlen=max(200, (self.config.vad.end_silence_ms + 2000) // FRAME_MS)
         )
-        self._out_q: asyncio.Queue = asyncio.Queue()
+        self._out_q: asyncio.Queue[PacerFrame] = asyncio.Queue()
         self._pacer_task: asyncio.Task | None = None
         self._play_clock = 0.0
         speed = self.config.pace_speed
@@ -300,9 +333,8 @@ class VoicePipeline:
         self._background: set[asyncio.Task] = set()
         self._watchdog_task: asyncio.Task | None = None
         self._silences = 0
-        # why the pipeline ended the conversation: "directive", "transfer", "max_duration", "max_silences",
-        # "voicemail"
-        self.end_reason = ""
+        # why the pipeline ended the conversation (None: it has not, or the far end did)
+        self.end_reason: ConversationEndReason | None = None
         self.transfer: dict | None = None  # set when the conversation ended by handing the call to a person
         self.held = False  # an answering machine answered: the bot neither talks nor answers (``hold``)
         self._held_stop: asyncio.Task | None = None
@@ -344,7 +376,7 @@ class VoicePipeline:
             turn = self._new_turn()
             turn.task = asyncio.create_task(self._bot_turn(turn, user_text=""), name="voice-opening")
 
-    async def close(self, reason: str = "closed") -> None:
+    async def close(self, reason: ConversationEndReason = ConversationEndReason.CLOSED) -> None:
         """Stop everything (the far end hung up or the socket closed). Safe to call twice."""
         if self.closed:
             return
@@ -654,7 +686,7 @@ class VoicePipeline:
 
     async def _complete(self, turn: _BotTurn) -> None:
         """Everything of the turn is queued: wait until it has been sent and played, then finish it."""
-        await self._out_q.put(("done", turn, None))
+        await self._out_q.put(TurnDone(turn))
         await turn.sent_all.wait()
         await self._wait_played(turn)
         await self._finish_turn(turn)
@@ -752,7 +784,7 @@ class VoicePipeline:
                 turn.metrics.tts_ttfb_ms = _ms(self.clock() - started)
             turn.sentences.append(sentence)
             for frame in splitter.push(audio):
-                await self._out_q.put(("audio", turn, (frame, sentence)))
+                await self._out_q.put(AudioFrame(turn, frame, sentence))
             got_audio = True
         else:
             if not speaking:
@@ -779,7 +811,7 @@ class VoicePipeline:
                     got_audio = True
                     collected.append(chunk)
                     for frame in splitter.push(chunk):
-                        await self._out_q.put(("audio", turn, (frame, sentence)))
+                        await self._out_q.put(AudioFrame(turn, frame, sentence))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -789,8 +821,8 @@ class VoicePipeline:
                     return False
                 # part of the sentence is out: close it with its mark so played-text stays right
                 for frame in splitter.flush():
-                    await self._out_q.put(("audio", turn, (frame, sentence)))
-                await self._out_q.put(("mark", turn, sentence))
+                    await self._out_q.put(AudioFrame(turn, frame, sentence))
+                await self._out_q.put(MarkFrame(turn, sentence))
                 return False
             if collected and self.cache is not None and self.config.cache_writes:
                 try:
@@ -801,8 +833,8 @@ class VoicePipeline:
             turn.sentences.remove(sentence)
             return True
         for frame in splitter.flush():
-            await self._out_q.put(("audio", turn, (frame, sentence)))
-        await self._out_q.put(("mark", turn, sentence))
+            await self._out_q.put(AudioFrame(turn, frame, sentence))
+        await self._out_q.put(MarkFrame(turn, sentence))
         return True
 
     async def _wait_played(self, turn: _BotTurn) -> None:
@@ -848,10 +880,10 @@ class VoicePipeline:
         if turn is not None and turn.transfer is not None:
             # the transport hands the call over instead of hanging up (``transfer`` says where)
             self.transfer = turn.transfer
-            self.end_reason = self.end_reason or "transfer"
+            self.end_reason = self.end_reason or ConversationEndReason.TRANSFER
         self.ended = True
         self.state.ended = True
-        self.end_reason = self.end_reason or "directive"
+        self.end_reason = self.end_reason or ConversationEndReason.DIRECTIVE
         await self._emit(ConversationEnded(reason=self.end_reason))
         await self._set_mind(MindState.IDLE)
         if self.output is not None:
@@ -873,17 +905,17 @@ class VoicePipeline:
                 quiet_since = now  # someone is talking: nothing to do until the line is quiet again
                 continue
             if limits.max_duration_s and now - started >= limits.max_duration_s / speed:
-                self._say(limits.duration_end, end_reason="max_duration")
+                self._say(limits.duration_end, end_reason=ConversationEndReason.MAX_DURATION)
                 return
             if limits.silence_s and now - quiet_since >= limits.silence_s / speed:
                 self._silences += 1
                 quiet_since = now
                 if self._silences >= limits.max_silences:
-                    self._say(limits.silence_end, end_reason="max_silences")
+                    self._say(limits.silence_end, end_reason=ConversationEndReason.MAX_SILENCES)
                     return
                 self._say(limits.silence_prompt)
 
-    def _say(self, text: str, *, end_reason: str = "") -> None:
+    def _say(self, text: str, *, end_reason: ConversationEndReason | None = None) -> None:
         """A bot turn of one fixed phrase (a limit's prompt or goodbye); with ``end_reason`` it ends the call."""
         turn = self._new_turn()
         if end_reason:
@@ -935,7 +967,8 @@ class VoicePipeline:
             self._watchdog_task.cancel()
         self._held_stop = asyncio.create_task(self.barge_in(), name="voice-hold")
 
-    async def leave_message(self, text: str, *, end_reason: str = "voicemail") -> None:
+    async def leave_message(self, text: str, *,
+                            end_reason: ConversationEndReason = ConversationEndReason.VOICEMAIL) -> None:
         """Say ``text`` without interruption (after the machine's beep), then end the call; no text: end now."""
         self.hold()
         if self._held_stop is not None:
@@ -1006,7 +1039,7 @@ class VoicePipeline:
         kept = []
         while not self._out_q.empty():
             item = self._out_q.get_nowait()
-            if item[1] is not turn:
+            if item.turn is not turn:
                 kept.append(item)
         for item in kept:
             self._out_q.put_nowait(item)
@@ -1043,12 +1076,13 @@ class VoicePipeline:
 
     async def _pacer(self) -> None:
         while True:
-            kind, turn, payload = await self._out_q.get()
+            item = await self._out_q.get()
+            turn = item.turn
             try:
                 if turn.cancelled:
                     continue
-                if kind == "audio":
-                    frame, sentence = payload
+                if isinstance(item, AudioFrame):
+                    sentence = item.sentence
                     now = self.clock()
                     if self._play_clock < now:  # the far end ran dry (or this is a new burst): restart there
                         self._play_clock = now
@@ -1061,20 +1095,20 @@ class VoicePipeline:
                             continue
                     if sentence.play_start is None:
                         sentence.play_start = self._play_clock
-                    await self._send_frame(frame)
+                    await self._send_frame(item.frame)
                     self._play_clock += self._frame_s
                     turn.play_end = sentence.play_end = self._play_clock
                     turn.audio_frames += 1
                     if turn.first_audio_at is None:
                         await self._on_first_audio(turn)
-                elif kind == "mark":
-                    sentence = payload
+                elif isinstance(item, MarkFrame):
+                    sentence = item.sentence
                     sentence.play_end = self._play_clock
                     sentence.complete = True
                     if self.output.supports_marks:
                         self._marks[sentence.mark] = sentence
                         await self.output.send_mark(sentence.mark)
-                elif kind == "done":
+                elif isinstance(item, TurnDone):
                     turn.sent_all.set()
             except asyncio.CancelledError:
                 raise

@@ -30,7 +30,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from voice import audio
-from voice.events import PipelineEvent
+from voice.events import ConversationEndReason, PipelineEvent
 from voice.pipeline import VoicePipeline
 from voice.protocols.base import (
     CLOSE_NORMAL,
@@ -239,7 +239,7 @@ class MediaSession:
         """The socket went away (hang-up, network): stop the pipeline, send nothing more."""
         self.closed = True
         if self.pipeline is not None:
-            await self.pipeline.close(reason="hangup")
+            await self.pipeline.close(reason=ConversationEndReason.HANGUP)
 
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         if self.closed:
@@ -247,7 +247,8 @@ class MediaSession:
         self.closed = True
         self.close_code, self.close_reason = code, reason
         if self.pipeline is not None:
-            await self.pipeline.close(reason="closed" if code == CLOSE_NORMAL else "protocol_error")
+            await self.pipeline.close(reason=ConversationEndReason.CLOSED if code == CLOSE_NORMAL
+                                      else ConversationEndReason.PROTOCOL_ERROR)
         if self._close is not None:
             try:
                 await self._close(code, reason)
@@ -287,14 +288,14 @@ class MediaSession:
             await self._start(message)
         elif isinstance(message, Stop):
             if self.pipeline is not None:
-                await self.pipeline.close(reason="hangup")
+                await self.pipeline.close(reason=ConversationEndReason.HANGUP)
             await self.close(CLOSE_NORMAL, EndReason.STREAM_STOPPED)
         elif isinstance(message, Dtmf):
             if self._on_dtmf is not None:
                 await self._on_dtmf(message.digit)
         elif isinstance(message, Control):
             if message.name in ("end", "stop") and self.pipeline is not None:
-                await self.pipeline.close(reason="user_end")
+                await self.pipeline.close(reason=ConversationEndReason.USER_END)
                 await self.close(CLOSE_NORMAL, EndReason.ENDED_BY_USER)
         elif isinstance(message, Connected):
             pass

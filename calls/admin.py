@@ -24,7 +24,7 @@ class CampaignAdmin(admin.ModelAdmin):
     readonly_fields = ["created_by", "created_at"]
     fieldsets = [
         (None, {"fields": ["name", "status", "script", "contact_list", "language", "voice", "follow_up_channel"]}),
-        (_("Telephony"), {"fields": ["telephony_provider", "caller_id"]}),
+        (_("Telephony"), {"fields": ["telephony_provider", "caller_id", "simulation"]}),
         (_("Answering machines"), {"fields": ["voicemail_mode", "carrier_amd"]}),
         (_("Calling window"), {"fields": ["window_start", "window_end", "weekdays", "timezone_policy", "timezone"]}),
         (_("Pacing and retries"), {"fields": [

@@ -172,8 +172,9 @@ class Campaign(models.Model):
     )
     simulation = models.JSONField(
         _("simulation"), default=dict, blank=True,
-        help_text=_('Simulated provider only, e.g. {"answer": 0.6, "no_answer": 0.2, "busy": 0.1, "voicemail": 0.1, '
-                    '"seed": 1}.'),
+        help_text=_('Simulated provider only: the outcome shares, the seed and the carrier\'s options for this '
+                    'campaign over the configured ones, e.g. {"answer": 0.6, "no_answer": 0.2, "busy": 0.1, '
+                    '"voicemail": 0.1, "seed": 1, "pace_speed": 4, "callee_stt": "transcript"}.'),
     )
     schedule = models.OneToOneField(
         "django_celery_beat.PeriodicTask",

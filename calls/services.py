@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from calls.models import Call, CallEvent, CallOutcome, Campaign, Contact, ContactList, DoNotCall
 from calls.resources import ContactResource
+from calls.telephony import media_pace
 from config.live_events import group_send, group_send_async
 from config.metrics import carrier_error_code, record_carrier_error, record_turn_metrics
 from dialogs.models import CampaignLanguage
@@ -880,6 +881,7 @@ class CallMediaContext:
     # ``stt.transcribe(..., prompt=ctx.stt_prompt)``
     stt_prompt: str = ""
     voicemail_mode: str = "off"  # Campaign.voicemail_mode: the media path listens for a machine unless "off"
+    pace_speed: float = 1.0  # a rehearsal's speed-up (calls.telephony.media_pace); real carriers 1
 
 
 LIVE_FOR_MEDIA = (S.DIALING, S.RINGING, S.IN_PROGRESS)
@@ -908,7 +910,8 @@ def call_media_context(*, call_id: int) -> CallMediaContext | None:
                             provider=call.provider or call.campaign.telephony_provider,
                             provider_call_id=call.provider_call_id, language=language,
                             voice=call.campaign.voice, script_map=script_map, variables=variables, scripts=scripts,
-                            stt_prompt=speech_prompt(script_map), voicemail_mode=call.campaign.voicemail_mode)
+                            stt_prompt=speech_prompt(script_map), voicemail_mode=call.campaign.voicemail_mode,
+                            pace_speed=media_pace(call.campaign, provider=call.provider))
 
 
 def call_language_heard(*, ctx: CallMediaContext, current: str, detected: str, text: str = "",

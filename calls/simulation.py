@@ -1,8 +1,12 @@
-"""Rehearsing a campaign end to end in one process: daphne serves the media consumer, a Celery worker runs the tasks.
+"""Rehearsing a campaign end to end on the running stack: the web server serves the media consumer, the worker runs
+the tasks and the simulated carrier.
 
-``campaign_rehearse`` creates a campaign of N demo contacts on the simulated carrier, plans it with
-the real planner, and lets the real tasks, carrier, consumer and pipeline play it out until every
-call is final (or the time runs out: those calls are ``lost``).
+``campaign_rehearse`` creates a campaign of N demo contacts on the simulated carrier, its carrier options
+(pace, how callees understand the bot) on the campaign itself, plans it with the real planner, and waits
+while the running Celery worker (the one ``make run`` starts) dials, its simulated callees connect to the
+web server named by ``TELEPHONY["PUBLIC_BASE_URL"]`` and the real consumer, pipeline and after-call
+work play it out, until every call is final (or the time runs out: those calls are ``lost``). Nothing
+here starts a worker or a server, or changes a setting: with no worker answering it refuses at once.
 """
 
 from __future__ import annotations
@@ -10,33 +14,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import time as dtime
 from zoneinfo import ZoneInfo, available_timezones
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from calls.models import Call, CallOutcome, Campaign, Contact, ContactList, VoicemailMode
+from config.celery import NoWorker, worker_required
+
+__all__ = ["NoWorker", "campaign_create_for_rehearsal", "campaign_rehearsal_start", "campaign_rehearse",
+           "daytime_zone", "rehearsal_result"]
 
 log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def celery_worker(concurrency: int = 4) -> Iterator[None]:
-    """A real Celery worker on the configured broker, in a thread of this process."""
-    from celery.contrib.testing.worker import start_worker
-
-    from config.celery import app
-
-    app.loader.import_module("celery.contrib.testing.tasks")  # the ping task start_worker checks with
-    with start_worker(app, pool="threads", concurrency=concurrency, perform_ping_check=True, shutdown_timeout=10,
-                      loglevel="WARNING"):
-        yield
 
 
 def daytime_zone(*, now: datetime | None = None, prefer: str = "Europe/Moscow") -> str:
@@ -72,7 +65,10 @@ class RehearsalResult:
 
 
 def campaign_create_for_rehearsal(*, contacts: int, seed: int = 1, shares: dict | None = None,
-                                  concurrency: int = 4, voicemail_mode: str = VoicemailMode.LEAVE_MESSAGE) -> Campaign:
+                                  concurrency: int = 4, voicemail_mode: str = VoicemailMode.LEAVE_MESSAGE,
+                                  carrier: dict | None = None) -> Campaign:
+    """A simulated campaign of demo contacts; ``carrier``: its own simulated-carrier options
+    (``calls.telephony.SIMULATED_OPTIONS``, e.g. ``{"pace_speed": 4}``), unset ones as configured."""
     from config.demo import data
     from config.demo.services import demo_seed
     from dialogs.models import Script
@@ -97,9 +93,18 @@ def campaign_create_for_rehearsal(*, contacts: int, seed: int = 1, shares: dict 
             name=name, script=script, contact_list=contact_list, status=Campaign.Status.ACTIVE,
             telephony_provider=Campaign.Provider.SIMULATED, window_start=dtime(8), window_end=dtime(21),
             weekdays=list(range(7)), timezone=tz, max_concurrent_calls=concurrency, average_call_seconds=8,
-            max_attempts=1, simulation={**(shares or {}), "seed": seed},
+            max_attempts=1, simulation={**(shares or {}), **_carrier_options(carrier), "seed": seed},
             voicemail_mode=voicemail_mode,  # a simulated answering machine gets the script's message by default
         )
+
+
+def _carrier_options(carrier: dict | None) -> dict:
+    from calls.telephony import SIMULATED_OPTIONS
+
+    unknown = set(carrier or {}) - set(SIMULATED_OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown simulated carrier option(s) {sorted(unknown)}; choose from {SIMULATED_OPTIONS}")
+    return {key: value for key, value in (carrier or {}).items() if value is not None}
 
 
 def campaign_rehearsal_start(*, contacts: int, seed: int = 1) -> Campaign:
@@ -130,43 +135,37 @@ def rehearsal_result(*, campaign_id: int) -> RehearsalResult:
     return r
 
 
-def campaign_rehearse(*, contacts: int, seed: int = 1, timeout_s: float = 900, pace_speed: float = 4.0,
+def campaign_rehearse(*, contacts: int, seed: int = 1, timeout_s: float = 900, pace_speed: float | None = None,
                       callee_stt: str | None = None, concurrency: int = 4, shares: dict | None = None,
-                      workers: int = 4, voicemail_mode: str = VoicemailMode.LEAVE_MESSAGE) -> RehearsalResult:
-    started = time.monotonic()
-    from config.live_server import live_server_url
+                      voicemail_mode: str = VoicemailMode.LEAVE_MESSAGE, persona: str | None = None,
+                      max_call_s: float | None = None) -> RehearsalResult:
+    """Rehearse on the running worker and web server; ``NoWorker`` at once when no worker answers.
 
-    base_url = live_server_url()  # the in-process daphne the simulated carrier dials into
-    with celery_worker(workers):
-        simulated = {**(settings.TELEPHONY.get("SIMULATED") or {}), "PACE_SPEED": pace_speed}
-        if callee_stt:
-            simulated["CALLEE_STT"] = callee_stt
-        # The worker and the server live in this process: the carrier dials this server.
-        saved = settings.TELEPHONY
-        settings.TELEPHONY = {**settings.TELEPHONY, "PUBLIC_BASE_URL": base_url, "SIMULATED": simulated}
-        try:
-            campaign = _rehearse_until_done(contacts=contacts, seed=seed, shares=shares, concurrency=concurrency,
-                                            deadline=started + timeout_s, voicemail_mode=voicemail_mode)
-        finally:
-            settings.TELEPHONY = saved
+    ``pace_speed``, ``callee_stt``, ``persona``, ``max_call_s``: the campaign's own simulated-carrier
+    options (``None``: as the worker is configured, ``SIMULATED_*``).
+    """
+    started = time.monotonic()
+    worker_required()
+    campaign = _rehearse_until_done(
+        contacts=contacts, seed=seed, shares=shares, concurrency=concurrency, deadline=started + timeout_s,
+        voicemail_mode=voicemail_mode,
+        carrier={"pace_speed": pace_speed, "callee_stt": callee_stt, "persona": persona, "max_call_s": max_call_s})
     result = rehearsal_result(campaign_id=campaign.pk)
     result.seconds = round(time.monotonic() - started, 1)
     return result
 
 
 def _rehearse_until_done(*, contacts: int, seed: int, shares: dict | None, concurrency: int,
-                         deadline: float, voicemail_mode: str) -> Campaign:
+                         deadline: float, voicemail_mode: str, carrier: dict) -> Campaign:
     from calls.services import calls_dispatch_due, campaign_plan
-    from calls.telephony.simulated import carrier_idle
 
     campaign = campaign_create_for_rehearsal(contacts=contacts, seed=seed, shares=shares, concurrency=concurrency,
-                                             voicemail_mode=voicemail_mode)
+                                             voicemail_mode=voicemail_mode, carrier=carrier)
     plan = campaign_plan(campaign_id=campaign.pk)  # today in the campaign's zone
     log.info("rehearsal campaign %s: %s", campaign.pk, plan.to_dict())
     while time.monotonic() < deadline:
-        pending = Call.objects.filter(campaign=campaign).exclude(
-            status__in=[Call.Status.DONE, Call.Status.CANCELED]).count()
-        if pending == 0 and carrier_idle():
+        if not Call.objects.filter(campaign=campaign).exclude(
+                status__in=[Call.Status.DONE, Call.Status.CANCELED]).exists():
             break
         # what beat's every-minute dispatcher does, sooner: the rehearsal's ETAs are seconds apart
         calls_dispatch_due(campaign_id=campaign.pk)

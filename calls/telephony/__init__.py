@@ -1,4 +1,12 @@
-"""Telephony providers behind one interface, chosen per campaign with their options from ``settings.TELEPHONY``."""
+"""Telephony providers behind one interface, chosen per campaign with their options from ``settings.TELEPHONY``.
+
+``provider_for(campaign=...)`` is the one place a campaign's carrier is picked: the campaign's
+``telephony_provider`` (blank: ``TELEPHONY["PROVIDER"]``), built with the provider's block of
+``TELEPHONY``. A campaign on the simulated carrier also carries its own carrier options in
+``Campaign.simulation`` (``SIMULATED_OPTIONS``: a rehearsal's pace, how its callees understand the bot,
+...), over the configured ``TELEPHONY["SIMULATED"]``; so a rehearsal changes no setting of the running
+worker or web server.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +23,11 @@ PROVIDERS = {
     "twilio": "calls.telephony.twilio:TwilioTelephony",
     "fake": "calls.telephony.fake:FakeTelephony",
 }
+# the simulated carrier's options a campaign may set in ``Campaign.simulation`` (beside the outcome shares and seed)
+SIMULATED_OPTIONS = ("pace_speed", "callee_stt", "max_call_s", "persona")
 
-__all__ = ["DialRequest", "DialResult", "TelephonyProvider", "TransferTarget", "get_provider", "provider_for"]
+__all__ = ["DialRequest", "DialResult", "TelephonyProvider", "TransferTarget", "get_provider", "media_pace",
+           "provider_for", "telephony_name", "telephony_options"]
 
 
 def provider_options(name: str) -> dict[str, Any]:
@@ -29,5 +40,28 @@ def get_provider(name: str) -> TelephonyProvider:
     return load(PROVIDERS, "telephony", name, provider_options(name))
 
 
+def telephony_name(campaign: Any) -> str:
+    """The campaign's carrier: its own choice, or the configured default when it has none."""
+    return campaign.telephony_provider or settings.TELEPHONY["PROVIDER"]
+
+
+def telephony_options(campaign: Any) -> dict[str, Any]:
+    """The campaign's carrier options: the configured ones, with a simulated campaign's own over them."""
+    name = telephony_name(campaign)
+    options = provider_options(name)
+    if name == "simulated":
+        own = campaign.simulation or {}
+        options.update({key: own[key] for key in SIMULATED_OPTIONS if own.get(key) not in (None, "")})
+    return options
+
+
 def provider_for(*, campaign: Any) -> TelephonyProvider:
-    return get_provider(campaign.telephony_provider or settings.TELEPHONY["PROVIDER"])
+    """The provider that dials the campaign's calls (the one function that picks it)."""
+    return load(PROVIDERS, "telephony", telephony_name(campaign), telephony_options(campaign))
+
+
+def media_pace(campaign: Any, *, provider: str = "") -> float:
+    """How much faster than real time a call's media may run: a rehearsal's pace; real carriers 1."""
+    if (provider or telephony_name(campaign)) != "simulated":
+        return 1.0
+    return float(telephony_options(campaign).get("pace_speed", 1.0))

@@ -93,11 +93,6 @@ class _Carrier:
             log.error("simulated call %s crashed", call_id, exc_info=future.exception())
 
 
-def carrier_idle() -> bool:
-    """True when no simulated call is playing out in this process (for the rehearsal command)."""
-    return _Carrier._instance is None or not _Carrier._instance.active
-
-
 async def _report(call_id: int, event: str) -> None:
     from asgiref.sync import sync_to_async
     from django.db import close_old_connections

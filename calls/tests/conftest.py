@@ -66,3 +66,25 @@ def fake_telephony():
     FakeTelephony.reset()
     yield FakeTelephony
     FakeTelephony.reset()
+
+
+@pytest.fixture
+def rehearsal_worker(transactional_db, tmp_path):
+    """The running stack a rehearsal needs: daphne in this process and a real ``celery worker`` process.
+
+    The worker's simulated callees dial this process's daphne (``PUBLIC_BASE_URL``); the broker holds
+    nothing of earlier tests before, nor of this one after.
+    """
+    from calls.tests.worker_process import Worker, worker_env
+    from config.celery import app
+    from config.live_server import live_server_url
+
+    base_url = live_server_url()
+    app.control.purge()
+    worker = Worker(worker_env(PUBLIC_BASE_URL=base_url), tmp_path / "worker.log", "rehearsal")
+    try:
+        worker.wait_ready()
+        yield worker
+    finally:
+        worker.stop()
+        app.control.purge()

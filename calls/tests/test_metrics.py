@@ -204,14 +204,16 @@ def test_monitoring_profile_is_provisioned_with_the_dashboard():
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_rehearsal_fills_the_latency_histograms_from_the_real_pipeline(settings):
-    """The simulated carrier calls the in-process daphne; the media consumer's turns feed the histograms."""
+def test_a_rehearsal_fills_the_latency_histograms_from_the_real_pipeline(rehearsal_worker, settings):
+    """The worker's simulated carrier calls the in-process daphne; the media consumer's turns feed the histograms."""
     import httpx
 
     from calls.simulation import campaign_rehearse
     from config.live_server import live_server_url
 
     settings.METRICS_TOKEN = "scrape-token"
+    # this process is the web server: it paces the bot as the campaign's callees speak (calls/tests/test_simulation)
+    settings.TELEPHONY = {**settings.TELEPHONY, "SIMULATED": {**settings.TELEPHONY["SIMULATED"], "PACE_SPEED": 6.0}}
     base = live_server_url()
 
     def scrape_live() -> dict[str, dict[tuple, float]]:

@@ -1,17 +1,29 @@
-"""A small rehearsal through the real daphne server, Celery worker, simulated carrier, consumer and pipeline."""
+"""A small rehearsal through the real daphne server, a ``celery worker`` process, simulated carrier, consumer and
+pipeline: ``campaign_rehearse`` as the command runs it against ``make run``'s stack."""
 
 from __future__ import annotations
 
 import pytest
 
 
+def _web_paced(settings, pace: float) -> None:
+    """This process's daphne (the web server) paces the bot as the campaign's callees speak.
+
+    The campaign carries its pace for the worker's carrier (``Campaign.simulation``); the media consumer
+    still reads the configured ``SIMULATED_PACE_SPEED`` until it takes ``CallMediaContext.pace_speed``.
+    """
+    settings.TELEPHONY = {**settings.TELEPHONY,
+                          "SIMULATED": {**settings.TELEPHONY["SIMULATED"], "PACE_SPEED": pace}}
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_small_rehearsal_loses_no_call():
+def test_small_rehearsal_loses_no_call(rehearsal_worker, settings):
     from calls.models import Call
     from calls.simulation import campaign_rehearse
     from crm.models import Lead
 
+    _web_paced(settings, 6.0)
     result = campaign_rehearse(contacts=3, seed=3, pace_speed=6.0, concurrency=3, timeout_s=170,
                                shares={"answer": 0.5, "no_answer": 0.25, "busy": 0.25, "voicemail": 0})
     assert result.calls == 3
@@ -34,22 +46,14 @@ def test_small_rehearsal_loses_no_call():
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_rehearsal_leaves_the_scripts_message_on_an_answering_machine(monkeypatch):
+def test_rehearsal_leaves_the_scripts_message_on_an_answering_machine(rehearsal_worker, settings):
     """The simulated machine plays a greeting and a beep; our detector holds the bot, the message is left after the
     beep, the call ends as voicemail with no analysis and no lead."""
     from calls.models import Call, CallEvent
     from calls.simulation import campaign_rehearse
-    from calls.telephony import simulated
     from crm.models import Lead
 
-    machines = []
-
-    class Machine(simulated.VoicemailCallee):  # the real machine, kept at hand to read its recording
-        def __init__(self, **kw):
-            super().__init__(**kw)
-            machines.append(self)
-
-    monkeypatch.setattr(simulated, "VoicemailCallee", Machine)
+    _web_paced(settings, 4.0)
     result = campaign_rehearse(contacts=1, seed=5, pace_speed=4.0, concurrency=1, timeout_s=120,
                                shares={"answer": 0, "no_answer": 0, "busy": 0, "voicemail": 1})
     assert (result.calls, result.voicemail, result.lost, result.leads) == (1, 1, 0, 0), result
@@ -60,20 +64,23 @@ def test_rehearsal_leaves_the_scripts_message_on_an_answering_machine(monkeypatc
     assert [v["answered_by"] for v in verdicts] == ["machine_start", "machine_end_beep"]
     assert CallEvent.objects.get(call=call, kind="voicemail").data == {
         "answered_by": "machine_end_beep", "source": "offline", "action": "leave_message"}
-    # the message was said after the beep, into the recording, and nothing answered the greeting
-    (machine,) = machines
-    assert len(machine.recorded) > 8000  # over a second of the bot's audio after the beep
-    bot_lines = list(call.turns.filter(speaker="bot").values_list("text", flat=True))
-    assert bot_lines[-1].startswith("Здравствуйте") and "Перезвоню вам позже" in bot_lines[-1]
+    # the message was said after the beep, whole, into the recording, and nothing answered the greeting
+    message = call.turns.filter(speaker="bot").last()
+    assert message.text.startswith("Здравствуйте") and "Перезвоню вам позже" in message.text
+    beep = CallEvent.objects.get(call=call, kind="amd", data__answered_by="machine_end_beep")
+    assert message.created_at >= beep.created_at and not message.interrupted
+    assert message.ended_ms - message.started_ms > 1000  # over a second of the bot's audio after the beep
+    assert call.recording.name.endswith(".wav")
     assert not call.turns.filter(speaker="user").exists()
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_rehearsal_hangs_up_on_an_answering_machine_when_the_campaign_says_so():
+def test_rehearsal_hangs_up_on_an_answering_machine_when_the_campaign_says_so(rehearsal_worker, settings):
     from calls.models import Call, CallEvent, VoicemailMode
     from calls.simulation import campaign_rehearse
 
+    _web_paced(settings, 4.0)
     result = campaign_rehearse(contacts=1, seed=5, pace_speed=4.0, concurrency=1, timeout_s=120,
                                shares={"answer": 0, "no_answer": 0, "busy": 0, "voicemail": 1},
                                voicemail_mode=VoicemailMode.HANG_UP)
@@ -86,3 +93,32 @@ def test_rehearsal_hangs_up_on_an_answering_machine_when_the_campaign_says_so():
     assert call.turns.filter(speaker="bot").count() <= 1
     ended = CallEvent.objects.get(call=call, kind="status", to_status=Call.Status.ENDED)
     assert ended.data.get("end_reason") == "voicemail"
+
+
+@pytest.mark.django_db
+def test_a_rehearsal_without_a_running_worker_says_so_and_starts_nothing():
+    from django.core.management import CommandError, call_command
+
+    from calls.models import Campaign
+
+    with pytest.raises(CommandError, match=r"Celery.*make run.*REDIS_URL"):  # in the active language
+        call_command("simulate_campaign", "--contacts", "2", "--timeout", "5")
+    assert not Campaign.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_rehearsal_campaign_carries_its_own_carrier_options(settings):
+    """Pace and callee STT are the campaign's, over the configured ones; no setting changes."""
+    from calls.simulation import campaign_create_for_rehearsal
+    from calls.telephony import media_pace, provider_for
+
+    configured = dict(settings.TELEPHONY["SIMULATED"])
+    campaign = campaign_create_for_rehearsal(contacts=1, carrier={"pace_speed": 5.0, "callee_stt": "fake"})
+    provider = provider_for(campaign=campaign)
+    assert (provider.name, provider.pace_speed, provider.callee_stt) == ("simulated", 5.0, "fake")
+    assert media_pace(campaign) == 5.0
+    assert settings.TELEPHONY["SIMULATED"] == configured
+    plain = campaign_create_for_rehearsal(contacts=1, seed=2)
+    assert provider_for(campaign=plain).pace_speed == float(configured["PACE_SPEED"])
+    with pytest.raises(ValueError, match="unknown simulated carrier option"):
+        campaign_create_for_rehearsal(contacts=1, carrier={"pace": 5})

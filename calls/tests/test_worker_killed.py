@@ -11,19 +11,15 @@ minutes of the restart. Broker and sweeper limits are short; the polling timeout
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from pathlib import Path
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from calls.tests.worker_process import Worker, worker_env
+
 VISIBILITY_S = 12  # a task held by the killed worker is handed out again after this (plus a 10 s restore sweep)
 # in_progress: a conversation is capped at 20 s (MAX_CALL_S at the pace); on a starved machine the media consumer
 # may lag far behind the callee's frames, and the sweeper then ends the call instead, as it would a lost one.
@@ -33,49 +29,6 @@ MAX_CALL_S = 120  # of simulated time: 20 s at the rehearsal's pace, so a conver
 PERSONA = "olga_easy"  # a callee who says yes: leads and follow-up messages to count
 RESTART_BOUND_S = 180  # the issue: within 3 minutes of the worker's restart
 SMS_FROM = "+15550002222"
-
-
-def _database_url() -> str:
-    """The test database (not the one the settings name) for the worker process."""
-    from django.db import connection
-
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    user = quote(db.get("USER") or "", safe="")
-    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
-    auth = f"{user}{password}@" if user else ""
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}{port}/{db['NAME']}"
-
-
-class Worker:
-    """One ``celery -A config worker`` process, its output in a file for the failure message."""
-
-    def __init__(self, env: dict[str, str], log: Path, name: str):
-        self.log = log
-        self.out = log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "threads", "--concurrency", "4",
-             "--loglevel", "WARNING", "--hostname", f"{name}-{os.getpid()}@%h", "--without-gossip",
-             "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=env, stdout=self.out, stderr=subprocess.STDOUT)
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.out.close()
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
 
 
 def _statuses(campaign_id: int) -> Counter:
@@ -130,14 +83,13 @@ def test_a_worker_killed_mid_rehearsal_loses_nothing_and_doubles_nothing(setting
                                                             "MAX_CALL_S": MAX_CALL_S, "PERSONA": PERSONA}}
         settings.CALL_STUCK_AFTER_S = STUCK_AFTER_S
         settings.OUTBOX = {**settings.OUTBOX, "LEASE_S": 10, "BACKOFF_BASE_S": 1.0, "BACKOFF_MAX_S": 5.0}
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": _database_url(),
-               "REDIS_URL": settings.REDIS_URL, "CELERY_VISIBILITY_TIMEOUT_S": str(VISIBILITY_S),
-               "PUBLIC_BASE_URL": base_url, "SIMULATED_PACE_SPEED": str(pace),
-               "SIMULATED_MAX_CALL_S": str(MAX_CALL_S), "SIMULATED_PERSONA": PERSONA, "DIAL_SETTLE_S": "10",
-               "CRM_PROVIDER": "bitrix24", "BITRIX24_WEBHOOK_URL": portal.webhook_url, "OUTBOX_LEASE_S": "10",
-               "OUTBOX_BACKOFF_BASE_S": "1", "OUTBOX_BACKOFF_MAX_S": "5", "LOG_LEVEL": "WARNING",
-               "MESSAGING_PROVIDER": "twilio_sms", "MESSAGING_FROM_NUMBER": SMS_FROM, "TWILIO_ACCOUNT_SID": TWILIO_SID,
-               "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "TWILIO_API_URL": twilio.url}
+        env = worker_env(
+            CELERY_VISIBILITY_TIMEOUT_S=str(VISIBILITY_S), PUBLIC_BASE_URL=base_url, SIMULATED_PACE_SPEED=str(pace),
+            SIMULATED_MAX_CALL_S=str(MAX_CALL_S), SIMULATED_PERSONA=PERSONA, DIAL_SETTLE_S="10",
+            CRM_PROVIDER="bitrix24", BITRIX24_WEBHOOK_URL=portal.webhook_url, OUTBOX_LEASE_S="10",
+            OUTBOX_BACKOFF_BASE_S="1", OUTBOX_BACKOFF_MAX_S="5", MESSAGING_PROVIDER="twilio_sms",
+            MESSAGING_FROM_NUMBER=SMS_FROM, TWILIO_ACCOUNT_SID=TWILIO_SID, TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
+            TWILIO_API_URL=twilio.url)
         app.control.purge()  # nothing left over from earlier tests in the (persistent) test broker
 
         campaign = campaign_create_for_rehearsal(contacts=4, seed=11, concurrency=2,

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from celery.contrib.testing.worker import start_worker
+from django.contrib.auth import get_user_model
+
+from config.celery import app
+from config.roles import roles_sync, user_assign_role
+from training.models import Trainee
 
 
 @pytest.fixture
 def make_user(db):
-    from django.contrib.auth import get_user_model
-
-    from config.roles import roles_sync, user_assign_role
-    from training.models import Trainee
-
     roles_sync()
 
     def make(username: str, role: str | None = None):
@@ -48,10 +49,6 @@ def other_trainee(make_user):
 @pytest.fixture
 def celery_worker_thread(transactional_db):
     """A real Celery worker (in a thread) on the configured broker, for tests that ping or run tasks."""
-    from celery.contrib.testing.worker import start_worker
-
-    from config.celery import app
-
     app.loader.import_module("celery.contrib.testing.tasks")
     with start_worker(app, pool="solo", perform_ping_check=True, shutdown_timeout=10) as worker:
         yield worker

@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 def _schedule_after_migrate(sender, **kwargs) -> None:
-    from analytics.services import rollup_schedule_ensure
+    from analytics.services import rollup_schedule_ensure  # noqa: PLC0415  app registry: apps.py is imported before models are ready
 
     rollup_schedule_ensure()
 

@@ -15,11 +15,14 @@ from pathlib import Path
 
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
+from analytics.services import rollups_refresh
 from calls.experiments import variant_for
 from calls.models import Call, Campaign, Contact, ContactList, Experiment, ExperimentAssignment, ExperimentVariant, Turn
 from dialogs.models import Script, ScriptVersion
 from dialogs.scriptmap import OBJECTION_LABELS
+from dialogs.services import script_save
 
 DATA = Path(__file__).resolve().parent.parent / "dialogs" / "data"
 LIST_NAME = "Демо: история звонков (A/B)"
@@ -47,8 +50,6 @@ class HistorySummary:
 
 
 def _variant_scripts(language: str) -> tuple[Script, Script]:
-    from dialogs.services import script_save
-
     filename = f"freight_{language}.json"
     dialogue_map = json.loads((DATA / filename).read_text(encoding="utf-8"))
     a = Script.objects.filter(language=language, is_active=True).exclude(name__in=(VARIANT_B, VARIANT_B_EN)).first()
@@ -68,8 +69,6 @@ def _version(script: Script) -> int:
 
 def _copy_or_bulk(model, fields: list[str], rows: list[tuple]) -> None:
     if connection.vendor == "postgresql":
-        from psycopg.types.json import Jsonb
-
         # COPY fills no Django default: every other NOT NULL column with one ("" for text) gets it here,
         # so a column added to the model later never breaks the seed
         rest = [f for f in model._meta.concrete_fields
@@ -252,8 +251,6 @@ def _one_call(rng: random.Random, boost: float) -> tuple:
 
 def history_seed(*, calls: int) -> HistorySummary | None:
     """``seed_demo --calls N``: generate the history once, then roll up the finished days."""
-    from analytics.services import rollups_refresh
-
     if Campaign.objects.filter(name=CAMPAIGN_PREFIX, calls__isnull=False).exists():
         return None
     summary = calls_history_generate(calls=calls)

@@ -8,6 +8,7 @@ rows in memory. Rows come from the database in chunks (a server-side cursor on P
 from __future__ import annotations
 
 import csv
+import json
 import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -18,6 +19,7 @@ from django.db.models.fields.json import KT
 from django.http import FileResponse, Http404, HttpRequest, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
+from openpyxl import Workbook
 
 from analytics.filters import CallFilters, day_bounds
 from analytics.selectors import _prefixed, training_export_rows
@@ -54,8 +56,6 @@ def _when(value: datetime | None, tz=None) -> datetime | None:
 
 def _objections(value: Any) -> str:
     if isinstance(value, str):
-        import json
-
         value = json.loads(value)
     return "; ".join(f"{o.get('type', '')}{'' if o.get('handled') else ' (unhandled)'}"
                      for o in value or () if isinstance(o, dict))
@@ -137,8 +137,6 @@ def csv_response(rows: Iterable[list[Any]], *, filename: str) -> StreamingHttpRe
 
 def xlsx_file(rows: Iterable[list[Any]], *, title: str):
     """Write the rows into a write-only workbook in a temporary file; returns the file, rewound."""
-    from openpyxl import Workbook
-
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title=title[:31])
     for row in rows:

@@ -18,10 +18,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from analytics.filters import CallFilters, day_bounds, today
+from analytics.models import DailyCallRollup, RollupDay
 from analytics.tally import COUNT_FIELDS, TALKED, TALLY_SQL, HistogramSum, Tally
-from calls.models import Call, Campaign
+from calls.models import Call, Campaign, Turn
 from dialogs.scriptmap import CANONICAL_STAGES
-from training.models import Score, Trainee
+from training.models import Score, Trainee, TrainingSession
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,6 @@ EXPORT_HEADER = (
 def training_export_rows(*, trainee_id: int | None = None, start: datetime | None = None,
                          end: datetime | None = None, language: str = "") -> Iterator[list[Any]]:
     """Every training session as a CSV row (header first); stage points and metrics as columns."""
-    from training.models import TrainingSession
-
     yield list(EXPORT_HEADER)
     sessions = TrainingSession.objects.select_related("trainee__user", "scenario", "score").order_by("created_at")
     if trainee_id is not None:
@@ -117,8 +116,6 @@ def live_tallies(*, start: datetime, end: datetime, q: Q | None = None) -> dict[
     The counting happens in the database (``analytics.tally`` defines each figure; ``TALLY_SQL``
     mirrors it); only the objection lists of talked calls that have some are read row by row.
     """
-    from calls.models import Turn
-
     tz = timezone.get_default_timezone()
     out: dict[SliceKey, Tally] = defaultdict(Tally)
     calls = Call.objects.filter(queued_at__gte=start, queued_at__lt=end).exclude(outcome="")
@@ -274,8 +271,6 @@ ROLLUP_VALUES = ("day", *COUNT_FIELDS, "talk_seconds", "talk_histogram", "stages
 
 def call_analytics(*, filters: CallFilters) -> CallAnalytics:
     """The dashboard's figures: rolled-up days from ``DailyCallRollup``, the rest (today) live from the calls."""
-    from analytics.models import DailyCallRollup, RollupDay
-
     current = today()
     rolled = set(RollupDay.objects.filter(day__gte=filters.date_from, day__lte=min(filters.date_to, current),
                                           day__lt=current).values_list("day", flat=True))
@@ -329,8 +324,6 @@ class OtherIntent:
 
 def other_intents(*, filters: CallFilters, limit: int = 15) -> list[OtherIntent]:
     """What callees said that the classifier could not place (``other``), most frequent first, with a call each."""
-    from calls.models import Turn
-
     start, end = day_bounds(filters.date_from, filters.date_to)
     turns = (Turn.objects.filter(speaker="user", intent="other", call__queued_at__gte=start, call__queued_at__lt=end)
              .filter(_prefixed(filters.call_q(), "call__")))

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from analytics.filters import day_bounds, today
 from analytics.models import DailyCallRollup, RollupDay
@@ -95,8 +96,6 @@ ROLLUP_TASK = "analytics.tasks.rollups_refresh_task"
 
 def rollup_schedule_ensure() -> None:
     """The beat entry that keeps the rollup fresh (every 10 minutes); managers may edit it in the admin."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
     every, _ = IntervalSchedule.objects.get_or_create(every=10, period=IntervalSchedule.MINUTES)
     PeriodicTask.objects.get_or_create(name="analytics: refresh the dashboard figures",
                                        defaults={"task": ROLLUP_TASK, "interval": every})

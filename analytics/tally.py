@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from django.db.models import Count, Q, Sum
 
 COMPLETED, VOICEMAIL, NO_ANSWER, BUSY = "completed", "voicemail", "no_answer", "busy"
@@ -130,8 +131,6 @@ class Tally:
 
 def histogram_pack(histogram: Counter) -> bytes:
     """{seconds: calls} as a little-endian uint32 array indexed by seconds."""
-    import numpy as np
-
     if not histogram:
         return b""
     array = np.zeros(min(max(histogram), HISTOGRAM_MAX_S) + 1, dtype="<u4")
@@ -144,8 +143,6 @@ class HistogramSum:
     """Adds packed histograms (``histogram_pack``) without unpacking them into Python objects."""
 
     def __init__(self) -> None:
-        import numpy as np
-
         self._np = np
         self.total = np.zeros(HISTOGRAM_MAX_S + 1, dtype=np.int64)
 

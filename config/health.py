@@ -10,6 +10,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from config.celery import app
+
 
 @dataclass(frozen=True)
 class Check:
@@ -45,8 +47,6 @@ def _redis() -> str:
 
 
 def _celery() -> str:
-    from config.celery import app
-
     replies = app.control.ping(timeout=1.0)
     if not replies:
         raise RuntimeError("no worker answered the ping")

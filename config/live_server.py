@@ -10,6 +10,9 @@ import socket
 import threading
 import time
 
+from daphne.server import Server  # installs the asyncio reactor before anything imports Twisted's
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
 _lock = threading.Lock()
 _url: str | None = None
 
@@ -26,10 +29,7 @@ def live_server_url(timeout_s: float = 20.0) -> str:
     with _lock:
         if _url is not None:
             return _url
-        from daphne.server import Server  # installs the asyncio reactor before anything imports Twisted's
-        from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-
-        from config.asgi import application
+        from config.asgi import application  # noqa: PLC0415  importing config.asgi builds the ASGI app and runs its start-up: only for a live server
 
         port = _free_port()
         ready = threading.Event()

@@ -18,9 +18,13 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import prometheus_client
+from django.db.models import Count
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from calls.models import Call, Campaign
+from crm.models import FollowUp, Lead
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +102,7 @@ class DatabaseCollector(Collector):
     """Gauges read from the database when Prometheus scrapes: live calls, outbox backlog, leads per campaign."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from django.db.models import Count
-
-        from calls.models import Call, Campaign
-        from calls.services import ACTIVE_STATUSES
-        from crm.models import FollowUp, Lead
+        from calls.services import ACTIVE_STATUSES  # noqa: PLC0415  cycle: calls.services imports config.metrics
 
         live = GaugeMetricFamily("voice_live_calls", "Calls not yet ended, by status", labels=["status"])
         counts = dict(Call.objects.filter(status__in=ACTIVE_STATUSES).values_list("status").annotate(n=Count("id")))

@@ -15,14 +15,18 @@ from __future__ import annotations
 import gc
 import logging
 
+from django.conf import settings
+
+from dialogs.classifier import get_classifier
+
 log = logging.getLogger(__name__)
 
 
 def warm_call_path() -> None:
     """Import what a call or a training session runs and build the shared classifiers (pymorphy3 tables)."""
-    import calls.consumers  # noqa: F401
-    import training.consumers  # noqa: F401
-    from dialogs.classifier import get_classifier
+    # the warm-up is the import itself: only the ASGI server process pays for it
+    import calls.consumers  # noqa: F401, PLC0415
+    import training.consumers  # noqa: F401, PLC0415
 
     for language in ("ru", "en"):
         get_classifier(language)
@@ -30,8 +34,6 @@ def warm_call_path() -> None:
 
 def freeze_startup_heap() -> int:
     """Warm up, collect once, then freeze; returns how many objects were frozen (0 when switched off)."""
-    from django.conf import settings
-
     if not getattr(settings, "ASGI_GC_FREEZE", False):
         return 0
     warm_call_path()

@@ -9,8 +9,11 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseServerError, JsonResponse
 from django.shortcuts import redirect, render
+from django.template import loader
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from django.views.defaults import page_not_found
+from rest_framework.exceptions import NotFound
 
 from config.health import health_checks
 from config.metrics import metrics_exposition
@@ -62,8 +65,6 @@ def server_error(request: HttpRequest) -> HttpResponse:
     except Exception:
         log.exception("the styled 500 page failed; serving the plain one")
         try:
-            from django.template import loader
-
             return HttpResponseServerError(loader.get_template("500.html").render())
         except Exception:
             return HttpResponseServerError("<h1>Server error (500)</h1>")
@@ -72,9 +73,5 @@ def server_error(request: HttpRequest) -> HttpResponse:
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """An ``/api/`` path no route matches (``/api/calls/1.5/``) answers JSON like the API's own 404s; else the page."""
     if request.path.startswith("/api/"):
-        from rest_framework.exceptions import NotFound
-
         return JsonResponse({"detail": str(NotFound.default_detail), "code": NotFound.default_code}, status=404)
-    from django.views.defaults import page_not_found
-
     return page_not_found(request, exception)

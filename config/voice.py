@@ -20,10 +20,15 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+import redis.asyncio as redis_asyncio
 from django.conf import settings
+from django.utils.translation import gettext
 
+from dialogs.llm import LLMConfig
+from voice.cache import MemoryAudioCache, RedisAudioCache, TieredAudioCache
 from voice.registry import load_provider
 from voice.stt.admission import AdmittedSTT, STTAdmission, conversations_served
+from voice.tts.local import LANGUAGE_VOICES
 
 # Seconds of Whisper base (int8, greedy) work per second of speech on the project's 2-core machine class,
 # one worker: the planning default when STT_SECONDS_PER_AUDIO_S is unset (call_load prints the measured one).
@@ -115,12 +120,8 @@ def tts_language_problem(language: str) -> str | None:
         return None
     if settings.VOICE["TTS"]["PROVIDER"] != "local":
         return None  # the cloud voices (ElevenLabs multilingual, OpenAI) read any of the script languages
-    from voice.tts.local import LANGUAGE_VOICES
-
     if language in LANGUAGE_VOICES:
         return None
-    from django.utils.translation import gettext
-
     return gettext("eSpeak NG has no voice for «%(language)s»: set TTS_BY_LANGUAGE for it (e.g. ElevenLabs) "
                    "or a cloud TTS_PROVIDER.") % {"language": language}
 
@@ -162,8 +163,6 @@ def stt_max_conversations() -> int | None:
 
 def openai_llm_config() -> Any:
     """``dialogs.llm.LLMConfig`` from ``OPENAI_API_KEY``, ``OPENAI_CHAT_MODEL`` and ``OPENAI_BASE_URL``."""
-    from dialogs.llm import LLMConfig
-
     return LLMConfig(api_key=settings.OPENAI_API_KEY, model=settings.OPENAI_CHAT_MODEL,
                      base_url=settings.OPENAI_BASE_URL)
 
@@ -184,8 +183,6 @@ def audio_cache_from_settings(url: str | None = None, *, ttl_s: int | None = Non
     loop that first uses it: build one per loop (per process for daphne, per ``asyncio.run`` in a
     command) and close it with ``await cache.aclose()``.
     """
-    from voice.cache import RedisAudioCache
-
     ttl = ttl_s if ttl_s is not None else settings.VOICE.get("AUDIO_CACHE_TTL_S")
     return RedisAudioCache(url or settings.REDIS_URL, ttl_s=ttl, client=client, timeout_s=timeout_s)
 
@@ -199,8 +196,6 @@ _loop_redis: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def redis_for_loop():
     """An asyncio Redis client (``REDIS_URL``) for the running loop: live sockets' small Redis work stays
     on the event loop instead of queueing on Django's one database thread (the async cache API's path)."""
-    import redis.asyncio as redis_asyncio
-
     return _for_loop(_loop_redis, lambda: redis_asyncio.Redis.from_url(settings.REDIS_URL))
 
 
@@ -224,16 +219,12 @@ def audio_cache_for_loop():
     """
     if not settings.VOICE.get("LIVE_AUDIO_CACHE", True):
         return None
-    from voice.cache import TieredAudioCache
-
     return _for_loop(_loop_caches, lambda: TieredAudioCache(
         _process_audio_cache(), audio_cache_from_settings(client=redis_for_loop())))
 
 
 def _process_audio_cache():
     """The process-wide near tier of the live audio cache (plain memory: every loop of the process may share it)."""
-    from voice.cache import MemoryAudioCache
-
     options = {"max_items": 4096,
                "max_bytes": int(float(settings.VOICE.get("LIVE_AUDIO_CACHE_MB", 64)) * 1024 * 1024),
                "max_age_s": float(settings.VOICE.get("LIVE_AUDIO_CACHE_MAX_AGE_S", 600))}

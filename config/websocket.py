@@ -19,6 +19,8 @@ from channels.security.websocket import OriginValidator, WebsocketDenier
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
+from voice.protocols.base import CLOSE_BAD_MESSAGE, CLOSE_TOO_BIG, CLOSE_UNSUPPORTED_DATA
+
 log = logging.getLogger(__name__)
 
 
@@ -68,8 +70,6 @@ class PushOnlyFeed:
     """
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs) -> None:
-        from voice.protocols.base import CLOSE_BAD_MESSAGE, CLOSE_TOO_BIG, CLOSE_UNSUPPORTED_DATA
-
         if bytes_data is not None:
             code, reason = CLOSE_UNSUPPORTED_DATA, "this feed accepts no binary frames"
         elif len(text_data or "") > FEED_MAX_FRAME_CHARS:

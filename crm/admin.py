@@ -3,6 +3,8 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import FollowUp, Lead, OutboxMessage, Task, WebhookEndpoint
+from crm.outbox import outbox_redeliver
+from crm.services import follow_up_resend
 
 
 @admin.register(Lead)
@@ -31,8 +33,6 @@ class FollowUpAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Send the failed messages again"), permissions=["change"])
     def send_again(self, request, queryset):
-        from crm.services import follow_up_resend
-
         failed = list(queryset.filter(status=FollowUp.Status.FAILED).values_list("pk", flat=True))
         results = [follow_up_resend(message_id=pk) for pk in failed]
         sent = sum(1 for m in results if m.status == FollowUp.Status.SENT)
@@ -59,8 +59,6 @@ class OutboxMessageAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Deliver again"), permissions=["change"])
     def deliver_again(self, request, queryset):
-        from crm.outbox import outbox_redeliver
-
         count = outbox_redeliver(message_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, ngettext("%(count)s message queued for delivery.",
                                             "%(count)s messages queued for delivery.", count) % {"count": count})

@@ -12,7 +12,11 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from calls.models import Call, CallOutcome, Campaign, Contact, ContactList
+from calls.services import call_after_work
 from crm.models import Lead, OutboxMessage
+from dialogs.models import Script
+from dialogs.services import script_save
 
 SCRIPT = Path(__file__).resolve().parents[1] / "dialogs" / "data" / "freight_ru.json"
 
@@ -20,10 +24,6 @@ SCRIPT = Path(__file__).resolve().parents[1] / "dialogs" / "data" / "freight_ru.
 @transaction.atomic
 def bench_calls_create(*, count: int) -> list[int]:
     """A campaign of ``count`` calls that were answered and analysed as interested, waiting at the CRM step."""
-    from calls.models import Call, CallOutcome, Campaign, Contact, ContactList
-    from dialogs.models import Script
-    from dialogs.services import script_save
-
     tag = uuid.uuid4().hex[:8]
     script = script_save(script=Script(name=f"CRM bench {tag}", language="ru",
                                        dialogue_map=json.loads(SCRIPT.read_text(encoding="utf-8"))))
@@ -47,8 +47,6 @@ def bench_calls_create(*, count: int) -> list[int]:
 
 def bench_push(*, call_ids: list[int]) -> None:
     """The CRM step of each call: lead + outbox row in one transaction; delivery tasks go out on commit."""
-    from calls.services import call_after_work
-
     for call_id in call_ids:
         call_after_work(call_id=call_id)
 

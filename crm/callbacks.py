@@ -9,6 +9,9 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import dateparser
+from django.utils import timezone
+
+from calls.services import calling_window
 
 _RU_NUMBERS = {
     "один": 1, "одного": 1, "два": 2, "двух": 2, "три": 3, "трёх": 3, "трех": 3, "четыре": 4,
@@ -82,8 +85,6 @@ def parse_callback(*, text: str, tz_name: str, now: datetime) -> datetime | None
 
 def into_window(*, moment: datetime, campaign, tz_name: str, days: int = 14) -> datetime | None:
     """The first moment at or after ``moment`` inside the campaign's calling window in ``tz_name``."""
-    from calls.services import calling_window
-
     local = moment.astimezone(ZoneInfo(tz_name))
     length = timedelta(seconds=campaign.average_call_seconds)
     for offset in range(days):
@@ -100,8 +101,6 @@ def into_window(*, moment: datetime, campaign, tz_name: str, days: int = 14) -> 
 
 def callback_due_at(*, text: str, tz_name: str, campaign, said_at: datetime | None = None) -> datetime | None:
     """When to call back, inside the calling window; None when the callee named no time."""
-    from django.utils import timezone
-
     moment = parse_callback(text=text, tz_name=tz_name, now=said_at or timezone.now()) if text else None
     if moment is None:
         return None

@@ -8,24 +8,24 @@ takes the Lead, the task or the call's state with it.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
+from django.utils.translation import gettext
 
+from calls.models import Campaign, Contact
+from crm import telegram
 from crm.models import FollowUp, Lead, OutboxMessage, Task
-
-if TYPE_CHECKING:
-    from calls.models import Contact
 from crm.outbox import outbox_enqueue, outbox_redeliver, webhooks_enqueue
+from crm.providers import LeadPayload
+from crm.telegram import contact_id_for_token
 
 log = logging.getLogger(__name__)
 
 
 def _links(call) -> tuple[str, str]:
-    from django.urls import reverse
-
-    from calls.services import public_url
+    from calls.services import public_url  # noqa: PLC0415  cycle: calls.services imports crm.services (calls uses crm)
 
     transcript = public_url(reverse("calls:call_detail", args=[call.pk]))
     recording = public_url(reverse("calls:call_recording", args=[call.pk])) if call.recording else ""
@@ -39,8 +39,7 @@ def lead_create_from_call(*, call) -> Lead:
     Runs in the caller's transaction: the lead, the task and the outbox rows for the outside CRM and
     the ``lead.created`` webhooks commit together with the call's move on, or not at all.
     """
-    from crm.callbacks import callback_due_at
-    from crm.providers import LeadPayload
+    from crm.callbacks import callback_due_at  # noqa: PLC0415  dateparser (~50 ms) via crm.callbacks: only for a lead with a callback
 
     contact = call.contact
     analysis = call.analysis or {}
@@ -64,15 +63,13 @@ def lead_create_from_call(*, call) -> Lead:
     if call.disposition == "callback" or callback_when:
         due_at = callback_due_at(text=callback_when, tz_name=contact.timezone, campaign=call.campaign,
                                  said_at=call.ended_at)
-        from django.utils.translation import gettext
-
         Task.objects.get_or_create(
             call=call, kind=Task.Kind.CALLBACK,
             defaults={"lead": lead, "title": (gettext("Call back: %(title)s") % {"title": lead.title})[:255],
                       "due_text": callback_when[:100], "due_at": due_at},
         )
         if due_at is not None:
-            from calls.services import callback_schedule
+            from calls.services import callback_schedule  # noqa: PLC0415  cycle: calls.services imports crm.services (calls uses crm)
 
             callback_schedule(call_id=call.pk, due_at=due_at)
     if created:
@@ -109,9 +106,6 @@ def follow_up_enqueue(*, call, lead: Lead | None = None) -> FollowUp | None:
     refusal (a bad number, a blocked bot, bad credentials) or the last hiccup marks it failed with the
     reason, and the call goes on either way. Returns the first message written (the SMS when there is one).
     """
-    from calls.models import Campaign
-    from crm import telegram
-
     C = Campaign.FollowUpChannel
     wanted = getattr(call.campaign, "follow_up_channel", C.SMS) or C.SMS
     if not call.follow_up or wanted == C.NONE:
@@ -143,8 +137,6 @@ def _follow_up_write(*, call, lead: Lead | None, key: str, channel: str, to: str
 
 def follow_up_resend(*, message_id: int) -> FollowUp:
     """Send a failed follow-up message again (an operator fixed the number or the vendor settings)."""
-    from crm import telegram
-
     message = FollowUp.objects.get(pk=message_id)
     if message.status != FollowUp.Status.FAILED:
         return message
@@ -171,9 +163,6 @@ def telegram_chat_bind(*, token: str, chat_id: int) -> Contact | None:
 
     Idempotent (Telegram redelivers an update it got no 2xx for); a token we did not sign binds nothing.
     """
-    from calls.models import Contact
-    from crm.telegram import contact_id_for_token
-
     contact_id = contact_id_for_token(token)
     if contact_id is None:
         return None
@@ -189,6 +178,4 @@ def telegram_chat_bind(*, token: str, chat_id: int) -> Contact | None:
 
 def telegram_chat_unbind(*, chat_id: str) -> int:
     """Telegram refused a chat for good (the user blocked the bot): its contacts get the SMS link again."""
-    from calls.models import Contact
-
     return Contact.objects.filter(telegram_chat_id=str(chat_id)).update(telegram_chat_id="")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from crm.outbox import outbox_deliver, outbox_due
+
 # Longer waits are left to the beat task: an ETA far beyond the broker's visibility timeout would be
 # handed out twice.
 SELF_RETRY_MAX_S = 60
@@ -16,8 +18,6 @@ DRAIN_GRACE_S = 30
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=120, soft_time_limit=100)
 def deliver_outbox(message_id: int) -> str:
-    from crm.outbox import outbox_deliver
-
     result = outbox_deliver(message_id=message_id)
     if result.status == "retry" and result.retry_in_s <= SELF_RETRY_MAX_S:
         deliver_outbox.apply_async((message_id,), countdown=result.retry_in_s)
@@ -27,8 +27,6 @@ def deliver_outbox(message_id: int) -> str:
 @shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
 def drain_outbox() -> int:
     """Every few seconds (beat): hand out messages whose retry time came or whose worker died."""
-    from crm.outbox import outbox_due
-
     due = outbox_due(grace_s=DRAIN_GRACE_S)
     for pk in due:
         deliver_outbox.delay(pk)

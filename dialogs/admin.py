@@ -8,12 +8,14 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from dialogs.models import Script, ScriptVersion
+from dialogs.scriptmap import INTENT_LABELS, MAP_SCHEMA, SPECIAL_TARGETS, ordered_map
 from dialogs.services import script_map_problems, script_save
+from dialogs.stage_graph import stage_graph_svg
 
 
 class PrettyJSONField(forms.JSONField):
@@ -22,14 +24,10 @@ class PrettyJSONField(forms.JSONField):
     def prepare_value(self, value):
         if isinstance(value, forms.fields.InvalidJSONInput):
             return value  # what was typed, kept as typed, with the error beside it
-        from dialogs.scriptmap import ordered_map
-
         return json.dumps(ordered_map(value), ensure_ascii=False, indent=2, cls=self.encoder)
 
 
 def map_editor_widget() -> forms.Textarea:
-    from dialogs.scriptmap import INTENT_LABELS, MAP_SCHEMA, SPECIAL_TARGETS
-
     hints = {
         "top": list(MAP_SCHEMA["properties"]),  # the schema's keys, so hints, limits, global_transitions are known
         "intents": list(INTENT_LABELS),
@@ -45,8 +43,6 @@ def map_editor_widget() -> forms.Textarea:
         "unknown_stage": str(_("unknown stage «%s»")),
         "format": str(_("Format")),
     }
-    from django.urls import reverse
-
     return forms.Textarea(attrs={
         "class": "map-editor", "data-graph-url": reverse("admin:dialogs_script_graph"), "rows": 32,
         "spellcheck": "false", "autocomplete": "off",
@@ -97,8 +93,6 @@ class ScriptVersionInline(admin.TabularInline):
 
 
 def _graph_svg(data) -> str:
-    from dialogs.stage_graph import stage_graph_svg
-
     return stage_graph_svg(data, labels={
         "title": str(_("Stage graph")), "start": str(_("start")), "end": str(_("ends the call")),
         "red": str(_("red: cannot be reached")), "objection": str(_("objection")),

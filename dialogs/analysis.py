@@ -11,6 +11,7 @@ without a disposition and the failure stays visible.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import re
@@ -18,11 +19,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from django.utils.translation import gettext_noop
+import jsonschema
+from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
 
 from dialogs.classifier import get_classifier
 from dialogs.flow import FlowEvent, FlowState, new_state, step
-from dialogs.scriptmap import CANONICAL_STAGES, OBJECTION_LABELS
+from dialogs.llm import LLMConfig
+from dialogs.scriptmap import CANONICAL_STAGES, OBJECTION_LABELS, demo_map, phrases_of, render_phrase
+from voice.openai_api import map_openai_error
 
 log = logging.getLogger(__name__)
 
@@ -179,11 +184,6 @@ def _texts(disposition: str, slots: Mapping[str, Any], objections: list[Objectio
     The follow-up is the script's own ``follow_up_<disposition>`` phrase when it has one, else a neutral
     default; both are rendered with the script's variables, the contact and the collected slots.
     """
-    from django.utils import translation
-    from django.utils.translation import gettext
-
-    from dialogs.scriptmap import phrases_of, render_phrase
-
     with translation.override("en" if language == "en" else language or "ru"):
         when = str(slots.get("callback_time") or gettext("later"))
         if disposition == "interested":
@@ -278,8 +278,6 @@ def _from_payload(data: Mapping[str, Any], attempts: int) -> TranscriptAnalysis:
 async def analyse_with_openai(turns: list[tuple[str, str]], *, config: Any, language: str = "ru",
                               product: str = "", max_attempts: int = 3) -> tuple[TranscriptAnalysis | None, str, int]:
     """(analysis or None, last error, attempts). Malformed or failed answers are retried up to ``max_attempts``."""
-    import jsonschema
-
     validator = jsonschema.Draft202012Validator(ANALYSIS_SCHEMA)
     messages = _prompt(turns, language, product)
     client = config.new_client()
@@ -291,8 +289,6 @@ async def analyse_with_openai(turns: list[tuple[str, str]], *, config: Any, lang
 
 async def _attempts(client: Any, config: Any, messages: list[dict[str, str]], validator: Any,
                     max_attempts: int) -> tuple[TranscriptAnalysis | None, str, int]:
-    from voice.openai_api import map_openai_error
-
     last_error = ""
     for attempt in range(1, max_attempts + 1):
         try:
@@ -355,8 +351,6 @@ async def _analyse(turns: Iterable[Any], *, script_map: Mapping[str, Any] | None
                    variables: Mapping[str, Any] | None = None) -> TranscriptAnalysis:
     norm = normalise_turns(turns)
     if script_map is None:
-        from dialogs.scriptmap import demo_map
-
         script_map = demo_map(language)
     offline = _analyse_offline(norm, script_map, language, variables)
     if provider == "offline" or not norm:
@@ -364,8 +358,6 @@ async def _analyse(turns: Iterable[Any], *, script_map: Mapping[str, Any] | None
     if provider != "openai":
         raise ValueError(f"unknown analysis provider {provider!r}")
     if config is None:
-        from dialogs.llm import LLMConfig
-
         config = LLMConfig()
     result, err, attempts = await analyse_with_openai(norm, config=config, language=language, product=product,
                                                       max_attempts=max_attempts)
@@ -388,7 +380,5 @@ def analyse_transcript(turns: Iterable[Any], *, script_map: Mapping[str, Any] | 
     except RuntimeError:
         return asyncio.run(coro)
     # Called from inside an event loop (e.g. a consumer): run on a private loop in a worker thread.
-    import concurrent.futures
-
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()

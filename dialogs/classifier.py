@@ -459,7 +459,7 @@ class Classification:
 
 @functools.cache
 def _morph() -> Any:
-    import pymorphy3  # a 70 ms, ~15 MB load: only when Russian text is first seen
+    import pymorphy3  # noqa: PLC0415  a 70 ms, ~15 MB load: only when Russian text is first seen
 
     return pymorphy3.MorphAnalyzer()
 

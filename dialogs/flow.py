@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from dialogs.classifier import ru_lemma_tags
 from dialogs.scriptmap import OBJECTION_LABELS, render_phrase, transfer_spec
 
 ActionKind = Literal["say", "objection_response", "fill_slot", "end_call", "schedule_callback", "set_stage",
@@ -205,11 +206,9 @@ class _Turn:
         return glob.get(label)
 
     def answer_question(self, text: str) -> bool:
-        from dialogs.classifier import ru_lemma_tags  # lemmas make «сроки»/«срок» match one keyword
-
         faq = self.map.get("faq") or []
         words = {w.strip(".,!?;:«»\"'").lower() for w in text.split()}
-        lemmas = words | {ru_lemma_tags(w)[0] for w in words if w}
+        lemmas = words | {ru_lemma_tags(w)[0] for w in words if w}  # lemmas make «сроки»/«срок» match one keyword
         if self.state.language in ("uz", "tg"):  # suffixes glue to stems: «muddati» asks about «muddat»
             lemmas |= {w[:n] for w in words for n in range(3, len(w))}
         best, best_hits = None, 0

@@ -8,13 +8,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from dialogs.models import Script, ScriptVersion
+from dialogs.problem_text import problem_text
+from dialogs.scriptmap import validate_map
 
 
 def script_map_problems(dialogue_map: Any) -> list[str]:
     """Human-readable problems, each prefixed with its place in the map; empty when valid."""
-    from dialogs.problem_text import problem_text
-    from dialogs.scriptmap import validate_map
-
     return [f"{p.path}: {problem_text(p.message)}" for p in validate_map(dialogue_map)]
 
 

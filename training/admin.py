@@ -1,5 +1,7 @@
 from django import forms
 from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from training.models import (
@@ -53,9 +55,6 @@ class ScoreAdmin(admin.ModelAdmin):
     @admin.display(description=_("rubric"))
     def checklist(self, obj: Score) -> str:
         """The stored rubric read in the viewer's language (labels are kept as source text)."""
-        from django.utils.html import format_html, format_html_join
-        from django.utils.translation import gettext
-
         stages = (obj.rubric or {}).get("stages", [])
         return format_html_join(
             "", "<p><strong>{}</strong> {}</p>",
@@ -89,8 +88,6 @@ class ScorecardCheckInline(admin.TabularInline):
     @admin.display(description=_("shown as"))
     def shown_as(self, obj: ScorecardCheck) -> str:
         """The label as a review shows it in the viewer's language (the shipped card is stored in English)."""
-        from django.utils.translation import gettext
-
         return f"{gettext(obj.stage)} · {gettext(obj.label)}" if obj and obj.pk else "—"
 
 

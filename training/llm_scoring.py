@@ -13,9 +13,11 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import jsonschema
 from django.conf import settings
 
 from training.scoring import TRAINEE, Line, ScorecardSpec, ScoreResult, _norm, _short, total_of
+from voice.openai_api import openai_sync_client
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +130,6 @@ def llm_score(*, lines: Sequence[Line], offline: ScoreResult, scorecard: Scoreca
         return None, "no OPENAI_API_KEY"
     if not any(ln.speaker == TRAINEE for ln in lines):
         return None, "the trainee said nothing"
-    import jsonschema
-
-    from voice.openai_api import openai_sync_client
-
     checks = [c for s in offline.stages for c in s.checks if c.applicable]
     validator = jsonschema.Draft202012Validator(review_schema([c.key for c in checks]))
     payload = {

@@ -15,6 +15,9 @@ from typing import Any
 
 from django.utils import translation
 from django.utils.translation import gettext_noop
+from rapidfuzz import fuzz
+
+from dialogs.classifier import classify
 
 TRAINEE = "user"
 CUSTOMER = "bot"
@@ -560,8 +563,6 @@ def _benefit(ctx: _Context) -> Verdict:
 
 def needs_lines(lines: Sequence[Line], language: str) -> list[Line]:
     """Customer lines about their business (cargo, volumes, what matters): not a pick-up, not «okay»."""
-    from dialogs.classifier import classify
-
     found = []
     for line in lines:
         if line.speaker != CUSTOMER or is_objection(line):
@@ -865,8 +866,6 @@ def end_phrase_matches(*, text: str, phrase: str, threshold: float = 80.0) -> bo
     phrase's word count is compared as well as the whole text; small words inside it («finish the
     session») are skipped on both sides.
     """
-    from rapidfuzz import fuzz
-
     target = " ".join(w for w in words(phrase) if w not in END_PHRASE_SKIP)
     said = [w for w in words(text) if w not in END_PHRASE_SKIP]
     if not target or not said:
@@ -882,8 +881,6 @@ def end_phrase_strip(*, text: str, phrase: str, threshold: float = 80.0) -> str:
     The same fuzzy window as ``end_phrase_matches``; what is said before (and after) the phrase stays.
     Text without the phrase comes back unchanged.
     """
-    from rapidfuzz import fuzz
-
     target = " ".join(w for w in words(phrase) if w not in END_PHRASE_SKIP)
     spans = [m for m in _WORD.finditer(text) if m.group().lower() not in END_PHRASE_SKIP]
     if not target or not spans:

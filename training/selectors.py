@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.text import slugify
 from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
@@ -97,8 +98,6 @@ def trainee_for(*, user: Any) -> Trainee | None:
 
 
 def _stage_key(title: str, known: dict[str, str]) -> str:
-    from django.utils.text import slugify
-
     return known.get(title) or slugify(title) or "stage"
 
 

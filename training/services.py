@@ -20,7 +20,9 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from config.live_events import group_send
 from config.metrics import record_turn_metrics
+from training.llm_scoring import llm_score
 from training.models import (
     Assignment,
     Certification,
@@ -33,7 +35,8 @@ from training.models import (
     Trainee,
     TrainingSession,
 )
-from training.scoring import Line, ScoreResult, score_transcript
+from training.scoring import DEFAULT_SCORECARD, Line, ScoreResult, score_transcript
+from training.selectors import assignment_attempt_for, scorecard_for, scorecard_spec
 from voice.turns import TurnRecord  # the lines the live session assembles; imports and tests build them too
 
 log = logging.getLogger(__name__)
@@ -67,8 +70,6 @@ def end_phrase_for(*, session: TrainingSession) -> str:
 
 def _publish(session_id: int, payload: dict[str, Any]) -> None:
     """Tell the pages after commit; a channel-layer hiccup must never undo a saved state change."""
-    from config.live_events import group_send
-
     transaction.on_commit(lambda: group_send([session_group(session_id)], {"type": "session.update", **payload}))
 
 
@@ -208,7 +209,7 @@ def session_end(*, session_id: int, reason: str) -> TrainingSession:
     session.end_reason = reason[:32]
     _change_status(session=session, to=Status.ENDED, event="ended", data={"reason": reason},
                    fields=["ended_at", "end_reason"])
-    from training.tasks import score_session
+    from training.tasks import score_session  # noqa: PLC0415  cycle: training.tasks imports training.services
 
     score_session.delay_on_commit(session.pk)
     return session
@@ -240,8 +241,6 @@ def session_elevenlabs_transcript_import(*, session_id: int, turns: Sequence[Tur
     conversation exists: a session of a scenario in ElevenLabs mode whose conversation started
     (the signed URL was handed out) and has not ended.
     """
-    from training.models import Scenario
-
     session = _locked(session_id)
     scenario = session.scenario
     if scenario is None or scenario.mode != Scenario.Mode.ELEVENLABS:
@@ -266,7 +265,7 @@ def session_rescore(*, session_id: int, by: Any = None) -> TrainingSession:
         raise TransitionError(f"session {session.pk} is {session.status}: only a scored or failed session is re-scored")
     _change_status(session=session, to=Status.SCORING, event="rescore_requested",
                    data={"by": getattr(by, "username", "") or ""})
-    from training.tasks import score_session
+    from training.tasks import score_session  # noqa: PLC0415  cycle: training.tasks imports training.services
 
     score_session.delay_on_commit(session.pk)
     return session
@@ -327,8 +326,6 @@ def certification_award(*, session: TrainingSession, total: int, scorecard_thres
     A session that counts for an open assignment (within its attempts) passes at the assignment's
     threshold; any other session at the scorecard's.
     """
-    from training.selectors import assignment_attempt_for
-
     if session.scenario_id is None:
         return None
     counted = assignment_attempt_for(session=session)
@@ -371,15 +368,11 @@ def session_score(*, session_id: int) -> Score | None:
     if session.status != Status.SCORING:
         session_scoring_start(session_id=session_id)
     try:
-        from training.selectors import scorecard_for, scorecard_spec
-
         lines = session_lines(session=session)
         spec = scorecard_spec(scorecard=scorecard_for(scenario=session.scenario))
         result = score_transcript(lines=lines, language=session.language, scorecard=spec,
                                   end_phrase=end_phrase_for(session=session))
         if settings.OPENAI_API_KEY:
-            from training.llm_scoring import llm_score
-
             by_model, why_not = llm_score(lines=lines, offline=result, scorecard=spec,
                                           product=session.product_description)
             if by_model is not None:
@@ -402,8 +395,6 @@ def scorecard_default_ensure() -> Scorecard:
 
     The data migration creates it on a new database; this puts it back where tables were emptied.
     """
-    from training.scoring import DEFAULT_SCORECARD
-
     card = Scorecard.objects.filter(is_default=True).first()
     if card is not None:
         return card

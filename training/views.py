@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework import serializers
 
+from config.media import private_file_response
 from training import services
 from training.forms import SessionStartForm
 from training.models import Certification, Scenario, TrainingSession
@@ -29,6 +30,7 @@ from training.selectors import (
     sessions_visible_to,
     trainee_for,
 )
+from voice.errors import ProviderError
 
 LIVE = (TrainingSession.Status.CREATED, TrainingSession.Status.ACTIVE)
 
@@ -191,8 +193,6 @@ def session_rescore(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("training.view_trainingsession", raise_exception=True)
 @require_GET
 def session_audio(request: HttpRequest, pk: int) -> HttpResponse:
-    from config.media import private_file_response
-
     session = get_object_or_404(sessions_visible_to(user=request.user), pk=pk)
     return private_file_response(file=session.audio, filename=f"session-{pk}.wav")
 
@@ -204,8 +204,7 @@ def session_audio(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("training.add_trainingsession", raise_exception=True)
 @require_POST
 def elevenlabs_signed_url(request: HttpRequest, pk: int) -> JsonResponse:
-    from training.elevenlabs import signed_url
-    from voice.errors import ProviderError
+    from training.elevenlabs import signed_url  # noqa: PLC0415  httpx (via training.elevenlabs): only when the ElevenLabs mode asks for a link
 
     session = _own_session(request, pk)
     scenario = session.scenario

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+import redis.asyncio as redis_asyncio
+
 if TYPE_CHECKING:
     from voice.tts.base import TTSProvider
 
@@ -132,8 +134,6 @@ class RedisAudioCache:
         timeout_s: float = 0.25,
     ):
         if client is None:
-            import redis.asyncio as redis_asyncio
-
             client = redis_asyncio.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         self.client = client
         self.ttl_s = ttl_s

@@ -27,7 +27,7 @@ PROVIDER = "openai"
 
 def map_openai_error(exc: BaseException, provider: str = PROVIDER) -> ProviderError:
     """One place that turns the ``openai`` SDK's exceptions (and timeouts around its calls) into ProviderErrors."""
-    import openai
+    import openai  # noqa: PLC0415  openai SDK (~1 s): loaded on first use; dialogs.llm imports this module at start-up
 
     if isinstance(exc, ProviderError):
         return exc
@@ -55,13 +55,13 @@ def openai_client(api_key: str, *, base_url: str | None, timeout_s: float, max_r
     """
     if not api_key and required_key:
         raise ProviderConfigError("an OpenAI API key is required", provider=provider)
-    from openai import AsyncOpenAI
+    from openai import AsyncOpenAI  # noqa: PLC0415  openai SDK (~1 s): loaded on first use; dialogs.llm imports this module at start-up
 
     return AsyncOpenAI(api_key=api_key or "sk-none", base_url=base_url, timeout=timeout_s, max_retries=max_retries)
 
 
 def openai_sync_client(api_key: str, *, base_url: str | None, timeout_s: float, max_retries: int = 0) -> Any:
     """A blocking ``OpenAI`` client, for work outside an event loop (the coaching scorer in a worker)."""
-    from openai import OpenAI
+    from openai import OpenAI  # noqa: PLC0415  openai SDK (~1 s): loaded on first use; dialogs.llm imports this module at start-up
 
     return OpenAI(api_key=api_key or "sk-none", base_url=base_url, timeout=timeout_s, max_retries=max_retries)

@@ -10,7 +10,7 @@ from scipy import stats
 from analytics.experiments import compare, experiment_results, probability_to_beat, sample_size, wilson
 from analytics.tests.conftest import MSK
 from calls.experiments import experiment_start
-from calls.models import Call, Campaign, Contact
+from calls.models import Call, Campaign, Contact, ContactList
 from dialogs.models import Script, ScriptVersion
 
 
@@ -55,8 +55,6 @@ def experiment(db, frozen):
     b = Script.objects.create(name="Скрипт Б", language="ru", dialogue_map=maps, version=1)
     va = ScriptVersion.objects.create(script=a, version=1, dialogue_map=maps)
     vb = ScriptVersion.objects.create(script=b, version=1, dialogue_map=maps)
-    from calls.models import ContactList
-
     campaign = Campaign.objects.create(name="A/B", script=a, contact_list=ContactList.objects.create(name="L"))
     experiment = experiment_start(campaign=campaign, name="Приветствие", variants=[("A", a.pk, 50), ("B", b.pk, 50)],
                                   primary_metric="lead", minimum_effect=0.05, baseline_rate=0.2)

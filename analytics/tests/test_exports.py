@@ -10,6 +10,7 @@ from openpyxl import load_workbook
 
 from analytics.tests.conftest import MSK, make_calls
 from crm.models import Lead
+from training.models import Scenario, Trainee, TrainingSession
 
 pytestmark = pytest.mark.django_db
 
@@ -67,8 +68,6 @@ def test_leads_export_follows_the_filters(client, manager, calls, reader, fmt):
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_training_export_follows_the_dates(client, manager, trainee, frozen, fmt):
-    from training.models import Scenario, Trainee, TrainingSession
-
     me = Trainee.objects.get(user=trainee)
     scenario = Scenario.objects.create(title="S", product_description="p", persona="p")
     inside = TrainingSession.objects.create(trainee=me, scenario=scenario)

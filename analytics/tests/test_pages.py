@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 
 from analytics.tests.conftest import MSK, make_calls
+from training.models import Scenario, Score, Trainee, TrainingSession
 
 pytestmark = pytest.mark.django_db
 QUERY = "date_from=2026-03-04&date_to=2026-03-10"
@@ -88,8 +89,6 @@ def test_managers_only(client, operator, trainee, data):
 
 
 def test_trainer_chart_writes_dot_decimals_in_russian(client, manager, trainee):
-    from training.models import Scenario, Score, Trainee, TrainingSession
-
     me = Trainee.objects.get(user=trainee)
     scenario = Scenario.objects.create(title="S", product_description="p", persona="p")
     for total in (41, 77, 63):

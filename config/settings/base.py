@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -377,8 +378,6 @@ TELEGRAM = {
 # script carries the request's nonce), WebSockets and fetches to this site ('self' covers ws/wss of
 # the same host) and to the ElevenLabs agent the trainer talks to in its mode.
 def _ws_origin(url: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}" if parts.netloc else ""
 

@@ -9,6 +9,8 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from calls.models import Call
+
 register = template.Library()
 
 # The voice pipeline's mind states (voice.events.MindState), as a person reads them.
@@ -27,8 +29,6 @@ LIVE_CALL_STATUSES = ("queued", "dialing", "ringing", "in_progress")
 @register.filter
 def call_status(code: str) -> str:
     """A call status code («in_progress») as its label («Идёт разговор»); empty stays empty."""
-    from calls.models import Call
-
     if not code:
         return "—"
     try:

@@ -25,9 +25,17 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.test import Client
 from django.urls import resolve
+from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rest_framework_simplejwt.tokens import RefreshToken
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -36,12 +44,16 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from calls.models import Call, Campaign, Contact, ContactList, DoNotCall
 from config.tests.test_authz_matrix import ACCESS, MGR, OPS, TRN
+from crm.models import Lead
+from dialogs.models import Script
+from dialogs.services import script_save
+from training import services as training
+from training.models import Scenario
 
 
 def _spectacular_schema() -> dict:
-    from drf_spectacular.generators import SchemaGenerator
-
     return SchemaGenerator().get_schema(request=None, public=True)
 
 
@@ -77,10 +89,6 @@ def _declared(role: str, path: str) -> bool:
 @pytest.fixture
 def wsgi_app():
     """Django's WSGI handler, minus the per-request connection close (as ``django.test.Client`` does)."""
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.core.signals import request_finished, request_started
-    from django.db import close_old_connections
-
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     try:
@@ -93,17 +101,6 @@ def wsgi_app():
 @pytest.fixture
 def world(make_user, manager, operator, trainee):
     """One object of each kind, linked the way production links them; ``ids`` maps an API path to one."""
-    from django.conf import settings as django_settings
-    from django.contrib.auth import get_user_model
-    from rest_framework_simplejwt.tokens import RefreshToken
-
-    from calls.models import Call, Campaign, Contact, ContactList, DoNotCall
-    from crm.models import Lead
-    from dialogs.models import Script
-    from dialogs.services import script_save
-    from training import services as training
-    from training.models import Scenario
-
     admin = get_user_model().objects.create_superuser(username="root", password="pw-for-tests-123")
     demo = Path(django_settings.BASE_DIR) / "dialogs" / "data" / "freight_ru.json"
     script = script_save(script=Script(name="Freight RU", language="ru",
@@ -132,8 +129,6 @@ def world(make_user, manager, operator, trainee):
 
 
 def test_the_fuzzed_schema_is_the_served_one(manager):
-    from django.test import Client
-
     client = Client()
     client.force_login(manager)
     served = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")

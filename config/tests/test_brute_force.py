@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import time_machine
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -38,8 +39,6 @@ def test_wrong_passwords_lock_the_username_out_with_429(manager, settings, door,
 
 
 def test_the_lockout_ends_after_the_cool_off(manager, settings):
-    import time_machine
-
     settings.AXES_FAILURE_LIMIT = 3
     with time_machine.travel("2026-03-02 10:00:00+03:00", tick=False) as clock:
         for n in range(3):

@@ -3,12 +3,11 @@
 import asyncio
 
 import pytest
+from channels.layers import channel_layers
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_many_concurrent_publishes_do_not_exhaust_the_redis_pool():
-    from channels.layers import channel_layers
-
     # its own layer: the shared one keeps connection pools bound to other tests' event loops
     layer = channel_layers.make_backend("default")
     receivers = [await layer.new_channel() for _ in range(20)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -9,7 +10,18 @@ from pathlib import Path
 import polib
 import pytest
 from django.contrib import admin
+from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import translation
+
+from calls.models import Call, CallEvent, Campaign, ContactList
+from config.demo.services import demo_seed
+from config.templatetags.console import object_count
+from config.views import server_error
+from crm.models import Lead
+from training import services
+from training.models import Scenario, Trainee
+from training.services import TurnRecord
 
 pytestmark = pytest.mark.django_db
 
@@ -69,14 +81,6 @@ def _english_messages() -> list[str]:
 @pytest.fixture
 def console(db, django_user_model):
     """The demo (users of every role, scripts, campaign, scenarios) plus a call, a scored session, an assignment."""
-    import datetime as dt
-
-    from calls.models import Call, CallEvent, Campaign
-    from config.demo.services import demo_seed
-    from training import services
-    from training.models import Scenario, Trainee
-    from training.services import TurnRecord
-
     demo_seed(password="pw-for-tests-123")
     campaign = Campaign.objects.get()
     contact = campaign.contact_list.contacts.first()
@@ -121,8 +125,6 @@ def _pages(user, data) -> list[str]:
 
 
 def _request_for(user):
-    from django.test import RequestFactory
-
     request = RequestFactory().get("/admin/")
     request.user = user
     return request
@@ -170,8 +172,6 @@ def test_forbidden_and_missing_pages_are_styled_with_the_menu_and_log_no_traceba
 
 
 def test_server_error_page_is_styled(rf, console, django_user_model):
-    from config.views import server_error
-
     request = rf.get("/boom/")
     request.user = django_user_model.objects.get(username="manager")
     response = server_error(request)
@@ -195,12 +195,6 @@ def test_each_role_menu_shows_what_it_may_use(client, console, django_user_model
 
 
 def test_counts_use_russian_plurals(client, console, django_user_model):
-    from django.utils import translation
-
-    from calls.models import Call, ContactList
-    from config.templatetags.console import object_count
-    from crm.models import Lead
-
     with translation.override("ru"):
         assert object_count(Lead._meta, 2) == "2 лида"
         assert object_count(Call._meta, 5) == "5 звонков"

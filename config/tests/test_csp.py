@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
+import wave
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django_celery_beat.models import PeriodicTask
+from playwright.sync_api import sync_playwright
+
+from calls.models import Call, Campaign, ContactList
+from calls.tests.conftest import SCRIPTS
+from config.live_server import live_server_url
+from dialogs.models import Script
+from dialogs.services import script_save
+from training import services
+from training.models import Scenario
 
 CHROMIUM = Path("/usr/bin/chromium")
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")(?![^>]*\bnonce=)[^>]*>",
@@ -39,18 +52,6 @@ def test_every_page_carries_the_policy(client, manager):
 @pytest.fixture
 def pages(db, manager, operator, trainee, make_user, settings):
     """One of each page, with the objects it shows."""
-    import json
-
-    from django.contrib.auth import get_user_model
-    from django_celery_beat.models import PeriodicTask
-
-    from calls.models import Call, Campaign, ContactList
-    from calls.tests.conftest import SCRIPTS
-    from dialogs.models import Script
-    from dialogs.services import script_save
-    from training import services
-    from training.models import Scenario
-
     script = script_save(script=Script(name="S", language="ru",
                                        dialogue_map=json.loads((SCRIPTS / "freight_ru.json").read_text("utf-8"))))
     contacts = ContactList.objects.create(name="L")
@@ -101,8 +102,6 @@ def test_no_page_has_an_inline_script_or_handler_without_a_nonce(client, pages):
 
 @pytest.fixture(scope="module")
 def daphne_url(django_db_setup, django_db_blocker):
-    from config.live_server import live_server_url
-
     with django_db_blocker.unblock():
         yield live_server_url()
 
@@ -121,25 +120,12 @@ def _until(page, expression: str, timeout_s: float) -> object:
 @pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (/usr/bin/chromium)")
 def test_pages_work_in_chromium_under_the_policy(daphne_url, transactional_db, make_user, tmp_path):
-    import wave
-
-    from playwright.sync_api import sync_playwright
-
-    from calls.models import Call, Campaign, ContactList
-    from training.models import Scenario
-
     make_user("csp-trainee", "Trainee")
     make_user("csp-manager", "Manager")
     scenario = Scenario.objects.create(title="CSP", language="en", persona="john_en", difficulty="easy",
                                        product_description="Door-to-door freight from China in 25 days.")
     contacts = ContactList.objects.create(name="L")
     contact = contacts.contacts.create(phone="+79160000001", name="Ivan", timezone="Europe/Moscow")
-    import json
-
-    from calls.tests.conftest import SCRIPTS
-    from dialogs.models import Script
-    from dialogs.services import script_save
-
     script = script_save(script=Script(name="S", language="ru",
                                        dialogue_map=json.loads((SCRIPTS / "freight_ru.json").read_text("utf-8"))))
     call = Call.objects.create(campaign=Campaign.objects.create(name="C", script=script, contact_list=contacts),

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from calls.routing import websocket_urlpatterns
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PRODUCTION_ENV = {
@@ -68,7 +70,5 @@ def test_the_proxy_sends_media_streams_to_the_media_processes_and_passes_upgrade
     assert re.search(r"location /ws/ \{[^}]*proxy_pass http://web;", conf)
     assert "X-Forwarded-Proto" in conf
     # the media route in Django matches what the proxy routes
-    from calls.routing import websocket_urlpatterns
-
     patterns = [str(p.pattern) for p in websocket_urlpatterns]
     assert "ws/calls/<int:call_id>/media/" in patterns

@@ -1,5 +1,8 @@
 """The console speaks Russian by default and English on request."""
 
+from pathlib import Path
+
+import polib
 import pytest
 
 pytestmark = pytest.mark.django_db
@@ -25,10 +28,6 @@ def test_an_english_browser_still_gets_russian_until_the_user_switches(client):
 
 
 def test_the_russian_catalogue_translates_every_message_in_every_plural_form():
-    from pathlib import Path
-
-    import polib
-
     po = polib.pofile(str(Path(__file__).resolve().parents[2] / "locale/ru/LC_MESSAGES/django.po"))
     missing = [e.msgid for e in po if not e.obsolete and (
         "fuzzy" in e.flags or (any(not s for s in e.msgstr_plural.values()) if e.msgid_plural else not e.msgstr))]

@@ -2,8 +2,16 @@
 
 import json
 import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import structlog
+from django.conf import settings
 
 from config.logging import build_logging, mask_phone
 
@@ -26,8 +34,6 @@ def test_structured_json_log_masks_phones(capsys):
         assert "765 43 21" not in record["note"]
         assert "4951234567" not in lines[1]
     finally:
-        from django.conf import settings
-
         logging.config.dictConfig(settings.LOGGING)
 
 
@@ -40,16 +46,6 @@ def test_mask_phone_in_percent_encoded_urls():
 
 def test_daphne_access_log_goes_through_the_masking_logger():
     """The daphne command line (``python -m config.serve``) logs each request through logging, masked."""
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-    from pathlib import Path
-
-    from django.conf import settings
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -1,10 +1,17 @@
 """The role matrix: who reaches which console, page and API, and who may edit scripts."""
 
+import json
+from pathlib import Path
+
 import pytest
+import time_machine
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from dialogs.models import Script
+from dialogs.services import script_save
 from training.models import TrainingSession
 
 pytestmark = pytest.mark.django_db
@@ -14,11 +21,6 @@ VALID_MAP_FILE = "freight_ru.json"
 
 @pytest.fixture
 def script(manager):
-    import json
-    from pathlib import Path
-
-    from dialogs.services import script_save
-
     data = json.loads((Path(__file__).resolve().parents[2] / "dialogs" / "data" / VALID_MAP_FILE).read_text("utf-8"))
     return script_save(script=Script(name="S", language="ru", dialogue_map=data), user=manager)
 
@@ -147,8 +149,6 @@ def test_token_auth(manager):
 
 
 def test_api_tokens_expire_and_a_login_lasts_seven_days(manager):
-    import time_machine
-
     with time_machine.travel("2026-03-02 10:00:00+03:00", tick=False) as clock:
         api = APIClient()
         pair = _token_pair(api)
@@ -185,9 +185,6 @@ def test_api_tokens_are_revoked_by_logout_and_by_a_password_change(manager):
 
 
 def test_nobody_reads_api_tokens_in_the_admin(client, manager, make_user):
-    from django.contrib.auth import get_user_model
-    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
-
     pair = _token_pair(APIClient())
     login(client, manager)
     assert client.get("/admin/authtoken/tokenproxy/").status_code == 404

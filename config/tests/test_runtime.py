@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from config.runtime import freeze_startup_heap
+from dialogs.classifier import _cache
 
 
 @pytest.fixture
@@ -25,8 +26,6 @@ def test_freeze_moves_the_warmed_heap_out_of_the_collectors_sight(settings, unfr
     assert 0 <= frozen - gc.get_freeze_count() < 100
     # what every call runs was imported and built before the freeze
     assert "calls.consumers" in sys.modules and "training.consumers" in sys.modules
-    from dialogs.classifier import _cache
-
     assert {"ru", "en"} <= {language for language, _ in _cache}
     assert not any(obj is freeze_startup_heap for obj in gc.get_objects())  # frozen objects are not walked
 

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from calls.models import Campaign, Contact
 from config.demo.services import demo_seed
 from dialogs.models import Script, ScriptVersion
+from dialogs.personas import DEFAULT_PERSONAS
 from dialogs.scriptmap import validate_map
 from training.models import Scenario, Trainee
 
@@ -45,8 +46,6 @@ def test_seed_content_is_realistic():
         scenarios = Scenario.objects.filter(language=language)
         assert set(scenarios.values_list("difficulty", flat=True)) == {"easy", "medium", "hard"}
         assert all(s.script and s.script.language == language for s in scenarios)
-    from dialogs.personas import DEFAULT_PERSONAS
-
     assert all(DEFAULT_PERSONAS[s.persona].language == s.language for s in Scenario.objects.all())
     ru = Script.objects.get(language="ru")
     assert validate_map(ru.dialogue_map) == []

@@ -1,9 +1,14 @@
 """Provider settings: each vendor's key comes from its own variable."""
 
+import json
+import os
+import subprocess
+import sys
+
+from config.voice import _block, stt_from_settings
+
 
 def test_vendor_keys_reach_the_voice_providers(settings):
-    from config.voice import _block, stt_from_settings
-
     settings.OPENAI_API_KEY = "sk-test-openai"
     settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"
     settings.ELEVENLABS = {**settings.ELEVENLABS, "API_KEY": "el-test"}
@@ -17,8 +22,6 @@ def test_vendor_keys_reach_the_voice_providers(settings):
 
 
 def test_a_self_hosted_stt_server_gets_the_stt_and_never_the_openai_key(settings):
-    from config.voice import _block, stt_from_settings
-
     settings.OPENAI_API_KEY = "sk-real-openai"
     settings.OPENAI_BASE_URL = None
     settings.STT_BASE_URL = "http://stt:8000/v1"
@@ -33,11 +36,6 @@ def test_a_self_hosted_stt_server_gets_the_stt_and_never_the_openai_key(settings
 
 def _settings_dialog(**env):
     """``DIALOG`` as a fresh process reads it from the environment (the settings module runs at import)."""
-    import json
-    import os
-    import subprocess
-    import sys
-
     code = ("import django, json; django.setup(); from django.conf import settings; "
             "print(json.dumps(settings.DIALOG))")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DIALOG_")}

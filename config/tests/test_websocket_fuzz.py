@@ -20,7 +20,10 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
+from calls import services as call_services
 from config.routing import websocket_urlpatterns
+from training import services
+from training.models import Scenario, TrainingSession
 from training.tests.test_consumers import _cookie, _is_event, _pump, _say, fake_voice, in_memory_layer  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -81,9 +84,6 @@ async def _refused_with(comm: WebsocketCommunicator, code: int, what: str) -> No
 
 @database_sync_to_async
 def _practice(trainee):
-    from training import services
-    from training.models import Scenario
-
     scenario = Scenario.objects.create(title="Грузы из Китая", language="ru", persona="sergey_medium",
                                        product_description="Доставка сборных грузов из Китая за 25 дней.")
     return services.session_create(trainee=trainee.trainee, scenario=scenario)
@@ -91,8 +91,6 @@ def _practice(trainee):
 
 @database_sync_to_async
 def _state(session_id: int):
-    from training.models import TrainingSession
-
     session = TrainingSession.objects.get(pk=session_id)
     return session.status, list(session.turns.order_by("index").values_list("speaker", "text"))
 
@@ -134,8 +132,6 @@ async def test_bad_frames_on_the_trainer_socket_close_4xxx_and_lose_nothing(trai
 
 
 async def test_bad_frames_on_the_review_feed_close_4xxx_and_the_feed_keeps_working(trainee):
-    from training import services
-
     session = await _practice(trainee)
     cookie = await _cookie(trainee)
     path = f"/ws/training/{session.pk}/review/"
@@ -157,8 +153,6 @@ async def test_bad_frames_on_the_review_feed_close_4xxx_and_the_feed_keeps_worki
 
 @pytest.mark.parametrize("path", ["/ws/calls/live/", "/ws/calls/{call_id}/live/"])
 async def test_bad_frames_on_the_live_call_feeds_close_4xxx_and_the_feed_keeps_working(path, operator):
-    from calls import services
-
     cookie = await _cookie(operator)
     path = path.format(call_id=7)
     for what, frames, code in FEED_BAD_FRAMES:
@@ -168,7 +162,7 @@ async def test_bad_frames_on_the_live_call_feeds_close_4xxx_and_the_feed_keeps_w
         await _refused_with(comm, code, what)
     comm = WebsocketCommunicator(app, path, headers=_headers(cookie))
     assert (await comm.connect())[0]
-    await services.call_publish_async(call_id=7, campaign_id=3, payload={"kind": "status", "status": "ringing"})
+    await call_services.call_publish_async(call_id=7, campaign_id=3, payload={"kind": "status", "status": "ringing"})
     assert json.loads(await comm.receive_from(timeout=10)) == {"call_id": 7, "campaign_id": 3, "kind": "status",
                                                                 "status": "ringing"}
     await comm.disconnect()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.test import Client
 
+from config.management.commands.run_dev import Command
+from config.routing import websocket_urlpatterns
 from config.websocket import BrowserOriginValidator
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -54,11 +58,6 @@ async def test_explicit_hosts_and_trusted_origins_pass(settings):
 
 
 async def test_the_live_feed_refuses_a_logged_in_operator_from_a_foreign_origin(settings, make_user):
-    from channels.db import database_sync_to_async
-    from django.test import Client
-
-    from config.routing import websocket_urlpatterns
-
     settings.DEBUG = True
     settings.ALLOWED_HOSTS = ["*"]
     operator = await database_sync_to_async(make_user)("origin_operator", "Operator")
@@ -80,8 +79,6 @@ async def test_the_live_feed_refuses_a_logged_in_operator_from_a_foreign_origin(
 
 
 def test_run_dev_listens_on_this_machine_only_unless_asked(monkeypatch):
-    from config.management.commands.run_dev import Command
-
     monkeypatch.delenv("RUN_ADDR", raising=False)
     assert Command().create_parser("manage.py", "run_dev").parse_args([]).addr == "127.0.0.1:8000"
     monkeypatch.setenv("RUN_ADDR", "0.0.0.0:8000")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from crm.providers import LeadPayload
@@ -41,8 +43,6 @@ def test_a_lead_its_comment_and_its_callback_task_go_in_one_batch_request():
 
 
 def test_no_callback_time_means_no_task():
-    from dataclasses import replace
-
     with Bitrix24Server() as server:
         crm(server).lead_push(lead=replace(LEAD, callback_at=""))
         assert server.portal.tasks == [] and len(server.portal.comments) == 1
@@ -120,8 +120,6 @@ def test_errors_map_to_retryable_and_final():
         with pytest.raises(ProviderAuthError) as exc:
             wrong.lead_push(lead=LEAD)
         assert not exc.value.retryable and "INVALID_CREDENTIALS" in str(exc.value)
-        from dataclasses import replace
-
         with pytest.raises(ProviderBadResponse) as exc:  # a 400-class refusal inside the batch is final
             crm(server).lead_push(lead=replace(LEAD, title=""))
         assert not exc.value.retryable and "main" in str(exc.value)

@@ -9,6 +9,7 @@ import pytest
 import time_machine
 
 from calls.models import Call
+from calls.services import call_after_work, calls_dispatch_due
 from crm.callbacks import callback_due_at, parse_callback
 from crm.models import Task
 from crm.tests.test_outbox import _answered
@@ -54,8 +55,6 @@ def test_a_moment_outside_the_window_moves_to_the_next_window(make_campaign):
 @pytest.mark.django_db
 @time_machine.travel(NOW, tick=False)
 def test_the_callback_becomes_a_task_with_due_at_and_the_planner_queues_the_call_then(make_campaign, make_contact):
-    from calls.services import call_after_work, calls_dispatch_due
-
     campaign = make_campaign()
     contact = make_contact(timezone="Asia/Yekaterinburg")
     call = _answered(campaign, contact)

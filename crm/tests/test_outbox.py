@@ -14,7 +14,7 @@ from django.utils import timezone
 from calls.models import Call, CallOutcome, Turn
 from calls.services import call_after_work, call_transition
 from crm.models import Lead, OutboxMessage, Task
-from crm.outbox import backoff_s, outbox_deliver, outbox_drain_now, outbox_enqueue
+from crm.outbox import _claim, backoff_s, outbox_deliver, outbox_drain_now, outbox_due, outbox_enqueue
 
 pytestmark = pytest.mark.django_db
 S = Call.Status
@@ -139,8 +139,6 @@ def test_the_row_commits_with_the_state_change_and_delivery_starts_only_after_th
 def test_a_message_held_by_a_worker_that_died_is_taken_again_after_its_lease(
     bitrix_settings, portal, make_campaign, make_contact
 ):
-    from crm.outbox import _claim, outbox_due
-
     call = _answered(make_campaign(), make_contact())
     call_after_work(call_id=call.pk)
     row = OutboxMessage.objects.get(kind=OutboxMessage.Kind.CRM_LEAD)

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from calls.models import Call
+from calls.services import call_after_work
 from crm.models import OutboxMessage, WebhookEndpoint
 from crm.outbox import outbox_drain_now, webhook_signature
 from crm.tests.test_outbox import _answered, _later
@@ -62,8 +63,6 @@ def receiver():
 
 def test_a_global_endpoint_gets_both_events_signed_and_the_receiver_verifies_them(receiver, make_campaign,
                                                                                   make_contact):
-    from calls.services import call_after_work
-
     WebhookEndpoint.objects.create(name="Any CRM", url=receiver.url, secret=SECRET,
                                    events=["call.analyzed", "lead.created"])
     call = _answered(make_campaign(), make_contact())
@@ -83,8 +82,6 @@ def test_a_global_endpoint_gets_both_events_signed_and_the_receiver_verifies_the
 
 
 def test_a_campaign_endpoint_hears_only_its_campaign_and_only_its_events(receiver, make_campaign, make_contact):
-    from calls.services import call_after_work
-
     mine, other = make_campaign(), make_campaign()
     WebhookEndpoint.objects.create(name="Mine", url=receiver.url, secret=SECRET, events=["lead.created"],
                                    campaign=mine)
@@ -97,8 +94,6 @@ def test_a_campaign_endpoint_hears_only_its_campaign_and_only_its_events(receive
 
 
 def test_a_receiver_outage_is_retried_with_the_same_id_and_a_4xx_is_final(receiver, make_campaign, make_contact):
-    from calls.services import call_after_work
-
     WebhookEndpoint.objects.create(name="Flaky", url=receiver.url, secret=SECRET, events=["lead.created"])
     receiver.status = 503
     call_after_work(call_id=_answered(make_campaign(), make_contact()).pk)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
+from dialogs.admin import map_editor_widget
 from dialogs.models import Script
-from dialogs.scriptmap import demo_map
+from dialogs.problem_text import problem_text
+from dialogs.scriptmap import demo_map, validate_map
 
 pytestmark = pytest.mark.django_db
 
@@ -97,13 +101,6 @@ def test_the_graph_of_the_map_being_edited_marks_unreachable_stages(admin_client
 
 def test_every_validator_message_has_its_translation():
     """Each message shape of the validator is known to the translation table (none reaches the page in English)."""
-    import re as re_
-
-    from django.utils import translation
-
-    from dialogs.problem_text import problem_text
-    from dialogs.scriptmap import validate_map
-
     broken = _broken_map()
     broken["language"] = "xx"
     broken["goals"] = {"world_peace": {"any_of": ["nope"]}}
@@ -113,13 +110,11 @@ def test_every_validator_message_has_its_translation():
     with translation.override("ru"):
         for p in problems:
             text = problem_text(p.message)
-            assert text != p.message and not re_.search(r"\b(must|unknown|stage|needs)\b", text), (p.message, text)
+            assert text != p.message and not re.search(r"\b(must|unknown|stage|needs)\b", text), (p.message, text)
 
 
 def test_the_map_editor_knows_every_key_of_the_schema():
     """The editor's key list comes from the schema: a shipped map's keys are never flagged as unknown."""
-    from dialogs.admin import map_editor_widget
-
     top = json.loads(map_editor_widget().attrs["data-hints"])["top"]
     assert {"hints", "limits", "global_transitions", "transfer", "name", "description"} <= set(top)
     for language in ("ru", "en", "uz", "tg"):

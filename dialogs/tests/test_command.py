@@ -9,12 +9,13 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from dialogs.management.commands.classify import Command
+from dialogs.models import Script
+
 
 def _run(stdin_text: str, *args: str) -> list[dict]:
     out = io.StringIO()
     cmd_stdin = io.StringIO(stdin_text)
-    from dialogs.management.commands.classify import Command
-
     command = Command(stdout=out)
     command.stdin = cmd_stdin
     call_command(command, "--jsonl", *args)
@@ -36,8 +37,6 @@ def test_classify_english_and_auto_language():
 
 def test_output_keeps_cyrillic_readable():
     out = io.StringIO()
-    from dialogs.management.commands.classify import Command
-
     command = Command(stdout=out)
     command.stdin = io.StringIO("дорого\n")
     call_command(command, "--jsonl")
@@ -46,8 +45,6 @@ def test_output_keeps_cyrillic_readable():
 
 @pytest.mark.django_db
 def test_script_option_uses_the_scripts_phrases():
-    from dialogs.models import Script
-
     script = Script.objects.create(name="t", language="ru", dialogue_map={
         "intents": {"objection_has_supplier": ["мы дружим с китайской почтой"]}})
     assert _run("мы дружим с китайской почтой\n", "--script", str(script.pk))[0]["label"] == "objection_has_supplier"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from statistics import mean
 
+from dialogs.llm import LLMConfig
 from dialogs.personas import (
     DEFAULT_PERSONAS,
     Persona,
@@ -14,6 +15,7 @@ from dialogs.personas import (
     simulate_dialogue,
 )
 from dialogs.scriptmap import OBJECTION_LABELS, demo_map
+from dialogs.tests.openai_server import OpenAIServer, error, stream
 from voice.responder import ConversationState, Directive
 
 
@@ -92,9 +94,6 @@ async def test_persona_responder_answers_and_ends_on_zavershit():
 
 
 async def test_llm_persona_streams_and_falls_back_to_scripted():
-    from dialogs.llm import LLMConfig
-    from dialogs.tests.openai_server import OpenAIServer, error, stream
-
     with OpenAIServer() as server:
         server.push(stream(["Ну, ", "допустим. А сроки какие?"]), error(500))
         config = LLMConfig(api_key="sk-test", base_url=server.base_url, timeout=5, first_token_timeout=2)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from training import services
+from training.models import Scenario
+
 
 @pytest.fixture
 def scenario_ru(db):
-    from training.models import Scenario
-
     return Scenario.objects.create(
         title="Грузы из Китая", language="ru", product_description="Доставка сборных грузов из Китая за 25 дней.",
         persona="sergey_medium", difficulty="medium",
@@ -17,8 +18,6 @@ def scenario_ru(db):
 
 @pytest.fixture
 def scenario_en(db):
-    from training.models import Scenario
-
     return Scenario.objects.create(
         title="Freight from China", language="en", product_description="Door-to-door freight from China in 25 days.",
         persona="john_en", difficulty="easy",
@@ -27,8 +26,6 @@ def scenario_en(db):
 
 @pytest.fixture
 def session_of(db):
-    from training import services
-
     def make(user, scenario):
         return services.session_create(trainee=user.trainee, scenario=scenario)
 

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
+from websockets.asyncio.server import serve
 
 API_KEY = "convai-test-key"
 RATE = 16000
@@ -110,8 +111,6 @@ class ConvaiStandIn:
             self.closed_with = ws.close_code
 
     def _serve(self) -> None:
-        from websockets.asyncio.server import serve
-
         asyncio.set_event_loop(self._loop)
 
         async def main() -> None:

@@ -10,10 +10,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
+from playwright.sync_api import sync_playwright
+
+from config.live_server import live_server_url
+from config.voice import shared_provider
+from dialogs.tests.openai_server import OpenAIServer, error
+from training import consumers, services
+from training.live import build_pipeline
+from training.models import Scenario, SessionEvent, TrainingSession
+from training.services import TurnRecord
+from training.tests.convai_server import (
+    AGENT_ANSWER,
+    AGENT_GREETING,
+    API_KEY,
+    HEARD_CHUNKS_BEFORE_REPLY,
+    TRAINEE_WORDS,
+    ConvaiStandIn,
+)
+from voice.pipeline import DEFAULT_HOLDING, PipelineConfig
+from voice.stt.fake import FakeSTT
+from voice.tts.fake import FakeTTS
+from voice.tts.local import EspeakTTS
+from voice.tts.openai import OpenAITTS
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -34,8 +58,6 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def daphne_url(django_db_setup, django_db_blocker):
     """daphne serving config.asgi in a thread of this process (one per process: Twisted cannot restart)."""
-    from config.live_server import live_server_url
-
     with django_db_blocker.unblock():
         yield live_server_url()
 
@@ -53,16 +75,12 @@ def _report_failure(page, console: list[str], screenshot) -> None:
 @pytest.fixture(scope="module")
 def warm_models():
     """Load Whisper and eSpeak once, before the clock of a walk starts."""
-    from config.voice import shared_provider
-
     stt, tts = shared_provider("stt"), shared_provider("tts")
     asyncio.run(stt.transcribe(bytes(RATE), sample_rate=RATE, language="en"))
     return stt, tts
 
 
 def _speech(text: str) -> bytes:
-    from voice.tts.local import EspeakTTS
-
     async def collect() -> bytes:
         out = b""
         async for chunk in EspeakTTS(voice="en-us", rate=150).synthesize(text, language="en", sample_rate=RATE):
@@ -104,8 +122,6 @@ def _browser(playwright, wav: Path):
 @contextlib.contextmanager
 def _chromium_page(wav: Path, screenshot: Path):
     """A page in Debian's chromium with ``wav`` as its microphone; on a failure, what it showed is logged."""
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as p:
         browser = _browser(p, wav)
         # wait_for_function builds its predicate with new Function, which the site's CSP forbids;
@@ -140,8 +156,6 @@ def _login_and_start(page, base: str, username: str, scenario_id: int) -> int:
 
 @pytest.fixture
 def english_scenario(transactional_db):
-    from training.models import Scenario
-
     return Scenario.objects.create(
         title="Freight from China (en)", language="en", persona="john_en", difficulty="easy",
         product_description="Door-to-door freight from China in 25 days.",
@@ -151,8 +165,6 @@ def english_scenario(transactional_db):
 def test_full_walk_speak_hear_finish_and_see_the_review(
     daphne_url, warm_models, celery_worker_thread, make_user, english_scenario, tmp_path
 ):
-    from training.models import TrainingSession
-
     make_user("walker", "Trainee")
     wav = _wav(
         tmp_path / "walk.wav",
@@ -199,8 +211,6 @@ def test_full_walk_speak_hear_finish_and_see_the_review(
 def test_talking_over_the_customer_stops_its_audio(
     daphne_url, warm_models, make_user, english_scenario, tmp_path
 ):
-    from training.models import TrainingSession
-
     make_user("interrupter", "Trainee")
     # a question, then speech again while the customer is still answering it (the file loops)
     wav = _wav(
@@ -228,12 +238,6 @@ def test_talking_over_the_customer_stops_its_audio(
 def test_a_manager_scores_again_and_the_new_review_arrives_by_itself(
     daphne_url, celery_worker_thread, make_user, english_scenario, tmp_path
 ):
-    import time
-
-    from training import services
-    from training.models import SessionEvent, TrainingSession
-    from training.services import TurnRecord
-
     owner = make_user("scored_trainee", "Trainee")
     make_user("boss", "Manager")
     session = services.session_create(trainee=owner.trainee, scenario=english_scenario)
@@ -271,18 +275,6 @@ def test_a_manager_scores_again_and_the_new_review_arrives_by_itself(
 def test_elevenlabs_mode_talks_to_the_agent_and_brings_the_transcript_back(
     daphne_url, celery_worker_thread, make_user, settings, tmp_path
 ):
-    import numpy as np
-
-    from training.models import Scenario, TrainingSession
-    from training.tests.convai_server import (
-        AGENT_ANSWER,
-        AGENT_GREETING,
-        API_KEY,
-        HEARD_CHUNKS_BEFORE_REPLY,
-        TRAINEE_WORDS,
-        ConvaiStandIn,
-    )
-
     make_user("agent_trainee", "Trainee")
     scenario = Scenario.objects.create(
         title="Agent call (en)", language="en", product_description="Door-to-door freight from China.",
@@ -316,12 +308,6 @@ def test_slow_recognition_shows_every_phrase_on_the_page(
     daphne_url, make_user, english_scenario, tmp_path, monkeypatch
 ):
     """A 3-second STT stand-in: the page shows each phrase on its own line and the customer's «One moment…»."""
-    from training import consumers
-    from training.live import build_pipeline
-    from voice.pipeline import DEFAULT_HOLDING, PipelineConfig
-    from voice.stt.fake import FakeSTT
-    from voice.tts.fake import FakeTTS
-
     said = ["Hello, this is Anna from Cargo Line.", "We ship freight from China.", "How many containers a month?"]
     stt = FakeSTT(said, delay_ms=3000)
 
@@ -352,13 +338,6 @@ def test_a_failing_voice_provider_is_said_on_the_page_in_russian(daphne_url, tra
 
     Then a deployment whose TTS cannot even be built (no key): the page says the practice cannot start.
     """
-    from dialogs.tests.openai_server import OpenAIServer, error
-    from training import consumers
-    from training.live import build_pipeline
-    from training.models import Scenario
-    from voice.stt.fake import FakeSTT
-    from voice.tts.openai import OpenAITTS
-
     scenario = Scenario.objects.create(title="Грузы из Китая", language="ru", persona="sergey_medium",
                                        product_description="Доставка сборных грузов из Китая за 25 дней.")
     make_user("ttsdown", "Trainee")

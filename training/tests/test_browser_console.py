@@ -9,9 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from playwright.sync_api import sync_playwright
+
+from config.live_server import live_server_url
+from dialogs.models import Script
+from dialogs.scriptmap import demo_map
+from dialogs.services import script_save
+from training.models import Assignment, Certification, Scenario, Trainee
+from training.services import scorecard_default_ensure, session_start
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -34,16 +44,12 @@ GOOD_CALL = [
 
 @pytest.fixture(scope="module")
 def daphne_url(django_db_setup, django_db_blocker):
-    from config.live_server import live_server_url
-
     with django_db_blocker.unblock():
         yield live_server_url()
 
 
 @contextlib.contextmanager
 def _browser():
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                     args=["--no-sandbox", "--disable-background-networking"])
@@ -84,12 +90,6 @@ def _practise(page, base: str, scenario_id: int, turns) -> int:
     session_id = int(page.url.rstrip("/").split("/")[-2])
     # The agent conversation itself is not the subject here: the session starts as the signed-URL
     # handout starts it (no ElevenLabs stand-in), then the page posts the transcript as the agent mode does.
-    from concurrent.futures import ThreadPoolExecutor
-
-    from django.db import connection
-
-    from training.services import session_start
-
     def start() -> None:  # off Playwright's event loop, where Django refuses database work
         try:
             session_start(session_id=session_id)
@@ -117,8 +117,6 @@ def _practise(page, base: str, scenario_id: int, turns) -> int:
 def test_a_manager_edits_the_scorecard_and_the_trainee_sees_the_new_checks(
     daphne_url, celery_worker_thread, make_user, tmp_path
 ):
-    from training.models import Scenario
-
     boss = make_user("boss1", "Manager")
     boss.is_staff = True
     boss.save()
@@ -126,8 +124,6 @@ def test_a_manager_edits_the_scorecard_and_the_trainee_sees_the_new_checks(
     scenario = Scenario.objects.create(title="Freight (scorecard)", language="en", persona="john_en",
                                        mode=Scenario.Mode.ELEVENLABS, elevenlabs_agent_id="agent_console_test",
                                        product_description="Door-to-door freight from China in 25 days.")
-    from training.services import scorecard_default_ensure
-
     card = scorecard_default_ensure()
     prefix = f"checks-{card.checks.count()}"  # the empty row after the existing checks
     with _browser() as browser:
@@ -159,8 +155,6 @@ def test_a_manager_edits_the_scorecard_and_the_trainee_sees_the_new_checks(
 def test_a_manager_assigns_a_scenario_the_trainee_passes_and_is_certified(
     daphne_url, celery_worker_thread, make_user, tmp_path
 ):
-    from training.models import Assignment, Certification, Scenario, Trainee
-
     boss = make_user("boss2", "Manager")
     boss.is_staff = True
     boss.save()
@@ -207,10 +201,6 @@ def test_a_manager_assigns_a_scenario_the_trainee_passes_and_is_certified(
 
 
 def test_a_manager_opens_the_map_editor_and_sees_the_stage_graph(daphne_url, transactional_db, make_user, tmp_path):
-    from dialogs.models import Script
-    from dialogs.scriptmap import demo_map
-    from dialogs.services import script_save
-
     boss = make_user("boss3", "Manager")
     boss.is_staff = True
     boss.save()

@@ -9,7 +9,12 @@ import re
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 
+from dialogs.tests.openai_server import OpenAIServer, error, json_reply
+from training import services
+from training.llm_scoring import llm_score
+from training.models import Certification, Scenario, Scorecard, ScorecardCheck, Trainee
 from training.scoring import (
     ADVICE,
     DEFAULT_SCORECARD,
@@ -19,6 +24,8 @@ from training.scoring import (
     end_phrase_strip,
     score_transcript,
 )
+from training.selectors import assignments_for_trainee, assignments_overview, scorecard_for, scorecard_spec
+from training.services import TurnRecord, scorecard_default_ensure
 
 U, B = "user", "bot"
 
@@ -133,10 +140,6 @@ def test_default_scorecard_points_and_pass_mark():
 
 @pytest.mark.django_db
 def test_the_shipped_rubric_is_the_default_scorecard_and_edits_change_the_review():
-    from training.models import Scenario, Scorecard, ScorecardCheck
-    from training.selectors import scorecard_for, scorecard_spec
-    from training.services import scorecard_default_ensure
-
     card = scorecard_default_ensure()  # made by the data migration (a transactional test may have emptied it)
     assert scorecard_default_ensure() == card and Scorecard.objects.filter(is_default=True).count() == 1
     spec = scorecard_spec(scorecard=card)
@@ -166,10 +169,6 @@ def test_the_shipped_rubric_is_the_default_scorecard_and_edits_change_the_review
 
 @pytest.mark.django_db
 def test_a_phrases_check_without_phrases_is_refused_with_a_clear_error():
-    from django.core.exceptions import ValidationError
-
-    from training.models import Scorecard, ScorecardCheck
-
     check = ScorecardCheck(scorecard=Scorecard.objects.create(name="Mine"), stage="X", label="Y", rule="phrases")
     with pytest.raises(ValidationError) as err:
         check.full_clean()
@@ -178,9 +177,6 @@ def test_a_phrases_check_without_phrases_is_refused_with_a_clear_error():
 
 @pytest.mark.django_db
 def test_a_review_shows_its_labels_in_the_viewers_language(client, trainee, scenario_en, session_of):
-    from training import services
-    from training.services import TurnRecord
-
     session = session_of(trainee, scenario_en)
     services.session_transcript_import(session_id=session.pk, turns=[
         TurnRecord(speaker="bot", text="Hello?"), TurnRecord(speaker="user", text="Hello, we ship goods."),
@@ -219,8 +215,6 @@ def _model_answer(lines, **over):
 
 @pytest.fixture
 def openai_server(settings):
-    from dialogs.tests.openai_server import OpenAIServer
-
     with OpenAIServer() as server:
         settings.OPENAI_API_KEY = "sk-test"
         settings.OPENAI_BASE_URL = server.base_url
@@ -229,9 +223,6 @@ def openai_server(settings):
 
 
 def test_openai_review_takes_each_verdict_and_its_line_and_quotes_once(openai_server):
-    from dialogs.tests.openai_server import json_reply
-    from training.llm_scoring import llm_score
-
     offline = score_transcript(lines=ISSUE_CALL, language="en", end_phrase="finish session")
     lines = [ln if ln.text != "Okay, thank you, finish session." else Line(U, "Okay, thank you") for ln in ISSUE_CALL]
     openai_server.push(json_reply(_model_answer(lines)))
@@ -257,9 +248,6 @@ def test_openai_review_takes_each_verdict_and_its_line_and_quotes_once(openai_se
     "MISSING_CHECK",
 ])
 def test_invalid_model_output_is_retried_then_the_offline_review_stands(openai_server, bad):
-    from dialogs.tests.openai_server import json_reply
-    from training.llm_scoring import llm_score
-
     if bad == "QUOTE_NEVER_SAID":
         bad = _model_answer(ISSUE_CALL, tips=[{"tip": "x", "quote": "We guarantee the lowest price in Europe"}])
     elif bad == "MISSING_CHECK":
@@ -276,10 +264,6 @@ def test_invalid_model_output_is_retried_then_the_offline_review_stands(openai_s
 @pytest.mark.django_db
 def test_session_scoring_falls_back_to_the_offline_scorer_when_openai_fails(openai_server, trainee, scenario_en,
                                                                             session_of):
-    from dialogs.tests.openai_server import error
-    from training import services
-    from training.services import TurnRecord
-
     openai_server.push(error(500, "down"))
     session = session_of(trainee, scenario_en)
     services.session_transcript_import(session_id=session.pk, turns=[
@@ -293,10 +277,6 @@ def test_session_scoring_falls_back_to_the_offline_scorer_when_openai_fails(open
 
 @pytest.mark.django_db
 def test_session_scoring_uses_the_model_review_when_valid(openai_server, trainee, scenario_en, session_of):
-    from dialogs.tests.openai_server import json_reply
-    from training import services
-    from training.services import TurnRecord
-
     openai_server.push(json_reply(_model_answer(ISSUE_CALL)))
     session = session_of(trainee, scenario_en)
     services.session_transcript_import(session_id=session.pk, turns=[
@@ -311,8 +291,6 @@ def test_session_scoring_uses_the_model_review_when_valid(openai_server, trainee
 
 
 def _good_call():
-    from training.services import TurnRecord
-
     return [TurnRecord(speaker=s, text=t) for s, t in [
         ("bot", "Hello?"),
         ("user", "Hello, my name is Anna from CargoLine. I'm calling about freight from China."),
@@ -325,14 +303,10 @@ def _good_call():
 
 
 def _poor_call():
-    from training.services import TurnRecord
-
     return [TurnRecord(speaker="bot", text="Hello?"), TurnRecord(speaker="user", text="We sell logistics.")]
 
 
 def _practise(trainee_user, scenario, turns):
-    from training import services
-
     session = services.session_create(trainee=trainee_user.trainee, scenario=scenario)
     services.session_transcript_import(session_id=session.pk, turns=turns)
     services.session_score(session_id=session.pk)
@@ -343,10 +317,6 @@ def _practise(trainee_user, scenario, turns):
 @pytest.mark.django_db
 def test_assignment_to_a_team_passing_certifies_and_the_manager_sees_who_is_overdue(
         make_user, scenario_en, client):
-    from training import services
-    from training.models import Certification, Trainee
-    from training.selectors import assignments_for_trainee, assignments_overview
-
     anna, boris, carl = (make_user(n, "Trainee") for n in ("anna", "boris", "carl"))
     Trainee.objects.filter(user__in=[anna, boris]).update(team="Moscow")
     for user in (anna, boris):
@@ -383,9 +353,6 @@ def test_assignment_to_a_team_passing_certifies_and_the_manager_sees_who_is_over
 
 @pytest.mark.django_db
 def test_a_third_attempt_beyond_the_limit_does_not_count_for_the_assignment(make_user, scenario_en):
-    from training import services
-    from training.models import Certification
-
     ann = make_user("ann", "Trainee")
     start = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
     with time_machine.travel(start, tick=False):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from training import services
-from training.models import Score, SessionEvent, TrainingSession
+from training.models import Scenario, Score, SessionEvent, TrainingSession
 from training.services import TransitionError, TurnRecord
+from training.tasks import score_session
 
 Status = TrainingSession.Status
 
@@ -91,9 +92,6 @@ def test_custom_session_needs_a_product(trainee):
 
 
 def test_score_task_runs_on_a_real_worker(celery_worker_thread, make_user, transactional_db):
-    from training.models import Scenario
-    from training.tasks import score_session
-
     user = make_user("tr-worker", "Trainee")
     scenario = Scenario.objects.create(title="W", language="en", product_description="Freight from China, fast.")
     session = services.session_create(trainee=user.trainee, scenario=scenario)

@@ -6,11 +6,16 @@ import json
 
 import pytest
 from django.core.files.base import ContentFile
+from django.test import Client
 from django.urls import reverse
 
 from training import services
-from training.models import Scenario, Score, TrainingSession
+from training.elevenlabs import signed_url
+from training.models import Scenario, Score, SessionEvent, TrainingSession
 from training.services import TurnRecord
+from training.tasks import score_session
+from training.tests.convai_server import API_KEY, ConvaiStandIn
+from voice.errors import ProviderAuthError, ProviderConfigError, ProviderUnavailable
 
 Status = TrainingSession.Status
 
@@ -111,18 +116,12 @@ def test_ending_a_dropped_session_from_the_page(client_of, trainee, scenario_ru,
 
 @pytest.fixture
 def convai_server(settings):
-    from training.tests.convai_server import API_KEY, ConvaiStandIn
-
     with ConvaiStandIn() as server:
         settings.ELEVENLABS = {"API_KEY": API_KEY, "BASE_URL": server.base_url}
         yield server
 
 
 def test_signed_url_client_against_local_server(convai_server, settings):
-    from training.elevenlabs import signed_url
-    from training.tests.convai_server import API_KEY
-    from voice.errors import ProviderAuthError, ProviderConfigError, ProviderUnavailable
-
     url = signed_url(agent_id="agent-1")
     assert url.startswith("ws://127.0.0.1:") and url.endswith("/v1/convai/conversation?agent_id=agent-1&token=signed")
     assert convai_server.seen[-1] == ("/v1/convai/conversation/get-signed-url", {"agent_id": ["agent-1"]}, API_KEY)
@@ -162,8 +161,6 @@ def test_elevenlabs_mode_end_to_end(convai_server, client_of, trainee, django_ca
 
 
 def test_transcript_post_needs_csrf(trainee, scenario_en):
-    from django.test import Client
-
     c = Client(enforce_csrf_checks=True)
     c.force_login(trainee)
     session = services.session_create(trainee=trainee.trainee, scenario=scenario_en)
@@ -175,9 +172,6 @@ def test_transcript_post_needs_csrf(trainee, scenario_en):
 def test_a_manager_scores_a_session_again_and_the_page_shows_it_pending(
     client_of, trainee, manager, operator, scenario_ru, django_capture_on_commit_callbacks
 ):
-    from training.models import SessionEvent
-    from training.tasks import score_session
-
     session = _scored(trainee, scenario_ru)
     url = reverse("training:session_rescore", args=[session.pk])
     # only a manager may: the trainee and an operator are refused, nothing changes

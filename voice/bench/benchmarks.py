@@ -49,8 +49,10 @@ from voice.pipeline import PipelineConfig, VoicePipeline
 from voice.stt.admission import AdmittedSTT, STTAdmission
 from voice.stt.base import STTProvider
 from voice.stt.fake import FakeSTT
+from voice.stt.local import LocalWhisperSTT
 from voice.tts.base import TTSProvider
 from voice.tts.fake import FakeTTS
+from voice.tts.local import EspeakTTS
 from voice.vad import VADConfig
 
 # What the user says: 1-3 s each with eSpeak at its default rate (checked when the WAVs are made).
@@ -318,8 +320,6 @@ class BenchOptions:
 
 
 def build_local_stt(options: BenchOptions) -> AdmittedSTT:
-    from voice.stt.local import LocalWhisperSTT
-
     compute_type = "float16" if options.device == "cuda" else "int8"
     local = LocalWhisperSTT(model=options.model, device=options.device, compute_type=compute_type, beam_size=1,
                             cpu_threads=options.cpu_threads)
@@ -362,8 +362,6 @@ def _split_by_language(utterances: Sequence[Utterance], count: int) -> list[list
 
 
 async def run_all(options: BenchOptions) -> dict[str, Any]:
-    from voice.tts.local import EspeakTTS
-
     started = time.monotonic()
     espeak = EspeakTTS(voice="en-us")
     utterances = await make_utterances(espeak, options.wav_dir)

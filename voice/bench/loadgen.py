@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import websockets
 
 from voice import audio
 
@@ -266,8 +267,6 @@ async def _ticker(streams: list[TwilioStream], t0: float, frames: int) -> list[f
 async def run_load(targets: Sequence[StreamTarget], *, seconds: float, lead_ms: float = 80, groups: int = 10,
                    seed: int = 5, connect_timeout_s: float = 20.0) -> dict[str, Any]:
     """Run every target for ``seconds`` of audio in real time and return client-side figures."""
-    import websockets
-
     pattern = make_pattern()
     rng = random.Random(seed)
     streams = [TwilioStream(i, t, pattern, rng.randrange(len(pattern.payloads)), lead_ms=lead_ms)

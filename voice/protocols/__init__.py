@@ -12,6 +12,9 @@ from voice.protocols.base import (
     Stop,
     WireCodec,
 )
+from voice.protocols.browser import BrowserCodec
+from voice.protocols.twilio import TwilioCodec
+from voice.protocols.voximplant import VoximplantCodec
 
 __all__ = [
     "Connected", "Control", "Dtmf", "InboundMessage", "Mark", "Media", "ProtocolError", "Start", "Stop",
@@ -22,15 +25,9 @@ __all__ = [
 def codec_for(name: str, **options) -> WireCodec:
     """``browser`` | ``twilio`` | ``voximplant``."""
     if name == "browser":
-        from voice.protocols.browser import BrowserCodec
-
         return BrowserCodec(**options)
     if name == "twilio":
-        from voice.protocols.twilio import TwilioCodec
-
         return TwilioCodec(**options)
     if name == "voximplant":
-        from voice.protocols.voximplant import VoximplantCodec
-
         return VoximplantCodec(**options)
     raise ValueError(f"unknown media protocol {name!r}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from openai import omit
+
 from voice.audio import write_wav
 from voice.errors import ProviderBadResponse
 from voice.openai_api import map_openai_error, openai_client
@@ -51,8 +53,6 @@ class OpenAISTT(STTProvider):
 
     async def _transcribe(self, pcm16: bytes, *, sample_rate: int, language: str | None,
                           prompt: str | None = None) -> Transcript:
-        from openai import omit
-
         language = language or self.language
         detect = not language and not self.model.startswith("gpt-")
         try:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from voice.amd import AMDConfig, AnsweringMachineDetector, GoertzelBank
-from voice.audio import silence
+from voice.audio import resample, silence
+from voice.tts.local import EspeakTTS
 
 RATE = 8000
 GREETING = ("Здравствуйте, вы позвонили Ивану Петрову. Я не могу сейчас ответить, "
@@ -19,8 +20,6 @@ GREETING = ("Здравствуйте, вы позвонили Ивану Пет
 @functools.lru_cache(maxsize=8)
 def spoken(text: str) -> bytes:
     """eSpeak NG (the local TTS provider) at the telephone rate."""
-    from voice.tts.local import EspeakTTS
-
     async def run() -> bytes:
         pcm = bytearray()
         async for chunk in EspeakTTS(voice="ru").synthesize(text, language="ru", sample_rate=RATE):
@@ -113,8 +112,6 @@ def test_a_greeting_that_never_ends_stops_the_wait() -> None:
 
 
 def test_the_detector_works_at_16khz_too() -> None:
-    from voice.audio import resample
-
     detector = AnsweringMachineDetector(sample_rate=16000)
     audio = resample(spoken(GREETING) + silence(300, RATE) + tone(1000, 0.3) + silence(500, RATE), RATE, 16000)
     assert feed_in_chunks(detector, audio, chunk=640) == ["machine_start", "machine_end_beep"]

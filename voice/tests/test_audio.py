@@ -122,8 +122,6 @@ def test_sample_aligner_holds_an_odd_byte_for_the_next_chunk():
 
 
 def test_mix_places_sums_and_clips_pieces():
-    import numpy as np
-
     def pcm(*values):
         return np.array(values, dtype="<i2").tobytes()
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+
+from voice.management.commands.media_load import Command
 
 pytestmark = pytest.mark.slow
 
@@ -50,17 +54,12 @@ def test_media_load_three_streams_over_two_servers():
 
 def test_media_load_without_server_counts_is_a_failed_run():
     """Drops cannot be known without the server's own counts: the summary says so instead of printing 0."""
-    from voice.management.commands.media_load import Command
-
     client = {"streams": 2, "streams_connected": 2, "streams_failed": 0, "seconds": 1.0, "frames_sent": 100,
               "frames_unsent": 0, "frames_received": 10, "lag_p99_ms": 1.0, "server": "uvicorn", "servers": 1,
               "server_cpu_ms_per_stream_s": 3.0,
               "per_stream_frames_sent": {"a": 50, "b": 50}, "per_stream_frames_received": {"a": 5, "b": 5}}
     command = Command()
     command.load_before = [0.0, 0.0, 0.0]
-    import tempfile
-    from pathlib import Path
-
     out = command._summary(client, [{"stream": "a", "frames_in": 50, "frames_out": 5}], "real",
                            Path(tempfile.mkdtemp()))
     assert out["ok"] is False and out["server_counts"] is False

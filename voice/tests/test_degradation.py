@@ -10,6 +10,7 @@ from voice.audio import silence
 from voice.bench.fakes import ScriptedResponder
 from voice.events import BotTextChunk, BotTurnFinished, ErrorEvent, TurnMetrics, UserTranscript
 from voice.pipeline import DEFAULT_FALLBACKS, DEFAULT_HOLDING, DEFAULT_NOT_HEARD
+from voice.stt.admission import AdmittedSTT, STTAdmission
 from voice.stt.fake import FakeSTT
 from voice.tests.signals import frames, voiced
 from voice.tests.test_pipeline import build, speak, wait_for
@@ -152,8 +153,6 @@ async def test_barge_in_off_keeps_words_said_during_the_bot_turn():
 
 async def test_no_speculative_guess_on_a_slow_stt():
     """A dropped guess holds the worker for its whole run: on an STT slower than real time, none is made."""
-    from voice.stt.admission import AdmittedSTT, STTAdmission
-
     fast = AdmittedSTT(FakeSTT(default="да"), STTAdmission(workers=1))
     slow = AdmittedSTT(FakeSTT(default="да"), STTAdmission(workers=1))
     slow.admission.observe(audio_s=2.0, work_s=5.0)  # 2.5 s of work per second of speech, as measured

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 from voice.events import (
+    BackgroundSink,
     ErrorEvent,
     FanOutSink,
     ListSink,
@@ -51,10 +53,6 @@ async def test_fan_out_survives_a_failing_sink():
 
 
 async def test_background_sink_forwards_in_order_without_blocking_and_drains_on_close():
-    import asyncio
-
-    from voice.events import BackgroundSink, ListSink, StateChanged
-
     class SlowSink(ListSink):
         async def emit(self, event):
             await asyncio.sleep(0.01)
@@ -82,10 +80,6 @@ async def test_background_sink_forwards_in_order_without_blocking_and_drains_on_
 
 
 async def test_background_sink_closes_its_inner_sink_once_after_the_last_event_and_survives_a_cancelled_caller():
-    import asyncio
-
-    from voice.events import BackgroundSink, ListSink, StateChanged
-
     class Closing(ListSink):
         closed_with: list[int] = []
 

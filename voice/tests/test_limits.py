@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from dialogs.scriptmap import call_limits, demo_map, validate_map
 from voice.bench.fakes import ScriptedResponder
 from voice.events import BotTurnFinished, ConversationEnded
 from voice.pipeline import CallLimits
+from voice.stt.fake import FakeSTT
 from voice.tests.test_pipeline import build, speak, wait_for
 
 LIMITS = {"silence_prompt": "Вы меня слышите?", "silence_end": "Перезвоню позже, до свидания.",
@@ -56,8 +58,6 @@ async def test_an_overlong_call_ends_politely_at_the_next_pause():
 
 
 def test_the_script_map_sets_limits_and_phrases_with_defaults():
-    from dialogs.scriptmap import call_limits, demo_map, validate_map
-
     data = demo_map("ru")
     limits = call_limits(data)
     assert {k: limits[k] for k in ("max_call_s", "max_silences", "silence_s")} == {
@@ -76,8 +76,6 @@ def test_the_script_map_sets_limits_and_phrases_with_defaults():
 
 
 async def test_the_recognition_hints_reach_the_stt_on_every_turn():
-    from voice.stt.fake import FakeSTT
-
     stt = FakeSTT(default="да")
     pipeline, _, sink = build(stt=stt, stt_prompt="ТРАНСТИРЕКС, Фошань, Гуанчжоу.")
     await pipeline.start()

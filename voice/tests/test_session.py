@@ -15,6 +15,7 @@ from voice.pipeline import PipelineConfig, VoicePipeline
 from voice.protocols.browser import BrowserCodec
 from voice.protocols.twilio import TwilioCodec
 from voice.protocols.voximplant import VoximplantCodec
+from voice.responder import Directive
 from voice.session import MediaSession
 from voice.stt.fake import FakeSTT
 from voice.tests.signals import voiced
@@ -167,8 +168,6 @@ async def test_browser_session_forwards_events_and_pcm():
 
 
 async def test_voximplant_pcm16_session_and_end_directive():
-    from voice.responder import Directive
-
     wire, sink = Wire(), ListSink()
     pipeline = make_pipeline(sink, replies=[["Всего доброго!", Directive(kind="end")]])
     session = MediaSession(VoximplantCodec(), pipeline, send=wire.send, close=wire.close)

@@ -11,6 +11,7 @@ import time
 import wave
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -326,8 +327,6 @@ async def test_registry_builds_stt_providers_and_fails_loudly() -> None:
 
 
 async def test_whisper_reports_the_language_it_detected_and_how_sure_it_is() -> None:
-    from types import SimpleNamespace
-
     class DetectingModel:  # stands in for faster-whisper's WhisperModel and its TranscriptionInfo
         def transcribe(self, audio, **kwargs):
             language = kwargs["language"] or "uz"
@@ -350,6 +349,4 @@ async def test_whisper_reports_the_language_it_detected_and_how_sure_it_is() -> 
     ("", ""),
 ])
 async def test_a_recognisers_runaway_loop_is_cut_for_every_provider(heard, kept):
-    from voice.stt.fake import FakeSTT
-
     assert (await FakeSTT(script=[heard]).transcribe(b"\x00\x00" * 1600)).text == kept

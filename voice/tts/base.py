@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 
+from voice.audio import StreamResampler
 from voice.errors import ProviderError
 
 
@@ -27,8 +28,6 @@ class TTSProvider(ABC):
         native = self.native_rate(sample_rate)
         resampler = None
         if native != sample_rate:
-            from voice.audio import StreamResampler  # local import keeps the base light
-
             resampler = StreamResampler(native, sample_rate)
         try:
             async for chunk in self._synthesize(text, voice=voice, language=language, sample_rate=native):

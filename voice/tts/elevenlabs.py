@@ -5,6 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
+from elevenlabs import VoiceSettings
+from elevenlabs.client import AsyncElevenLabs
+from elevenlabs.core.api_error import ApiError
+
 from voice.audio import SampleAligner, ulaw_to_pcm16
 from voice.errors import ProviderConfigError, ProviderError, error_for_status, transport_error
 from voice.tts.base import TTSProvider
@@ -18,8 +23,6 @@ DEFAULT_VOICE_ID = "JBFqnCBsd6RMkjVDRZzb"  # a premade multilingual voice availa
 
 
 def map_elevenlabs_error(exc: BaseException, provider: str) -> ProviderError:
-    from elevenlabs.core.api_error import ApiError
-
     if isinstance(exc, ProviderError):
         return exc
     if isinstance(exc, ApiError) and exc.status_code is not None:
@@ -71,9 +74,6 @@ class ElevenLabsTTS(TTSProvider):
             )
         if optimize_streaming_latency is not None and not 0 <= optimize_streaming_latency <= 4:
             raise ProviderConfigError("optimize_streaming_latency must be within 0..4", provider=self.name)
-        import httpx
-        from elevenlabs.client import AsyncElevenLabs
-
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), follow_redirects=True)
         self.client = AsyncElevenLabs(api_key=api_key, base_url=base_url, timeout=timeout_s, httpx_client=self._http)
         self.voice_id = voice_id
@@ -107,8 +107,6 @@ class ElevenLabsTTS(TTSProvider):
         if self.optimize_streaming_latency is not None:
             options["optimize_streaming_latency"] = self.optimize_streaming_latency
         if self.voice_settings is not None:
-            from elevenlabs import VoiceSettings
-
             options["voice_settings"] = VoiceSettings(**self.voice_settings)
         if self.send_language_code and language:
             options["language_code"] = language.split("-")[0]

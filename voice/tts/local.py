@@ -41,7 +41,7 @@ class _EspeakEngine:
 
     def __init__(self) -> None:
         try:
-            import espeakng_loader
+            import espeakng_loader  # noqa: PLC0415  a missing espeakng-loader becomes a ProviderConfigError, not a failed import of config.voice
         except ImportError as exc:
             raise ProviderConfigError("espeakng-loader is not installed", provider="espeak") from exc
         data_path = Path(espeakng_loader.get_data_path())

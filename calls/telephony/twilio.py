@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape, quoteattr
 
+from twilio.request_validator import RequestValidator
+
 from calls.telephony.base import DialRequest, DialResult, TelephonyProvider, TransferTarget
 from config.twilio_rest import provider_error, rest_client
 from voice.errors import ProviderBadResponse, ProviderConfigError, ProviderError
@@ -142,8 +144,6 @@ class TwilioTelephony(TelephonyProvider):
         return CALL_STATUS.get(str(call.status)) or None
 
     def validate_callback(self, *, url: str, params: dict, signature: str) -> bool:
-        from twilio.request_validator import RequestValidator
-
         return RequestValidator(self.auth_token).validate(url, params, signature or "")
 
 

@@ -4,6 +4,8 @@ import json
 
 from django.core.management.base import BaseCommand
 
+from calls.simulation import campaign_rehearse
+
 
 class Command(BaseCommand):
     help = "Create a campaign of N demo contacts on the simulated carrier and run it to the end."
@@ -19,8 +21,6 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **opts):
-        from calls.simulation import campaign_rehearse
-
         result = campaign_rehearse(contacts=opts["contacts"], seed=opts["seed"], pace_speed=opts["pace"],
                                    callee_stt=opts["callee_stt"], concurrency=opts["concurrency"],
                                    timeout_s=opts["timeout"])

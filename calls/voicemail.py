@@ -12,7 +12,7 @@ call (an ``amd`` event) and, the first time a machine is heard on a campaign tha
   is said, then the call hangs up. Twilio plays it itself (TwiML ``<Say>`` through a call update);
   otherwise our media path says it in the campaign's voice.
 
-The call then ends as ``voicemail`` (``calls.services.call_progress`` reads the ``voicemail`` event),
+The call then ends as ``voicemail`` (``calls.services.lifecycle.call_progress`` reads the ``voicemail`` event),
 so it is not analysed, makes no lead, and the campaign's retry rules apply.
 """
 

@@ -17,7 +17,7 @@ from config.twilio_rest import provider_error, rest_client
 from voice.errors import ProviderBadResponse, ProviderConfigError, ProviderError
 
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
-# Twilio's CallStatus (and AnsweredBy) -> our provider-neutral progress words (calls.services.call_progress).
+# Twilio's CallStatus (and AnsweredBy) -> our provider-neutral progress words (calls.services.lifecycle.call_progress).
 CALL_STATUS = {
     "queued": "", "initiated": "", "ringing": "ringing", "in-progress": "answered", "answered": "answered",
     "completed": "completed", "busy": "busy", "no-answer": "no_answer", "failed": "failed", "canceled": "canceled",

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from calls.models import Call, CallEvent, VoicemailMode
+from calls.simulation import campaign_rehearse
+from calls.telephony import simulated
+from crm.models import Lead
+
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_small_rehearsal_loses_no_call():
-    from calls.models import Call
-    from calls.simulation import campaign_rehearse
-    from crm.models import Lead
-
     result = campaign_rehearse(contacts=3, seed=3, pace_speed=6.0, concurrency=3, timeout_s=170,
                                shares={"answer": 0.5, "no_answer": 0.25, "busy": 0.25, "voicemail": 0})
     assert result.calls == 3
@@ -37,11 +38,6 @@ def test_small_rehearsal_loses_no_call():
 def test_rehearsal_leaves_the_scripts_message_on_an_answering_machine(monkeypatch):
     """The simulated machine plays a greeting and a beep; our detector holds the bot, the message is left after the
     beep, the call ends as voicemail with no analysis and no lead."""
-    from calls.models import Call, CallEvent
-    from calls.simulation import campaign_rehearse
-    from calls.telephony import simulated
-    from crm.models import Lead
-
     machines = []
 
     class Machine(simulated.VoicemailCallee):  # the real machine, kept at hand to read its recording
@@ -71,9 +67,6 @@ def test_rehearsal_leaves_the_scripts_message_on_an_answering_machine(monkeypatc
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_rehearsal_hangs_up_on_an_answering_machine_when_the_campaign_says_so():
-    from calls.models import Call, CallEvent, VoicemailMode
-    from calls.simulation import campaign_rehearse
-
     result = campaign_rehearse(contacts=1, seed=5, pace_speed=4.0, concurrency=1, timeout_s=120,
                                shares={"answer": 0, "no_answer": 0, "busy": 0, "voicemail": 1},
                                voicemail_mode=VoicemailMode.HANG_UP)

@@ -22,6 +22,19 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
+from django.utils import timezone
+
+from calls.models import Call, CallEvent, CallOutcome
+from calls.services.lifecycle import calls_sweep
+from calls.services.planning import calls_dispatch_due, campaign_plan
+from calls.simulation import campaign_create_for_rehearsal
+from calls.tests.carrier_servers import TWILIO_SID, TWILIO_TOKEN, CarrierServer
+from config.celery import app
+from config.live_server import live_server_url
+from crm.models import FollowUp, Lead, OutboxMessage
+from crm.tasks import drain_outbox
+from crm.tests.bitrix24_server import Bitrix24Server
 
 ROOT = Path(__file__).resolve().parents[2]
 VISIBILITY_S = 12  # a task held by the killed worker is handed out again after this (plus a 10 s restore sweep)
@@ -37,8 +50,6 @@ SMS_FROM = "+15550002222"
 
 def _database_url() -> str:
     """The test database (not the one the settings name) for the worker process."""
-    from django.db import connection
-
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
@@ -79,25 +90,17 @@ class Worker:
 
 
 def _statuses(campaign_id: int) -> Counter:
-    from calls.models import Call
-
     return Counter(Call.objects.filter(campaign_id=campaign_id).values_list("status", flat=True))
 
 
 def _beat_once(campaign_id: int) -> None:
     """What beat does every minute (dispatch, sweep) and every 15 s (the outbox), sooner."""
-    from calls.services import calls_dispatch_due, calls_sweep
-    from crm.tasks import drain_outbox
-
     calls_dispatch_due(campaign_id=campaign_id)
     calls_sweep()
     drain_outbox()
 
 
 def _settled(campaign_id: int) -> bool:
-    from calls.models import Call
-    from crm.models import OutboxMessage
-
     open_calls = Call.objects.filter(campaign_id=campaign_id).exclude(status__in=[Call.Status.DONE,
                                                                                   Call.Status.CANCELED])
     pending = OutboxMessage.objects.filter(call__campaign_id=campaign_id, status=OutboxMessage.Status.PENDING)
@@ -107,17 +110,6 @@ def _settled(campaign_id: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_rehearsal_loses_nothing_and_doubles_nothing(settings, tmp_path):
-    from django.utils import timezone
-
-    from calls.models import Call, CallEvent, CallOutcome
-    from calls.services import campaign_plan
-    from calls.simulation import campaign_create_for_rehearsal
-    from calls.tests.carrier_servers import TWILIO_SID, TWILIO_TOKEN, CarrierServer
-    from config.celery import app
-    from config.live_server import live_server_url
-    from crm.models import FollowUp, Lead, OutboxMessage
-    from crm.tests.bitrix24_server import Bitrix24Server
-
     S = Call.Status
     pace = 6.0
     base_url = live_server_url()

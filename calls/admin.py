@@ -13,7 +13,9 @@ from import_export.admin import ExportMixin
 from calls.forms import ContactImportForm
 from calls.models import Call, CallEvent, Campaign, Contact, ContactList, DoNotCall, Turn
 from calls.resources import ContactResource
-from calls.services import campaign_plan_now, campaign_schedule_sync, contacts_import
+from calls.services.contacts import contacts_import
+from calls.services.schedules import campaign_plan_now, campaign_schedule_sync
+from config.templatetags.console import call_event_kind, call_status
 
 
 @admin.register(Campaign)
@@ -130,20 +132,14 @@ class CallEventInline(admin.TabularInline):
     # status codes as their labels: the Russian console never shows «queued → dialing»
     @admin.display(description=_("kind"))
     def kind_label(self, obj: CallEvent) -> str:
-        from config.templatetags.console import call_event_kind
-
         return call_event_kind(obj.kind)
 
     @admin.display(description=_("from"))
     def from_label(self, obj: CallEvent) -> str:
-        from config.templatetags.console import call_status
-
         return call_status(obj.from_status)
 
     @admin.display(description=_("to"))
     def to_label(self, obj: CallEvent) -> str:
-        from config.templatetags.console import call_status
-
         return call_status(obj.to_status)
 
 

@@ -1,5 +1,6 @@
 """Campaigns, contacts, the do-not-call list and calls over the API, guarded by model permissions."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -9,7 +10,16 @@ from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
 
 from calls.models import Call, CallOutcome, Campaign, Contact, ContactList, DoNotCall
-from calls.services import CampaignHasCalls, SingleCallError, call_single_start, campaign_delete, campaign_save
+from calls.services.contacts import (
+    contact_delete,
+    contact_list_delete,
+    contact_list_save,
+    contact_save,
+    do_not_call_delete,
+    do_not_call_save,
+)
+from calls.services.dialing import SingleCallError, call_single_start
+from calls.services.schedules import CampaignHasCalls, campaign_delete, campaign_save
 from calls.validators import normalize_phone
 from config.permissions import ModelPermissionsWithView
 from dialogs.models import CampaignLanguage
@@ -19,8 +29,6 @@ class PhoneField(serializers.CharField):
     """Accepts the ways people write numbers and stores E.164."""
 
     def to_internal_value(self, data):
-        from django.core.exceptions import ValidationError as DjangoValidationError
-
         try:
             return normalize_phone(super().to_internal_value(data))
         except DjangoValidationError as exc:
@@ -115,11 +123,29 @@ class ContactListViewSet(viewsets.ModelViewSet):
     serializer_class = ContactListSerializer
     permission_classes = [ModelPermissionsWithView]
 
+    def perform_create(self, serializer):
+        serializer.instance = contact_list_save(fields=serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = contact_list_save(fields=serializer.validated_data, contact_list=serializer.instance)
+
+    def perform_destroy(self, instance):
+        contact_list_delete(contact_list=instance)
+
 
 class ContactViewSet(viewsets.ModelViewSet):
     queryset = Contact.objects.all()
     serializer_class = ContactSerializer
     permission_classes = [ModelPermissionsWithView]
+
+    def perform_create(self, serializer):
+        serializer.instance = contact_save(fields=serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = contact_save(fields=serializer.validated_data, contact=serializer.instance)
+
+    def perform_destroy(self, instance):
+        contact_delete(contact=instance)
 
 
 class DoNotCallViewSet(viewsets.ModelViewSet):
@@ -128,7 +154,13 @@ class DoNotCallViewSet(viewsets.ModelViewSet):
     permission_classes = [ModelPermissionsWithView]
 
     def perform_create(self, serializer):
-        serializer.save(added_by=self.request.user)
+        serializer.instance = do_not_call_save(fields=serializer.validated_data, added_by=self.request.user)
+
+    def perform_update(self, serializer):
+        serializer.instance = do_not_call_save(fields=serializer.validated_data, entry=serializer.instance)
+
+    def perform_destroy(self, instance):
+        do_not_call_delete(entry=instance)
 
 
 class SingleCallSerializer(serializers.Serializer):

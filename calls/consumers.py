@@ -24,7 +24,11 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from calls import services
+from calls.language import language_watch_for
 from calls.listen import CallLive
+from calls.telephony import PROVIDERS, get_provider
+from calls.transfer import call_transfer, call_transfer_requested
+from calls.voicemail import VoicemailWatcher
 from config.voice import (
     audio_cache_for_loop,
     llm_config_from_settings,
@@ -34,6 +38,10 @@ from config.voice import (
     tts_for_language,
 )
 from config.websocket import PushOnlyFeed
+from dialogs.responders import FlowResponder
+from dialogs.salesperson import LLMResponder
+from dialogs.scriptmap import call_limits
+from voice.audio import mix, write_wav
 from voice.endpoint import WebSocketEndpoint
 from voice.events import (
     BackgroundSink,
@@ -45,8 +53,10 @@ from voice.events import (
     TurnMetrics,
     UserTranscript,
 )
+from voice.pipeline import CallLimits, PipelineConfig, VoicePipeline
+from voice.protocols import codec_for
 from voice.protocols.base import CLOSE_NORMAL
-from voice.session import EndReason
+from voice.session import EndReason, MediaSession
 from voice.turns import TurnAssembler, TurnRecord
 
 log = logging.getLogger(__name__)
@@ -58,12 +68,8 @@ CLOSE_ALREADY_STREAMING = 4429  # another socket already carries this call's med
 AUTH_TIMEOUT_S = 10.0
 
 def build_responder(ctx: services.CallMediaContext):
-    from dialogs.responders import FlowResponder
-
     config = llm_config_from_settings()
     if config is not None:
-        from dialogs.salesperson import LLMResponder
-
         return LLMResponder(ctx.script_map, ctx.variables, ctx.language, config=config)
     return FlowResponder(ctx.script_map, ctx.variables, ctx.language)
 
@@ -105,8 +111,6 @@ class CallRecorder:
         del self.bot[len(self.callee):]
 
     def wav(self) -> bytes:
-        from voice.audio import mix, write_wav
-
         n = max(len(self.callee), len(self.bot)) // 2
         if n == 0:
             return b""
@@ -148,8 +152,6 @@ class CallEventSink:
 
     async def emit(self, event: PipelineEvent) -> None:
         if isinstance(event, DirectiveEvent) and event.kind == "transfer":  # issue 14: transfer to a human
-            from calls.transfer import call_transfer_requested
-
             await database_sync_to_async(call_transfer_requested)(call_id=self.ctx.call_id, target=event.data)
             return
         for record in self.turns.feed(event):
@@ -229,15 +231,9 @@ class MediaStreamConsumer(WebSocketEndpoint):
             return False
         self.holds_call = True
         self._hold_task = asyncio.create_task(self._keep_holding())
-        from calls.telephony import PROVIDERS, get_provider
-        from voice.protocols import codec_for
-        from voice.session import MediaSession
-
         protocol = get_provider(self.ctx.provider).media_protocol if self.ctx.provider in PROVIDERS else "twilio"
         tap = self.recorder
         if self.ctx.voicemail_mode != "off":  # issue 14: our answering-machine detector listens beside the recorder
-            from calls.voicemail import VoicemailWatcher
-
             tap = VoicemailWatcher(call_id=self.call_id, inner=self.recorder,
                                    pipeline=lambda: self.session.pipeline if self.session is not None else None)
         self.live = CallLive(call_id=self.call_id, recorder=tap)  # listen-in and takeover around them (calls.listen)
@@ -263,12 +259,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
                 log.warning("call %s: could not renew the media hold", self.call_id, exc_info=True)
 
     async def _build_pipeline(self, start):
-        from voice.pipeline import PipelineConfig, VoicePipeline
-
         ctx = self.ctx
-        from dialogs.scriptmap import call_limits
-        from voice.pipeline import CallLimits
-
         limits = call_limits(ctx.script_map, ctx.variables)
         config = PipelineConfig(language=ctx.language, voice=ctx.voice, bot_speaks_first=True, pace_speed=self._pace(),
                                 limits=CallLimits(max_duration_s=limits["max_call_s"], silence_s=limits["silence_s"],
@@ -286,8 +277,6 @@ class MediaStreamConsumer(WebSocketEndpoint):
         # Turns are written from the sink's own task: the audio path never waits on the database.
         self.sink = BackgroundSink(CallEventSink(ctx, after=self._answered))
         # issue 14 auto-language: a campaign in «auto» may switch script, hint and voice on the callee's words
-        from calls.language import language_watch_for
-
         watch = language_watch_for(ctx, build_responder=build_responder)
         return VoicePipeline(stt=stt, tts=tts, responder=build_responder(ctx), sink=self.sink,
                              cache=audio_cache_for_loop(), config=config, language_watch=watch)
@@ -330,8 +319,6 @@ class MediaStreamConsumer(WebSocketEndpoint):
         if code == CLOSE_NORMAL and reason == EndReason.CONVERSATION_ENDED:
             pipeline = self.session.pipeline if self.session is not None else None
             if pipeline is not None and pipeline.transfer:  # issue 14: the callee goes to a person, not hung up
-                from calls.transfer import call_transfer
-
                 ok = await database_sync_to_async(call_transfer, thread_sensitive=False)(
                     call_id=self.call_id, target=pipeline.transfer)
                 reason = "transfer" if ok else "transfer failed"

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from calls.models import Campaign, Experiment, ExperimentAssignment, ExperimentVariant
-from dialogs.models import ScriptVersion
+from dialogs.models import Script, ScriptVersion
 
 
 def variant_for(*, experiment_id: int, contact_id: int, variants: Sequence[tuple[int, int]]) -> int:
@@ -49,8 +49,6 @@ def experiment_assign(*, experiment: Experiment, contact_ids: Iterable[int]) -> 
 
 
 def _current_version_ids(script_ids: Iterable[int]) -> dict[int, int]:
-    from dialogs.models import Script
-
     out = {}
     for script_id, version in Script.objects.filter(pk__in=list(script_ids)).values_list("id", "version"):
         vid = ScriptVersion.objects.filter(script_id=script_id, version=version).values_list("id", flat=True).first()

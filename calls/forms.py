@@ -3,6 +3,10 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from calls.models import Campaign
+from calls.validators import normalize_phone
+from dialogs.models import CampaignLanguage, Script
+
 
 class ContactImportForm(forms.Form):
     file = forms.FileField(label=_("CSV or XLSX file"))
@@ -48,15 +52,10 @@ class SingleCallForm(forms.Form):
     telephony_provider = forms.ChoiceField(label=_("Telephony provider"), choices=(), required=False)
 
     def __init__(self, *args, **kwargs):
-        from calls.models import Campaign
-        from dialogs.models import CampaignLanguage, Script
-
         super().__init__(*args, **kwargs)
         self.fields["language"].choices = CampaignLanguage.choices
         self.fields["script"].queryset = Script.objects.filter(is_active=True).order_by("name")
         self.fields["telephony_provider"].choices = [("", _("As configured")), *Campaign.Provider.choices]
 
     def clean_phone(self):
-        from calls.validators import normalize_phone
-
         return normalize_phone(self.cleaned_data["phone"])

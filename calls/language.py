@@ -8,7 +8,7 @@ the answer: the script map and its classifier, the hint, the TTS voice (``config
 and the service phrases. A provider that names the language without a probability (OpenAI's
 ``verbose_json``) must name the same one on two turns in a row. At most ``MAX_SWITCHES`` switches per
 call; after the listening turns the hint stays on the call's language. Each switch is a ``language``
-event on the call and sets ``Call.language`` (``calls.services.call_language_heard``).
+event on the call and sets ``Call.language`` (``calls.services.lifecycle.call_language_heard``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,12 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from calls import services
+from calls.selectors import CallMediaContext
+from calls.services.lifecycle import call_language_heard
+from config.voice import tts_for_language as default_tts
 from dialogs.languages import pick_language
+from dialogs.responders import FLOW_KEY
+from dialogs.scriptmap import speech_prompt
 from voice.pipeline import LanguageSwitch
 from voice.responder import ConversationState, Responder
 from voice.stt.base import Transcript
@@ -48,11 +52,9 @@ class LanguagePolicy:
 class LanguageWatch:
     """``voice.pipeline.LanguageWatch`` for one call of a campaign in «auto»."""
 
-    def __init__(self, ctx: services.CallMediaContext, *,
-                 build_responder: Callable[[services.CallMediaContext], Responder],
+    def __init__(self, ctx: CallMediaContext, *,
+                 build_responder: Callable[[CallMediaContext], Responder],
                  policy: LanguagePolicy | None = None, tts_for_language: Callable[[str], Any] | None = None):
-        from config.voice import tts_for_language as default_tts
-
         self.ctx = ctx
         self.build_responder = build_responder
         self.policy = policy or LanguagePolicy.from_settings()
@@ -86,7 +88,7 @@ class LanguageWatch:
                      transcript.language, probability, current)
             return None
         self.unconfirmed = ""
-        chosen = await database_sync_to_async(services.call_language_heard)(
+        chosen = await database_sync_to_async(call_language_heard)(
             ctx=self.ctx, current=current, detected=transcript.language, text=transcript.text,
             probability=probability)
         if chosen == current:
@@ -95,9 +97,6 @@ class LanguageWatch:
         return await self._switch_to(chosen, state)
 
     async def _switch_to(self, language: str, state: ConversationState) -> LanguageSwitch:
-        from dialogs.responders import FLOW_KEY
-        from dialogs.scriptmap import speech_prompt
-
         script_map = self.ctx.scripts[language]
         flow = state.data.get(FLOW_KEY)
         if isinstance(flow, dict):  # the scripts share their stages: the conversation goes on where it was
@@ -110,8 +109,8 @@ class LanguageWatch:
                               stt_prompt=speech_prompt(script_map), script_map=script_map)
 
 
-def language_watch_for(ctx: services.CallMediaContext, *,
-                       build_responder: Callable[[services.CallMediaContext], Responder]) -> LanguageWatch | None:
+def language_watch_for(ctx: CallMediaContext, *,
+                       build_responder: Callable[[CallMediaContext], Responder]) -> LanguageWatch | None:
     """A watch for calls that may switch (a campaign in «auto» with scripts in other languages), else None."""
     if len(ctx.scripts) < 2:
         return None

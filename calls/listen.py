@@ -31,8 +31,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
-from calls import services
 from calls.selectors import call_exists
+from calls.services.lifecycle import call_operator_event
+from voice.audio import StreamResampler, mix
 
 if TYPE_CHECKING:
     from voice.session import AudioTap, MediaSession
@@ -74,8 +75,6 @@ class LiveMix:
         self._down = None  # to LISTEN_RATE when the wire runs at another rate
 
     def begin(self, sample_rate: int) -> None:
-        from voice.audio import StreamResampler
-
         self.inner.begin(sample_rate)
         self.rate = sample_rate
         self._chunk = sample_rate * 2 * CHUNK_MS // 1000
@@ -103,8 +102,6 @@ class LiveMix:
         self._out.clear()  # queued at the far end, never played: the listeners do not hear it either
 
     def _flush(self) -> None:
-        from voice.audio import mix
-
         now = time.monotonic()
         for channel, expires in list(self.listeners.items()):
             if expires < now:
@@ -242,7 +239,7 @@ class CallLive:
         self.mix.operator_live = True
         await pipeline.set_bot_muted(True)
         self._encoder = self.session.frame_encoder()  # 16 kHz PCM16 -> the carrier's rate and encoding
-        await database_sync_to_async(services.call_operator_event)(
+        await database_sync_to_async(call_operator_event)(
             call_id=self.call_id, kind="takeover_started", user_id=user.get("id"), username=user.get("name", ""))
         await self._to_listeners({"type": "takeover.state", "active": True, "listener": listener,
                                   "user": user.get("name", "")})
@@ -261,7 +258,7 @@ class CallLive:
         pipeline = self.session.pipeline if self.session is not None else None
         if pipeline is not None:
             await pipeline.set_bot_muted(False)
-        await database_sync_to_async(services.call_operator_event)(
+        await database_sync_to_async(call_operator_event)(
             call_id=self.call_id, kind="takeover_ended", user_id=user.get("id"), username=user.get("name", ""),
             reason=reason)
         await self._to_listeners({"type": "takeover.state", "active": False, "listener": listener, "reason": reason})
@@ -337,7 +334,7 @@ class CallListenConsumer(AsyncWebsocketConsumer):
             log.warning("call %s: %s to the media socket failed", self.call_id, message["type"], exc_info=True)
 
     async def _log(self, kind: str) -> None:
-        await database_sync_to_async(services.call_operator_event)(
+        await database_sync_to_async(call_operator_event)(
             call_id=self.call_id, kind=kind, user_id=self.user["id"], username=self.user["name"])
 
     # --- from the media socket ---

@@ -28,9 +28,16 @@ from typing import Any
 
 import numpy as np
 
+from config.voice import shared_provider
+from dialogs.personas import DEFAULT_PERSONAS, PersonaResponder
+from dialogs.responders import FlowResponder
+from dialogs.scriptmap import demo_map
 from voice.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
 from voice.events import BotTurnFinished, ConversationEnded, ErrorEvent, ListSink, TurnMetrics, UserTranscript
+from voice.pipeline import PipelineConfig, VoicePipeline
+from voice.responder import ConversationState, Directive
 from voice.stt.admission import conversations_served
+from voice.tts.local import EspeakTTS
 
 NOISE_LEVEL = 0.0005  # a quiet line between phrases, under the VAD's energy floor
 
@@ -85,9 +92,6 @@ class Callee:
 
     def __init__(self, pipeline, sink: ListSink, output: LineOutput, *, tts, persona_key: str, seed: int,
                  language: str, utterances: int, think_ms: int = 400):
-        from dialogs.personas import DEFAULT_PERSONAS, PersonaResponder
-        from voice.responder import ConversationState
-
         self.pipeline, self.sink, self.output, self.tts = pipeline, sink, output, tts
         self.language = language
         self.responder = PersonaResponder(DEFAULT_PERSONAS[persona_key], seed=seed)
@@ -164,8 +168,6 @@ class Callee:
         self._finals_seen = len(finals)
 
     async def _reply(self, bot_text: str) -> None:
-        from voice.responder import Directive
-
         await asyncio.sleep(self.think_s)
         self.state.history.append(("bot", bot_text))
         text = ""
@@ -199,11 +201,6 @@ def _collect(figures: CallFigures, sink: ListSink) -> None:
 
 
 async def run_call(index: int, *, stt, tts, language: str, utterances: int, max_s: float, seed: int) -> CallFigures:
-    from dialogs.personas import DEFAULT_PERSONAS
-    from dialogs.responders import FlowResponder
-    from dialogs.scriptmap import demo_map
-    from voice.pipeline import PipelineConfig, VoicePipeline
-
     script = demo_map(language)
     variables = {"contact": {"name": "Ольга" if language == "ru" else "Olga", "company": "Мебель-Опт",
                              "first_name": "Ольга"}}
@@ -250,9 +247,6 @@ def summarise(calls: list[CallFigures]) -> dict[str, Any]:
 
 async def run_load(*, calls: int, utterances: int = 5, language: str = "ru", max_s: float = 180.0,
                    seed: int = 1) -> dict[str, Any]:
-    from config.voice import shared_provider
-    from voice.tts.local import EspeakTTS
-
     started = time.monotonic()
     load_before = os.getloadavg()
     stt = shared_provider("stt")

@@ -288,6 +288,14 @@ class Call(models.Model):
         return f"#{self.pk} {self.contact} ({self.get_status_display()})"
 
 
+# Groups of call statuses that the lifecycle, the planner and the dialler agree on (calls.services).
+ACTIVE_STATUSES = (Call.Status.QUEUED, Call.Status.DIALING, Call.Status.RINGING, Call.Status.IN_PROGRESS)
+LIVE_STATUSES = (Call.Status.DIALING, Call.Status.RINGING, Call.Status.IN_PROGRESS)  # against the concurrency cap
+AFTER_END_STATUSES = (Call.Status.ENDED, Call.Status.ANALYSING, Call.Status.FOLLOW_UP, Call.Status.CRM,
+                      Call.Status.DONE)
+FINAL_STATUSES = (Call.Status.DONE, Call.Status.CANCELED)
+
+
 class CallEvent(models.Model):
     """The audit trail of a call: one row per status change or notable event."""
 

@@ -1,14 +1,23 @@
-"""Reads for the operator console: campaign progress and recent calls."""
+"""Reads of campaigns and calls: the operator console's progress and lists, a live call's media context,
+what a call's webhook carries, and the summary so far for a transfer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from calls.media_auth import public_url
 from calls.models import Call, CallEvent, Campaign
+from calls.telephony import media_pace
+from dialogs.analysis import analyse_transcript
+from dialogs.models import CampaignLanguage, ScriptVersion
+from dialogs.scriptmap import speech_prompt
 
 # a campaign («кампания») agrees in gender: «Активна», «Завершена» (a call's outcome is «Завершён»)
 CAMPAIGN_STATUS_LABELS = {
@@ -103,8 +112,6 @@ class SummarySoFar:
 
 def call_summary_so_far(*, call_id: int, last: int = 4) -> SummarySoFar | None:
     """The summary so far of a call, live or not: the offline summariser over its stored turns (cheap, no vendor)."""
-    from dialogs.analysis import analyse_transcript
-
     call = Call.objects.select_related("campaign__script", "script_version", "contact").filter(pk=call_id).first()
     if call is None:
         return None
@@ -132,3 +139,82 @@ def call_handoff(*, call_id: int) -> SummarySoFar | None:
 
 def call_exists(*, call_id: int) -> bool:
     return Call.objects.filter(pk=call_id).exists()
+
+
+def campaign_script_version_id(*, campaign: Campaign) -> int | None:
+    """The id of the campaign's script's current version (what a newly planned call is pinned to)."""
+    return (ScriptVersion.objects.filter(script_id=campaign.script_id, version=campaign.script.version)
+            .values_list("id", flat=True).first())
+
+
+def call_event_data(*, call: Call) -> dict[str, Any]:
+    """What a ``call.analyzed`` webhook carries."""
+    return {"call_id": call.pk, "campaign_id": call.campaign_id, "contact_id": call.contact_id,
+            "phone": call.contact.phone, "status": call.status, "outcome": call.outcome,
+            "disposition": call.disposition, "interest": call.interest, "crm_status": call.crm_status,
+            "summary": call.summary, "follow_up": call.follow_up, "duration_s": call.duration_s,
+            "transcript_url": public_url(reverse("calls:call_detail", args=[call.pk])),
+            "recording_url": public_url(reverse("calls:call_recording", args=[call.pk])) if call.recording else None}
+
+
+# --- during the call: what the media consumer runs the salesperson with ---------------------------------------
+
+
+@dataclass(frozen=True)
+class CallMediaContext:
+    """What the media consumer needs to run the salesperson for one call."""
+
+    call_id: int
+    campaign_id: int
+    status: str
+    provider: str
+    provider_call_id: str
+    language: str
+    voice: str
+    script_map: dict
+    variables: dict
+    # campaigns in language «auto»: every script language the callee may answer in -> its map
+    scripts: dict = field(default_factory=dict)
+    # words the recogniser should expect (company, products, cities from the script): pass it as
+    # ``stt.transcribe(..., prompt=ctx.stt_prompt)``
+    stt_prompt: str = ""
+    voicemail_mode: str = "off"  # Campaign.voicemail_mode: the media path listens for a machine unless "off"
+    pace_speed: float = 1.0  # a rehearsal's speed-up (calls.telephony.media_pace); real carriers 1
+
+
+LIVE_FOR_MEDIA = (Call.Status.DIALING, Call.Status.RINGING, Call.Status.IN_PROGRESS)
+
+
+def script_with_greeting(script_map: dict, greeting: str) -> dict:
+    """A copy of the map whose first stage opens with ``greeting`` (the rest of the script unchanged)."""
+    out = copy.deepcopy(script_map)
+    start = out.get("start") or "greeting"
+    stage = (out.get("stages") or {}).get(start)
+    if isinstance(stage, dict):
+        stage["phrases"] = [greeting.strip()]
+    return out
+
+
+def call_media_context(*, call_id: int) -> CallMediaContext | None:
+    call = Call.objects.select_related("campaign__script", "contact", "script_version").filter(pk=call_id).first()
+    if call is None:
+        return None
+    contact = call.contact
+    # The script's own variables ({{company}} is the seller) stay; the callee is {{contact.*}}.
+    variables = {"contact": {**(contact.variables or {}), "name": contact.name, "company": contact.company,
+                             "first_name": (contact.name or "").split(" ")[0]}}
+    script_map = call.script_version.dialogue_map if call.script_version else call.campaign.script.dialogue_map
+    if call.campaign.greeting.strip():
+        script_map = script_with_greeting(script_map, call.campaign.greeting)
+    language, scripts = call.campaign.language, {}
+    if language == CampaignLanguage.AUTO:
+        # The call opens in the main script's language; the callee's first words may switch it.
+        language = script_map.get("language") or call.campaign.script.language
+        scripts = {s.language: s.dialogue_map for s in call.campaign.language_scripts.all()}
+        scripts[language] = script_map
+    return CallMediaContext(call_id=call.pk, campaign_id=call.campaign_id, status=call.status,
+                            provider=call.provider or call.campaign.telephony_provider,
+                            provider_call_id=call.provider_call_id, language=language,
+                            voice=call.campaign.voice, script_map=script_map, variables=variables, scripts=scripts,
+                            stt_prompt=speech_prompt(script_map), voicemail_mode=call.campaign.voicemail_mode,
+                            pace_speed=media_pace(call.campaign, provider=call.provider))

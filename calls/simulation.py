@@ -24,7 +24,13 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from calls.models import Call, CallOutcome, Campaign, Contact, ContactList, VoicemailMode
+from calls.services import calls_dispatch_due, campaign_plan, campaign_schedule_sync
+from calls.telephony import SIMULATED_OPTIONS
 from config.celery import NoWorker, worker_required
+from config.demo import data
+from config.demo.services import demo_seed
+from crm.models import Lead
+from dialogs.models import Script
 
 __all__ = ["NoWorker", "campaign_create_for_rehearsal", "campaign_rehearsal_start", "campaign_rehearse",
            "daytime_zone", "rehearsal_result"]
@@ -69,10 +75,6 @@ def campaign_create_for_rehearsal(*, contacts: int, seed: int = 1, shares: dict 
                                   carrier: dict | None = None) -> Campaign:
     """A simulated campaign of demo contacts; ``carrier``: its own simulated-carrier options
     (``calls.telephony.SIMULATED_OPTIONS``, e.g. ``{"pace_speed": 4}``), unset ones as configured."""
-    from config.demo import data
-    from config.demo.services import demo_seed
-    from dialogs.models import Script
-
     if not Script.objects.filter(name=data.SCRIPTS[0][0]).exists():
         demo_seed()
     script = Script.objects.get(name=data.SCRIPTS[0][0])
@@ -99,8 +101,6 @@ def campaign_create_for_rehearsal(*, contacts: int, seed: int = 1, shares: dict 
 
 
 def _carrier_options(carrier: dict | None) -> dict:
-    from calls.telephony import SIMULATED_OPTIONS
-
     unknown = set(carrier or {}) - set(SIMULATED_OPTIONS)
     if unknown:
         raise ValueError(f"unknown simulated carrier option(s) {sorted(unknown)}; choose from {SIMULATED_OPTIONS}")
@@ -113,8 +113,6 @@ def campaign_rehearsal_start(*, contacts: int, seed: int = 1) -> Campaign:
     Calls due within the dispatch horizon go to the worker at once, later ones through beat's
     every-minute dispatcher, so the board fills in live just as a real campaign would.
     """
-    from calls.services import campaign_plan, campaign_schedule_sync
-
     campaign = campaign_create_for_rehearsal(contacts=contacts, seed=seed)
     campaign_schedule_sync(campaign=campaign)
     campaign_plan(campaign_id=campaign.pk)  # today in the campaign's zone
@@ -122,8 +120,6 @@ def campaign_rehearsal_start(*, contacts: int, seed: int = 1) -> Campaign:
 
 
 def rehearsal_result(*, campaign_id: int) -> RehearsalResult:
-    from crm.models import Lead
-
     calls = Call.objects.filter(campaign_id=campaign_id)
     r = RehearsalResult(campaign_id=campaign_id, calls=calls.count())
     for outcome in ("completed", "no_answer", "busy", "voicemail", "failed"):
@@ -157,8 +153,6 @@ def campaign_rehearse(*, contacts: int, seed: int = 1, timeout_s: float = 900, p
 
 def _rehearse_until_done(*, contacts: int, seed: int, shares: dict | None, concurrency: int,
                          deadline: float, voicemail_mode: str, carrier: dict) -> Campaign:
-    from calls.services import calls_dispatch_due, campaign_plan
-
     campaign = campaign_create_for_rehearsal(contacts=contacts, seed=seed, shares=shares, concurrency=concurrency,
                                              voicemail_mode=voicemail_mode, carrier=carrier)
     plan = campaign_plan(campaign_id=campaign.pk)  # today in the campaign's zone

@@ -10,6 +10,10 @@ from datetime import date
 
 from celery import shared_task
 
+from calls.services.after_call import call_after_work
+from calls.services.dialing import call_place
+from calls.services.lifecycle import call_fail, calls_sweep
+from calls.services.planning import calls_dispatch_due, campaign_plan
 from voice.errors import ProviderError, ProviderTimeout, ProviderUnavailable
 
 log = logging.getLogger(__name__)
@@ -18,16 +22,12 @@ log = logging.getLogger(__name__)
 @shared_task(acks_late=True, time_limit=30 * 60, soft_time_limit=28 * 60)
 def plan_campaign(campaign_id: int, day: str | None = None, contact_ids: list[int] | None = None) -> dict:
     """Plan ``day`` (ISO date; default today in the campaign's time zone)."""
-    from calls.services import campaign_plan
-
     the_day = date.fromisoformat(day) if day else None
     return campaign_plan(campaign_id=campaign_id, day=the_day, contact_ids=contact_ids).to_dict()
 
 
 @shared_task(acks_late=True, time_limit=120, soft_time_limit=110)
 def dispatch_due_calls() -> int:
-    from calls.services import calls_dispatch_due
-
     return calls_dispatch_due()
 
 
@@ -45,8 +45,6 @@ def place_call(self, call_id: int, carrier_failures: int = 0) -> str:
     Retries are explicit rather than ``autoretry_for``: waiting for a free line is not a failure and
     must not use up the carrier-error budget, and the last carrier error has to fail the call.
     """
-    from calls.services import call_fail, call_place
-
     try:
         result = call_place(call_id=call_id)
     except (ProviderUnavailable, ProviderTimeout) as exc:
@@ -58,10 +56,9 @@ def place_call(self, call_id: int, carrier_failures: int = 0) -> str:
     except ProviderError as exc:  # not retryable: call_place normally ends the call itself
         call_fail(call_id=call_id, error=str(exc))
         return "failed"
-    if result.status == "settling":  # the last request may have rung the person: wait for the carrier's word
-        raise self.retry(countdown=min(MAX_COUNTDOWN_S, max(5.0, result.wait_s)),
-                         kwargs={"call_id": call_id, "carrier_failures": carrier_failures})
-    if result.status == "at_cap":  # waiting for a free line is not a failure: the carrier budget is kept
+    # settling: the last request may have rung the person, so wait for the carrier's word; at_cap: wait for a
+    # free line. Neither is a failure, so the carrier budget is kept; the service says how long to wait.
+    if result.status in ("settling", "at_cap"):
         raise self.retry(countdown=min(MAX_COUNTDOWN_S, result.wait_s),
                          kwargs={"call_id": call_id, "carrier_failures": carrier_failures})
     return result.status
@@ -73,14 +70,10 @@ def place_call(self, call_id: int, carrier_failures: int = 0) -> str:
 )
 def analyse_call(self, call_id: int) -> str:
     """Analysis, follow-up and CRM steps; each step is idempotent, so a redelivery resumes where it stopped."""
-    from calls.services import call_after_work
-
     return call_after_work(call_id=call_id)
 
 
 @shared_task(acks_late=True, time_limit=120, soft_time_limit=110)
 def sweep_calls() -> dict:
     """Every minute (beat): settle calls stuck in a live state, re-drive stalled after-call work."""
-    from calls.services import calls_sweep
-
     return calls_sweep()

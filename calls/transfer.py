@@ -19,7 +19,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from calls.events import call_publish
 from calls.models import Call, CallEvent
+from calls.services.lifecycle import call_hangup
+from calls.telephony import TransferTarget, get_provider
+from config.metrics import carrier_error_code, record_carrier_error
+from voice.errors import ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +34,6 @@ def _target_data(target: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _publish(call: Call, kind: str, data: dict[str, Any]) -> None:
-    from calls.services import call_publish
-
     payload = {"kind": "transfer", "event": kind, "data": data}
     transaction.on_commit(lambda: call_publish(call_id=call.pk, campaign_id=call.campaign_id, payload=payload))
 
@@ -53,11 +56,6 @@ def call_transfer(*, call_id: int, target: Mapping[str, Any]) -> bool:
 
     True when the carrier took the call over; False when it refused (written down, and the call hung up).
     """
-    from calls.services import call_hangup
-    from calls.telephony import TransferTarget, get_provider
-    from config.metrics import carrier_error_code, record_carrier_error
-    from voice.errors import ProviderError
-
     call = Call.objects.select_related("campaign").filter(pk=call_id).first()
     if call is None:
         log.warning("transfer of unknown call %s", call_id)

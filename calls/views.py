@@ -9,7 +9,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from calls.forms import RehearsalForm, SingleCallForm
 from calls.models import Call
-from calls.selectors import calls_recent, campaign_progress_list
+from calls.selectors import call_handoff, calls_recent, campaign_progress_list
+from calls.services.dialing import SingleCallError, call_single_start
+from calls.simulation import campaign_rehearsal_start
+from config.media import private_file_response
 
 BOARD_PARTS = {"progress", "calls"}
 
@@ -28,7 +31,6 @@ def board(request: HttpRequest) -> HttpResponse:
 @permission_required("calls.view_call", raise_exception=True)
 def call_detail(request: HttpRequest, pk: int) -> HttpResponse:
     call = get_object_or_404(Call.objects.select_related("contact", "campaign", "lead"), pk=pk)
-    from calls.selectors import call_handoff
 
     # the summary so far appears once the bot asks to put the callee through to a person (issue 14)
     context = {"call": call, "turns": call.turns.all(), "events": call.events.all(),
@@ -43,8 +45,6 @@ def call_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def call_recording(request: HttpRequest, pk: int) -> HttpResponse:
     """The call's recording, to managers and operators only (trainees hold no call permission)."""
-    from config.media import private_file_response
-
     call = get_object_or_404(Call.objects.only("recording"), pk=pk)
     return private_file_response(file=call.recording, filename=f"call-{pk}.wav")
 
@@ -54,8 +54,6 @@ def call_recording(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def rehearse(request: HttpRequest) -> HttpResponse:
     """Start a simulated campaign of demo contacts; the board shows it live."""
-    from calls.simulation import campaign_rehearsal_start
-
     form = RehearsalForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(form.errors.get("contacts", [])))
@@ -69,8 +67,6 @@ def rehearse(request: HttpRequest) -> HttpResponse:
 @permission_required("calls.add_campaign", raise_exception=True)
 def single_call(request: HttpRequest) -> HttpResponse:
     """One call now from the console (the same as ``POST /api/calls/``); its page follows it live."""
-    from calls.services import SingleCallError, call_single_start
-
     form = SingleCallForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

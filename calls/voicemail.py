@@ -12,7 +12,7 @@ call (an ``amd`` event) and, the first time a machine is heard on a campaign tha
   is said, then the call hangs up. Twilio plays it itself (TwiML ``<Say>`` through a call update);
   otherwise our media path says it in the campaign's voice.
 
-The call then ends as ``voicemail`` (``calls.services.call_progress`` reads the ``voicemail`` event),
+The call then ends as ``voicemail`` (``calls.services.lifecycle.call_progress`` reads the ``voicemail`` event),
 so it is not analysed, makes no lead, and the campaign's retry rules apply.
 """
 
@@ -26,7 +26,13 @@ from dataclasses import dataclass
 from channels.db import database_sync_to_async
 from django.db import transaction
 
+from calls.events import call_publish
 from calls.models import Call, CallEvent, VoicemailMode
+from calls.selectors import LIVE_FOR_MEDIA, call_media_context
+from calls.telephony import get_provider
+from dialogs.scriptmap import voicemail_message
+from voice.amd import AnsweringMachineDetector
+from voice.errors import ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +61,6 @@ def call_answered_by(*, call_id: int, answered_by: str, source: str, can_play: b
     Twilio). A machine heard by one that cannot (Voximplant) is recorded; our media path leaves the
     message after the beep.
     """
-    from calls.services import LIVE_FOR_MEDIA, call_publish
-
     answered_by = answered_by if answered_by in ANSWERED_BY else "unknown"
     with transaction.atomic():
         call = Call.objects.select_for_update().select_related("campaign").filter(pk=call_id).first()
@@ -87,18 +91,12 @@ def call_answered_by(*, call_id: int, answered_by: str, source: str, can_play: b
 
 def call_voicemail_message(*, call_id: int) -> tuple[str, str]:
     """The message for this call's voicemail (the script's ``voicemail`` phrase, rendered) and its language."""
-    from calls.services import call_media_context
-    from dialogs.scriptmap import voicemail_message
-
     ctx = call_media_context(call_id=call_id)
     return voicemail_message(ctx.script_map, ctx.variables), ctx.language
 
 
 def call_voicemail_carrier(*, call_id: int, answered_by: str, source: str) -> str:
     """A carrier's verdict (a webhook): decide, and have the carrier hang up or play the message."""
-    from calls.telephony import get_provider
-    from voice.errors import ProviderError
-
     call = Call.objects.filter(pk=call_id).only("provider", "provider_call_id").first()
     if call is None:
         return ""
@@ -137,8 +135,6 @@ class VoicemailWatcher:
 
     # voice.session.AudioTap
     def begin(self, sample_rate: int) -> None:
-        from voice.amd import AnsweringMachineDetector
-
         self.detector = AnsweringMachineDetector(sample_rate=sample_rate)
         self.inner.begin(sample_rate)
 

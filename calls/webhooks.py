@@ -11,8 +11,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from rest_framework import serializers
 
-from calls.services import call_progress, call_provider_id_seen, public_url
+from calls.media_auth import public_url
+from calls.services.dialing import call_provider_id_seen
+from calls.services.lifecycle import call_progress
+from calls.telephony import get_provider
 from calls.telephony.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, callback_first_use, callback_verify
+from calls.telephony.twilio import twilio_progress
 from calls.voicemail import ANSWERED_BY, call_voicemail_carrier
 
 log = logging.getLogger(__name__)
@@ -52,8 +56,6 @@ class TwilioAmdForm(serializers.Serializer):
 
 def _twilio_fields(request: HttpRequest, call_id: int, what: str, form_class, number_field: str):
     """The callback's validated fields when Twilio's signature holds; otherwise the refusal to answer with."""
-    from calls.telephony import get_provider
-
     params = request.POST.dict()
     # Twilio signs the URL it was given, which is the public one, not what a proxy hands to Django.
     url = public_url(request.get_full_path())
@@ -84,8 +86,6 @@ def twilio_amd(request: HttpRequest, call_id: int) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def twilio_status(request: HttpRequest, call_id: int) -> HttpResponse:
-    from calls.telephony.twilio import twilio_progress
-
     fields = _twilio_fields(request, call_id, "status", TwilioStatusForm, "CallDuration")
     if isinstance(fields, HttpResponse):
         return fields

@@ -81,6 +81,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 from jsonschema import Draft202012Validator, ValidationError
 
 CANONICAL_STAGES = (
@@ -203,8 +204,6 @@ class MapError(ValueError):
 
 def _is_e164(value: Any) -> bool:
     """A dialable number written in E.164 (``+`` and digits, a valid number for its country)."""
-    import phonenumbers
-
     if not isinstance(value, str) or not _E164_RE.match(value):
         return False
     try:

@@ -24,6 +24,8 @@ from training import services
 from training.live import EndPhraseSink, SessionRecorder, SessionSetup, TurnWriter, build_pipeline
 from training.models import TrainingSession
 from training.selectors import sessions_visible_to
+from training.services import wav_bytes
+from voice.audio import read_wav
 from voice.errors import ProviderError
 from voice.events import BackgroundSink
 from voice.protocols.base import CLOSE_NORMAL
@@ -67,8 +69,6 @@ def _setup_for(*, user: Any, session_id: int) -> SessionSetup | str:
 
 def _earlier_audio(*, session_id: int) -> bytes:
     """The recording of this session so far (a reconnect continues it), as PCM16."""
-    from voice.audio import read_wav
-
     session = TrainingSession.objects.get(pk=session_id)
     if not session.audio:
         return b""
@@ -178,8 +178,6 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
     async def _store_progress(self) -> None:
         await self.writer.aclose()
         if not self.recorder.empty:
-            from training.services import wav_bytes
-
             wav = wav_bytes(pcm16=self.recorder.mixed_pcm16())
             await database_sync_to_async(services.session_audio_save)(session_id=self.session_id, wav=wav)
 

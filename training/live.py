@@ -23,6 +23,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from config.voice import audio_cache_for_loop, llm_config_from_settings, shared_provider
+from dialogs.personas import DEFAULT_PERSONAS, PersonaResponder
 from training.scoring import end_phrase_matches, end_phrase_strip
 from training.services import session_turn_add
 from voice.audio import SAMPLE_RATE, mix
@@ -64,8 +65,6 @@ class SessionSetup:
 
 def persona_for(*, setup: SessionSetup) -> Any:
     """The named persona, or the language's default customer, set to the session's difficulty and language."""
-    from dialogs.personas import DEFAULT_PERSONAS
-
     base = DEFAULT_PERSONAS.get(setup.persona)
     if base is None or base.language != setup.language:
         fallback = "john_en" if setup.language == "en" else "sergey_medium"
@@ -79,8 +78,6 @@ def persona_for(*, setup: SessionSetup) -> Any:
 
 
 def responder_for(*, setup: SessionSetup) -> Any:
-    from dialogs.personas import PersonaResponder
-
     return PersonaResponder(
         persona_for(setup=setup), seed=setup.session_id, llm=llm_config_from_settings(),
         product=setup.product_description,

@@ -6,6 +6,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+from voice.errors import ProviderConfigError
+
 
 @dataclass(frozen=True)
 class DialRequest:
@@ -76,6 +78,4 @@ class TelephonyProvider(ABC):
 
     def transfer(self, *, provider_call_id: str, target: TransferTarget, control_url: str = "") -> None:
         """Take the callee off our media stream and connect them to ``target`` (a cold transfer)."""
-        from voice.errors import ProviderConfigError
-
         raise ProviderConfigError(f"{self.name} cannot transfer calls", provider=self.name)

@@ -7,6 +7,8 @@ import hmac
 import math
 import time
 
+from django.core.cache import cache
+
 SIGNATURE_HEADER = "X-Callback-Signature"
 TIMESTAMP_HEADER = "X-Callback-Timestamp"
 REPLAY_WINDOW_S = 300
@@ -41,6 +43,4 @@ def callback_first_use(*, signature: str, window_s: int = REPLAY_WINDOW_S) -> bo
     The store is the Redis cache: ``SET NX`` with a TTL a little longer than the window, after which
     the timestamp check refuses the request anyway.
     """
-    from django.core.cache import cache
-
     return bool(cache.add(f"callback-seen:{signature.lower()}", 1, timeout=window_s * 2 + 60))

@@ -41,7 +41,20 @@ import time
 import uuid
 from typing import Any
 
+import numpy as np
+import websockets
+from asgiref.sync import sync_to_async
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+from django.db import close_old_connections
+
+from calls.events import call_group
+from calls.services.lifecycle import call_progress
 from calls.telephony.base import DialRequest, DialResult, TelephonyProvider, TransferTarget
+from dialogs.personas import DEFAULT_PERSONAS, PersonaResponder
+from voice.audio import pcm16_to_ulaw, ulaw_to_pcm16
+from voice.errors import ProviderConfigError
+from voice.registry import load_provider
+from voice.responder import ConversationState, Directive
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +107,7 @@ class _Carrier:
 
 
 async def _report(call_id: int, event: str) -> None:
-    from asgiref.sync import sync_to_async
-    from django.db import close_old_connections
-
     def apply() -> None:
-        from calls.services import call_progress
-
         try:
             call_progress(call_id=call_id, event=event)
         finally:
@@ -119,8 +127,6 @@ class SimulatedTelephony(TelephonyProvider):
     def __init__(self, shares: dict[str, float] | None = None, seed: int = 0, pace_speed: float = 1.0,
                  ring_s: float = 2.0, callee_stt: str = "transcript", callee_tts: str = "local",
                  max_call_s: float = 240.0, persona: str = ""):
-        from voice.errors import ProviderConfigError
-
         if callee_stt not in CALLEE_STT:
             raise ProviderConfigError(f"callee_stt must be one of {CALLEE_STT}", provider=self.name)
         self.shares = {**DEFAULT_SHARES, **(shares or {})}
@@ -183,18 +189,12 @@ class SimulatedCallee:
         self.ask_human = ask_human  # the first answer asks for a person (the bot should transfer)
 
     def _responder(self):
-        from dialogs.personas import DEFAULT_PERSONAS, PersonaResponder
-
         rng = random.Random(self.seed)
         keys = sorted(DEFAULT_PERSONAS)
         persona = DEFAULT_PERSONAS.get(self.persona_key) or DEFAULT_PERSONAS[rng.choice(keys)]
         return PersonaResponder(persona, seed=rng.randrange(1 << 30))
 
     async def run(self) -> None:
-        import websockets
-
-        from voice.responder import ConversationState
-
         self.responder = self._responder()
         self.state = ConversationState(language=self.language)
         self.tts = _tts(self.tts_name)
@@ -275,17 +275,12 @@ class SimulatedCallee:
             return " ".join(texts)
         if self.stt_mode == "fake":
             return ""
-        from voice.audio import ulaw_to_pcm16
-        from voice.registry import load_provider
 
         stt = _shared("stt-local", lambda: load_provider("stt", "local"))
         result = await stt.transcribe(ulaw_to_pcm16(heard), sample_rate=8000, language=self.language)
         return result.text
 
     async def _answer(self, heard: bytes) -> None:
-        from voice.audio import pcm16_to_ulaw
-        from voice.responder import Directive
-
         text = await self._understand(heard)
         log.debug("simulated callee of call %s heard %r", self.request.call_id, text)
         self.transcript.append(("bot", text))
@@ -313,10 +308,6 @@ class SimulatedCallee:
         self.speech.extend(frames + [SILENCE] * 5)
 
     async def _listen_out_of_band(self) -> None:
-        from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
-
-        from calls.services import call_group
-
         # A layer of our own: a Redis layer receives on one event loop only, and daphne's loop uses the shared one.
         layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
         channel = await layer.new_channel()
@@ -349,10 +340,6 @@ class VoicemailCallee(SimulatedCallee):
         return None
 
     async def _greeting(self) -> list[bytes]:
-        import numpy as np
-
-        from voice.audio import pcm16_to_ulaw
-
         text = VOICEMAIL_GREETINGS.get(self.language, VOICEMAIL_GREETINGS["en"]).format(
             phone=" ".join(self.request.to[-4:]))
         language = self.language if self.language in VOICEMAIL_GREETINGS else "en"
@@ -404,7 +391,5 @@ def _shared(key: str, factory):
 
 
 def _tts(name: str):
-    from voice.registry import load_provider
-
     # The callee needs real audio for the bot's STT: the local eSpeak voice unless configured otherwise.
     return _shared(f"tts-{name}", lambda: load_provider("tts", name))

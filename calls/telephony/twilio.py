@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape, quoteattr
 
+from twilio.request_validator import RequestValidator
+
 from calls.telephony.base import DialRequest, DialResult, TelephonyProvider, TransferTarget
 from config.twilio_rest import provider_error, rest_client
 from voice.errors import ProviderBadResponse, ProviderConfigError, ProviderError
 
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
-# Twilio's CallStatus (and AnsweredBy) -> our provider-neutral progress words (calls.services.call_progress).
+# Twilio's CallStatus (and AnsweredBy) -> our provider-neutral progress words (calls.services.lifecycle.call_progress).
 CALL_STATUS = {
     "queued": "", "initiated": "", "ringing": "ringing", "in-progress": "answered", "answered": "answered",
     "completed": "completed", "busy": "busy", "no-answer": "no_answer", "failed": "failed", "canceled": "canceled",
@@ -142,8 +144,6 @@ class TwilioTelephony(TelephonyProvider):
         return CALL_STATUS.get(str(call.status)) or None
 
     def validate_callback(self, *, url: str, params: dict, signature: str) -> bool:
-        from twilio.request_validator import RequestValidator
-
         return RequestValidator(self.auth_token).validate(url, params, signature or "")
 
 

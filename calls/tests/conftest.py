@@ -8,14 +8,19 @@ from pathlib import Path
 
 import pytest
 
+from calls.models import Campaign, Contact, ContactList
+from calls.telephony.fake import FakeTelephony
+from calls.tests.worker_process import Worker, worker_env
+from config.celery import app
+from config.live_server import live_server_url
+from dialogs.models import Script
+from dialogs.services import script_save
+
 SCRIPTS = Path(__file__).resolve().parents[2] / "dialogs" / "data"
 
 
 @pytest.fixture
 def script(db):
-    from dialogs.models import Script
-    from dialogs.services import script_save
-
     s = Script(name="Freight RU", language="ru",
                dialogue_map=json.loads((SCRIPTS / "freight_ru.json").read_text(encoding="utf-8")))
     return script_save(script=s)
@@ -23,15 +28,11 @@ def script(db):
 
 @pytest.fixture
 def contact_list(db):
-    from calls.models import ContactList
-
     return ContactList.objects.create(name="Test list")
 
 
 @pytest.fixture
 def make_contact(contact_list):
-    from calls.models import Contact
-
     counter = iter(range(1, 100000))
 
     def make(**kw):
@@ -46,8 +47,6 @@ def make_contact(contact_list):
 
 @pytest.fixture
 def make_campaign(script, contact_list):
-    from calls.models import Campaign
-
     def make(**kw):
         defaults = {"name": f"Campaign {Campaign.objects.count() + 1}", "script": script,
                     "contact_list": contact_list, "status": Campaign.Status.ACTIVE,
@@ -61,8 +60,6 @@ def make_campaign(script, contact_list):
 
 @pytest.fixture
 def fake_telephony():
-    from calls.telephony.fake import FakeTelephony
-
     FakeTelephony.reset()
     yield FakeTelephony
     FakeTelephony.reset()
@@ -75,10 +72,6 @@ def rehearsal_worker(transactional_db, tmp_path):
     The worker's simulated callees dial this process's daphne (``PUBLIC_BASE_URL``); the broker holds
     nothing of earlier tests before, nor of this one after.
     """
-    from calls.tests.worker_process import Worker, worker_env
-    from config.celery import app
-    from config.live_server import live_server_url
-
     base_url = live_server_url()
     app.control.purge()
     worker = Worker(worker_env(PUBLIC_BASE_URL=base_url), tmp_path / "worker.log", "rehearsal")

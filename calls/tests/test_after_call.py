@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
 import pytest
+import time_machine
+from django.utils import timezone
 
 from calls.models import Call, CallOutcome, Turn
-from calls.services import call_after_work, call_transition
+from calls.services.after_call import call_after_work
+from calls.services.lifecycle import call_transition
+from calls.tests.carrier_servers import TWILIO_SID, TWILIO_TOKEN, CarrierServer
+from crm.models import FollowUp, Lead, OutboxMessage, Task
+from crm.outbox import outbox_drain_now
 
 pytestmark = pytest.mark.django_db
 S = Call.Status
@@ -33,8 +42,6 @@ def _answered(campaign, contact, turns) -> Call:
 
 
 def test_interested_call_becomes_a_lead(make_campaign, make_contact):
-    from crm.models import FollowUp, Lead
-
     call = _answered(make_campaign(), make_contact(), INTERESTED)
     assert call_after_work(call_id=call.pk) == S.DONE
     call.refresh_from_db()
@@ -43,7 +50,6 @@ def test_interested_call_becomes_a_lead(make_campaign, make_contact):
     lead = Lead.objects.get(call=call)
     assert lead.phone == call.contact.phone and lead.email == "olga@mebel-opt.ru"
     assert FollowUp.objects.get(call=call).status == FollowUp.Status.PENDING  # the outbox sends it after commit
-    from crm.outbox import outbox_drain_now
 
     outbox_drain_now()
     assert FollowUp.objects.get(call=call).status == FollowUp.Status.SENT
@@ -55,8 +61,6 @@ def test_interested_call_becomes_a_lead(make_campaign, make_contact):
 
 
 def test_refusal_makes_no_lead(make_campaign, make_contact):
-    from crm.models import Lead
-
     turns = [INTERESTED[0], ("user", "Нет, нас это не интересует, не звоните больше."),
              ("bot", "Поняла, извините за беспокойство. Всего доброго!")]
     call = _answered(make_campaign(), make_contact(), turns)
@@ -65,8 +69,6 @@ def test_refusal_makes_no_lead(make_campaign, make_contact):
 
 
 def test_callback_request_creates_a_task(make_campaign, make_contact):
-    from crm.models import Task
-
     turns = [INTERESTED[0], ("user", "Я сейчас занят, перезвоните завтра в десять."),
              ("bot", "Хорошо, перезвоню завтра в десять. Всего доброго!")]
     call = _answered(make_campaign(), make_contact(), turns)
@@ -86,8 +88,6 @@ def test_gone_call_is_logged_and_skipped():
 
 @pytest.fixture
 def sms(settings):
-    from calls.tests.carrier_servers import TWILIO_SID, TWILIO_TOKEN, CarrierServer
-
     with CarrierServer() as server:
         settings.TELEPHONY = {**settings.TELEPHONY, "TWILIO": {
             "ACCOUNT_SID": TWILIO_SID, "AUTH_TOKEN": TWILIO_TOKEN, "FROM_NUMBER": "", "API_URL": server.url}}
@@ -101,21 +101,13 @@ def _sms_sent(server) -> list:
 
 def _drain_later(hours: int = 1) -> None:
     """Let time pass (the outbox's back-off) and deliver what is due, as the beat task would."""
-    from datetime import timedelta
 
-    import time_machine
-    from django.utils import timezone
-
-    from crm.outbox import outbox_drain_now
 
     with time_machine.travel(timezone.now() + timedelta(hours=hours), tick=True):
         outbox_drain_now()
 
 
 def test_the_follow_up_goes_out_as_an_sms_through_twilio_once(sms, make_campaign, make_contact):
-    from crm.models import FollowUp
-    from crm.outbox import outbox_drain_now
-
     call = _answered(make_campaign(), make_contact(), INTERESTED)
     assert call_after_work(call_id=call.pk) == S.DONE
     assert _sms_sent(sms) == []  # nothing leaves inside the call's transaction: the outbox sends it after
@@ -134,9 +126,6 @@ def test_the_follow_up_goes_out_as_an_sms_through_twilio_once(sms, make_campaign
 
 def test_an_sms_whose_answer_was_lost_is_found_at_twilio_and_not_sent_again(sms, make_campaign, make_contact):
     """Twilio has no idempotency key: the retry reads the Messages list first and takes the message it finds."""
-    from crm.models import FollowUp, OutboxMessage
-    from crm.outbox import outbox_drain_now
-
     call = _answered(make_campaign(), make_contact(), INTERESTED)
     assert call_after_work(call_id=call.pk) == S.DONE
     call.refresh_from_db()
@@ -160,9 +149,6 @@ def test_an_sms_whose_answer_was_lost_is_found_at_twilio_and_not_sent_again(sms,
 def test_an_sms_lost_before_twilio_took_it_is_sent_on_the_retry(sms, make_campaign, make_contact):
     """The look-up finds nothing of ours (Twilio answered 503 and kept nothing; the same text to the same number
     yesterday is another message): the retry sends it, once."""
-    from crm.models import FollowUp
-    from crm.outbox import outbox_drain_now
-
     sms.force_status = 503
     call = _answered(make_campaign(), make_contact(), INTERESTED)
     assert call_after_work(call_id=call.pk) == S.DONE
@@ -179,9 +165,6 @@ def test_an_sms_lost_before_twilio_took_it_is_sent_on_the_retry(sms, make_campai
 
 def _twilio_message_from_yesterday(sms, call) -> str:
     """The same text to the same number, sent by an earlier campaign: not this call's message."""
-    from datetime import UTC, datetime, timedelta
-    from email.utils import format_datetime
-
     yesterday = format_datetime(datetime.now(UTC) - timedelta(days=1), usegmt=True)
     sid = "SM" + "0" * 32
     sms.messages.append({"sid": sid, "to": call.contact.phone, "from": "+15550002222", "body": call.follow_up,
@@ -191,9 +174,6 @@ def _twilio_message_from_yesterday(sms, call) -> str:
 
 
 def test_a_refused_sms_is_marked_failed_with_the_reason_and_the_call_goes_on(sms, make_campaign, make_contact):
-    from crm.models import FollowUp, Lead, OutboxMessage
-    from crm.outbox import outbox_drain_now
-
     sms.force_status = 400
     call = _answered(make_campaign(), make_contact(), INTERESTED)
     assert call_after_work(call_id=call.pk) == S.DONE
@@ -208,9 +188,6 @@ def test_a_refused_sms_is_marked_failed_with_the_reason_and_the_call_goes_on(sms
 def test_an_sms_outage_is_retried_then_given_up_and_a_manager_sends_it_again(
     sms, settings, make_campaign, make_contact, client, manager
 ):
-    from crm.models import FollowUp
-    from crm.outbox import outbox_drain_now
-
     settings.OUTBOX = {**settings.OUTBOX, "MAX_ATTEMPTS": 3}
     sms.force_status = 503
     call = _answered(make_campaign(), make_contact(), INTERESTED)
@@ -235,9 +212,6 @@ def test_an_sms_outage_is_retried_then_given_up_and_a_manager_sends_it_again(
 
 
 def test_an_unknown_messaging_provider_fails_the_message_loudly(settings, make_campaign, make_contact):
-    from crm.models import FollowUp
-    from crm.outbox import outbox_drain_now
-
     settings.MESSAGING = {"PROVIDER": "pigeon", "FROM_NUMBER": ""}
     call = _answered(make_campaign(), make_contact(), INTERESTED)
     assert call_after_work(call_id=call.pk) == S.DONE
@@ -248,8 +222,6 @@ def test_an_unknown_messaging_provider_fails_the_message_loudly(settings, make_c
 
 def test_mostly_unrecognised_call_is_unintelligible_and_makes_no_lead(make_campaign, make_contact):
     """The rehearsal's failure: one lucky transcript among misses must not become a lead with high interest."""
-    from crm.models import FollowUp, Lead
-
     call = _answered(make_campaign(), make_contact(), INTERESTED[:1] + INTERESTED[5:6])
     for index, text in enumerate(["Извините, повторите, пожалуйста.", "Простите, вас плохо слышно."], start=2):
         Turn.objects.create(call=call, index=index, speaker="bot", text=text, stt_missed=True)
@@ -262,8 +234,6 @@ def test_mostly_unrecognised_call_is_unintelligible_and_makes_no_lead(make_campa
 
 
 def test_a_single_miss_in_a_clear_call_changes_nothing(make_campaign, make_contact):
-    from crm.models import Lead
-
     call = _answered(make_campaign(), make_contact(), INTERESTED)
     Turn.objects.create(call=call, index=len(INTERESTED), speaker="bot", text="Извините, повторите.", stt_missed=True)
     assert call_after_work(call_id=call.pk) == S.DONE

@@ -8,12 +8,26 @@ probability the way faster-whisper does (``info.language``, ``info.language_prob
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
 
+from calls.consumers import build_responder
+from calls.language import language_watch_for
+from calls.media_auth import call_media_token
 from calls.models import Call, CallEvent
-from voice.audio import silence
+from calls.routing import websocket_urlpatterns
+from calls.selectors import call_media_context
+from calls.services.lifecycle import call_transition
+from config.voice import tts_for_language
+from dialogs.models import Script
+from dialogs.scriptmap import demo_map
+from dialogs.services import script_save
+from voice.audio import pcm16_to_ulaw, silence
 from voice.bench.fakes import RecordingOutput
 from voice.events import BotTurnFinished, DirectiveEvent, ListSink
 from voice.pipeline import PipelineConfig, VoicePipeline
@@ -28,10 +42,6 @@ SPEED = 10.0
 
 @pytest.fixture
 def auto_call(make_campaign, make_contact):
-    from dialogs.models import Script
-    from dialogs.scriptmap import demo_map
-    from dialogs.services import script_save
-
     scripts = {lang: script_save(script=Script(name=f"Freight {lang}", language=lang, dialogue_map=demo_map(lang)))
                for lang in ("ru", "uz", "tg")}
     campaign = make_campaign(script=scripts["ru"], language="auto")
@@ -41,10 +51,6 @@ def auto_call(make_campaign, make_contact):
 
 async def _run_call(call: Call, stt: FakeSTT, utterances: int = 1):
     """The consumer's wiring (``language_watch_for`` with its ``build_responder``), then the caller speaks."""
-    from calls.consumers import build_responder
-    from calls.language import language_watch_for
-    from calls.services import call_media_context
-
     ctx = await database_sync_to_async(call_media_context)(call_id=call.pk)
     ru_tts, uz_tts = FakeTTS(ms_per_char=5), FakeTTS(ms_per_char=5)
     watch = language_watch_for(ctx, build_responder=build_responder)
@@ -75,8 +81,6 @@ def _phrases(node) -> list[str]:
 
 
 async def test_uzbek_heard_with_confidence_switches_script_voice_and_hint(auto_call):
-    from dialogs.scriptmap import demo_map
-
     await database_sync_to_async(lambda: type(auto_call.campaign).objects.filter(pk=auto_call.campaign_id)
                                  .update(voice="anna-ru"))()
     stt = FakeSTT(["Ha, gapiring, eshitaman"], default="Qanday yuk?", heard=[("uz", 0.93)] * 3)
@@ -135,10 +139,6 @@ async def test_no_flapping_at_most_two_switches_then_the_hint_stays(auto_call, s
 
 
 async def test_a_fixed_language_campaign_has_no_watch_and_keeps_its_hint(make_campaign, make_contact):
-    from calls.consumers import build_responder
-    from calls.language import language_watch_for
-    from calls.services import call_media_context
-
     call = await database_sync_to_async(lambda: Call.objects.create(campaign=make_campaign(),
                                                                     contact=make_contact()))()
     ctx = await database_sync_to_async(call_media_context)(call_id=call.pk)
@@ -147,16 +147,7 @@ async def test_a_fixed_language_campaign_has_no_watch_and_keeps_its_hint(make_ca
 
 async def test_the_media_socket_of_an_auto_campaign_goes_on_in_uzbek(auto_call, settings):
     """The real route: the carrier's media socket, the consumer's wiring, the configured providers."""
-    import base64
-    import json
 
-    from channels.routing import URLRouter
-    from channels.testing import WebsocketCommunicator
-
-    from calls.routing import websocket_urlpatterns
-    from calls.services import call_media_token, call_transition
-    from config.voice import tts_for_language
-    from voice.audio import pcm16_to_ulaw
 
     settings.VOICE = {**settings.VOICE,
                       "STT": {"PROVIDER": "fake", "OPTIONS": {"default": "Ha, gapiring, eshitaman",
@@ -203,7 +194,6 @@ async def test_the_media_socket_of_an_auto_campaign_goes_on_in_uzbek(auto_call, 
 
     lines = await database_sync_to_async(bot_lines)()
     assert lines[0].startswith("Здравствуйте") and len(lines) >= 2
-    from dialogs.scriptmap import demo_map
 
     assert any(lines[1][:30] in phrase for phrase in _phrases(demo_map("uz"))), lines
     uz_voice = await asyncio.to_thread(tts_for_language, "uz")

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from calls.models import Call, CallEvent, Campaign, Contact, ContactList
+from calls.selectors import campaign_progress_list
+from config.tests.test_console_pages import RAW_STATES, visible_text
+from dialogs.models import Script
+from dialogs.scriptmap import demo_map
+from dialogs.services import script_save
+
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def campaign(db):
-    from calls.models import Campaign, Contact, ContactList
-    from dialogs.models import Script
-    from dialogs.scriptmap import demo_map
-    from dialogs.services import script_save
-
     script = script_save(script=Script(name="S", language="ru", dialogue_map=demo_map("ru")))
     contacts = ContactList.objects.create(name="L")
     for i in range(2):
@@ -23,9 +25,6 @@ def campaign(db):
 
 
 def test_a_campaign_whose_calls_are_all_done_shows_completed(client, manager, campaign):
-    from calls.models import Call
-    from calls.selectors import campaign_progress_list
-
     first, second = campaign.contact_list.contacts.all()
     Call.objects.create(campaign=campaign, contact=first, status=Call.Status.DONE)
     live = Call.objects.create(campaign=campaign, contact=second, status=Call.Status.IN_PROGRESS)
@@ -43,17 +42,12 @@ def test_a_campaign_whose_calls_are_all_done_shows_completed(client, manager, ca
 
 
 def test_a_campaign_with_contacts_not_yet_called_stays_active(campaign):
-    from calls.models import Call
-    from calls.selectors import campaign_progress_list
-
     Call.objects.create(campaign=campaign, contact=campaign.contact_list.contacts.first(), status=Call.Status.DONE)
     (progress,) = campaign_progress_list()
     assert not progress.finished and progress.status_code == "active"
 
 
 def test_an_ended_call_has_no_live_badge_and_its_events_read_as_words(client, manager, campaign):
-    from calls.models import Call, CallEvent
-
     contact = campaign.contact_list.contacts.first()
     ended = Call.objects.create(campaign=campaign, contact=contact, status=Call.Status.DONE)
     CallEvent.objects.create(call=ended, from_status="queued", to_status="dialing")
@@ -61,7 +55,6 @@ def test_an_ended_call_has_no_live_badge_and_its_events_read_as_words(client, ma
     client.force_login(manager)
     html = client.get(f"/calls/{ended.pk}/").content.decode()
     assert 'data-on="звонок завершён"' in html and 'data-on="в эфире"' not in html
-    from config.tests.test_console_pages import RAW_STATES, visible_text
 
     text = visible_text(html)
     assert "В очереди → Набор номера" in text and not RAW_STATES.search(text)

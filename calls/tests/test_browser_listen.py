@@ -18,9 +18,15 @@ import wave
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
+from websockets.asyncio.client import connect
 
+from calls.media_auth import call_media_token
+from calls.models import Call, CallEvent
+from calls.services.lifecycle import call_transition
 from calls.tests.test_listen import event_log, tone, whose
 from config.tests.test_csp import CHROMIUM, _until, daphne_url  # noqa: F401 (daphne_url: the fixture)
+from voice import audio
 
 pytestmark = [
     pytest.mark.browser,
@@ -51,10 +57,6 @@ class Carrier(threading.Thread):
             self.closed.set()
 
     async def _call(self) -> None:
-        from websockets.asyncio.client import connect
-
-        from voice import audio
-
         silence = base64.b64encode(audio.pcm16_to_ulaw(audio.silence(20, 8000))).decode()
         async with connect(self.url) as ws:
             await ws.send(json.dumps({"event": "start", "streamSid": "MZ1", "start": {
@@ -80,8 +82,6 @@ class Carrier(threading.Thread):
                     self.events.append(json.loads(text))
 
     def frames(self) -> list[str]:
-        from voice import audio
-
         with self.lock:
             events = list(self.events)
         return [whose(audio.ulaw_to_pcm16(base64.b64decode(e["media"]["payload"])))
@@ -110,8 +110,6 @@ def _microphone(path: Path) -> Path:
 
 @contextlib.contextmanager
 def _chromium_page(wav: Path, screenshot: Path):
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
             "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
@@ -137,9 +135,6 @@ def _chromium_page(wav: Path, screenshot: Path):
 def test_an_operator_hears_a_live_call_takes_it_over_and_hands_it_back(
     daphne_url, transactional_db, settings, make_user, make_campaign, make_contact, tmp_path  # noqa: F811
 ):
-    from calls.models import Call, CallEvent
-    from calls.services import call_media_token, call_transition
-
     settings.VOICE = {**settings.VOICE, "STT": {"PROVIDER": "fake", "OPTIONS": {"default": "да"}},
                       "TTS": {"PROVIDER": "fake", "OPTIONS": {"ms_per_char": 60}}}
     campaign = make_campaign()

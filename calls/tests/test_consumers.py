@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from calls.consumers import CLOSE_BAD_TOKEN, CLOSE_CALL_NOT_LIVE, CLOSE_UNAUTHENTICATED
+from calls.media_auth import call_media_token
 from calls.models import Call
 from calls.routing import websocket_urlpatterns
-from calls.services import call_media_token, call_transition
+from calls.services.lifecycle import call_transition
 
 pytestmark = pytest.mark.django_db(transaction=True)
 app = URLRouter(websocket_urlpatterns)
@@ -65,16 +67,12 @@ async def test_media_before_the_token_is_refused(live_call):
 
 
 async def test_valid_token_for_a_finished_call_is_refused(live_call):
-    from channels.db import database_sync_to_async
-
     await database_sync_to_async(call_transition)(call_id=live_call.pk, to=Call.Status.CANCELED)
     comm = WebsocketCommunicator(app, f"/ws/calls/{live_call.pk}/media/?token={call_media_token(call_id=live_call.pk)}")
     assert await _close_code(comm) == CLOSE_CALL_NOT_LIVE
 
 
 async def test_live_feed_needs_login_and_permission(make_user):
-    from channels.db import database_sync_to_async
-
     trainee = await database_sync_to_async(make_user)("feed_trainee", "Trainee")
     operator = await database_sync_to_async(make_user)("feed_operator", "Operator")
     for user, allowed in ((None, False), (trainee, False), (operator, True)):

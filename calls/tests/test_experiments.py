@@ -11,8 +11,10 @@ from django.core.exceptions import ValidationError
 
 from calls.experiments import experiment_assign, experiment_start, experiment_stop, variant_for
 from calls.models import Call, CallOutcome, Campaign, ExperimentAssignment
-from calls.services import campaign_plan
+from calls.services.planning import campaign_plan
 from calls.tests.conftest import SCRIPTS
+from dialogs.models import Script
+from dialogs.services import script_save
 
 pytestmark = pytest.mark.django_db
 MONDAY, TUESDAY = date(2026, 3, 2), date(2026, 3, 3)
@@ -21,9 +23,6 @@ NIGHT_BEFORE = datetime(2026, 3, 1, 21, 0, tzinfo=UTC)
 
 @pytest.fixture
 def script_b(db):
-    from dialogs.models import Script
-    from dialogs.services import script_save
-
     dialogue_map = json.loads((SCRIPTS / "freight_ru.json").read_text(encoding="utf-8"))
     return script_save(script=Script(name="Freight RU, variant B", language="ru", dialogue_map=dialogue_map))
 

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from calls.models import Call
-from calls.services import call_hangup
+from calls.services.lifecycle import call_hangup
 from calls.tests.carrier_servers import TWILIO_SID, TWILIO_TOKEN, CarrierServer
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,7 @@ def test_the_carrier_is_asked_to_complete_the_call(twilio_call):
 def test_a_carrier_failure_is_logged_and_not_raised(twilio_call, caplog):
     server, call = twilio_call
     server.force_status = 503
-    with caplog.at_level(logging.WARNING, logger="calls.services"):
+    with caplog.at_level(logging.WARNING, logger="calls.services.lifecycle"):
         call_hangup(call_id=call.pk)  # the media socket closes and the call's end is stored all the same
     assert len(_hangups(server, call.provider_call_id)) == 1
     assert any("hang-up through twilio failed" in r.getMessage() for r in caplog.records)

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from calls.models import Call, CallEvent
+from calls.selectors import call_media_context
+from calls.services.lifecycle import call_language_heard
+from config.voice import tts_for_language, tts_language_problem
 from dialogs.languages import pick_language
+from dialogs.models import Script
+from dialogs.scriptmap import demo_map
+from dialogs.services import script_save
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def scripts(db):
-    from dialogs.models import Script
-    from dialogs.scriptmap import demo_map
-    from dialogs.services import script_save
-
     return {lang: script_save(script=Script(name=f"Freight {lang}", language=lang, dialogue_map=demo_map(lang)))
             for lang in ("ru", "uz", "tg")}
 
@@ -32,8 +36,6 @@ def test_pick_language_prefers_a_script_language_then_a_relative_else_keeps_the_
 
 def test_auto_campaign_opens_in_the_main_script_and_switches_on_what_was_heard(scripts, make_campaign,
                                                                                make_contact):
-    from calls.services import call_language_heard, call_media_context
-
     campaign = make_campaign(script=scripts["ru"], language="auto")
     campaign.language_scripts.set([scripts["uz"], scripts["tg"]])
     call = Call.objects.create(campaign=campaign, contact=make_contact())
@@ -51,8 +53,6 @@ def test_auto_campaign_opens_in_the_main_script_and_switches_on_what_was_heard(s
 
 
 def test_a_fixed_language_campaign_never_switches(scripts, make_campaign, make_contact):
-    from calls.services import call_language_heard, call_media_context
-
     campaign = make_campaign(script=scripts["uz"], language="uz")
     ctx = call_media_context(call_id=Call.objects.create(campaign=campaign, contact=make_contact()).pk)
     assert ctx.language == "uz" and ctx.scripts == {}
@@ -60,10 +60,6 @@ def test_a_fixed_language_campaign_never_switches(scripts, make_campaign, make_c
 
 
 def test_tts_per_language_espeak_speaks_uzbek_and_tajik_needs_a_vendor(settings):
-    import asyncio
-
-    from config.voice import tts_for_language, tts_language_problem
-
     settings.VOICE = {**settings.VOICE, "TTS": {"PROVIDER": "local", "OPTIONS": {}}, "TTS_BY_LANGUAGE": {}}
     assert tts_language_problem("uz") is None and tts_language_problem("ru") is None
     problem = tts_language_problem("tg")

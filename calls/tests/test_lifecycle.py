@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+import datetime as dt
+import zoneinfo
 
-from calls.models import Call, CallEvent, CallOutcome
-from calls.services import TRANSITIONS, IllegalTransition, call_place, call_progress, call_transition
+import pytest
+import time_machine
+
+from calls.models import Call, CallEvent, CallOutcome, DoNotCall, Turn
+from calls.services.after_call import call_turn_add
+from calls.services.dialing import call_place
+from calls.services.lifecycle import TRANSITIONS, IllegalTransition, call_progress, call_transition
+from calls.services.planning import campaign_concurrency
+from config.voice import stt_max_conversations
+from voice.errors import ProviderBadResponse
 
 S = Call.Status
 pytestmark = pytest.mark.django_db
@@ -86,7 +95,7 @@ def test_timestamps_and_duration(call):
 def test_completed_call_is_sent_to_analysis_on_commit(call, django_capture_on_commit_callbacks, monkeypatch):
     sent = []
     monkeypatch.setattr("calls.tasks.analyse_call.delay", lambda call_id: sent.append(call_id))
-    monkeypatch.setattr("calls.services.call_publish", lambda **kw: None)
+    monkeypatch.setattr("calls.services.lifecycle.call_publish", lambda **kw: None)
     _walk(call.pk, [S.DIALING, S.IN_PROGRESS])
     with django_capture_on_commit_callbacks(execute=True):
         call_transition(call_id=call.pk, to=S.ENDED, outcome=CallOutcome.COMPLETED)
@@ -95,7 +104,7 @@ def test_completed_call_is_sent_to_analysis_on_commit(call, django_capture_on_co
 
 def test_transition_publishes_to_call_and_campaign_groups(call, django_capture_on_commit_callbacks, monkeypatch):
     published = []
-    monkeypatch.setattr("calls.services.call_publish", lambda **kw: published.append(kw))
+    monkeypatch.setattr("calls.services.lifecycle.call_publish", lambda **kw: published.append(kw))
     with django_capture_on_commit_callbacks(execute=True):
         call_transition(call_id=call.pk, to=S.DIALING)
     assert published[0]["call_id"] == call.pk and published[0]["payload"]["to"] == S.DIALING
@@ -105,10 +114,6 @@ def test_transition_publishes_to_call_and_campaign_groups(call, django_capture_o
 def test_unanswered_call_is_done_and_retry_is_planned(make_campaign, make_contact, monkeypatch,
                                                       django_capture_on_commit_callbacks, moscow_time, retry_today):
     """A retry is queued for today, never before the callee's 08:00; after 21:00 the nightly run plans it."""
-    import datetime as dt
-    import zoneinfo
-
-    import time_machine
 
     hour, minute = map(int, moscow_time.split(":"))
     frozen = dt.datetime(2026, 12, 2, hour, minute, tzinfo=zoneinfo.ZoneInfo("Europe/Moscow"))
@@ -117,8 +122,8 @@ def test_unanswered_call_is_done_and_retry_is_planned(make_campaign, make_contac
                                  max_attempts=2)
         contact = make_contact()
         c = Call.objects.create(campaign=campaign, contact=contact)
-        monkeypatch.setattr("calls.services.call_publish", lambda **kw: None)
-        monkeypatch.setattr("calls.services.calls_dispatch_due", lambda **kw: 0)
+        monkeypatch.setattr("calls.services.lifecycle.call_publish", lambda **kw: None)
+        monkeypatch.setattr("calls.services.planning.calls_dispatch_due", lambda **kw: 0)
         with django_capture_on_commit_callbacks(execute=True):
             _walk(c.pk, [S.DIALING, S.RINGING])
             ended = call_transition(call_id=c.pk, to=S.ENDED, outcome=CallOutcome.NO_ANSWER)
@@ -167,9 +172,6 @@ def test_place_claims_dials_and_respects_the_cap(make_campaign, make_contact, fa
 
 
 def test_place_refuses_dnc_and_fails_on_carrier_refusal(make_campaign, make_contact, fake_telephony):
-    from calls.models import DoNotCall
-    from voice.errors import ProviderBadResponse
-
     campaign = make_campaign()
     blocked = make_contact()
     DoNotCall.objects.create(phone=blocked.phone)
@@ -183,9 +185,6 @@ def test_place_refuses_dnc_and_fails_on_carrier_refusal(make_campaign, make_cont
 
 
 def test_turn_writes_are_idempotent_per_index_and_keep_fields_not_given(call):
-    from calls.models import Turn
-    from calls.services import call_turn_add
-
     call_turn_add(call_id=call.pk, index=0, speaker="bot", text="Здравствуйте", stage="greeting", eou_ms=None,
                   voice_to_voice_ms=640, not_a_field="ignored")
     call_turn_add(call_id=call.pk, index=1, speaker="user", text="Да", intent="yes")
@@ -199,8 +198,6 @@ def test_turn_writes_are_idempotent_per_index_and_keep_fields_not_given(call):
 
 def test_stt_capacity_caps_live_calls_across_campaigns(make_campaign, make_contact, fake_telephony, settings):
     """A campaign's own cap of 5 never starts more conversations than the STT serves in time (here 2)."""
-    from calls.services import campaign_concurrency
-
     settings.VOICE = {**settings.VOICE, "STT_ADMISSION": {**settings.VOICE["STT_ADMISSION"], "MAX_CONVERSATIONS": 2}}
     one, two = make_campaign(max_concurrent_calls=5), make_campaign(max_concurrent_calls=5)
     assert campaign_concurrency(campaign=one) == 2  # the planner spaces calls by the same figure
@@ -211,8 +208,6 @@ def test_stt_capacity_caps_live_calls_across_campaigns(make_campaign, make_conta
 
 
 def test_stt_capacity_is_derived_from_workers_and_speed(settings):
-    from config.voice import stt_max_conversations
-
     block = {"WORKERS": 2, "MAX_QUEUE": 16, "SECONDS_PER_AUDIO_S": 0.4, "MAX_CONVERSATIONS": 0}
     settings.VOICE = {**settings.VOICE, "STT": {"PROVIDER": "openai", "OPTIONS": {}}, "STT_ADMISSION": block}
     assert stt_max_conversations() == 8  # 2 workers × 0.6 / (0.35 × 0.4)

@@ -13,9 +13,11 @@ import json
 import numpy as np
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import channel_layers, get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
+import calls.listen
 from calls.listen import CHUNK_MS, LISTEN_RATE, LiveMix
 from calls.models import CallEvent
 from calls.routing import websocket_urlpatterns
@@ -59,8 +61,6 @@ async def own_channel_layer():
     channels_redis keeps per-process receive locks bound to the event loop that made them; a read cancelled
     with a test's loop could leave one behind for the next test's loop (or a live server's) to trip on.
     """
-    from channels.layers import channel_layers, get_channel_layer
-
     channel_layers.backends.pop("default", None)
     yield
     layer = get_channel_layer()
@@ -230,9 +230,6 @@ async def test_a_takeover_whose_operator_is_never_heard_from_again_goes_back_to_
     live_call, fake_voice, monkeypatch  # noqa: F811
 ):
     """The operator's process died: no hand-back message ever comes, the call must not stay muted."""
-    from channels.layers import get_channel_layer
-
-    import calls.listen
 
     monkeypatch.setattr(calls.listen, "HEARTBEAT_S", 0.1)
     monkeypatch.setattr(calls.listen, "LISTENER_TTL_S", 0.3)

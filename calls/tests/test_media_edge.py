@@ -16,13 +16,16 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from calls.consumers import CLOSE_ALREADY_STREAMING, CallRecorder
+from calls.consumers import CLOSE_ALREADY_STREAMING, CallEventSink, CallRecorder
+from calls.media_auth import call_media_token
 from calls.models import Call, CallEvent
 from calls.routing import websocket_urlpatterns
-from calls.services import call_media_token, call_transition
+from calls.selectors import call_media_context
+from calls.services.lifecycle import call_transition
 from config.voice import shared_provider
 from voice import audio
 from voice.endpoint import CLOSE_INTERNAL, WebSocketEndpoint
+from voice.events import BotTurnFinished, DirectiveEvent, UserTranscript
 from voice.protocols.base import CLOSE_INVALID_PAYLOAD, CLOSE_TOO_BIG, CLOSE_TOO_FAST, CLOSE_UNSUPPORTED_DATA
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -261,10 +264,6 @@ async def test_a_silent_callee_is_asked_then_hung_up_on_with_the_limit_in_the_ca
 
 async def test_a_callers_line_is_stored_with_its_own_intent_not_the_previous_turns(live_call):
     """The responder's verdict on a line (the ``meta`` directive) comes after its transcript."""
-    from calls.consumers import CallEventSink
-    from calls.services import call_media_context
-    from voice.events import BotTurnFinished, DirectiveEvent, UserTranscript
-
     ctx = await database_sync_to_async(call_media_context)(call_id=live_call.pk)
     sink = CallEventSink(ctx)
     await sink.emit(DirectiveEvent(kind="meta", data={"stage": "greeting", "intent": "greeting"}, turn_index=0))

@@ -6,12 +6,23 @@ import json
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from calls.models import Call, CallOutcome
+from calls.services.after_call import call_turn_add
+from calls.services.dialing import call_place
+from calls.services.lifecycle import call_progress
+from calls.simulation import campaign_rehearse
 from calls.tests.carrier_servers import TWILIO_SID, TWILIO_TOKEN, CarrierServer
+from config.live_server import live_server_url
+from config.metrics import observe_stt_queue_wait, record_carrier_error, record_turn_metrics
+from crm.models import FollowUp, Lead
+from training.models import TrainingSession
+from training.services import TurnRecord, session_turn_add
+from voice.errors import ProviderUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "voice-sales.json"
@@ -54,13 +65,6 @@ def twilio_campaign(settings, make_campaign):
 
 @pytest.mark.django_db
 def test_metrics_after_turns_calls_carrier_errors_and_leads(client, token, twilio_campaign, make_contact, trainee):
-    from calls.services import call_place, call_progress, call_turn_add
-    from config.metrics import observe_stt_queue_wait
-    from crm.models import FollowUp, Lead
-    from training.models import TrainingSession
-    from training.services import TurnRecord, session_turn_add
-    from voice.errors import ProviderUnavailable
-
     campaign, server = twilio_campaign
     before = scrape(client, token)
     v2v_before = value(before, "voice_turn_v2v_seconds_count", channel="call")
@@ -141,9 +145,6 @@ def test_the_metric_name_finder_reads_promql():
 
 @pytest.mark.django_db
 def test_grafana_dashboard_asks_only_for_exposed_metrics(client, token, make_campaign, make_contact):
-    from calls.services import call_turn_add
-    from config.metrics import record_carrier_error, record_turn_metrics
-
     # every labelled family gets a series (Prometheus shows a labelled family only once it has one)
     call = Call.objects.create(campaign=make_campaign(), contact=make_contact())
     call_turn_add(call_id=call.pk, index=0, speaker="bot", text="x", voice_to_voice_ms=1.0)
@@ -206,10 +207,6 @@ def test_monitoring_profile_is_provisioned_with_the_dashboard():
 @pytest.mark.django_db(transaction=True)
 def test_a_rehearsal_fills_the_latency_histograms_from_the_real_pipeline(rehearsal_worker, settings):
     """The worker's simulated carrier calls the in-process daphne; the media consumer's turns feed the histograms."""
-    import httpx
-
-    from calls.simulation import campaign_rehearse
-    from config.live_server import live_server_url
 
     settings.METRICS_TOKEN = "scrape-token"
     base = live_server_url()

@@ -6,9 +6,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django_celery_beat.models import PeriodicTask
 
 from calls.models import Call, CallOutcome, Campaign, DoNotCall
-from calls.services import PlanResult, campaign_plan
+from calls.services.planning import PlanResult, campaign_plan
+from calls.services.schedules import campaign_schedule_sync
 
 pytestmark = pytest.mark.django_db
 MONDAY = date(2026, 3, 2)
@@ -160,10 +162,6 @@ def test_inactive_campaign_plans_nothing(make_campaign, make_contact):
 
 
 def test_schedule_sync_creates_a_nightly_periodic_task(make_campaign):
-    from django_celery_beat.models import PeriodicTask
-
-    from calls.services import campaign_schedule_sync
-
     campaign = campaign_schedule_sync(campaign=make_campaign())
     task = PeriodicTask.objects.get(pk=campaign.schedule_id)
     assert task.task == "calls.tasks.plan_campaign" and task.crontab.hour == "0" and task.enabled

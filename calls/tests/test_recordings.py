@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -9,7 +10,9 @@ import sys
 
 import pytest
 from django.core.files.base import ContentFile
+from django.urls import clear_url_caches
 
+import config.urls
 from calls.models import Call
 from config.tests.test_deploy import PRODUCTION_ENV, ROOT
 from training.tests.conftest import scenario_ru, session_of  # noqa: F401
@@ -63,13 +66,9 @@ def test_a_trainee_hears_only_their_own_sessions_and_no_calls(
 
 
 def test_media_is_not_routed_even_with_debug_on(client, settings, recorded_call):
-    from django.urls import clear_url_caches
-
     settings.DEBUG = True
     clear_url_caches()
-    import importlib
 
-    import config.urls
 
     importlib.reload(config.urls)
     try:

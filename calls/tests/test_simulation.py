@@ -4,15 +4,17 @@ pipeline: ``campaign_rehearse`` as the command runs it against ``make run``'s st
 from __future__ import annotations
 
 import pytest
+from django.core.management import CommandError, call_command
+
+from calls.models import Call, CallEvent, Campaign, VoicemailMode
+from calls.simulation import campaign_create_for_rehearsal, campaign_rehearse
+from calls.telephony import media_pace, provider_for
+from crm.models import Lead
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_small_rehearsal_loses_no_call(rehearsal_worker):
-    from calls.models import Call
-    from calls.simulation import campaign_rehearse
-    from crm.models import Lead
-
     result = campaign_rehearse(contacts=3, seed=3, pace_speed=6.0, concurrency=3, timeout_s=170,
                                shares={"answer": 0.5, "no_answer": 0.25, "busy": 0.25, "voicemail": 0})
     assert result.calls == 3
@@ -38,10 +40,6 @@ def test_small_rehearsal_loses_no_call(rehearsal_worker):
 def test_rehearsal_leaves_the_scripts_message_on_an_answering_machine(rehearsal_worker):
     """The simulated machine plays a greeting and a beep; our detector holds the bot, the message is left after the
     beep, the call ends as voicemail with no analysis and no lead."""
-    from calls.models import Call, CallEvent
-    from calls.simulation import campaign_rehearse
-    from crm.models import Lead
-
     result = campaign_rehearse(contacts=1, seed=5, pace_speed=4.0, concurrency=1, timeout_s=120,
                                shares={"answer": 0, "no_answer": 0, "busy": 0, "voicemail": 1})
     assert (result.calls, result.voicemail, result.lost, result.leads) == (1, 1, 0, 0), result
@@ -65,9 +63,6 @@ def test_rehearsal_leaves_the_scripts_message_on_an_answering_machine(rehearsal_
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_rehearsal_hangs_up_on_an_answering_machine_when_the_campaign_says_so(rehearsal_worker):
-    from calls.models import Call, CallEvent, VoicemailMode
-    from calls.simulation import campaign_rehearse
-
     result = campaign_rehearse(contacts=1, seed=5, pace_speed=4.0, concurrency=1, timeout_s=120,
                                shares={"answer": 0, "no_answer": 0, "busy": 0, "voicemail": 1},
                                voicemail_mode=VoicemailMode.HANG_UP)
@@ -84,10 +79,6 @@ def test_rehearsal_hangs_up_on_an_answering_machine_when_the_campaign_says_so(re
 
 @pytest.mark.django_db
 def test_a_rehearsal_without_a_running_worker_says_so_and_starts_nothing():
-    from django.core.management import CommandError, call_command
-
-    from calls.models import Campaign
-
     with pytest.raises(CommandError, match=r"Celery.*make run.*REDIS_URL"):  # in the active language
         call_command("simulate_campaign", "--contacts", "2", "--timeout", "5")
     assert not Campaign.objects.exists()
@@ -96,9 +87,6 @@ def test_a_rehearsal_without_a_running_worker_says_so_and_starts_nothing():
 @pytest.mark.django_db
 def test_a_rehearsal_campaign_carries_its_own_carrier_options(settings):
     """Pace and callee STT are the campaign's, over the configured ones; no setting changes."""
-    from calls.simulation import campaign_create_for_rehearsal
-    from calls.telephony import media_pace, provider_for
-
     configured = dict(settings.TELEPHONY["SIMULATED"])
     campaign = campaign_create_for_rehearsal(contacts=1, carrier={"pace_speed": 5.0, "callee_stt": "fake"})
     provider = provider_for(campaign=campaign)

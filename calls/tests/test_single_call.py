@@ -7,11 +7,19 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.utils import translation
 from rest_framework.test import APIClient
+from twilio.request_validator import RequestValidator
 
-from calls.models import Call, CallEvent, Campaign
+from calls.models import Call, CallEvent, Campaign, DoNotCall
+from calls.selectors import call_media_context
+from calls.services.after_call import call_turn_add
 from calls.tests.carrier_servers import TWILIO_SID, TWILIO_TOKEN, CarrierServer
+from crm.models import Lead
+from dialogs.models import Script
+from dialogs.scriptmap import demo_map
+from dialogs.services import script_save
 
 
 def daytime_zone() -> str:
@@ -31,10 +39,6 @@ def api(db):
 
 @pytest.fixture
 def scripts(db):
-    from dialogs.models import Script
-    from dialogs.scriptmap import demo_map
-    from dialogs.services import script_save
-
     return {lang: script_save(script=Script(name=f"Freight {lang}", language=lang, dialogue_map=demo_map(lang)))
             for lang in ("ru", "uz", "tg")}
 
@@ -53,8 +57,6 @@ def test_only_managers_may_start_a_single_call(api, manager, operator, trainee, 
 
 @pytest.mark.django_db
 def test_bad_single_calls_are_refused_with_the_reason_and_leave_nothing(api, manager, scripts, settings):
-    from calls.models import DoNotCall
-
     api.force_authenticate(manager)
     zone = daytime_zone()
 
@@ -81,8 +83,6 @@ def test_bad_single_calls_are_refused_with_the_reason_and_leave_nothing(api, man
 
 @pytest.mark.django_db
 def test_nobody_is_called_at_night_in_their_own_time(api, manager, scripts):
-    import time_machine
-
     api.force_authenticate(manager)
     # 23:30 in Moscow is 01:30 in Tashkent: both outside 08:00–21:00; 08:30 in Kamchatka is fine
     with time_machine.travel(datetime(2026, 3, 2, 20, 30, tzinfo=UTC), tick=False):
@@ -117,8 +117,6 @@ def _wait(predicate, timeout_s: float = 30.0):
 
 
 def _twilio_callback(client, call_id: int, **params) -> None:
-    from twilio.request_validator import RequestValidator
-
     path = f"/calls/telephony/twilio/status/{call_id}/"
     params = {"AccountSid": TWILIO_SID, **params}
     signature = RequestValidator(TWILIO_TOKEN).compute_signature("https://calls.example.test" + path, params)
@@ -128,9 +126,6 @@ def _twilio_callback(client, call_id: int, **params) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_a_single_call_dials_through_twilio_and_ends_analysed_with_a_lead(
         api, client, manager, scripts, twilio, celery_worker_thread):
-    from calls.services import call_media_context, call_turn_add
-    from crm.models import Lead
-
     api.force_authenticate(manager)
     greeting = "Добрый день, Иван! Это Мария из «ТРАНСТИРЕКС», звоню по вашей заявке на доставку."
     response = api.post("/api/calls/", {

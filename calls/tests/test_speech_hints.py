@@ -9,6 +9,10 @@ import pytest
 import pytest_asyncio
 
 from calls.models import Call
+from calls.selectors import call_media_context
+from dialogs.models import Script
+from dialogs.scriptmap import demo_map
+from dialogs.services import script_save
 from voice.audio import silence
 from voice.stt.fake import FakeSTT
 from voice.stt.local import LocalWhisperSTT
@@ -26,18 +30,12 @@ async def vendor():
 
 @pytest.fixture
 def uz_call(db, make_campaign, make_contact):
-    from dialogs.models import Script
-    from dialogs.scriptmap import demo_map
-    from dialogs.services import script_save
-
     script = script_save(script=Script(name="Freight uz", language="uz", dialogue_map=demo_map("uz")))
     return Call.objects.create(campaign=make_campaign(script=script, language="uz"), contact=make_contact())
 
 
 @pytest.mark.django_db
 def test_the_call_context_carries_the_scripts_words(uz_call):
-    from calls.services import call_media_context
-
     prompt = call_media_context(call_id=uz_call.pk).stt_prompt
     words = prompt.split(", ")
     assert words[:4] == ["TRANSTIREKS", "Guanchjou", "Iu", "Shanxay"]  # the map's own hints first

@@ -9,8 +9,14 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from calls import tasks
 from calls.models import Call, CallEvent, CallOutcome, Turn
-from calls.services import call_transition, calls_sweep
+from calls.services import planning
+from calls.services.after_call import call_after_work
+from calls.services.lifecycle import call_transition, calls_sweep
+from calls.tests.carrier_servers import TWILIO_SID, TWILIO_TOKEN, CarrierServer
+from crm import tasks as crm_tasks
+from crm.models import Lead
 
 pytestmark = pytest.mark.django_db
 S = Call.Status
@@ -26,8 +32,6 @@ def clock():
 @pytest.fixture
 def redriven(monkeypatch):
     """What the sweeper hands to the workers (the broker is not the subject here)."""
-    from calls import tasks
-
     sent = {"analyse_call": [], "place_call": []}
     monkeypatch.setattr(tasks.analyse_call, "delay", lambda call_id: sent["analyse_call"].append(call_id))
     monkeypatch.setattr(tasks.place_call, "delay", lambda call_id: sent["place_call"].append(call_id))
@@ -107,8 +111,6 @@ def test_a_dial_that_never_left_is_redialled_and_one_that_left_without_word_is_f
 
 @pytest.mark.parametrize("status", [S.ENDED, S.ANALYSING, S.FOLLOW_UP, S.CRM])
 def test_stalled_after_call_work_is_redriven_and_finishes_once(clock, redriven, status, make_campaign, make_contact):
-    from calls.services import call_after_work
-
     call = _call_in(make_campaign(), make_contact(), status)
     if status in (S.FOLLOW_UP, S.CRM):
         Call.objects.filter(pk=call.pk).update(crm_status=Call.CrmStatus.LEAD, follow_up="Спасибо!")
@@ -117,15 +119,12 @@ def test_stalled_after_call_work_is_redriven_and_finishes_once(clock, redriven, 
     assert redriven["analyse_call"] == [call.pk]
     assert call_after_work(call_id=call.pk) == S.DONE  # what the re-driven task runs
     assert call_after_work(call_id=call.pk) == S.DONE  # twice is harmless
-    from crm.models import Lead
 
     assert Lead.objects.filter(call=call).count() <= 1
     assert calls_sweep() == {}
 
 
 def test_the_sweeper_asks_twilio_over_its_rest_api(clock, redriven, settings, make_campaign, make_contact):
-    from calls.tests.carrier_servers import TWILIO_SID, TWILIO_TOKEN, CarrierServer
-
     with CarrierServer() as server:
         settings.TELEPHONY = {**settings.TELEPHONY, "TWILIO": {"ACCOUNT_SID": TWILIO_SID, "AUTH_TOKEN": TWILIO_TOKEN,
                                                                "FROM_NUMBER": "+15550001111", "API_URL": server.url}}
@@ -143,14 +142,11 @@ def test_the_sweeper_asks_twilio_over_its_rest_api(clock, redriven, settings, ma
 def test_work_held_by_a_killed_worker_comes_back_within_two_minutes(settings):
     """Broker settings: an unacknowledged message returns after the visibility timeout plus one restore sweep;
     no task waits (ETA, countdown, dispatch horizon) longer than that, or it would be handed out twice."""
-    from calls import services, tasks
-    from crm import tasks as crm_tasks
-
     options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
     back_within = options["visibility_timeout"] + options["unacked_restore_interval"] * options[
         "unacked_restore_throttle"]
     assert back_within <= 120
-    longest_wait = max(tasks.MAX_COUNTDOWN_S, crm_tasks.SELF_RETRY_MAX_S, services.DISPATCH_HORIZON.total_seconds(),
+    longest_wait = max(tasks.MAX_COUNTDOWN_S, crm_tasks.SELF_RETRY_MAX_S, planning.DISPATCH_HORIZON.total_seconds(),
                        tasks.analyse_call.retry_backoff_max)
     assert longest_wait < options["visibility_timeout"]
     for task in (tasks.place_call, tasks.analyse_call, crm_tasks.deliver_outbox):  # idempotent: safe to redo

@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from unittest import mock
+from xml.etree import ElementTree
 
 import pytest
+from celery.exceptions import Retry
+from django.core import signing
 from django.test import override_settings
+from django.utils import timezone
+from twilio.request_validator import RequestValidator
 
+import calls.telephony
+from calls.media_auth import call_media_token, call_media_url, public_url
 from calls.models import Call, CallEvent, CallOutcome
-from calls.services import call_transition
+from calls.services.dialing import call_place
+from calls.services.lifecycle import call_transition
+from calls.tasks import place_call
 from calls.telephony import DialRequest
 from calls.telephony.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, callback_signature
+from calls.telephony.twilio import TwilioTelephony, stream_twiml
+from calls.telephony.voximplant import CUSTOM_DATA_MAX_BYTES, VoximplantTelephony, custom_data
 from calls.tests.carrier_servers import (
     TWILIO_SID,
     TWILIO_TOKEN,
@@ -22,7 +39,13 @@ from calls.tests.carrier_servers import (
     VOX_RULE,
     CarrierServer,
 )
-from voice.errors import ProviderAuthError, ProviderBadResponse, ProviderConfigError, ProviderUnavailable
+from voice.errors import (
+    ProviderAuthError,
+    ProviderBadResponse,
+    ProviderConfigError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 
 S = Call.Status
 TOKEN = "7:1vMfXq:PbVqOJ3cKj8rL0yX2kz3c6ZqgZ0mJ8m2vA9sQwE1x4c"  # the shape of call_media_token's
@@ -38,16 +61,12 @@ def server():
 
 
 def vox(server, **kw):
-    from calls.telephony.voximplant import VoximplantTelephony
-
     options = {"account_id": VOX_ACCOUNT, "api_key": VOX_KEY, "rule_id": VOX_RULE,
                "api_url": server.url + "/platform_api", **kw}
     return VoximplantTelephony(**options)
 
 
 def twilio(server, **kw):
-    from calls.telephony.twilio import TwilioTelephony
-
     return TwilioTelephony(**{"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "from_number": "+15550001111",
                               "api_url": server.url, **kw})
 
@@ -67,21 +86,11 @@ def test_voximplant_start_scenarios_carries_the_media_url(server):
 
 
 def _scenario_js() -> str:
-    from pathlib import Path
-
-    import calls.telephony
-
     return (Path(calls.telephony.__file__).parent / "voxengine" / "outbound.js").read_text()
 
 
 @pytest.mark.django_db
 def test_voximplant_custom_data_fits_voxengine_and_the_scenario_builds_djangos_urls(settings, tmp_path):
-    import shutil
-    import subprocess
-
-    from calls.services import call_media_token, call_media_url, public_url
-    from calls.telephony.voximplant import CUSTOM_DATA_MAX_BYTES, custom_data
-
     settings.TELEPHONY = {**settings.TELEPHONY, "PUBLIC_BASE_URL": "https://calls.sales-team.example.ru"}
     # a long call id and the longest phone numbers E.164 allows: still inside VoxEngine's 200 bytes
     token = call_media_token(call_id=9_999_999_999)
@@ -102,10 +111,6 @@ def test_voximplant_custom_data_fits_voxengine_and_the_scenario_builds_djangos_u
 
 
 def test_voximplant_refuses_custom_data_it_cannot_deliver():
-    from dataclasses import replace
-
-    from calls.telephony.voximplant import custom_data
-
     with pytest.raises(ProviderConfigError, match="200"):
         long_base = "https://" + "x" * 120 + ".example"
         custom_data(replace(REQUEST, media_url=f"wss://{long_base[8:]}/ws/calls/7/media/?token={TOKEN}",
@@ -266,8 +271,6 @@ def test_twilio_errors_map_to_the_provider_family(server):
 
 @pytest.mark.django_db
 def test_twilio_status_callback_signature(client, answered_call):
-    from twilio.request_validator import RequestValidator
-
     tw = {"ACCOUNT_SID": TWILIO_SID, "AUTH_TOKEN": TWILIO_TOKEN, "FROM_NUMBER": "", "API_URL": ""}
     with override_settings(TELEPHONY={"PROVIDER": "twilio", "PUBLIC_BASE_URL": "https://calls.example.test",
                                       "TWILIO": tw, "VOXIMPLANT": {}}):
@@ -290,8 +293,6 @@ def test_twilio_status_callback_signature(client, answered_call):
 @pytest.mark.django_db
 @pytest.mark.parametrize("duration", ["abc", "1e999", "-3", "nan", "4.5"])
 def test_twilio_signed_status_callback_with_a_bad_duration_is_a_400(client, answered_call, duration):
-    from twilio.request_validator import RequestValidator
-
     tw = {"ACCOUNT_SID": TWILIO_SID, "AUTH_TOKEN": TWILIO_TOKEN, "FROM_NUMBER": "", "API_URL": ""}
     with override_settings(TELEPHONY={"PROVIDER": "twilio", "PUBLIC_BASE_URL": "https://calls.example.test",
                                       "TWILIO": tw, "VOXIMPLANT": {}}):
@@ -305,10 +306,6 @@ def test_twilio_signed_status_callback_with_a_bad_duration_is_a_400(client, answ
 
 
 def test_stream_twiml_escapes_and_carries_the_token():
-    from xml.etree import ElementTree
-
-    from calls.telephony.twilio import stream_twiml
-
     xml = stream_twiml(media_url="wss://h/ws/calls/1/media/", token='a"b&c', call_id=1)
     stream = ElementTree.fromstring(xml).find("Connect/Stream")  # noqa: S314 - our own output
     assert stream.get("url") == "wss://h/ws/calls/1/media/"
@@ -332,8 +329,6 @@ def _creates(server) -> int:
 
 
 def _twilio_callback(client, call_id: int, **params):
-    from twilio.request_validator import RequestValidator
-
     path = f"/calls/telephony/twilio/status/{call_id}/"
     params = {"AccountSid": TWILIO_SID, **params}
     signature = RequestValidator(TWILIO_TOKEN).compute_signature("https://calls.example.test" + path, params)
@@ -344,9 +339,6 @@ def _twilio_callback(client, call_id: int, **params):
 def test_a_dial_whose_answer_was_lost_is_not_repeated_while_the_carrier_may_be_ringing(
     server, twilio_campaign, make_contact, client
 ):
-    from calls.services import call_place
-    from voice.errors import ProviderTimeout
-
     call = Call.objects.create(campaign=twilio_campaign, contact=make_contact())
     server.delay_s = 1.5  # Twilio creates the call but its answer comes after the client gave up
     with pytest.raises(ProviderTimeout):
@@ -369,12 +361,6 @@ def test_a_dial_whose_answer_was_lost_is_not_repeated_while_the_carrier_may_be_r
 def test_a_refused_dial_is_retried_at_once_and_a_silent_one_after_the_settle_time(
     server, twilio_campaign, make_contact
 ):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from calls.services import call_place
-
     call = Call.objects.create(campaign=twilio_campaign, contact=make_contact())
     server.force_status = 503  # Twilio answered: nothing was placed
     with pytest.raises(ProviderUnavailable):
@@ -399,13 +385,6 @@ def test_a_refused_dial_is_retried_at_once_and_a_silent_one_after_the_settle_tim
 def test_the_dial_task_waits_out_a_settling_call_without_spending_its_carrier_error_budget(
     server, twilio_campaign, make_contact
 ):
-    from unittest import mock
-
-    from celery.exceptions import Retry
-    from django.utils import timezone
-
-    from calls.tasks import place_call
-
     call = Call.objects.create(campaign=twilio_campaign, contact=make_contact(), status=S.DIALING,
                                dial_requested_at=timezone.now())
     with mock.patch.object(place_call, "retry", side_effect=Retry()) as retry:  # Celery's re-queue, recorded
@@ -421,9 +400,6 @@ def test_the_dial_sends_one_token_even_when_the_clock_ticks_between_signings(mak
                                                                              fake_telephony, monkeypatch):
     """A media token carries its signing second: signed twice, the URL's and the separate one could differ, and the
     Voximplant dial refused such a pair (a failed call, now and then, on a busy machine)."""
-    from django.core import signing
-
-    from calls.services import call_place
 
     seconds = iter(range(1_000_000, 1_000_100))
     monkeypatch.setattr(signing.TimestampSigner, "timestamp", lambda self: signing.b62_encode(next(seconds)))

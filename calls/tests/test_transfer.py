@@ -9,6 +9,7 @@ import base64
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from xml.etree import ElementTree
 
 import pytest
@@ -16,15 +17,21 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from calls.models import Call, CallEvent
+from calls.media_auth import call_media_token
+from calls.models import Call, CallEvent, Turn
 from calls.routing import websocket_urlpatterns
-from calls.services import call_media_token, call_transition
-from calls.telephony import TransferTarget
+from calls.selectors import call_summary_so_far
+from calls.services.after_call import call_after_work
+from calls.services.dialing import call_place
+from calls.services.lifecycle import call_transition
+from calls.telephony import TransferTarget, simulated
+from calls.telephony.simulated import SimulatedCallee, SimulatedTelephony, _tts
 from calls.tests.carrier_servers import TWILIO_SID, TWILIO_TOKEN, VOX_ACCOUNT, VOX_KEY, VOX_RULE, CarrierServer
 from calls.tests.test_telephony import REQUEST, _scenario_js, twilio, vox
-from calls.transfer import call_transfer
+from calls.transfer import call_transfer, call_transfer_requested
 from voice import audio
 from voice.errors import ProviderAuthError, ProviderBadResponse, ProviderConfigError, ProviderUnavailable
+from voice.responder import ConversationState
 from voice.tests.signals import voiced
 
 PERSON = "+74951234567"
@@ -218,8 +225,6 @@ def vox_campaign(server, settings, make_campaign):
 @pytest.mark.django_db
 def test_a_placed_voximplant_call_keeps_its_control_url_and_is_transferred_through_it(server, vox_campaign,
                                                                                       make_contact):
-    from calls.services import call_place
-
     call = Call.objects.create(campaign=vox_campaign, contact=make_contact())
     placed = call_place(call_id=call.pk)
     call.refresh_from_db()
@@ -238,11 +243,9 @@ def test_a_placed_voximplant_call_keeps_its_control_url_and_is_transferred_throu
 
 @pytest.mark.django_db
 def test_a_refused_transfer_is_written_down_and_the_call_hung_up(make_campaign, make_contact, fake_telephony):
-    from voice.errors import ProviderUnavailable as Unavailable
-
     call = Call.objects.create(campaign=make_campaign(), contact=make_contact(), provider="fake",
                                provider_call_id="fake-9")
-    fake_telephony.fail = Unavailable("carrier down", provider="fake", status=503)
+    fake_telephony.fail = ProviderUnavailable("carrier down", provider="fake", status=503)
     assert call_transfer(call_id=call.pk, target={"to": PERSON}) is False
     call.refresh_from_db()
     assert call.transferred_at is None and call.transfer_target == ""
@@ -303,8 +306,6 @@ def _call_log(call_id: int) -> dict:
 @pytest.mark.django_db(transaction=True)
 async def test_a_callee_who_asks_for_a_person_hears_the_handoff_line_and_is_put_through(
         make_campaign, make_contact, asks_for_a_person):
-    from calls.telephony.simulated import SimulatedTelephony
-
     campaign = await database_sync_to_async(make_campaign)(telephony_provider="simulated")
     call = await database_sync_to_async(Call.objects.create)(campaign=campaign, contact=await database_sync_to_async(
         make_contact)(), provider="simulated", provider_call_id="sim-transfer-1")
@@ -320,7 +321,6 @@ async def test_a_callee_who_asks_for_a_person_hears_the_handoff_line_and_is_put_
     assert got["ended"].data["end_reason"] == "transfer"
 
     # the bot's part of the call is analysed as any other
-    from calls.services import call_after_work
 
     await database_sync_to_async(call_after_work)(call_id=call.pk)
     done = await database_sync_to_async(Call.objects.get)(pk=call.pk)
@@ -361,10 +361,6 @@ async def test_a_twilio_call_is_put_through_with_a_dial_to_the_scripts_number(
 @pytest.mark.django_db
 def test_the_call_page_shows_the_summary_so_far_once_a_transfer_is_requested(client, operator, make_campaign,
                                                                              make_contact):
-    from calls.models import Turn
-    from calls.selectors import call_summary_so_far
-    from calls.transfer import call_transfer_requested
-
     call = Call.objects.create(campaign=make_campaign(), contact=make_contact())
     call_transition(call_id=call.pk, to=Call.Status.DIALING)
     call_transition(call_id=call.pk, to=Call.Status.IN_PROGRESS)
@@ -390,16 +386,12 @@ def test_the_call_page_shows_the_summary_so_far_once_a_transfer_is_requested(cli
 
 
 async def test_a_simulated_callee_set_to_ask_for_a_person_asks_in_its_first_answer():
-    from dataclasses import replace
-
-    from calls.telephony.simulated import ASK_HUMAN, SimulatedCallee, _tts
-    from voice.responder import ConversationState
-
     callee = SimulatedCallee(request=replace(REQUEST, language="ru"), seed="1", pace_speed=1.0, stt_mode="fake",
                              max_call_s=10, tts_name="fake", ask_human=True)
     callee.responder, callee.state, callee.tts = callee._responder(), ConversationState(language="ru"), _tts("fake")
     await callee._answer(b"\xff" * 160)
-    assert callee.transcript[-1] == ("user", ASK_HUMAN["ru"]) and callee.speech  # said aloud, for the bot's STT
+    # said aloud, for the bot's STT
+    assert callee.transcript[-1] == ("user", simulated.ASK_HUMAN["ru"]) and callee.speech
     await callee._answer(b"\xff" * 160)
     said = [text for who, text in callee.transcript if who == "user"]
-    assert len(said) == 2 and said[1] != ASK_HUMAN["ru"]  # then the persona takes over again
+    assert len(said) == 2 and said[1] != simulated.ASK_HUMAN["ru"]  # then the persona takes over again

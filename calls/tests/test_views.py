@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import datetime as dt
 
-from calls.models import Call
+import pytest
+import time_machine
+from django.utils import timezone
+
+from calls.models import Call, Campaign
+from calls.simulation import campaign_create_for_rehearsal
 
 pytestmark = pytest.mark.django_db
 
@@ -28,8 +33,6 @@ def test_trainee_cannot_see_calls(client, trainee):
 
 
 def test_manager_starts_a_rehearsal_from_the_board(client, manager, django_capture_on_commit_callbacks):
-    from calls.models import Call, Campaign
-
     client.force_login(manager)
     assert 'id="rehearse-form"' in client.get("/calls/").content.decode()
     with django_capture_on_commit_callbacks(execute=False):
@@ -41,8 +44,6 @@ def test_manager_starts_a_rehearsal_from_the_board(client, manager, django_captu
 
 
 def test_rehearsal_refuses_bad_input_and_operators(client, manager, operator):
-    from calls.models import Campaign
-
     client.force_login(manager)
     client.post("/calls/rehearse/", {"contacts": 500})
     assert not Campaign.objects.filter(name__startswith="Репетиция").exists()
@@ -52,13 +53,6 @@ def test_rehearsal_refuses_bad_input_and_operators(client, manager, operator):
 
 
 def test_a_rehearsal_is_named_in_local_time_as_the_page_shows_it(manager, settings):
-    import datetime as dt
-
-    import time_machine
-    from django.utils import timezone
-
-    from calls.simulation import campaign_create_for_rehearsal
-
     settings.TIME_ZONE = "Europe/Moscow"
     with time_machine.travel(dt.datetime(2026, 3, 2, 21, 30, 5, tzinfo=dt.UTC), tick=False):
         timezone.activate("Europe/Moscow")

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import time
+import uuid
 import zoneinfo
+from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 import time_machine
 from django.test import override_settings
+from rest_framework.test import APIClient
+from twilio.request_validator import RequestValidator
 
+import calls.telephony
+from calls.media_auth import call_media_token, call_media_url, public_url
 from calls.models import Call, CallEvent, CallOutcome, VoicemailMode
-from calls.services import call_place, call_transition
+from calls.services.dialing import call_place
+from calls.services.lifecycle import call_transition
+from calls.telephony import DialRequest
+from calls.telephony.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, callback_signature
+from calls.telephony.twilio import voicemail_twiml
+from calls.telephony.voximplant import CUSTOM_DATA_MAX_BYTES, custom_data
 from calls.tests.carrier_servers import TWILIO_SID, TWILIO_TOKEN, CarrierServer
+from crm.models import Lead
 
 S = Call.Status
 BASE = "https://calls.example.test"
@@ -36,8 +50,9 @@ def twilio_settings(server):
 
 @pytest.fixture
 def no_publish(monkeypatch):
-    monkeypatch.setattr("calls.services.call_publish", lambda **kw: None)
-    monkeypatch.setattr("calls.services.calls_dispatch_due", lambda **kw: 0)
+    monkeypatch.setattr("calls.services.lifecycle.call_publish", lambda **kw: None)
+    monkeypatch.setattr("calls.voicemail.call_publish", lambda **kw: None)
+    monkeypatch.setattr("calls.services.planning.calls_dispatch_due", lambda **kw: 0)
 
 
 def _dial(make_campaign, make_contact, server, **campaign):
@@ -50,8 +65,6 @@ def _dial(make_campaign, make_contact, server, **campaign):
 
 
 def _signed_post(client, path: str, params: dict):
-    from twilio.request_validator import RequestValidator
-
     signature = RequestValidator(TWILIO_TOKEN).compute_signature(BASE + path, params)
     return client.post(path, params, headers={"X-Twilio-Signature": signature})
 
@@ -107,8 +120,6 @@ def test_a_human_is_recorded_and_the_call_goes_on(client, make_campaign, make_co
 @pytest.mark.django_db
 def test_message_left_after_the_beep_then_voicemail_outcome_retry_and_no_lead(
         client, make_campaign, make_contact, server, twilio_settings, no_publish, django_capture_on_commit_callbacks):
-    from crm.models import Lead
-
     with time_machine.travel(FROZEN, tick=False):
         call, _ = _dial(make_campaign, make_contact, server, voicemail_mode=VoicemailMode.LEAVE_MESSAGE)
         call_transition(call_id=call.pk, to=S.IN_PROGRESS)
@@ -167,8 +178,6 @@ def test_a_campaign_with_voicemail_off_only_records_the_verdict(client, make_cam
 
 
 def test_voicemail_twiml_escapes_the_message():
-    from calls.telephony.twilio import voicemail_twiml
-
     xml = voicemail_twiml(text="A & B <ok>", language="tg")
     say = ElementTree.fromstring(xml).find("Say")  # noqa: S314 - our own output
     assert say.text == "A & B <ok>" and say.get("language") is None
@@ -178,12 +187,6 @@ def test_voicemail_twiml_escapes_the_message():
 
 
 def test_voximplant_custom_data_asks_for_amd_and_still_fits_voxengine(settings):
-    import json
-
-    from calls.services import call_media_token, call_media_url, public_url
-    from calls.telephony import DialRequest
-    from calls.telephony.voximplant import CUSTOM_DATA_MAX_BYTES, custom_data
-
     settings.TELEPHONY = {**settings.TELEPHONY, "PUBLIC_BASE_URL": "https://calls.sales-team.example.ru"}
     big = 9_999_999_999
     request = DialRequest(call_id=big, to="+" + "7" * 15, caller_id="+" + "4" * 15,
@@ -198,10 +201,6 @@ def test_voximplant_custom_data_asks_for_amd_and_still_fits_voxengine(settings):
 
 
 def test_the_voxengine_scenario_runs_the_amd_module_and_obeys_the_answer():
-    from pathlib import Path
-
-    import calls.telephony
-
     js = (Path(calls.telephony.__file__).parent / "voxengine" / "outbound.js").read_text()
     for needle in ("require(Modules.AMD)", "AMD.create(", "{ amd: amd }", "AMD.Events.DetectionComplete",
                    'report("amd"', 'answer.action === "hang_up"'):
@@ -212,11 +211,6 @@ def test_the_voxengine_scenario_runs_the_amd_module_and_obeys_the_answer():
 @pytest.mark.parametrize("mode,action", [(VoicemailMode.HANG_UP, "hang_up"), (VoicemailMode.LEAVE_MESSAGE, "")])
 def test_voximplant_amd_report_answers_what_the_scenario_does(client, settings, make_campaign, make_contact,
                                                               no_publish, mode, action):
-    import json
-    import time
-    import uuid
-
-    from calls.telephony.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, callback_signature
 
     secret = f"vox-secret-{uuid.uuid4()}"  # the replay store outlives a test
     settings.TELEPHONY = {**settings.TELEPHONY, "VOXIMPLANT": {"ACCOUNT_ID": "1", "API_KEY": "k", "RULE_ID": "2",
@@ -270,8 +264,6 @@ def test_twilio_failing_to_play_the_message_is_recorded_and_the_call_still_ends_
 
 @pytest.mark.django_db
 def test_the_api_sets_the_voicemail_mode_and_names_a_bad_one(manager, make_campaign):
-    from rest_framework.test import APIClient
-
     api = APIClient()
     api.force_authenticate(manager)
     campaign = make_campaign()

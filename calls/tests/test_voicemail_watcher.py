@@ -9,7 +9,8 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from calls.models import Call, CallEvent, VoicemailMode
-from calls.services import call_transition
+from calls.services.lifecycle import call_transition
+from calls.voicemail import VoicemailWatcher
 from voice.audio import silence
 from voice.tests.test_amd import GREETING
 from voice.tests.test_amd import spoken as spoken_sync
@@ -83,12 +84,11 @@ def live_call(make_campaign, make_contact):
 
 @pytest.fixture(autouse=True)
 def no_publish(monkeypatch):
-    monkeypatch.setattr("calls.services.call_publish", lambda **kw: None)
+    monkeypatch.setattr("calls.services.lifecycle.call_publish", lambda **kw: None)
+    monkeypatch.setattr("calls.voicemail.call_publish", lambda **kw: None)
 
 
 def watcher_for(call: Call):
-    from calls.voicemail import VoicemailWatcher
-
     pipeline, recorder = Pipeline(), Recorder()
     return VoicemailWatcher(call_id=call.pk, inner=recorder, pipeline=lambda: pipeline), pipeline, recorder
 

@@ -17,8 +17,19 @@ from collections import Counter
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
+from calls.models import Call, CallEvent, CallOutcome
+from calls.services.lifecycle import calls_sweep
+from calls.services.planning import calls_dispatch_due, campaign_plan
+from calls.simulation import campaign_create_for_rehearsal
+from calls.tests.carrier_servers import TWILIO_SID, TWILIO_TOKEN, CarrierServer
 from calls.tests.worker_process import Worker, worker_env
+from config.celery import app
+from config.live_server import live_server_url
+from crm.models import FollowUp, Lead, OutboxMessage
+from crm.tasks import drain_outbox
+from crm.tests.bitrix24_server import Bitrix24Server
 
 VISIBILITY_S = 12  # a task held by the killed worker is handed out again after this (plus a 10 s restore sweep)
 # in_progress: a conversation is capped at 20 s (MAX_CALL_S at the pace); on a starved machine the media consumer
@@ -32,25 +43,17 @@ SMS_FROM = "+15550002222"
 
 
 def _statuses(campaign_id: int) -> Counter:
-    from calls.models import Call
-
     return Counter(Call.objects.filter(campaign_id=campaign_id).values_list("status", flat=True))
 
 
 def _beat_once(campaign_id: int) -> None:
     """What beat does every minute (dispatch, sweep) and every 15 s (the outbox), sooner."""
-    from calls.services import calls_dispatch_due, calls_sweep
-    from crm.tasks import drain_outbox
-
     calls_dispatch_due(campaign_id=campaign_id)
     calls_sweep()
     drain_outbox()
 
 
 def _settled(campaign_id: int) -> bool:
-    from calls.models import Call
-    from crm.models import OutboxMessage
-
     open_calls = Call.objects.filter(campaign_id=campaign_id).exclude(status__in=[Call.Status.DONE,
                                                                                   Call.Status.CANCELED])
     pending = OutboxMessage.objects.filter(call__campaign_id=campaign_id, status=OutboxMessage.Status.PENDING)
@@ -60,17 +63,6 @@ def _settled(campaign_id: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_rehearsal_loses_nothing_and_doubles_nothing(settings, tmp_path):
-    from django.utils import timezone
-
-    from calls.models import Call, CallEvent, CallOutcome
-    from calls.services import campaign_plan
-    from calls.simulation import campaign_create_for_rehearsal
-    from calls.tests.carrier_servers import TWILIO_SID, TWILIO_TOKEN, CarrierServer
-    from config.celery import app
-    from config.live_server import live_server_url
-    from crm.models import FollowUp, Lead, OutboxMessage
-    from crm.tests.bitrix24_server import Bitrix24Server
-
     S = Call.Status
     pace = 6.0
     base_url = live_server_url()

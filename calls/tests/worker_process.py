@@ -15,13 +15,16 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from django.conf import settings
+from django.db import connection
+
+from config.celery import workers_answering
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def database_url() -> str:
     """The test database (not the one the settings name) for the worker process: on SQLite the test file."""
-    from django.db import connection
-
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
@@ -34,8 +37,6 @@ def database_url() -> str:
 
 def worker_env(**extra: str) -> dict[str, str]:
     """The worker's environment: the test settings on this test's database and broker, plus ``extra``."""
-    from django.conf import settings
-
     return {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": database_url(),
             "REDIS_URL": settings.REDIS_URL, "LOG_LEVEL": "WARNING", **extra}
 
@@ -55,8 +56,6 @@ class Worker:
 
     def wait_ready(self, timeout_s: float = 90.0) -> None:
         """Until the worker answers a ping (as ``campaign_rehearse`` asks before it starts)."""
-        from config.celery import workers_answering
-
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -6,8 +6,26 @@ import copy
 import io
 
 import pytest
+from django.utils import translation
+from jsonschema import Draft202012Validator
 
-from dialogs.scriptmap import MapError, demo_map, dump_map, load_map, render_phrase, validate_map
+from dialogs.problem_text import problem_text
+from dialogs.scriptmap import (
+    _FIELD_RE,
+    INTENT_LABELS,
+    MAP_SCHEMA,
+    OBJECTION_LABELS,
+    PHRASE_KINDS,
+    MapError,
+    _GraphChecks,
+    _schema_problems,
+    demo_map,
+    dump_map,
+    load_map,
+    render_phrase,
+    transfer_spec,
+    validate_map,
+)
 
 
 def _codes(problems):
@@ -118,8 +136,6 @@ def test_a_bad_transfer_block_is_named_at_its_place(spec, problem):
 
 
 def test_transfer_targets_need_a_transfer_block():
-    from dialogs.scriptmap import transfer_spec
-
     data = demo_map("ru")
     del data["transfer"]
     data["global_transitions"] = {"ask_human": "@transfer"}
@@ -141,10 +157,6 @@ def test_shipped_scripts_put_callers_through_to_the_sales_queue():
 
 
 def test_transfer_problems_read_in_russian():
-    from django.utils import translation
-
-    from dialogs.problem_text import problem_text
-
     data = {**demo_map("ru"), "transfer": {"to": "+7123"}}
     with translation.override("ru"):
         assert [problem_text(p.message) for p in validate_map(data)] == [
@@ -167,10 +179,6 @@ def _schema_nodes(node, under=""):
 
 
 def test_the_schema_is_draft_2020_12_and_takes_its_lists_from_the_code():
-    from jsonschema import Draft202012Validator
-
-    from dialogs.scriptmap import INTENT_LABELS, MAP_SCHEMA, OBJECTION_LABELS, PHRASE_KINDS
-
     Draft202012Validator.check_schema(MAP_SCHEMA)
     assert MAP_SCHEMA["$defs"]["transitions"]["propertyNames"]["enum"] == list(INTENT_LABELS)
     assert MAP_SCHEMA["properties"]["intents"]["propertyNames"]["enum"] == list(INTENT_LABELS)
@@ -180,11 +188,6 @@ def test_the_schema_is_draft_2020_12_and_takes_its_lists_from_the_code():
 
 
 def test_every_schema_constraint_has_its_own_message_in_both_languages():
-    from django.utils import translation
-
-    from dialogs.problem_text import problem_text
-    from dialogs.scriptmap import _FIELD_RE, MAP_SCHEMA
-
     sample = {"name": "abc", "owner": "abc", "value": "abc", "known": "a, b", "choices": "«ru», «en», «uz», «tg»"}
     keywords = {"type", "enum", "required", "minItems", "minProperties", "pattern", "minimum", "exclusiveMinimum",
                 "not", "anyOf"}
@@ -234,8 +237,6 @@ def test_every_schema_constraint_has_its_own_message_in_both_languages():
     (lambda d: d["faq"][0].pop("keywords"), ("/faq/0/keywords", "type", "must be a list of words")),
 ])
 def test_structure_problems_come_from_the_schema_with_path_and_meaning(change, problem):
-    from dialogs.scriptmap import _GraphChecks, _schema_problems
-
     data = demo_map("ru")
     change(data)
     found = {(p.path, p.code, p.message) for p in validate_map(data)}
@@ -274,8 +275,6 @@ def test_a_null_optional_key_counts_as_absent_as_before():
 
 
 def test_graph_problems_still_come_from_the_hand_checks():
-    from dialogs.scriptmap import _GraphChecks, _schema_problems
-
     data = demo_map("ru")
     data["start"] = "nowhere"
     data["stages"]["greeting"]["transitions"]["agree"] = "qualificaton"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 
 import pytest
@@ -11,9 +12,12 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from training import consumers
-from training.live import build_pipeline
+from training import consumers, routing, services
+from training.live import TurnWriter, build_pipeline
 from training.models import SessionEvent, TrainingSession
+from training.routing import websocket_urlpatterns
+from training.services import TurnRecord
+from voice.events import UserTranscript
 from voice.pipeline import PipelineConfig
 from voice.stt.fake import FakeSTT
 from voice.tests.signals import quiet, voiced
@@ -43,8 +47,6 @@ def fake_voice(monkeypatch):
 
 
 def _app():
-    from training.routing import websocket_urlpatterns
-
     return URLRouter(websocket_urlpatterns)
 
 
@@ -99,8 +101,6 @@ async def _say(comm: WebsocketCommunicator, ms: int) -> None:
 
 @database_sync_to_async
 def _session(user, scenario):
-    from training import services
-
     return services.session_create(trainee=user.trainee, scenario=scenario)
 
 
@@ -155,10 +155,6 @@ async def test_another_trainee_and_anonymous_are_refused(trainee, other_trainee,
 
 
 async def test_foreign_origin_is_refused(trainee, scenario_ru, settings):
-    import importlib
-
-    from training import routing
-
     settings.ALLOWED_HOSTS = ["testserver"]
     # the validator reads ALLOWED_HOSTS when the route is built: build the routes again
     app = URLRouter(importlib.reload(routing).websocket_urlpatterns)
@@ -222,9 +218,6 @@ async def test_malformed_frame_closes_with_a_clear_code_and_keeps_the_session(tr
 
 
 async def test_review_socket_pushes_the_score(trainee, other_trainee, scenario_ru):
-    from training import services
-    from training.services import TurnRecord
-
     session = await _session(trainee, scenario_ru)
     headers = [(b"origin", b"http://testserver"), (b"cookie", f"sessionid={await _cookie(other_trainee)}".encode()),
                (b"host", b"testserver")]
@@ -250,9 +243,6 @@ async def test_review_socket_pushes_the_score(trainee, other_trainee, scenario_r
 
 async def test_words_said_before_the_end_phrase_are_kept(trainee, scenario_ru):
     """«Хорошо, спасибо. Завершить.»: the end phrase is a command; the thanks before it is part of the talk."""
-    from training.live import TurnWriter
-    from voice.events import UserTranscript
-
     session = await _session(trainee, scenario_ru)
     writer = TurnWriter(session_id=session.pk, clock_ms=lambda: 1000, end_phrase="Завершить")
     await writer.emit(UserTranscript(text="Хорошо, спасибо. Завершить.", final=True, turn_index=1))

@@ -5,6 +5,8 @@ import json
 
 from django.core.management.base import BaseCommand
 
+from calls.load import run_load
+
 
 class Command(BaseCommand):
     help = ("Run persona callees against the salesperson pipeline (local Whisper, eSpeak both ways), one call "
@@ -19,8 +21,6 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object (the only format)")
 
     def handle(self, *args, **opts):
-        from calls.load import run_load
-
         result = asyncio.run(run_load(calls=max(1, opts["calls"]), utterances=max(1, opts["utterances"]),
                                       language=opts["language"], max_s=opts["max_seconds"], seed=opts["seed"]))
         self.stdout.write(json.dumps(result, ensure_ascii=False))

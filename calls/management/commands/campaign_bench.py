@@ -1,15 +1,24 @@
 """Plan a campaign of N contacts (bulk-created over Russia's time zones) and report time and peak memory."""
 
+import cProfile
 import json
+import pstats
 import resource
 import sys
 import time
 import tracemalloc
+from datetime import datetime, timedelta
 from datetime import time as dtime
+from zoneinfo import ZoneInfo
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+
+from calls.models import Call, Campaign, Contact, ContactList, DoNotCall
+from calls.services.planning import campaign_plan
+from config.demo.services import demo_seed
+from dialogs.models import Script
 
 ZONES = ["Europe/Kaliningrad", "Europe/Moscow", "Europe/Samara", "Asia/Yekaterinburg", "Asia/Omsk",
          "Asia/Novosibirsk", "Asia/Irkutsk", "Asia/Yakutsk", "Asia/Vladivostok", "Asia/Magadan", "Asia/Kamchatka"]
@@ -25,11 +34,6 @@ class Command(BaseCommand):
         parser.add_argument("--profile", action="store_true", help="print a cProfile of the planning run")
 
     def handle(self, *args, **opts):
-        from calls.models import Call, Campaign, Contact, ContactList, DoNotCall
-        from calls.services import campaign_plan
-        from config.demo.services import demo_seed
-        from dialogs.models import Script
-
         n = opts["contacts"]
         script = Script.objects.order_by("pk").first()
         if script is None:
@@ -55,15 +59,10 @@ class Command(BaseCommand):
                 average_call_seconds=30, telephony_provider="fake",
             )
         # Plan the next day from midnight, so the whole window is ahead in every zone.
-        from datetime import datetime, timedelta
-        from zoneinfo import ZoneInfo
 
         day = timezone.now().date() + timedelta(days=1)
         now = datetime.combine(day, dtime(0), ZoneInfo("Asia/Kamchatka"))
         if opts["profile"]:
-            import cProfile
-            import pstats
-
             profiler = cProfile.Profile()
             profiler.enable()
         # Timed without tracemalloc, which slows allocation-heavy code several-fold; memory is measured on a

@@ -4,7 +4,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from calls.simulation import campaign_rehearse
 from calls.telephony.simulated import CALLEE_STT
+from config.celery import NoWorker
 
 
 class Command(BaseCommand):
@@ -24,9 +26,6 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **opts):
-        from calls.simulation import campaign_rehearse
-        from config.celery import NoWorker
-
         try:
             result = campaign_rehearse(contacts=opts["contacts"], seed=opts["seed"], pace_speed=opts["pace"],
                                        callee_stt=opts["callee_stt"], concurrency=opts["concurrency"],

@@ -14,7 +14,7 @@ from calls.services.after_call import call_after_work
 from calls.services.dialing import call_place
 from calls.services.lifecycle import call_fail, calls_sweep
 from calls.services.planning import calls_dispatch_due, campaign_plan
-from voice.errors import ProviderError, ProviderTimeout, ProviderUnavailable
+from integrations.errors import ProviderError, ProviderTimeout, ProviderUnavailable
 
 log = logging.getLogger(__name__)
 

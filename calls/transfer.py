@@ -24,7 +24,7 @@ from calls.models import Call, CallEvent
 from calls.services.lifecycle import call_hangup
 from calls.telephony import TransferTarget, get_provider
 from config.metrics import carrier_error_code, record_carrier_error
-from voice.errors import ProviderError
+from integrations.errors import ProviderError
 
 log = logging.getLogger(__name__)
 

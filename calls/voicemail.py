@@ -31,8 +31,8 @@ from calls.models import Call, CallEvent, VoicemailMode
 from calls.selectors import LIVE_FOR_MEDIA, call_media_context
 from calls.telephony import get_provider
 from dialogs.scriptmap import voicemail_message
+from integrations.errors import ProviderError
 from voice.amd import AnsweringMachineDetector
-from voice.errors import ProviderError
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from django.conf import settings
 from django.utils.translation import gettext
 
 from dialogs.llm import LLMConfig
+from integrations.registry import load_provider
 from voice.cache import MemoryAudioCache, RedisAudioCache, TieredAudioCache
-from voice.registry import load_provider
 from voice.stt.admission import AdmittedSTT, STTAdmission, conversations_served
 from voice.tts.local import LANGUAGE_VOICES
 

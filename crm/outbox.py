@@ -28,7 +28,7 @@ from django.utils import timezone
 from crm.messaging import get_messaging
 from crm.models import FollowUp, Lead, OutboxMessage, WebhookEndpoint
 from crm.providers import LeadPayload, get_crm
-from voice.errors import ProviderError, ProviderTimeout, ProviderUnavailable, error_for_status
+from integrations.errors import ProviderError, ProviderTimeout, ProviderUnavailable, error_for_status
 
 log = logging.getLogger(__name__)
 K, ST = OutboxMessage.Kind, OutboxMessage.Status

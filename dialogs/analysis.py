@@ -27,7 +27,7 @@ from dialogs.classifier import get_classifier
 from dialogs.flow import FlowEvent, FlowState, new_state, step
 from dialogs.llm import LLMConfig
 from dialogs.scriptmap import CANONICAL_STAGES, OBJECTION_LABELS, demo_map, phrases_of, render_phrase
-from voice.openai_api import map_openai_error
+from integrations.openai_api import map_openai_error
 
 log = logging.getLogger(__name__)
 

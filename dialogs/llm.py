@@ -1,7 +1,7 @@
 """The OpenAI chat transport of the dialogs: a model config and one streamed completion with tool calls.
 
 ``stream_chat`` yields text deltas as they come and then the assembled tool calls; every failure is
-raised as a ``ProviderError`` (``voice.openai_api`` maps them), and the first token has its own,
+raised as a ``ProviderError`` (``integrations.openai_api`` maps them), and the first token has its own,
 shorter deadline: a voice turn cannot wait for it. The salesperson (``dialogs.salesperson``) and the AI
 customer (``dialogs.personas``) build their messages and tools on top of it.
 """
@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from voice.errors import ProviderError
-from voice.openai_api import map_openai_error, openai_client
+from integrations.errors import ProviderError
+from integrations.openai_api import map_openai_error, openai_client
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from dialogs.flow import FlowState, spoken_text
 from dialogs.llm import LLMConfig, ToolCall, history_messages, stream_chat
 from dialogs.responders import FLOW_KEY, FlowResponder, directives_for
 from dialogs.scriptmap import KNOWN_SLOTS, render_phrase, transfer_spec
-from voice.errors import ProviderError
+from integrations.errors import ProviderError
 from voice.responder import ConversationState, Directive, ResponderOutput
 
 log = logging.getLogger(__name__)

@@ -20,13 +20,13 @@ from django.urls import reverse
 
 from config.voice import media_guard_options
 from config.websocket import PushOnlyFeed
+from integrations.errors import ProviderError
 from training import services
 from training.live import EndPhraseSink, SessionRecorder, SessionSetup, TurnWriter, build_pipeline
 from training.models import TrainingSession
 from training.selectors import sessions_visible_to
 from training.services import wav_bytes
 from voice.audio import read_wav
-from voice.errors import ProviderError
 from voice.events import BackgroundSink
 from voice.protocols.base import CLOSE_NORMAL
 from voice.protocols.browser import BrowserCodec

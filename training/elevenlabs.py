@@ -2,7 +2,7 @@
 
 ``GET {BASE_URL}/v1/convai/conversation/get-signed-url?agent_id=...`` with the ``xi-api-key`` header
 answers ``{"signed_url": "wss://..."}``. The key never reaches the browser. Failures map to the
-``voice.errors.ProviderError`` family.
+``integrations.errors.ProviderError`` family.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 from django.conf import settings
 
-from voice.errors import ProviderBadResponse, ProviderConfigError, ProviderUnavailable, error_for_status
+from integrations.errors import ProviderBadResponse, ProviderConfigError, ProviderUnavailable, error_for_status
 
 PROVIDER = "elevenlabs-convai"
 SIGNED_URL_PATH = "/v1/convai/conversation/get-signed-url"

@@ -16,8 +16,8 @@ from typing import Any
 import jsonschema
 from django.conf import settings
 
+from integrations.openai_api import openai_sync_client
 from training.scoring import TRAINEE, Line, ScorecardSpec, ScoreResult, _norm, _short, total_of
-from voice.openai_api import openai_sync_client
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from rest_framework import serializers
 
 from config.media import private_file_response
+from integrations.errors import ProviderError
 from training import services
 from training.forms import SessionStartForm
 from training.models import Certification, Scenario, TrainingSession
@@ -30,7 +31,6 @@ from training.selectors import (
     sessions_visible_to,
     trainee_for,
 )
-from voice.errors import ProviderError
 
 LIVE = (TrainingSession.Status.CREATED, TrainingSession.Status.ACTIVE)
 

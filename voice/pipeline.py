@@ -38,9 +38,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from integrations.errors import ProviderError, ProviderTimeout
 from voice.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, FrameSplitter, frame_bytes
 from voice.cache import AudioCache
-from voice.errors import ProviderError, ProviderTimeout
 from voice.events import (
     BotTextChunk,
     BotTurnFinished,

@@ -23,7 +23,7 @@ from config.metrics import carrier_error_code, record_carrier_error
 from config.voice import tts_language_problem
 from dialogs.models import CampaignLanguage, Script
 from dialogs.services import script_current_version
-from voice.errors import ProviderError, ProviderTimeout
+from integrations.errors import ProviderError, ProviderTimeout
 
 log = logging.getLogger(__name__)
 

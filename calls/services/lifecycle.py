@@ -21,7 +21,7 @@ from calls.services.planning import contact_retry_plan
 from calls.telephony import get_provider
 from config.metrics import record_carrier_error
 from dialogs.languages import pick_language
-from voice.errors import ProviderError
+from integrations.errors import ProviderError
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,10 @@ from typing import Any
 from django.conf import settings
 
 from calls.telephony.base import DialRequest, DialResult, TelephonyProvider, TransferTarget
-from voice.registry import load
+from integrations.registry import PROVIDERS as REGISTRY
+from integrations.registry import load_provider
 
-PROVIDERS = {
-    "simulated": "calls.telephony.simulated:SimulatedTelephony",
-    "voximplant": "calls.telephony.voximplant:VoximplantTelephony",
-    "twilio": "calls.telephony.twilio:TwilioTelephony",
-    "fake": "calls.telephony.fake:FakeTelephony",
-}
+PROVIDERS = REGISTRY["telephony"]  # the names this kind offers (integrations.registry)
 # the simulated carrier's options a campaign may set in ``Campaign.simulation`` (beside the outcome shares and seed)
 SIMULATED_OPTIONS = ("pace_speed", "callee_stt", "max_call_s", "persona")
 
@@ -37,7 +33,7 @@ def provider_options(name: str) -> dict[str, Any]:
 
 
 def get_provider(name: str) -> TelephonyProvider:
-    return load(PROVIDERS, "telephony", name, provider_options(name))
+    return load_provider("telephony", name, **provider_options(name))
 
 
 def telephony_name(campaign: Any) -> str:
@@ -57,7 +53,7 @@ def telephony_options(campaign: Any) -> dict[str, Any]:
 
 def provider_for(*, campaign: Any) -> TelephonyProvider:
     """The provider that dials the campaign's calls (the one function that picks it)."""
-    return load(PROVIDERS, "telephony", telephony_name(campaign), telephony_options(campaign))
+    return load_provider("telephony", telephony_name(campaign), **telephony_options(campaign))
 
 
 def media_pace(campaign: Any, *, provider: str = "") -> float:

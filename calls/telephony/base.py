@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from voice.errors import ProviderConfigError
+from integrations.errors import ProviderConfigError
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class TransferTarget:
 
 
 class TelephonyProvider(ABC):
-    """One carrier. Subclasses map every failure to the ``voice.errors.ProviderError`` family."""
+    """One carrier. Subclasses map every failure to the ``integrations.errors.ProviderError`` family."""
 
     name = "base"
     media_protocol = "twilio"  # the wire protocol its media stream speaks (``voice.protocols``)

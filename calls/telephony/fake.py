@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from calls.telephony.base import DialRequest, DialResult, TelephonyProvider, TransferTarget
-from voice.errors import ProviderError
+from integrations.errors import ProviderError
 
 _ids = itertools.count(1)
 

@@ -51,9 +51,9 @@ from calls.events import call_group
 from calls.services.lifecycle import call_progress
 from calls.telephony.base import DialRequest, DialResult, TelephonyProvider, TransferTarget
 from dialogs.personas import DEFAULT_PERSONAS, PersonaResponder
+from integrations.errors import ProviderConfigError
+from integrations.registry import load_provider
 from voice.audio import pcm16_to_ulaw, ulaw_to_pcm16
-from voice.errors import ProviderConfigError
-from voice.registry import load_provider
 from voice.responder import ConversationState, Directive
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 A transfer updates the live call with new TwiML (``calls(sid).update(twiml=...)``): Twilio ends the media
 stream and runs ``<Dial>`` to the number, or ``<Enqueue>`` into the operators' queue.
 
-``api_url`` (``TWILIO_API_URL``) points the SDK at another host (``config.twilio_rest``).
+``api_url`` (``TWILIO_API_URL``) points the SDK at another host (``integrations.twilio_rest``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from xml.sax.saxutils import escape, quoteattr
 from twilio.request_validator import RequestValidator
 
 from calls.telephony.base import DialRequest, DialResult, TelephonyProvider, TransferTarget
-from config.twilio_rest import provider_error, rest_client
-from voice.errors import ProviderBadResponse, ProviderConfigError, ProviderError
+from integrations.errors import ProviderBadResponse, ProviderConfigError, ProviderError
+from integrations.twilio_rest import provider_error, rest_client
 
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
 # Twilio's CallStatus (and AnsweredBy) -> our provider-neutral progress words (calls.services.lifecycle.call_progress).

@@ -25,7 +25,7 @@ import re
 import httpx
 
 from calls.telephony.base import DialRequest, DialResult, TelephonyProvider, TransferTarget
-from voice.errors import (
+from integrations.errors import (
     ProviderAuthError,
     ProviderBadResponse,
     ProviderConfigError,

@@ -14,7 +14,7 @@ from calls.services.dialing import call_place
 from calls.services.lifecycle import TRANSITIONS, IllegalTransition, call_progress, call_transition
 from calls.services.planning import campaign_concurrency
 from config.voice import stt_max_conversations
-from voice.errors import ProviderBadResponse
+from integrations.errors import ProviderBadResponse
 
 S = Call.Status
 pytestmark = pytest.mark.django_db

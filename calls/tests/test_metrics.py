@@ -20,9 +20,9 @@ from calls.tests.carrier_servers import TWILIO_SID, TWILIO_TOKEN, CarrierServer
 from config.live_server import live_server_url
 from config.metrics import observe_stt_queue_wait, record_carrier_error, record_turn_metrics
 from crm.models import FollowUp, Lead
+from integrations.errors import ProviderUnavailable
 from training.models import TrainingSession
 from training.services import TurnRecord, session_turn_add
-from voice.errors import ProviderUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "voice-sales.json"

@@ -39,7 +39,7 @@ from calls.tests.carrier_servers import (
     VOX_RULE,
     CarrierServer,
 )
-from voice.errors import (
+from integrations.errors import (
     ProviderAuthError,
     ProviderBadResponse,
     ProviderConfigError,

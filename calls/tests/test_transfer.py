@@ -29,8 +29,8 @@ from calls.telephony.simulated import SimulatedCallee, SimulatedTelephony, _tts
 from calls.tests.carrier_servers import TWILIO_SID, TWILIO_TOKEN, VOX_ACCOUNT, VOX_KEY, VOX_RULE, CarrierServer
 from calls.tests.test_telephony import REQUEST, _scenario_js, twilio, vox
 from calls.transfer import call_transfer, call_transfer_requested
+from integrations.errors import ProviderAuthError, ProviderBadResponse, ProviderConfigError, ProviderUnavailable
 from voice import audio
-from voice.errors import ProviderAuthError, ProviderBadResponse, ProviderConfigError, ProviderUnavailable
 from voice.responder import ConversationState
 from voice.tests.signals import voiced
 

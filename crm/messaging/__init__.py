@@ -10,13 +10,10 @@ from __future__ import annotations
 from django.conf import settings
 
 from crm.messaging.base import MessagingProvider
-from voice.registry import load
+from integrations.registry import PROVIDERS as REGISTRY
+from integrations.registry import load_provider
 
-PROVIDERS = {
-    "console": "crm.messaging.console:ConsoleMessaging",
-    "twilio_sms": "crm.messaging.twilio_sms:TwilioSms",
-    "telegram": "crm.messaging.telegram:TelegramMessaging",
-}
+PROVIDERS = REGISTRY["messaging"]  # the names this kind offers (integrations.registry)
 
 __all__ = ["PROVIDERS", "MessagingProvider", "get_messaging"]
 
@@ -29,4 +26,4 @@ def get_messaging(name: str | None = None) -> MessagingProvider:
         options = {"account_sid": twilio.get("ACCOUNT_SID", ""), "auth_token": twilio.get("AUTH_TOKEN", ""),
                    "api_url": twilio.get("API_URL", ""),
                    "from_number": settings.MESSAGING.get("FROM_NUMBER") or twilio.get("FROM_NUMBER", "")}
-    return load(PROVIDERS, "messaging", name, options)
+    return load_provider("messaging", name, **options)

@@ -11,7 +11,7 @@ class MessagingProvider(ABC):
 
     @abstractmethod
     def send(self, *, to: str, text: str, resume: bool = False, since: datetime | None = None) -> str:
-        """Send ``text`` to ``to`` (E.164); return the vendor's id. Errors are ``voice.errors.ProviderError``s.
+        """Send ``text`` to ``to`` (E.164); return the vendor's id. Errors are ``integrations.errors.ProviderError``s.
 
         ``resume``: an earlier attempt may have reached the vendor (its answer was lost: a timeout, a 5xx, a
         dropped connection, a worker killed mid-request). A vendor without idempotency keys first looks for

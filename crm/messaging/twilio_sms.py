@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from config.twilio_rest import provider_error, rest_client
 from crm.messaging.base import MessagingProvider
-from voice.errors import ProviderBadResponse, ProviderConfigError
+from integrations.errors import ProviderBadResponse, ProviderConfigError
+from integrations.twilio_rest import provider_error, rest_client
 
 MAX_BODY_CHARS = 1600  # Twilio refuses longer message bodies
 LOOKUP_LIMIT = 50  # the newest messages to this number from ours: a lost answer is minutes old, not pages

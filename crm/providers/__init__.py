@@ -5,12 +5,10 @@ from __future__ import annotations
 from django.conf import settings
 
 from crm.providers.base import CRMProvider, LeadPayload
-from voice.registry import load
+from integrations.registry import PROVIDERS as REGISTRY
+from integrations.registry import load_provider
 
-PROVIDERS = {
-    "builtin": "crm.providers.builtin:BuiltinCRM",
-    "bitrix24": "crm.providers.bitrix24:Bitrix24CRM",
-}
+PROVIDERS = REGISTRY["crm"]  # the names this kind offers (integrations.registry)
 
 __all__ = ["CRMProvider", "LeadPayload", "get_crm"]
 
@@ -21,4 +19,4 @@ def get_crm(name: str | None = None) -> CRMProvider:
     if name == "bitrix24":
         options = {"webhook_url": settings.CRM.get("BITRIX24_WEBHOOK_URL", ""),
                    **{k.lower(): v for k, v in (settings.CRM.get("BITRIX24") or {}).items()}}
-    return load(PROVIDERS, "crm", name, options)
+    return load_provider("crm", name, **options)

@@ -38,7 +38,7 @@ class CRMProvider(ABC):
 
     @abstractmethod
     def lead_push(self, *, lead: LeadPayload, resume: bool = False) -> str:
-        """Create the lead once; return the CRM's id for it. Errors are ``voice.errors.ProviderError``s.
+        """Create the lead once; return the CRM's id for it. Errors are ``integrations.errors.ProviderError``s.
 
         ``resume`` says an earlier attempt may have reached the CRM (its answer was lost): look for the
         record by ``lead.external_id`` first and only add what is missing.

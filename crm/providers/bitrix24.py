@@ -18,7 +18,7 @@ import httpx
 
 from crm.providers.base import CRMProvider, LeadPayload
 from crm.ratelimit import RateLimited, TokenBucket
-from voice.errors import (
+from integrations.errors import (
     ProviderAuthError,
     ProviderBadResponse,
     ProviderConfigError,

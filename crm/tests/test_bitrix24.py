@@ -9,7 +9,7 @@ import pytest
 from crm.providers import LeadPayload
 from crm.providers.bitrix24 import Bitrix24CRM, batch_command
 from crm.tests.bitrix24_server import WEBHOOK_PATH, Bitrix24Server
-from voice.errors import ProviderAuthError, ProviderBadResponse, ProviderTimeout, ProviderUnavailable
+from integrations.errors import ProviderAuthError, ProviderBadResponse, ProviderTimeout, ProviderUnavailable
 
 LEAD = LeadPayload(title="ООО «Ромашка»: Грузы из Китая", external_id="lead:41", name="Ольга", company="ООО «Ромашка»",
                    phone="+79160001234", email="olga@mebel-opt.ru", summary="Возят мебель, два контейнера в месяц.",

@@ -9,13 +9,13 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import reverse
 
+from integrations.errors import ProviderAuthError, ProviderConfigError, ProviderUnavailable
 from training import services
 from training.elevenlabs import signed_url
 from training.models import Scenario, Score, SessionEvent, TrainingSession
 from training.services import TurnRecord
 from training.tasks import score_session
 from training.tests.convai_server import API_KEY, ConvaiStandIn
-from voice.errors import ProviderAuthError, ProviderConfigError, ProviderUnavailable
 
 Status = TrainingSession.Status
 

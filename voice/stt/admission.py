@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from voice.errors import ProviderConfigError, ProviderUnavailable
+from integrations.errors import ProviderConfigError, ProviderUnavailable
 from voice.stt.base import STTProvider, Transcript
 
 # Share of a sales conversation's wall time the customer speaks (the bot speaks, both pause): a planning

@@ -7,7 +7,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from voice.errors import ProviderError, ProviderTimeout
+from integrations.errors import ProviderError, ProviderTimeout
 from voice.text import collapse_repeats
 
 

@@ -6,7 +6,7 @@ import asyncio
 from collections import deque
 from collections.abc import Mapping, Sequence
 
-from voice.errors import ProviderError, ProviderUnavailable
+from integrations.errors import ProviderError, ProviderUnavailable
 from voice.stt.base import STTProvider, Transcript
 
 

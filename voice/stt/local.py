@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import soxr
 
-from voice.errors import ProviderConfigError, ProviderError
+from integrations.errors import ProviderConfigError, ProviderError
 from voice.stt.base import STTProvider, Transcript
 
 logger = logging.getLogger(__name__)

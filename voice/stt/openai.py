@@ -1,12 +1,12 @@
-"""OpenAI transcription (``audio.transcriptions.create``) behind the STT contract (errors: ``voice.openai_api``)."""
+"""OpenAI transcription (``audio.transcriptions.create``) behind the STT contract (``integrations.openai_api``)."""
 
 from __future__ import annotations
 
 from openai import omit
 
+from integrations.errors import ProviderBadResponse
+from integrations.openai_api import map_openai_error, openai_client
 from voice.audio import write_wav
-from voice.errors import ProviderBadResponse
-from voice.openai_api import map_openai_error, openai_client
 from voice.stt.base import STTProvider, Transcript
 
 # whisper-1's verbose_json names the language in English ("uzbek"); the codes the call's scripts use

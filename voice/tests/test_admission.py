@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from voice.errors import ProviderConfigError, ProviderUnavailable
+from integrations.errors import ProviderConfigError, ProviderUnavailable
 from voice.stt.admission import AdmittedSTT, STTAdmission, STTOverloaded, conversations_served
 from voice.stt.fake import FakeSTT
 

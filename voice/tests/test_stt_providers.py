@@ -17,15 +17,15 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from voice.audio import silence
-from voice.errors import (
+from integrations.errors import (
     ProviderAuthError,
     ProviderBadResponse,
     ProviderConfigError,
     ProviderTimeout,
     ProviderUnavailable,
 )
-from voice.registry import load_provider
+from integrations.registry import load_provider
+from voice.audio import silence
 from voice.stt.fake import FakeSTT
 from voice.stt.local import (
     LocalWhisperSTT,

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from voice.audio import duration_ms, is_silent, pcm16_to_ulaw, rms, ulaw_to_pcm16
-from voice.errors import (
+from integrations.errors import (
     ProviderAuthError,
     ProviderBadResponse,
     ProviderConfigError,
@@ -19,7 +18,8 @@ from voice.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from voice.registry import load_provider
+from integrations.registry import load_provider
+from voice.audio import duration_ms, is_silent, pcm16_to_ulaw, rms, ulaw_to_pcm16
 from voice.tests.vendor_servers import ELEVENLABS_KEY, OPENAI_KEY, VendorServer
 from voice.tts.elevenlabs import ElevenLabsTTS
 from voice.tts.fake import FakeTTS

@@ -5,8 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 
+from integrations.errors import ProviderError
 from voice.audio import StreamResampler
-from voice.errors import ProviderError
 
 
 class TTSProvider(ABC):

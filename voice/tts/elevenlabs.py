@@ -10,8 +10,8 @@ from elevenlabs import VoiceSettings
 from elevenlabs.client import AsyncElevenLabs
 from elevenlabs.core.api_error import ApiError
 
+from integrations.errors import ProviderConfigError, ProviderError, error_for_status, transport_error
 from voice.audio import SampleAligner, ulaw_to_pcm16
-from voice.errors import ProviderConfigError, ProviderError, error_for_status, transport_error
 from voice.tts.base import TTSProvider
 
 # Rates ElevenLabs streams as raw PCM16 on every plan (44.1 kHz needs Pro, so it is opt-in only).

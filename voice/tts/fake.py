@@ -10,7 +10,7 @@ from typing import Literal
 
 import numpy as np
 
-from voice.errors import ProviderConfigError, ProviderError, ProviderUnavailable
+from integrations.errors import ProviderConfigError, ProviderError, ProviderUnavailable
 from voice.tts.base import TTSProvider
 
 

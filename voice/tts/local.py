@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from voice.errors import ProviderConfigError, ProviderError
+from integrations.errors import ProviderConfigError, ProviderError
 from voice.tts.base import TTSProvider
 
 # speak_lib.h: espeak_AUDIO_OUTPUT, espeak_POSITION_TYPE, espeak_PARAMETER, flags and errors.

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 from openai import omit
 
+from integrations.openai_api import map_openai_error, openai_client
 from voice.audio import SampleAligner
-from voice.openai_api import map_openai_error, openai_client
 from voice.tts.base import TTSProvider
 
 OPENAI_PCM_RATE = 24000  # response_format="pcm" is always 24 kHz, 16-bit little-endian, mono

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from calls.services import public_url
 from crm import telegram
-from voice.errors import ProviderError
+from integrations.errors import ProviderError
 
 SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts as secret_token
 

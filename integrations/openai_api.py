@@ -3,7 +3,7 @@
 Speech (``voice.stt.openai``, ``voice.tts.openai``), the salesperson and customer models (through
 ``dialogs.llm``), the analysis and the coaching scorer all reach OpenAI (or an OpenAI-compatible
 server: a self-hosted faster-whisper, a test stand-in) through here, so a status code means the same
-thing everywhere: ``voice.errors.error_for_status`` decides (408 a timeout; 409, 429 and 5xx
+thing everywhere: ``integrations.errors.error_for_status`` decides (408 a timeout; 409, 429 and 5xx
 retryable; 401/403 auth; other 4xx final).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from voice.errors import (
+from integrations.errors import (
     ProviderBadResponse,
     ProviderConfigError,
     ProviderError,

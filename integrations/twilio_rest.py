@@ -2,7 +2,7 @@
 
 ``api_url`` (``TWILIO_API_URL``) points the SDK at another host, e.g. a local server in tests: the
 real SDK code path runs, only the scheme and host of each request are rewritten by the HTTP client.
-Every SDK or transport error maps to the ``voice.errors.ProviderError`` family.
+Every SDK or transport error maps to the ``integrations.errors.ProviderError`` family.
 """
 
 from __future__ import annotations
@@ -12,7 +12,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from voice.errors import ProviderBadResponse, ProviderError, ProviderTimeout, ProviderUnavailable, error_for_status
+from integrations.errors import (
+    ProviderBadResponse,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    error_for_status,
+)
 
 
 def rest_client(*, account_sid: str, auth_token: str, api_url: str = "", timeout_s: float = 10.0) -> Any:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from voice.errors import (
+from integrations.errors import (
     ProviderAuthError,
     ProviderBadResponse,
     ProviderTimeout,

@@ -6,8 +6,8 @@ import httpx
 import openai
 import pytest
 
-from voice.errors import ProviderAuthError, ProviderBadResponse, ProviderTimeout, ProviderUnavailable
-from voice.openai_api import map_openai_error
+from integrations.errors import ProviderAuthError, ProviderBadResponse, ProviderTimeout, ProviderUnavailable
+from integrations.openai_api import map_openai_error
 
 
 def _status_error(status: int) -> openai.APIStatusError:

@@ -1,4 +1,11 @@
-"""Choose a provider by name, after django-anymail's backends: ``load_provider("stt", "local", **options)``."""
+"""Every provider of the house, chosen by kind and name after django-anymail's backends:
+``load_provider("stt", "local", **options)``.
+
+One table for all kinds, so one file says which vendors exist: speech (``stt``, ``tts``, in ``voice``),
+carriers (``telephony``, in ``calls``), the CRM copy of each lead (``crm``) and the follow-up message
+(``messaging``). The apps build each provider's options from their settings and call ``load_provider``;
+the table only names classes, so this module imports none of them.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,9 @@ import importlib
 import inspect
 from typing import Any
 
-from voice.errors import ProviderConfigError
+from integrations.errors import ProviderConfigError
 
-# kind -> name -> "module:Class". Other packages (calls, crm) keep their own tables and reuse load().
+# kind -> name -> "module:Class"
 PROVIDERS: dict[str, dict[str, str]] = {
     "stt": {
         "local": "voice.stt.local:LocalWhisperSTT",
@@ -20,6 +27,21 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "elevenlabs": "voice.tts.elevenlabs:ElevenLabsTTS",
         "openai": "voice.tts.openai:OpenAITTS",
         "fake": "voice.tts.fake:FakeTTS",
+    },
+    "telephony": {
+        "simulated": "calls.telephony.simulated:SimulatedTelephony",
+        "voximplant": "calls.telephony.voximplant:VoximplantTelephony",
+        "twilio": "calls.telephony.twilio:TwilioTelephony",
+        "fake": "calls.telephony.fake:FakeTelephony",
+    },
+    "crm": {
+        "builtin": "crm.providers.builtin:BuiltinCRM",
+        "bitrix24": "crm.providers.bitrix24:Bitrix24CRM",
+    },
+    "messaging": {
+        "console": "crm.messaging.console:ConsoleMessaging",
+        "twilio_sms": "crm.messaging.twilio_sms:TwilioSms",
+        "telegram": "crm.messaging.telegram:TelegramMessaging",
     },
 }
 

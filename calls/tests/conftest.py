@@ -7,6 +7,7 @@ from datetime import time
 from pathlib import Path
 
 import pytest
+from rest_framework.test import APIClient
 
 from calls.models import Campaign, Contact, ContactList
 from calls.telephony.fake import FakeTelephony
@@ -17,6 +18,14 @@ from dialogs.models import Script
 from dialogs.services import script_save
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "dialogs" / "data"
+
+
+@pytest.fixture
+def api(manager):
+    """The API as a manager sees it (a test module may define its own ``api``)."""
+    client = APIClient()
+    client.force_authenticate(manager)
+    return client
 
 
 @pytest.fixture

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from calls.models import Call, Campaign, DoNotCall
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(manager):
-    client = APIClient()
-    client.force_authenticate(manager)
-    return client
 
 
 def test_deleting_a_script_or_contact_list_in_use_is_a_409(api, make_campaign, script, contact_list):

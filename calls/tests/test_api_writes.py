@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from calls.models import Contact, ContactList, DoNotCall
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(manager):
-    client = APIClient()
-    client.force_authenticate(manager)
-    return client
 
 
 def test_a_contact_list_and_its_contact_are_created_changed_and_deleted(api):

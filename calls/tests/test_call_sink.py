@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import numpy as np
 import pytest
@@ -84,13 +85,13 @@ async def test_no_line_is_stored_before_the_call_is_answered(live_call):
     answered = asyncio.get_running_loop().create_future()
     sink = await _sink(live_call, after=answered)
     emitting = asyncio.create_task(sink.emit(
-        BotTurnFinished(text="Здравствуйте!", full_text="Здравствуйте!", turn_index=0, audio_ms=800)))
+        BotTurnFinished(text="Здравствуйте!", full_text="Здравствуйте!", turn_index=0, audio_ms=800, at=1001.0)))
     for _ in range(5):
         await asyncio.sleep(0)
     assert not emitting.done()  # the greeting waits for the call's «answered»
     answered.set_result(None)
     await emitting
-    assert [t["text"] for t in await _turns(live_call)] == ["Здравствуйте!"]
+    assert [(t["text"], t["started_ms"], t["ended_ms"]) for t in await _turns(live_call)] == [("Здравствуйте!", 200, 1000)]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -110,8 +111,8 @@ async def test_the_operators_see_states_transcripts_verdicts_lines_and_latency_o
         BotTurnFinished(text="", full_text="Тысяча", turn_index=1, interrupted=True),  # nothing heard: not shown
         BotTurnFinished(text="Тысяча рублей.", full_text="Тысяча рублей.", turn_index=2),
     ]
-    for event in events:
-        await sink.emit(event)
+    for second, event in enumerate(events):
+        await sink.emit(dataclasses.replace(event, at=1000.0 + second))  # dated on the call's clock
     seen = []
     for _ in range(6):
         message = await asyncio.wait_for(layer.receive(channel), timeout=5)

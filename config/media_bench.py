@@ -1,6 +1,6 @@
 """A stand-in media server for ``media_load`` and its tests: Twilio Media Streams over ``MediaSession``.
 
-Served by daphne as ``voice.bench.app:application`` at ``ws/bench/media/``, with fake STT and
+Served by daphne as ``config.media_bench:application`` at ``ws/bench/media/``, with fake STT and
 TTS and an instant scripted responder, so the load test measures the media path (protocol, codecs,
 resampling, VAD, pipeline, pacing, Channels and daphne) and nothing else. It is used only when the
 project's own telephony media route is not there yet.

@@ -41,9 +41,10 @@ def telephony_name(campaign: Any) -> str:
     return campaign.telephony_provider or settings.TELEPHONY["PROVIDER"]
 
 
-def telephony_options(campaign: Any) -> dict[str, Any]:
-    """The campaign's carrier options: the configured ones, with a simulated campaign's own over them."""
-    name = telephony_name(campaign)
+def telephony_options(campaign: Any, *, name: str = "") -> dict[str, Any]:
+    """The options of the campaign's carrier (or of ``name``, the carrier a call was placed with): the
+    configured ones, with a simulated campaign's own over them."""
+    name = name or telephony_name(campaign)
     options = provider_options(name)
     if name == "simulated":
         own = campaign.simulation or {}
@@ -58,6 +59,7 @@ def provider_for(*, campaign: Any) -> TelephonyProvider:
 
 def media_pace(campaign: Any, *, provider: str = "") -> float:
     """How much faster than real time a call's media may run: a rehearsal's pace; real carriers 1."""
-    if (provider or telephony_name(campaign)) != "simulated":
+    name = provider or telephony_name(campaign)
+    if name != "simulated":
         return 1.0
-    return float(telephony_options(campaign).get("pace_speed", 1.0))
+    return float(telephony_options(campaign, name=name).get("pace_speed", 1.0))

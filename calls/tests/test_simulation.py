@@ -92,6 +92,10 @@ def test_a_rehearsal_campaign_carries_its_own_carrier_options(settings):
     provider = provider_for(campaign=campaign)
     assert (provider.name, provider.pace_speed, provider.callee_stt) == ("simulated", 5.0, "fake")
     assert media_pace(campaign) == 5.0
+    # a call keeps the carrier it was placed with, even if the campaign is switched to another one since
+    assert media_pace(campaign, provider="twilio") == 1.0
+    campaign.telephony_provider = "fake"
+    assert media_pace(campaign, provider="simulated") == 5.0
     assert settings.TELEPHONY["SIMULATED"] == configured
     plain = campaign_create_for_rehearsal(contacts=1, seed=2)
     assert provider_for(campaign=plain).pace_speed == float(configured["PACE_SPEED"])

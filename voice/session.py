@@ -169,7 +169,9 @@ class WireEncoder:
 
     def push(self, pcm16: bytes) -> list[tuple[bytes, bytes]]:
         self._pushes += 1
-        if self._pushes == 1 and self._cache is not None and len(pcm16) >= self._cache.min_audio_bytes:
+        # only ``bytes`` are looked up: the key hashes the audio, and a bytearray or memoryview has no hash
+        if (self._pushes == 1 and self._cache is not None and type(pcm16) is bytes
+                and len(pcm16) >= self._cache.min_audio_bytes):
             key = (self._format, len(pcm16), hash(pcm16))
             entry = self._cache.get(key, pcm16)
             if entry is not None:

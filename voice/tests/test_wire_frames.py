@@ -45,6 +45,12 @@ def test_a_stream_that_goes_on_after_a_hit_is_encoded_as_if_nothing_was_cached()
     assert streamed == _sentence(_encoder(None), phrase, more)
 
 
+def test_a_mutable_buffer_is_encoded_without_the_cache():
+    cache, phrase = WireFrameCache(), _speech(1.0, 7)
+    assert _sentence(_encoder(cache), bytearray(phrase)) == _sentence(_encoder(None), phrase)
+    assert (cache.hits, cache.misses, len(cache._entries)) == (0, 0, 0)
+
+
 def test_pieces_of_a_stream_are_not_cached_and_formats_do_not_share():
     cache, phrase = WireFrameCache(), _speech(1.0, 4)
     half = len(phrase) // 2

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+import time_machine
 from channels.db import database_sync_to_async
 
 from training import services
@@ -30,23 +31,28 @@ def _turns(session) -> list[dict]:
 async def test_the_customers_label_goes_on_its_own_line_and_the_trainees_line_waits_for_the_answer(
         trainee, scenario_ru):
     session = await _session(trainee, scenario_ru)
-    writer = TurnWriter(session_id=session.pk, clock_ms=lambda: 60_000, end_phrase="Завершить")
-    t = time.time() - 10  # the events happened over the last ten seconds of the session's first minute
-    await writer.emit(UserSpeechStarted(at=t + 1))
-    await writer.emit(UserTranscript(text="У нас выгодная цена.", final=True, turn_index=1, at=t + 3))
-    await writer.emit(TurnMetrics(turn_index=1, eou_ms=700.0, stt_ms=300.0, voice_to_voice_ms=1200.0, at=t + 4))
-    await writer.emit(DirectiveEvent(kind="meta", data={"intent": "objection_price", "objections": ["price"]},
-                                     turn_index=1, at=t + 4))
-    assert await _turns(session) == [] and writer.written == 0
-    await writer.emit(BotTurnFinished(text="Дороговато.", full_text="Дороговато.", turn_index=1, audio_ms=900,
-                                      at=t + 5))
-    user, bot = await _turns(session)
-    assert (user["speaker"], user["text"], user["intent"]) == ("user", "У нас выгодная цена.", "")
-    assert (bot["speaker"], bot["intent"], bot["objection"], bot["voice_to_voice_ms"]) == (
-        "bot", "objection_price", "objection_price", 1200.0)
-    # on the session's clock: the speech, its end (a second of silence and STT before the transcript), the answer
-    assert 50_000 < user["started_ms"] < user["ended_ms"] < bot["started_ms"] < bot["ended_ms"] <= 60_000
-    assert writer.written == 2
+    # the writer places events on the session clock by the wall clock's distance to them: frozen, a slow
+    # machine's pauses between the events below cannot move them
+    with time_machine.travel(1_796_000_000.0, tick=False):
+        writer = TurnWriter(session_id=session.pk, clock_ms=lambda: 60_000, end_phrase="Завершить")
+        t = time.time() - 10  # the events happened over the last ten seconds of the session's first minute
+        await writer.emit(UserSpeechStarted(at=t + 1))
+        await writer.emit(UserTranscript(text="У нас выгодная цена.", final=True, turn_index=1, at=t + 3))
+        await writer.emit(TurnMetrics(turn_index=1, eou_ms=700.0, stt_ms=300.0, voice_to_voice_ms=1200.0, at=t + 4))
+        await writer.emit(DirectiveEvent(kind="meta", data={"intent": "objection_price", "objections": ["price"]},
+                                         turn_index=1, at=t + 4))
+        assert await _turns(session) == [] and writer.written == 0
+        await writer.emit(BotTurnFinished(text="Дороговато.", full_text="Дороговато.", turn_index=1, audio_ms=900,
+                                          at=t + 5))
+        user, bot = await _turns(session)
+        assert (user["speaker"], user["text"], user["intent"]) == ("user", "У нас выгодная цена.", "")
+        assert (bot["speaker"], bot["intent"], bot["objection"], bot["voice_to_voice_ms"]) == (
+            "bot", "objection_price", "objection_price", 1200.0)
+        # on the session's clock: the speech, its end (a second of silence and STT before the transcript), the answer
+        assert 50_000 < user["started_ms"] < user["ended_ms"] < bot["started_ms"] < bot["ended_ms"] <= 60_000
+        times = (user["started_ms"], user["ended_ms"], bot["started_ms"], bot["ended_ms"])
+        assert times == (51_000, 52_000, 54_000, 55_000)
+        assert writer.written == 2
 
 
 async def test_the_end_phrase_is_cut_from_the_trainees_line_and_the_customers_verdict_on_it_is_no_label(

@@ -17,6 +17,8 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Callable
+from typing import ClassVar
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -25,7 +27,7 @@ from django.conf import settings
 
 from calls import services
 from calls.language import language_watch_for
-from calls.listen import CallLive
+from calls.listen import CallLive, keep_watching, want_to_watch
 from calls.telephony import PROVIDERS, get_provider
 from calls.transfer import call_transfer, call_transfer_requested
 from calls.voicemail import VoicemailWatcher
@@ -123,11 +125,18 @@ class CallEventSink:
 
     A caller's line carries the salesperson's verdict on it (the ``meta`` directive of the same turn, which
     comes after the transcript), so it is stored once its turn is answered, or when the call ends.
+
+    ``watched`` says whether anyone shows the call live now (``calls.listen.CallLive.watched``): the events are
+    published only then. Without it they always are.
     """
 
-    def __init__(self, ctx: services.CallMediaContext, *, after: asyncio.Future | None = None):
+    def __init__(self, ctx: services.CallMediaContext, *, after: asyncio.Future | None = None,
+                 watched: Callable[[], bool] | None = None):
         self.ctx = ctx
         self.after = after  # a write that must land first (the call's ``answered``)
+        self.watched = watched
+        self._state: StateChanged | None = None  # the bot's mind state now, and whether the watchers saw it
+        self._state_published = False
         self.index = 0
         self.t0 = time.time()
         self.turns = TurnAssembler(ms_at=self._ms, verdict_on_user=True)
@@ -154,13 +163,34 @@ class CallEventSink:
         if isinstance(event, DirectiveEvent) and event.kind == "transfer":  # issue 14: transfer to a human
             await database_sync_to_async(call_transfer_requested)(call_id=self.ctx.call_id, target=event.data)
             return
+        if isinstance(event, WatcherJoined):
+            if self._state is not None and not self._state_published:
+                await self._publish(self._state)  # the state came before anyone watched: shown now
+            return
         for record in self.turns.feed(event):
             await self._add_turn(record)
-        if not _shown_live(event):
+        if isinstance(event, StateChanged):
+            self._state, self._state_published = event, False
+        if not _shown_live(event) or (self.watched is not None and not self.watched()):
             return
+        await self._publish(event)
+
+    async def _publish(self, event: PipelineEvent) -> None:
+        if event is self._state:
+            self._state_published = True
         payload = {"kind": "pipeline", "event": event.to_dict()}
         await services.call_publish_pipeline(call_id=self.ctx.call_id, campaign_id=self.ctx.campaign_id,
                                              payload=payload)
+
+
+@dataclasses.dataclass
+class WatcherJoined(PipelineEvent):
+    """Someone opened the call's live view (``CallLive.on_watcher``): it is shown the bot's current mind state.
+
+    Queued through the call's ``BackgroundSink`` like any event, so it can never overtake a newer state.
+    """
+
+    type: ClassVar[str] = "watcher_joined"
 
 
 def _shown_live(event: PipelineEvent) -> bool:
@@ -275,7 +305,8 @@ class MediaStreamConsumer(WebSocketEndpoint):
         self._answered = asyncio.ensure_future(
             database_sync_to_async(services.call_progress)(call_id=self.call_id, event="answered"))
         # Turns are written from the sink's own task: the audio path never waits on the database.
-        self.sink = BackgroundSink(CallEventSink(ctx, after=self._answered))
+        self.sink = BackgroundSink(CallEventSink(ctx, after=self._answered, watched=self.live.watched))
+        self.live.on_watcher = lambda: self.sink.emit(WatcherJoined())
         # issue 14 auto-language: a campaign in «auto» may switch script, hint and voice on the callee's words
         watch = language_watch_for(ctx, build_responder=build_responder)
         return VoicePipeline(stt=stt, tts=tts, responder=build_responder(ctx), sink=self.sink,
@@ -387,13 +418,25 @@ class CallMonitorConsumer(PushOnlyFeed, AsyncJsonWebsocketConsumer):
             await self.close(code=4403)
             return
         call_id = self.scope["url_route"]["kwargs"].get("call_id")
-        self.group = services.call_group(int(call_id)) if call_id else services.BOARD_GROUP
+        self.call_id = int(call_id) if call_id else None
+        self.group = services.call_group(self.call_id) if self.call_id else services.BOARD_GROUP
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        # one call's page shows its live transcript: its media socket publishes the pipeline events while it is open
+        self._watching = (asyncio.create_task(keep_watching(self.channel_layer, self.call_id, self.channel_name))
+                          if self.call_id else None)
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "_watching", None) is not None:
+            self._watching.cancel()
+            await want_to_watch(self.channel_layer, self.call_id, self.channel_name, stop=True)
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def media_ready(self, message: dict) -> None:
+        """The call's media socket has just started: it learns of this page now, not at the next heartbeat."""
+        if self.call_id:
+            await want_to_watch(self.channel_layer, self.call_id, self.channel_name)
 
     async def call_event(self, message: dict) -> None:
         await self.send_json(message["payload"])

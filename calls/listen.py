@@ -9,6 +9,10 @@ processes (the web tier and the media edge):
   costs one truth test per frame. Its inbox (a channel of its own, in the call's media group) takes the
   listeners' heartbeats and the takeover: the bot is muted (``VoicePipeline.set_bot_muted``) and the
   operator's 16 kHz PCM16 is encoded to the carrier's format and sent as outbound media on the same socket.
+- The same inbox keeps the call's watchers: pages showing its live transcript (``CallMonitorConsumer``) and a
+  rehearsal's simulated callee. The media socket publishes the call's pipeline events (transcripts, mind states,
+  the bot's lines) only while one is there: nobody watches most calls, and those events were a tenth of a media
+  process's CPU. Watchers announce themselves with ``watch.want`` (``keep_watching``) like listeners do.
 - ``CallListenConsumer`` is the browser's socket, ``ws/calls/<call_id>/listen/``: operators and managers only
   (``calls.monitor_call``). Binary frames out are the mix; binary frames in are the operator's microphone
   while they hold the call; JSON in is ``{"action": "takeover"}`` / ``{"action": "handback"}``.
@@ -25,12 +29,14 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
+from calls.events import call_group
 from calls.selectors import call_exists
 from calls.services.lifecycle import call_operator_event
 from voice.audio import StreamResampler, mix
@@ -130,6 +136,8 @@ class CallLive:
         self.taken_by = ""  # the listener channel that holds the call
         self.taken_user: dict[str, Any] = {}
         self._seen: dict[str, float] = {}
+        self.watchers: dict[str, float] = {}  # channel name -> monotonic expiry: who shows the live transcript
+        self.on_watcher: Callable[[], Awaitable[None]] | None = None  # a watcher joined (the state is shown again)
         self._encoder = None
         self._inbox: asyncio.Task | None = None
         self._watch: asyncio.Task | None = None
@@ -164,6 +172,17 @@ class CallLive:
                 await self.layer.group_discard(media_group(self.call_id), self.channel)
             self.channel = ""
         self.mix.listeners.clear()
+        self.watchers.clear()
+
+    def watched(self) -> bool:
+        """Whether anyone shows the call's live transcript now (its pipeline events are worth publishing)."""
+        if not self.watchers:
+            return False
+        now = time.monotonic()
+        for channel, expires in list(self.watchers.items()):
+            if expires < now:
+                del self.watchers[channel]
+        return bool(self.watchers)
 
     # --- out: the mix ---
 
@@ -173,10 +192,13 @@ class CallLive:
         task.add_done_callback(self._sends.discard)
 
     async def _to_listeners(self, message: dict[str, Any]) -> None:
+        await self._to_group(listen_group(self.call_id), message)
+
+    async def _to_group(self, group: str, message: dict[str, Any]) -> None:
         if self.layer is None:
             return
         try:
-            await self.layer.group_send(listen_group(self.call_id), message)
+            await self.layer.group_send(group, message)
         except Exception:  # a live page is a convenience: the call goes on without it
             log.warning("call %s: publishing %s failed", self.call_id, message["type"], exc_info=True)
 
@@ -195,7 +217,9 @@ class CallLive:
         # read; a second prefix would only be read between the first one's timeouts (every 5 s)
         self.channel = await self.layer.new_channel()
         await self.layer.group_add(media_group(self.call_id), self.channel)
-        await self._to_listeners({"type": "media.ready"})  # pages already open announce themselves at once
+        # pages already open (listeners and watchers) announce themselves at once
+        await self._to_listeners({"type": "media.ready"})
+        await self._to_group(call_group(self.call_id), {"type": "media.ready"})
         while True:
             message = await self.layer.receive(self.channel)
             try:
@@ -213,6 +237,13 @@ class CallLive:
         elif kind == "listen.stop":
             self.mix.listeners.pop(listener, None)
             self._seen.pop(listener, None)
+        elif kind == "watch.want":
+            joined = listener not in self.watchers
+            self.watchers[listener] = now + LISTENER_TTL_S
+            if joined and self.on_watcher is not None:
+                await self.on_watcher()
+        elif kind == "watch.stop":
+            self.watchers.pop(listener, None)
         elif kind == "takeover.start":
             await self._take_over(listener, message.get("user") or {})
         elif kind == "takeover.audio":
@@ -270,6 +301,23 @@ class CallLive:
             if self.taken_by and time.monotonic() - self._seen.get(self.taken_by, 0.0) > LISTENER_TTL_S:
                 await self._hand_back(reason="operator gone")
                 return
+
+
+async def want_to_watch(layer, call_id: int, channel: str, *, stop: bool = False) -> None:
+    """Tell the call's media socket that ``channel`` shows (or no longer shows) its live transcript; best effort."""
+    try:
+        await layer.group_send(media_group(call_id), {"type": "watch.stop" if stop else "watch.want",
+                                                      "listener": channel})
+    except Exception:
+        log.warning("call %s: watching the call failed", call_id, exc_info=True)
+
+
+async def keep_watching(layer, call_id: int, channel: str) -> None:
+    """A watcher's heartbeat (run it as a task while the transcript is shown); a media socket that starts later
+    asks with ``media.ready``, which the watcher answers with ``want_to_watch``."""
+    while True:
+        await want_to_watch(layer, call_id, channel)
+        await asyncio.sleep(HEARTBEAT_S)
 
 
 class CallListenConsumer(AsyncWebsocketConsumer):

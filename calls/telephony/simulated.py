@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import contextlib
 import json
 import logging
 import random
@@ -48,6 +49,7 @@ from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.db import close_old_connections
 
 from calls.events import call_group
+from calls.listen import keep_watching, want_to_watch
 from calls.services.lifecycle import call_progress
 from calls.telephony.base import DialRequest, DialResult, TelephonyProvider, TransferTarget
 from dialogs.personas import DEFAULT_PERSONAS, PersonaResponder
@@ -198,7 +200,13 @@ class SimulatedCallee:
         self.responder = self._responder()
         self.state = ConversationState(language=self.language)
         self.tts = _tts(self.tts_name)
-        listener = asyncio.create_task(self._listen_out_of_band()) if self.stt_mode == "transcript" else None
+        listener = None
+        if self.stt_mode == "transcript":
+            watching = asyncio.Event()
+            listener = asyncio.create_task(self._listen_out_of_band(watching))
+            # in the call's group before the media socket starts, so its «media.ready» finds us
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(watching.wait(), timeout=10)
         stream_sid = "MZ" + uuid.uuid4().hex
         try:
             async with websockets.connect(self.request.media_url, max_size=None, open_timeout=10) as ws:
@@ -307,19 +315,27 @@ class SimulatedCallee:
         frames = [wire[i:i + FRAME_BYTES].ljust(FRAME_BYTES, b"\xff") for i in range(0, len(wire), FRAME_BYTES)]
         self.speech.extend(frames + [SILENCE] * 5)
 
-    async def _listen_out_of_band(self) -> None:
+    async def _listen_out_of_band(self, watching: asyncio.Event) -> None:
         # A layer of our own: a Redis layer receives on one event loop only, and daphne's loop uses the shared one.
         layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
         channel = await layer.new_channel()
-        await layer.group_add(call_group(self.request.call_id), channel)
+        call_id = self.request.call_id
+        await layer.group_add(call_group(call_id), channel)
+        watching.set()
+        # the media socket publishes the bot's lines only to watchers: the callee watches like an operator's page
+        heartbeat = asyncio.create_task(keep_watching(layer, call_id, channel))
         try:
             while True:
                 message = await layer.receive(channel)
+                if message.get("type") == "media.ready":
+                    await want_to_watch(layer, call_id, channel)
+                    continue
                 event = (message.get("payload") or {}).get("event") or {}
                 if event.get("type") == "bot_turn" and event.get("text"):
                     await self.bot_texts.put(event["text"])
         finally:
-            await layer.group_discard(call_group(self.request.call_id), channel)
+            heartbeat.cancel()
+            await layer.group_discard(call_group(call_id), channel)
 
 
 VOICEMAIL_GREETINGS = {

@@ -17,6 +17,7 @@ from channels.layers import channel_layers, get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
+import calls.consumers
 import calls.listen
 from calls.listen import CHUNK_MS, LISTEN_RATE, LiveMix
 from calls.models import CallEvent
@@ -313,3 +314,96 @@ def test_nobody_listening_costs_nothing_per_frame():
     # resampled to 8 kHz (the resampler holds back its filter delay: a few samples less at first)
     assert len(published) == 2 and 0.9 < sum(map(len, published)) / (LISTEN_RATE * 2 * 2 * CHUNK_MS / 1000) <= 1
     assert has(published[1], 1000, LISTEN_RATE) and has(published[1], 220, LISTEN_RATE)
+
+
+async def test_the_live_transcript_is_published_only_while_a_page_shows_it(live_call, fake_voice, make_user,  # noqa: F811
+                                                                           monkeypatch):
+    seen: list[str] = []  # what the call's sink was given
+    published: list[str] = []  # what went to the call's group
+    emit, publish = calls.consumers.CallEventSink.emit, calls.consumers.services.call_publish_pipeline
+
+    async def seeing(self, event):
+        seen.append(event.to_dict()["type"])
+        await emit(self, event)
+
+    async def publishing(**kwargs):
+        published.append(kwargs["payload"]["event"]["type"])
+        await publish(**kwargs)
+
+    monkeypatch.setattr(calls.consumers.CallEventSink, "emit", seeing)
+    monkeypatch.setattr(calls.consumers.services, "call_publish_pipeline", publishing)
+
+    async def caller_says_yes(carrier: Carrier, until) -> None:
+        for n in range(600):
+            await carrier.tick(CALLER_TONE if n < 25 else None)  # half a second of speech, then silence
+            if await until():
+                return
+        raise AssertionError(f"the turn never came (sink saw {seen})")
+
+    operator = await database_sync_to_async(make_user)("watch_op", "Operator")
+    carrier = Carrier(await started(live_call))
+    while "bot" not in carrier.frames():  # the greeting plays: the bot's state changed, nobody watches
+        await carrier.tick()
+    for _ in range(10):
+        await carrier.tick()
+    assert "state" in seen and published == []
+
+    page = WebsocketCommunicator(app, f"/ws/calls/{live_call.pk}/live/", headers=BROWSER)
+    page.scope["user"] = operator
+    assert (await page.connect())[0]
+    shown: list[dict] = []
+
+    async def page_shows_the_line() -> bool:
+        while not await page.receive_nothing(timeout=0.001):
+            shown.append(await page.receive_json_from(timeout=1))
+        return any(m.get("kind") == "pipeline" and m["event"]["type"] == "user_transcript" for m in shown)
+
+    await caller_says_yes(carrier, page_shows_the_line)
+    assert "user_transcript" in published
+
+    await page.disconnect()  # the page is closed: the call goes on unpublished
+    for _ in range(10):
+        await carrier.tick()
+    before_seen, before_published = len(seen), len(published)
+
+    async def next_line_seen() -> bool:
+        return "user_transcript" in seen[before_seen:]
+
+    await caller_says_yes(carrier, next_line_seen)
+    for _ in range(10):
+        await carrier.tick()
+    assert published[before_published:] == []
+    await carrier.hang_up()
+
+
+async def test_a_page_opened_before_the_call_answers_sees_it_from_the_greeting(live_call, fake_voice,  # noqa: F811
+                                                                               make_user):
+    operator = await database_sync_to_async(make_user)("early_op", "Operator")
+    page = WebsocketCommunicator(app, f"/ws/calls/{live_call.pk}/live/", headers=BROWSER)
+    page.scope["user"] = operator
+    assert (await page.connect())[0]  # its first «watch» finds no media socket: the socket's «media.ready» asks
+    carrier = Carrier(await started(live_call))
+    shown: list[str] = []
+    for _ in range(600):
+        await carrier.tick()
+        while not await page.receive_nothing(timeout=0.001):
+            message = await page.receive_json_from(timeout=1)
+            if message.get("kind") == "pipeline":
+                shown.append(message["event"]["type"])
+        if "bot_turn" in shown:
+            break
+    assert shown[:1] == ["state"] and "bot_turn" in shown, shown  # the greeting's «speaking», then its line
+    await page.disconnect()
+    await carrier.hang_up()
+
+
+def test_a_watcher_not_heard_from_for_a_while_is_forgotten(monkeypatch):
+    live = calls.listen.CallLive(call_id=1, recorder=None)
+    assert not live.watched()
+    asyncio.run(live.handle({"type": "watch.want", "listener": "page-1"}))
+    assert live.watched()
+    live.watchers["page-1"] = 0.0  # its last heartbeat expired long ago (a browser or process that died)
+    assert not live.watched() and live.watchers == {}
+    asyncio.run(live.handle({"type": "watch.want", "listener": "page-2"}))
+    asyncio.run(live.handle({"type": "watch.stop", "listener": "page-2"}))
+    assert not live.watched()

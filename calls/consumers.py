@@ -28,7 +28,7 @@ from django.conf import settings
 from calls import services
 from calls.language import language_watch_for
 from calls.listen import CallLive, keep_watching, want_to_watch
-from calls.telephony import PROVIDERS, get_provider
+from calls.telephony import media_protocol
 from calls.transfer import call_transfer, call_transfer_requested
 from calls.voicemail import VoicemailWatcher
 from config.voice import (
@@ -40,6 +40,7 @@ from config.voice import (
     tts_for_language,
 )
 from config.websocket import PushOnlyFeed
+from dialogs.classifier import get_classifier
 from dialogs.responders import FlowResponder
 from dialogs.salesperson import LLMResponder
 from dialogs.scriptmap import call_limits
@@ -261,7 +262,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
             return False
         self.holds_call = True
         self._hold_task = asyncio.create_task(self._keep_holding())
-        protocol = get_provider(self.ctx.provider).media_protocol if self.ctx.provider in PROVIDERS else "twilio"
+        protocol = media_protocol(self.ctx.provider)
         tap = self.recorder
         if self.ctx.voicemail_mode != "off":  # issue 14: our answering-machine detector listens beside the recorder
             tap = VoicemailWatcher(call_id=self.call_id, inner=self.recorder,
@@ -298,7 +299,10 @@ class MediaStreamConsumer(WebSocketEndpoint):
                                                   silence_end=limits["silence_end"], duration_end=limits["limit_end"]))
         config.use_script_phrases(ctx.script_map)  # «holding» / «not_heard» from the script when it has them
         config.stt_prompt = ctx.stt_prompt  # the script's names, products and cities as recognition hints
-        stt, tts = await asyncio.to_thread(lambda: (shared_provider("stt"), tts_for_language(ctx.language)))
+        # built off the event loop: the providers, and the script's intent classifier (~15 ms the first time a
+        # process meets the script; a hundred calls of a new script arrive together)
+        stt, tts, _ = await asyncio.to_thread(lambda: (shared_provider("stt"), tts_for_language(ctx.language),
+                                                       get_classifier(ctx.language, ctx.script_map)))
         self.started_at = time.time()
         # The call is answered: written without holding up the conversation (a hundred calls starting at
         # once queue their writes on the database thread), but before any of its turns and its end.

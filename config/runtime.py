@@ -27,9 +27,17 @@ def warm_call_path() -> None:
     # the warm-up is the import itself: only the ASGI server process pays for it
     import calls.consumers  # noqa: F401, PLC0415
     import training.consumers  # noqa: F401, PLC0415
+    from calls.telephony import PROVIDERS, media_protocol  # noqa: PLC0415
 
     for language in ("ru", "en"):
         get_classifier(language)
+    # the carriers' modules (and their SDKs): the first call of each carrier would otherwise import them on the
+    # event loop, while a hundred other calls are starting
+    for name in PROVIDERS:
+        try:
+            media_protocol(name)
+        except ImportError:  # an optional SDK that is not installed: its calls will say so
+            log.warning("carrier %s cannot be imported", name, exc_info=True)
 
 
 def freeze_startup_heap() -> int:

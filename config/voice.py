@@ -195,8 +195,19 @@ _loop_redis: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def redis_for_loop():
     """An asyncio Redis client (``REDIS_URL``) for the running loop: live sockets' small Redis work stays
-    on the event loop instead of queueing on Django's one database thread (the async cache API's path)."""
-    return _for_loop(_loop_redis, lambda: redis_asyncio.Redis.from_url(settings.REDIS_URL))
+    on the event loop instead of queueing on Django's one database thread (the async cache API's path).
+
+    Its pool holds at most ``LOOP_REDIS_MAX_CONNECTIONS`` and a command waits for a free one: a hundred calls
+    starting at once would otherwise open a connection each (a socket and a handshake on the event loop)
+    for commands that take a fraction of a millisecond.
+    """
+    def build():
+        pool = redis_asyncio.BlockingConnectionPool.from_url(
+            settings.REDIS_URL, max_connections=settings.LOOP_REDIS_MAX_CONNECTIONS, timeout=10,
+            driver_info=settings.REDIS_DRIVER_INFO)
+        return redis_asyncio.Redis(connection_pool=pool)
+
+    return _for_loop(_loop_redis, build)
 
 
 def _for_loop(store: weakref.WeakKeyDictionary, build: Any) -> Any:

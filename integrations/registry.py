@@ -46,13 +46,19 @@ PROVIDERS: dict[str, dict[str, str]] = {
 }
 
 
-def load(table: dict[str, str], kind: str, name: str, options: dict[str, Any] | None = None) -> Any:
-    """Instantiate ``table[name]`` with ``options``; unknown names and options fail loudly."""
-    options = dict(options or {})
+def provider_class(table: dict[str, str], kind: str, name: str) -> type:
+    """The class ``table[name]`` names (its module imported), without building a provider: e.g. to read what
+    wire protocol a carrier speaks."""
     if name not in table:
         raise ProviderConfigError(f"unknown {kind} provider {name!r}; choose one of {sorted(table)}")
     module_name, _, class_name = table[name].partition(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def load(table: dict[str, str], kind: str, name: str, options: dict[str, Any] | None = None) -> Any:
+    """Instantiate ``table[name]`` with ``options``; unknown names and options fail loudly."""
+    options = dict(options or {})
+    cls = provider_class(table, kind, name)
     params = inspect.signature(cls.__init__).parameters
     accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     unknown = set(options) - set(params) if not accepts_any else set()

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from calls.telephony.base import DialRequest, DialResult, TelephonyProvider, TransferTarget
 from integrations.registry import PROVIDERS as REGISTRY
-from integrations.registry import load_provider
+from integrations.registry import load_provider, provider_class
 
 PROVIDERS = REGISTRY["telephony"]  # the names this kind offers (integrations.registry)
 # the simulated carrier's options a campaign may set in ``Campaign.simulation`` (beside the outcome shares and seed)
@@ -34,6 +34,14 @@ def provider_options(name: str) -> dict[str, Any]:
 
 def get_provider(name: str) -> TelephonyProvider:
     return load_provider("telephony", name, **provider_options(name))
+
+
+def media_protocol(name: str) -> str:
+    """The wire protocol the carrier ``name``'s media stream speaks (``voice.protocols``); Twilio's for one the
+    registry does not know. Read off the class: a call's media socket builds no provider (and needs no secrets)."""
+    if name not in PROVIDERS:
+        return "twilio"
+    return provider_class(PROVIDERS, "telephony", name).media_protocol
 
 
 def telephony_name(campaign: Any) -> str:

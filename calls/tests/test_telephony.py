@@ -27,7 +27,7 @@ from calls.models import Call, CallEvent, CallOutcome
 from calls.services.dialing import call_place
 from calls.services.lifecycle import call_transition
 from calls.tasks import place_call
-from calls.telephony import DialRequest
+from calls.telephony import DialRequest, get_provider, media_protocol
 from calls.telephony.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, callback_signature
 from calls.telephony.twilio import TwilioTelephony, stream_twiml
 from calls.telephony.voximplant import CUSTOM_DATA_MAX_BYTES, VoximplantTelephony, custom_data
@@ -407,3 +407,12 @@ def test_the_dial_sends_one_token_even_when_the_clock_ticks_between_signings(mak
     assert call_place(call_id=call.pk).status == "dialled"
     [request] = fake_telephony.dialled
     assert request.media_url.endswith(f"?token={request.media_token}")
+
+
+def test_a_calls_media_protocol_is_read_off_its_carrier_without_building_it(settings):
+    settings.TELEPHONY = {**settings.TELEPHONY, "VOXIMPLANT": {}}  # no credentials: building it would fail
+    with pytest.raises(ProviderConfigError):
+        get_provider("voximplant")
+    assert [media_protocol(name) for name in ("voximplant", "twilio", "simulated", "fake")] == [
+        "voximplant", "twilio", "twilio", "twilio"]
+    assert media_protocol("gone-carrier") == "twilio"  # a carrier since removed from the registry

@@ -39,7 +39,7 @@ from config.voice import (
     shared_provider,
     tts_for_language,
 )
-from config.websocket import PushOnlyFeed
+from config.websocket import DropSendsToGonePeer, PushOnlyFeed
 from dialogs.classifier import get_classifier
 from dialogs.responders import FlowResponder
 from dialogs.salesperson import LLMResponder
@@ -411,7 +411,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
                 await redis_for_loop().delete(_media_lock_key(self.call_id))
 
 
-class CallMonitorConsumer(PushOnlyFeed, AsyncJsonWebsocketConsumer):
+class CallMonitorConsumer(DropSendsToGonePeer, PushOnlyFeed, AsyncJsonWebsocketConsumer):
     """``ws/calls/live/`` (the board) or ``ws/calls/<call_id>/live/``: events pushed by ``call_publish``."""
 
     async def connect(self) -> None:

@@ -39,6 +39,7 @@ from channels.layers import get_channel_layer
 from calls.events import call_group
 from calls.selectors import call_exists
 from calls.services.lifecycle import call_operator_event
+from config.websocket import DropSendsToGonePeer
 from voice.audio import StreamResampler, mix
 
 if TYPE_CHECKING:
@@ -320,7 +321,7 @@ async def keep_watching(layer, call_id: int, channel: str) -> None:
         await asyncio.sleep(HEARTBEAT_S)
 
 
-class CallListenConsumer(AsyncWebsocketConsumer):
+class CallListenConsumer(DropSendsToGonePeer, AsyncWebsocketConsumer):
     """``ws/calls/<call_id>/listen/``: an operator's or manager's browser hears the call and may take it over."""
 
     async def connect(self) -> None:

@@ -6,7 +6,8 @@ feed with their cookies. Here an Origin passes when it is the served host itself
 which Django must also allow), a host ALLOWED_HOSTS names explicitly, or one of
 CSRF_TRUSTED_ORIGINS. A connection without Origin (no browser sends one) is refused.
 
-``PushOnlyFeed`` is what the browser's read-only feeds do with a frame the page never sends.
+``PushOnlyFeed`` is what the browser's read-only feeds do with a frame the page never sends, and
+``DropSendsToGonePeer`` keeps a consumer alive for its clean-up when it pushes to a page that just left.
 """
 
 from __future__ import annotations
@@ -15,11 +16,16 @@ import json
 import logging
 from urllib.parse import urlparse
 
+from autobahn.exception import Disconnected
 from channels.security.websocket import OriginValidator, WebsocketDenier
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+from uvicorn.protocols.utils import ClientDisconnected
 
 from voice.protocols.base import CLOSE_BAD_MESSAGE, CLOSE_TOO_BIG, CLOSE_UNSUPPORTED_DATA
+
+# what the servers raise when an application sends on a socket whose peer has closed: daphne (autobahn), uvicorn
+PEER_GONE = (Disconnected, ClientDisconnected)
 
 log = logging.getLogger(__name__)
 
@@ -79,3 +85,18 @@ class PushOnlyFeed:
         log.info("%s: closing with %s: %s", type(self).__name__, code, reason)
         await self.send(text_data=json.dumps({"type": "error", "code": code, "reason": reason}))
         await self.close(code=code, reason=reason)
+
+
+class DropSendsToGonePeer:
+    """Mixin for a Channels consumer that pushes to the browser from the channel layer (audio, events).
+
+    The page may close between two pushes; until its disconnect reaches the consumer, a push raises in the
+    server (daphne: ``Disconnected``), the exception ends the consumer, and its ``disconnect`` (leaving
+    groups, logging the end, handing back a held call) never runs. Such a push is dropped instead.
+    """
+
+    async def send(self, *args, **kwargs) -> None:
+        try:
+            await super().send(*args, **kwargs)
+        except PEER_GONE:
+            log.debug("%s: the page is gone; a push was dropped", type(self).__name__)

@@ -19,7 +19,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import reverse
 
 from config.voice import media_guard_options
-from config.websocket import PushOnlyFeed
+from config.websocket import DropSendsToGonePeer, PushOnlyFeed
 from integrations.errors import ProviderError
 from training import services
 from training.live import EndPhraseSink, SessionRecorder, SessionSetup, TurnWriter, build_pipeline
@@ -214,7 +214,7 @@ def _review_access(*, user: Any, session_id: int) -> str | None:
     return session.status if session is not None else None
 
 
-class ReviewConsumer(PushOnlyFeed, AsyncWebsocketConsumer):
+class ReviewConsumer(DropSendsToGonePeer, PushOnlyFeed, AsyncWebsocketConsumer):
     """Pushes the session's state changes to its review page; the page fetches the ready review then."""
 
     joined = False

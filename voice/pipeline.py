@@ -58,6 +58,7 @@ from voice.events import (
     UserSpeechStarted,
     UserTranscript,
 )
+from voice.flights import SentenceFlight, SentenceFlights, shared_flights
 from voice.responder import ConversationState, Directive, Responder
 from voice.stt.base import STTProvider, Transcript
 from voice.text import SentenceSplitter
@@ -298,6 +299,9 @@ class VoicePipeline:
         self.output = output
         self.sink = FanOutSink([sink] if sink is not None else [])
         self.cache = cache
+        # sentences being synthesised now: shared with every conversation on the same audio cache
+        self._flights = shared_flights(cache) if cache is not None else SentenceFlights()
+        self._wire_format: tuple = ("pcm16", SAMPLE_RATE)
         self.config = config or PipelineConfig()
         self.state = state or ConversationState(language=self.config.language)
         self.clock = clock
@@ -365,8 +369,11 @@ class VoicePipeline:
         self.started = True
         if callable(getattr(self.output, "frame_encoder", None)) and callable(getattr(self.output, "send_frame", None)):
             self._encoder, self._send_frame = self.output.frame_encoder, self.output.send_frame
+            # frames are shared between conversations only when their wire formats say they are the same bytes
+            self._wire_format = getattr(self.output, "wire_format", None) or ("output", id(self.output))
         else:
             self._encoder, self._send_frame = (lambda: FrameSplitter(FRAME_BYTES)), self.output.send_audio
+            self._wire_format = ("pcm16", SAMPLE_RATE)
         self._play_clock = self.clock()
         self._pacer_task = asyncio.create_task(self._pacer(), name="voice-pacer")
         if self.config.limits is not None:
@@ -758,7 +765,12 @@ class VoicePipeline:
                 return
 
     async def _speak_sentence(self, turn: _BotTurn, text: str, index: int) -> bool:
-        """Queue one sentence's frames and its mark; False when TTS failed."""
+        """Queue one sentence's frames and its mark; False when TTS failed.
+
+        The frames come from a ``SentenceFlight`` (``voice.flights``): conversations of this process that say
+        the same sentence in the same wire format at the same moment share one cache read, one synthesis and
+        one encoding.
+        """
         # synthesise ahead of playback, but not so far that a barge-in wastes a vendor's audio
         while self._frame_s and self._out_q.qsize() * FRAME_MS > self.config.tts_lookahead_ms:
             await asyncio.sleep(self._frame_s * 5)
@@ -768,74 +780,90 @@ class VoicePipeline:
         voice, language = self.config.voice, self.state.language
         key = self.tts.cache_key(text, voice=voice, language=language, sample_rate=SAMPLE_RATE)
         started = self.clock()
-        splitter = self._encoder()  # this sentence's frames, encoded for the wire as they are queued
+        turn.sentences.append(sentence)
+        if self.cache is not None and not speaking:
+            await self._set_mind(MindState.CHECKING_CACHE)
+
+        async def produce(flight: SentenceFlight) -> None:
+            await self._produce_sentence(flight, key, text, voice=voice, language=language)
+
+        got_audio = False
+        try:
+            async with contextlib.aclosing(self._flights.follow((key, self._wire_format), produce,
+                                                                clock=self.clock)) as frames_of:
+                async for flight, frames in frames_of:
+                    if not frames:  # joined: the cache answers first
+                        if not await flight.cache_answered() and turn.first_audio_at is None:  # not speaking yet
+                            await self._set_mind(MindState.GENERATING_SPEECH)
+                        continue
+                    if not got_audio and first_sentence:
+                        turn.metrics.cache_hit = bool(flight.cached)
+                        turn.metrics.tts_ttfb_ms = _ms(self.clock() - started)
+                    got_audio = True
+                    for frame in frames:
+                        await self._out_q.put(AudioFrame(turn, frame, sentence))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._provider_error(exc, stage="tts", provider=self.tts.name)
+            if not got_audio:
+                turn.sentences.remove(sentence)
+                return False
+            # part of the sentence is out (the flight completed its frames): close it with its mark so
+            # played-text stays right
+            await self._out_q.put(MarkFrame(turn, sentence))
+            return False
+        if not got_audio:
+            turn.sentences.remove(sentence)
+            return True
+        await self._out_q.put(MarkFrame(turn, sentence))
+        return True
+
+    async def _produce_sentence(self, flight: SentenceFlight, key: str, text: str, *, voice: str,
+                                language: str) -> None:
+        """A flight's work: the cached audio, or the TTS's as it streams, encoded for the wire once."""
+        encoder = self._encoder()
         audio: bytes | None = None
         if self.cache is not None:
-            if not speaking:
-                await self._set_mind(MindState.CHECKING_CACHE)
             try:
                 audio = await self.cache.get(key)
             except Exception as exc:
                 log.warning("audio cache failed: %s", exc)
-        got_audio = False
+        flight.answer_cache(bool(audio))
         if audio:
-            if first_sentence:
-                turn.metrics.cache_hit = True
-                turn.metrics.tts_ttfb_ms = _ms(self.clock() - started)
-            turn.sentences.append(sentence)
-            for frame in splitter.push(audio):
-                await self._out_q.put(AudioFrame(turn, frame, sentence))
-            got_audio = True
-        else:
-            if not speaking:
-                await self._set_mind(MindState.GENERATING_SPEECH)
-            collected: list[bytes] = []
-            turn.sentences.append(sentence)
-            try:
-                stream = self.tts.synthesize(text, voice=voice, language=language, sample_rate=SAMPLE_RATE)
-                iterator = stream.__aiter__()
-                while True:
-                    try:
-                        async with asyncio.timeout(self.config.tts_timeout_s):
-                            chunk = await iterator.__anext__()
-                    except StopAsyncIteration:
-                        break
-                    except TimeoutError as exc:
-                        raise ProviderTimeout(
-                            f"no audio for {self.config.tts_timeout_s}s", provider=self.tts.name
-                        ) from exc
-                    if not chunk:
-                        continue
-                    if not got_audio and first_sentence:
-                        turn.metrics.tts_ttfb_ms = _ms(self.clock() - started)
-                    got_audio = True
-                    collected.append(chunk)
-                    for frame in splitter.push(chunk):
-                        await self._out_q.put(AudioFrame(turn, frame, sentence))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                await self._provider_error(exc, stage="tts", provider=self.tts.name)
-                if not got_audio:
-                    turn.sentences.remove(sentence)
-                    return False
-                # part of the sentence is out: close it with its mark so played-text stays right
-                for frame in splitter.flush():
-                    await self._out_q.put(AudioFrame(turn, frame, sentence))
-                await self._out_q.put(MarkFrame(turn, sentence))
-                return False
-            if collected and self.cache is not None and self.config.cache_writes:
+            flight.add(encoder.push(audio) + encoder.flush())
+            return
+        collected: list[bytes] = []
+        stream = self.tts.synthesize(text, voice=voice, language=language, sample_rate=SAMPLE_RATE)
+        iterator = stream.__aiter__()
+        try:
+            while True:
                 try:
-                    await self.cache.set(key, b"".join(collected), ttl_s=self.config.cache_ttl_s)
-                except Exception as exc:
-                    log.warning("audio cache write failed: %s", exc)
-        if not got_audio:
-            turn.sentences.remove(sentence)
-            return True
-        for frame in splitter.flush():
-            await self._out_q.put(AudioFrame(turn, frame, sentence))
-        await self._out_q.put(MarkFrame(turn, sentence))
-        return True
+                    async with asyncio.timeout(self.config.tts_timeout_s):
+                        chunk = await iterator.__anext__()
+                except StopAsyncIteration:
+                    break
+                except TimeoutError as exc:
+                    raise ProviderTimeout(f"no audio for {self.config.tts_timeout_s}s", provider=self.tts.name) from exc
+                if chunk:
+                    collected.append(chunk)
+                    flight.add(encoder.push(chunk))
+        except Exception:
+            if collected:
+                flight.add(encoder.flush())  # the part that was synthesised ends on whole frames
+            raise
+        finally:
+            closer = getattr(stream, "aclose", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer()
+        flight.add(encoder.flush())
+        flight.finish()  # the followers have every frame: the cache write does not hold them up
+        if collected and self.cache is not None and self.config.cache_writes:
+            try:
+                await self.cache.set(key, b"".join(collected), ttl_s=self.config.cache_ttl_s)
+            except Exception as exc:
+                log.warning("audio cache write failed: %s", exc)
 
     async def _wait_played(self, turn: _BotTurn) -> None:
         """Until the far end has played the turn: the estimated end, then (with marks) the last mark."""

@@ -279,6 +279,11 @@ class MediaSession:
     def supports_marks(self) -> bool:
         return self.codec.supports_marks
 
+    @property
+    def wire_format(self) -> tuple:
+        """What the frames of ``frame_encoder`` depend on: sessions with equal formats get identical bytes."""
+        return ("wire", self._out_rate, self._encoding, self.resample_quality)
+
     def frame_encoder(self) -> WireEncoder:
         return WireEncoder(self._out_rate, self._encode, quality=self.resample_quality, cache=self.wire_cache,
                            wire_format=(self._out_rate, self._encoding, self.resample_quality))

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.test import Client
+from uvicorn.protocols.utils import ClientDisconnected
 
 from config.management.commands.run_dev import Command
 from config.routing import websocket_urlpatterns
-from config.websocket import BrowserOriginValidator
+from config.websocket import BrowserOriginValidator, DropSendsToGonePeer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,3 +85,30 @@ def test_run_dev_listens_on_this_machine_only_unless_asked(monkeypatch):
     assert Command().create_parser("manage.py", "run_dev").parse_args([]).addr == "127.0.0.1:8000"
     monkeypatch.setenv("RUN_ADDR", "0.0.0.0:8000")
     assert Command().create_parser("manage.py", "run_dev").parse_args([]).addr == "0.0.0.0:8000"
+
+
+@pytest.mark.parametrize("gone", [Disconnected("Attempt to send on a closed protocol"), ClientDisconnected()])
+async def test_a_push_to_a_page_that_just_left_is_dropped_and_the_consumer_lives_to_clean_up(gone):
+    class Feed(DropSendsToGonePeer, AsyncWebsocketConsumer):
+        pass
+
+    sent: list[dict] = []
+
+    async def server_send(message: dict) -> None:
+        if sent:  # the page closed after the first push: the server refuses the next one
+            raise gone
+        sent.append(message)
+
+    feed = Feed()
+    feed.base_send = server_send
+    await feed.send(text_data="first")
+    await feed.send(text_data="after the page left")  # dropped, not raised
+    assert sent == [{"type": "websocket.send", "text": "first"}]
+
+    class Plain(AsyncWebsocketConsumer):
+        pass
+
+    plain = Plain()
+    plain.base_send = server_send
+    with pytest.raises(type(gone)):  # what ended the consumer before
+        await plain.send(text_data="after the page left")

@@ -432,8 +432,10 @@ class CallMonitorConsumer(DropSendsToGonePeer, PushOnlyFeed, AsyncJsonWebsocketC
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "_watching", None) is not None:
+            # no goodbye through the layer: the media socket forgets a watcher whose heartbeats stop (its TTL).
+            # A consumer still awaiting the layer when a server shuts down is killed mid-receive, which left
+            # channels_redis's receive bookkeeping half-done for the next server on that layer.
             self._watching.cancel()
-            await want_to_watch(self.channel_layer, self.call_id, self.channel_name, stop=True)
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 

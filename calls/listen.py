@@ -12,7 +12,8 @@ processes (the web tier and the media edge):
 - The same inbox keeps the call's watchers: pages showing its live transcript (``CallMonitorConsumer``) and a
   rehearsal's simulated callee. The media socket publishes the call's pipeline events (transcripts, mind states,
   the bot's lines) only while one is there: nobody watches most calls, and those events were a tenth of a media
-  process's CPU. Watchers announce themselves with ``watch.want`` (``keep_watching``) like listeners do.
+  process's CPU. Watchers announce themselves with ``watch.want`` heartbeats (``keep_watching``); one not heard
+  from for ``LISTENER_TTL_S`` is forgotten (a page says no goodbye through the layer).
 - ``CallListenConsumer`` is the browser's socket, ``ws/calls/<call_id>/listen/``: operators and managers only
   (``calls.monitor_call``). Binary frames out are the mix; binary frames in are the operator's microphone
   while they hold the call; JSON in is ``{"action": "takeover"}`` / ``{"action": "handback"}``.
@@ -243,8 +244,6 @@ class CallLive:
             self.watchers[listener] = now + LISTENER_TTL_S
             if joined and self.on_watcher is not None:
                 await self.on_watcher()
-        elif kind == "watch.stop":
-            self.watchers.pop(listener, None)
         elif kind == "takeover.start":
             await self._take_over(listener, message.get("user") or {})
         elif kind == "takeover.audio":
@@ -304,11 +303,10 @@ class CallLive:
                 return
 
 
-async def want_to_watch(layer, call_id: int, channel: str, *, stop: bool = False) -> None:
-    """Tell the call's media socket that ``channel`` shows (or no longer shows) its live transcript; best effort."""
+async def want_to_watch(layer, call_id: int, channel: str) -> None:
+    """Tell the call's media socket that ``channel`` shows its live transcript (for ``LISTENER_TTL_S``); best effort."""
     try:
-        await layer.group_send(media_group(call_id), {"type": "watch.stop" if stop else "watch.want",
-                                                      "listener": channel})
+        await layer.group_send(media_group(call_id), {"type": "watch.want", "listener": channel})
     except Exception:
         log.warning("call %s: watching the call failed", call_id, exc_info=True)
 

@@ -65,3 +65,24 @@ def test_media_load_without_server_counts_is_a_failed_run():
     assert out["ok"] is False and out["server_counts"] is False
     assert out["frames_dropped"] is None
     assert "server counts for 1 of 2 streams" in out["failures"][0]
+    assert out["bar_met"] is False  # unknown drops never meet the bar
+
+
+@pytest.mark.parametrize(("lag", "inbound", "out_frames", "met"), [
+    (0.0, 55.0, 5, True),
+    (39.9, 100.0, 5, True),
+    (40.0, 20.0, 5, False),  # the client's lag must stay under 40 ms
+    (0.0, 100.5, 5, False),  # the server heard the caller too late
+    (0.0, 20.0, 7, False),  # two frames the server sent never arrived
+])
+def test_media_load_says_whether_the_run_met_the_bar(lag, inbound, out_frames, met):
+    client = {"streams": 1, "streams_connected": 1, "streams_failed": 0, "seconds": 1.0, "frames_sent": 50,
+              "frames_unsent": 0, "frames_received": 5, "lag_p99_ms": lag, "server": "uvicorn", "servers": 1,
+              "server_cpu_ms_per_stream_s": 3.0, "per_stream_frames_sent": {"a": 50},
+              "per_stream_frames_received": {"a": 5}}
+    command = Command()
+    command.load_before = [0.0, 0.0, 0.0]
+    out = command._summary(client, [{"stream": "a", "frames_in": 50, "frames_out": out_frames,
+                                     "inbound_lag_p99_ms": inbound}], "real", Path(tempfile.mkdtemp()))
+    assert out["ok"] is True
+    assert out["bar_met"] is met

@@ -27,7 +27,7 @@ def warm_call_path() -> None:
     # the warm-up is the import itself: only the ASGI server process pays for it
     import calls.consumers  # noqa: F401, PLC0415
     import training.consumers  # noqa: F401, PLC0415
-    from calls.telephony import PROVIDERS, media_protocol  # noqa: PLC0415
+    from calls.telephony import PROVIDERS, media_protocol  # noqa: PLC0415  the warm-up is the import (ASGI only)
 
     for language in ("ru", "en"):
         get_classifier(language)

@@ -286,7 +286,7 @@ class MediaSession:
 
     def frame_encoder(self) -> WireEncoder:
         return WireEncoder(self._out_rate, self._encode, quality=self.resample_quality, cache=self.wire_cache,
-                           wire_format=(self._out_rate, self._encoding, self.resample_quality))
+                           wire_format=self.wire_format)
 
     async def send_frame(self, frame: tuple[bytes, bytes]) -> None:
         if self.closed:

@@ -17,6 +17,15 @@ from django.core.cache import caches
 from config.voice import redis_for_loop
 
 
+def _loop_pool():
+    """The pool of ``redis_for_loop``'s client (one per event loop: built inside one)."""
+
+    async def pool():
+        return redis_for_loop().connection_pool
+
+    return asyncio.run(pool())
+
+
 def test_new_connections_of_every_client_reuse_the_settings_driver_info(monkeypatch):
     looked_up: list[str] = []
     version = redis.utils.get_lib_version
@@ -29,11 +38,7 @@ def test_new_connections_of_every_client_reuse_the_settings_driver_info(monkeypa
     layer_pool = get_channel_layer().create_pool(0)
     cache_pool = caches["default"]._cache._get_connection_pool(write=True)
     pools = [layer_pool, cache_pool]
-
-    async def loop_pool():
-        return redis_for_loop().connection_pool
-
-    pools.append(asyncio.run(loop_pool()))
+    pools.append(_loop_pool())
     connections = [pool.make_connection() for pool in pools for _ in range(20)]
     assert looked_up == []
     for connection in connections:
@@ -43,11 +48,7 @@ def test_new_connections_of_every_client_reuse_the_settings_driver_info(monkeypa
 
 def test_the_live_pools_wait_for_a_connection_instead_of_opening_more():
     layer_pool = get_channel_layer().create_pool(0)
-
-    async def loop_pool():
-        return redis_for_loop().connection_pool
-
     for pool, most in ((layer_pool, settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["max_connections"]),
-                       (asyncio.run(loop_pool()), settings.LOOP_REDIS_MAX_CONNECTIONS)):
+                       (_loop_pool(), settings.LOOP_REDIS_MAX_CONNECTIONS)):
         assert isinstance(pool, redis.asyncio.BlockingConnectionPool)
         assert pool.max_connections == most <= 64

@@ -36,15 +36,21 @@ class SlowTTS(FakeTTS):
                     raise RuntimeError("vendor dropped the stream")
 
 
-async def test_calls_greeting_at_once_share_one_synthesis_and_get_the_same_audio():
-    cache, tts = MemoryAudioCache(), SlowTTS()
+async def greet_together(n: int, tts: FakeTTS, cache: MemoryAudioCache) -> list:
+    """``n`` calls on one audio cache start at once and greet; each ``(pipeline, output, sink)`` once done."""
     calls = [build(tts=tts, cache=cache, bot_speaks_first=True, responder=ScriptedResponder(default=GREETING))
-             for _ in range(5)]
+             for _ in range(n)]
     await asyncio.gather(*(pipeline.start() for pipeline, _, _ in calls))
     for _, _, sink in calls:
         await wait_for(lambda sink=sink: sink.of(BotTurnFinished), timeout=10)
     for pipeline, _, _ in calls:
         await pipeline.close()
+    return calls
+
+
+async def test_calls_greeting_at_once_share_one_synthesis_and_get_the_same_audio():
+    cache, tts = MemoryAudioCache(), SlowTTS()
+    calls = await greet_together(5, tts, cache)
     assert [text for text, _, _ in tts.requests] == ["Здравствуйте!", "Это служба доставки, удобно говорить?"]
     first = calls[0][1].frames
     assert first and all(out.frames == first for _, out, _ in calls)  # the very same frames, in order
@@ -113,13 +119,7 @@ async def test_a_sentence_nobody_follows_any_more_stops_being_synthesised():
 
 async def test_a_failed_synthesis_is_each_calls_own_error_and_fallback():
     cache, tts = MemoryAudioCache(), SlowTTS(break_stream=True)
-    calls = [build(tts=tts, cache=cache, bot_speaks_first=True, responder=ScriptedResponder(default=GREETING))
-             for _ in range(3)]
-    await asyncio.gather(*(pipeline.start() for pipeline, _, _ in calls))
-    for _, _, sink in calls:
-        await wait_for(lambda sink=sink: sink.of(BotTurnFinished), timeout=10)
-    for pipeline, _, _ in calls:
-        await pipeline.close()
+    calls = await greet_together(3, tts, cache)
     for _, out, sink in calls:
         assert [e.stage for e in sink.of(ErrorEvent)][:1] == ["tts"]
         assert out.frames  # the part synthesised before the failure was played, then the fallback

@@ -51,12 +51,18 @@ def _write_stats(session: MediaSession) -> None:
         "frames_out": session.frames_out,
         "inbound_lag_p99_ms": round(lags[int(0.99 * (len(lags) - 1))] * 1000, 2) if lags else None,
         "inbound_lag_max_ms": round(lags[-1] * 1000, 2) if lags else None,
+        "inbound_lag_by_s": _by_second(getattr(session, "_bench_lags", [])),
     })
     fd = os.open(STATS_PATH, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, (line + "\n").encode())  # one small write per line: appends never interleave
     finally:
         os.close(fd)
+
+
+def _by_second(lags: list[float]) -> list[float]:
+    """The worst inbound lag (ms) in each second of the stream (50 frames), in stream order."""
+    return [round(max(lags[i:i + 50]) * 1000, 1) for i in range(0, len(lags), 50)]
 
 
 def install_stats_hooks() -> None:
@@ -144,3 +150,4 @@ def __getattr__(name: str):
 
         return real
     raise AttributeError(name)
+

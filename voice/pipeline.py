@@ -11,8 +11,9 @@ Design notes:
   tasks so the receive loop, and other calls on the same event loop, never wait on them.
 - Output goes through one pacer task that releases a frame every 20 ms against absolute monotonic
   deadlines (no drift), keeping ``lead_ms`` of audio queued at the far end so it never runs dry. Its
-  queue carries typed frames: ``AudioFrame``, ``MarkFrame`` (a sentence is all queued) and
-  ``TurnDone`` (the turn is all queued), each naming its turn.
+  queue carries typed frames: ``AudioFrames`` (a batch of a sentence's 20 ms frames, as the TTS or the
+  cache delivered them), ``MarkFrame`` (a sentence is all queued) and ``TurnDone`` (the turn is all
+  queued), each naming its turn.
 - Barge-in clears the far end first (the latency a caller hears), then cancels the responder and
   TTS, and records only the text that was played: sentences whose mark came back (or, without
   marks, whose audio had time to play) plus the words of the current sentence in proportion to
@@ -34,7 +35,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -251,11 +252,16 @@ class _BotTurn:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class AudioFrame:
-    """One 20 ms frame of ``sentence`` for the wire (``frame``: what the output's encoder made of it)."""
+class AudioFrames:
+    """20 ms frames of ``sentence`` for the wire, in order (each what the output's encoder made of it).
+
+    One queue item per batch the flight delivers (a cached sentence is one batch), not one per frame: the
+    calls of a campaign greet together, and their sentences' frames were tens of thousands of queue puts in
+    the same moment, a stall of every call on the process.
+    """
 
     turn: _BotTurn
-    frame: object
+    frames: Sequence[object]
     sentence: _Sentence
 
 
@@ -274,7 +280,7 @@ class TurnDone:
     turn: _BotTurn
 
 
-PacerFrame = AudioFrame | MarkFrame | TurnDone
+PacerFrame = AudioFrames | MarkFrame | TurnDone
 
 
 class VoicePipeline:
@@ -315,6 +321,7 @@ class VoicePipeline:
             maxlen=max(200, (self.config.vad.end_silence_ms + 2000) // FRAME_MS)
         )
         self._out_q: asyncio.Queue[PacerFrame] = asyncio.Queue()
+        self._queued_frames = 0  # audio frames in the pacer's queue and its current batch, not yet sent
         self._pacer_task: asyncio.Task | None = None
         self._play_clock = 0.0
         speed = self.config.pace_speed
@@ -772,7 +779,7 @@ class VoicePipeline:
         one encoding.
         """
         # synthesise ahead of playback, but not so far that a barge-in wastes a vendor's audio
-        while self._frame_s and self._out_q.qsize() * FRAME_MS > self.config.tts_lookahead_ms:
+        while self._frame_s and self._queued_frames * FRAME_MS > self.config.tts_lookahead_ms:
             await asyncio.sleep(self._frame_s * 5)
         sentence = _Sentence(text=text, mark=f"t{turn.index}s{index}")
         speaking = turn.first_audio_at is not None
@@ -800,8 +807,8 @@ class VoicePipeline:
                         turn.metrics.cache_hit = bool(flight.cached)
                         turn.metrics.tts_ttfb_ms = _ms(self.clock() - started)
                     got_audio = True
-                    for frame in frames:
-                        await self._out_q.put(AudioFrame(turn, frame, sentence))
+                    self._queued_frames += len(frames)
+                    self._out_q.put_nowait(AudioFrames(turn, frames, sentence))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -1069,6 +1076,8 @@ class VoicePipeline:
             item = self._out_q.get_nowait()
             if item.turn is not turn:
                 kept.append(item)
+            elif isinstance(item, AudioFrames):
+                self._queued_frames -= len(item.frames)
         for item in kept:
             self._out_q.put_nowait(item)
         if turn.task is not None and not turn.task.done() and turn.task is not asyncio.current_task():
@@ -1106,30 +1115,19 @@ class VoicePipeline:
         while True:
             item = await self._out_q.get()
             turn = item.turn
+            if isinstance(item, AudioFrames):
+                taken = 0
+                for frame in item.frames:
+                    if turn.cancelled:
+                        break
+                    taken += 1
+                    await self._pace_frame(turn, item.sentence, frame)
+                self._queued_frames -= len(item.frames) - taken  # a cancelled turn's rest is never sent
+                continue
             try:
                 if turn.cancelled:
                     continue
-                if isinstance(item, AudioFrame):
-                    sentence = item.sentence
-                    now = self.clock()
-                    if self._play_clock < now:  # the far end ran dry (or this is a new burst): restart there
-                        self._play_clock = now
-                    send_at = self._play_clock - self._lead_s
-                    # a frame due within one frame time goes out now: the pacer wakes once per two frames
-                    # (the far end holds lead_ms .. lead_ms + one frame), half the timer wake-ups per call
-                    if send_at > now + self._frame_s:
-                        await asyncio.sleep(send_at - now)
-                        if turn.cancelled:
-                            continue
-                    if sentence.play_start is None:
-                        sentence.play_start = self._play_clock
-                    await self._send_frame(item.frame)
-                    self._play_clock += self._frame_s
-                    turn.play_end = sentence.play_end = self._play_clock
-                    turn.audio_frames += 1
-                    if turn.first_audio_at is None:
-                        await self._on_first_audio(turn)
-                elif isinstance(item, MarkFrame):
+                if isinstance(item, MarkFrame):
                     sentence = item.sentence
                     sentence.play_end = self._play_clock
                     sentence.complete = True
@@ -1141,13 +1139,43 @@ class VoicePipeline:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # a transport that cannot send must not kill the pacer for the rest of the call; a peer that
-                # went away fails every frame until the hang-up arrives, so only the first failure is logged
-                self._transport_failures += 1
-                if self._transport_failures == 1:
-                    log.exception("output transport failed (later failures of this conversation: debug)")
-                else:
-                    log.debug("output transport failed again (%s)", self._transport_failures, exc_info=True)
+                self._transport_failed()
+
+    async def _pace_frame(self, turn: _BotTurn, sentence: _Sentence, frame: object) -> None:
+        """Send one frame when it is due: ``lead_ms`` before the far end plays it."""
+        self._queued_frames -= 1
+        try:
+            now = self.clock()
+            if self._play_clock < now:  # the far end ran dry (or this is a new burst): restart there
+                self._play_clock = now
+            send_at = self._play_clock - self._lead_s
+            # a frame due within one frame time goes out now: the pacer wakes once per two frames
+            # (the far end holds lead_ms .. lead_ms + one frame), half the timer wake-ups per call
+            if send_at > now + self._frame_s:
+                await asyncio.sleep(send_at - now)
+                if turn.cancelled:
+                    return
+            if sentence.play_start is None:
+                sentence.play_start = self._play_clock
+            await self._send_frame(frame)
+            self._play_clock += self._frame_s
+            turn.play_end = sentence.play_end = self._play_clock
+            turn.audio_frames += 1
+            if turn.first_audio_at is None:
+                await self._on_first_audio(turn)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._transport_failed()
+
+    def _transport_failed(self) -> None:
+        # a transport that cannot send must not kill the pacer for the rest of the call; a peer that went
+        # away fails every frame until the hang-up arrives, so only the first failure is logged
+        self._transport_failures += 1
+        if self._transport_failures == 1:
+            log.exception("output transport failed (later failures of this conversation: debug)")
+        else:
+            log.debug("output transport failed again (%s)", self._transport_failures, exc_info=True)
 
     async def _on_first_audio(self, turn: _BotTurn) -> None:
         turn.first_audio_at = self.clock()

@@ -50,6 +50,9 @@ def test_media_load_three_streams_over_two_servers():
     assert result["frames_received"] > 0 and result["server_frames_out"] >= result["frames_received"]  # the bot spoke
     assert result["server_cpu_ms_per_stream_s"] > 0
     assert result["lag_p99_ms"] is not None and result["lag_p99_ms"] >= 0
+    # 4 s of frames: the worst inbound lag of each second
+    assert len(result["server_inbound_lag_worst_by_s_ms"]) == 4
+    assert all(x >= 0 for x in result["server_inbound_lag_worst_by_s_ms"])
 
 
 def test_media_load_without_server_counts_is_a_failed_run():
@@ -86,3 +89,19 @@ def test_media_load_says_whether_the_run_met_the_bar(lag, inbound, out_frames, m
                                      "inbound_lag_p99_ms": inbound}], "real", Path(tempfile.mkdtemp()))
     assert out["ok"] is True
     assert out["bar_met"] is met
+
+
+def test_media_load_shows_the_worst_inbound_lag_of_each_second():
+    """Where a run's worst moments fall: the start of the burst of calls or later (each stream reports by second)."""
+    client = {"streams": 2, "streams_connected": 2, "streams_failed": 0, "seconds": 3.0, "frames_sent": 300,
+              "frames_unsent": 0, "frames_received": 0, "lag_p99_ms": 0.0, "server": "uvicorn", "servers": 1,
+              "server_cpu_ms_per_stream_s": 3.0, "per_stream_frames_sent": {"a": 150, "b": 150},
+              "per_stream_frames_received": {"a": 0, "b": 0}}
+    command = Command()
+    command.load_before = [0.0, 0.0, 0.0]
+    server = [{"stream": "a", "frames_in": 150, "frames_out": 0, "inbound_lag_p99_ms": 40.0,
+               "inbound_lag_by_s": [80.0, 2.0, 3.0]},
+              {"stream": "b", "frames_in": 150, "frames_out": 0, "inbound_lag_p99_ms": 9.0,
+               "inbound_lag_by_s": [5.0, 9.0]}]  # its last second came short
+    out = command._summary(client, server, "real", Path(tempfile.mkdtemp()))
+    assert out["server_inbound_lag_worst_by_s_ms"] == [80.0, 9.0, 3.0]

@@ -160,6 +160,32 @@ async def test_barge_in_cancels_tts_clears_and_records_played_text():
     assert len(tts.requests) < 4  # synthesis runs only tts_lookahead_ms ahead: the last sentence never was
 
 
+async def test_a_cached_sentence_is_one_queue_item_and_a_barge_in_leaves_no_frame_counted():
+    """A sentence's frames reach the pacer as one batch (a campaign's calls greet together: a frame per queue
+    put stalled them all); the TTS look-ahead still counts frames, and a barge-in uncounts those never sent."""
+    reply = "Наш тариф включает безлимитный интернет и звонки по всей стране."  # ~2.6 s of audio
+    cache = MemoryAudioCache()
+    first, _, first_sink = build(tts=FakeTTS(ms_per_char=40), responder=ScriptedResponder(opening=reply), cache=cache,
+                                 bot_speaks_first=True)
+    await first.start()
+    await wait_for(lambda: first_sink.of(BotTurnFinished))
+    await first.close()
+
+    pipeline, out, sink = build(tts=FakeTTS(ms_per_char=40), responder=ScriptedResponder(opening=reply), cache=cache,
+                                bot_speaks_first=True, marks=False)
+    await pipeline.start()
+    await wait_for(lambda: len(out.frames) > 20)
+    assert pipeline._out_q.qsize() <= 2  # the rest of the sentence, its mark and the turn's end at most
+    assert pipeline._queued_frames > 60
+    await speak(pipeline, 400, silence_ms=0)
+    await wait_for(lambda: sink.of(Interruption))
+    await wait_for(lambda: pipeline._queued_frames == 0)
+    sent = len(out.frames)
+    await asyncio.sleep(0.05)
+    await pipeline.close()
+    assert len(out.frames) == sent and sent < 130  # the rest of the sentence was never sent
+
+
 async def test_played_text_follows_mark_acknowledgements():
     reply = "Первое предложение здесь. Второе предложение тоже длинное. Третье так и не прозвучит."
     pipeline, out, sink = build(tts=FakeTTS(ms_per_char=40), responder=ScriptedResponder(opening=reply),

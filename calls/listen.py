@@ -40,6 +40,7 @@ from channels.layers import get_channel_layer
 from calls.events import call_group
 from calls.selectors import call_exists
 from calls.services.lifecycle import call_operator_event
+from config.live_events import group_send_async
 from config.websocket import DropSendsToGonePeer
 from voice.audio import StreamResampler, mix
 
@@ -194,15 +195,11 @@ class CallLive:
         task.add_done_callback(self._sends.discard)
 
     async def _to_listeners(self, message: dict[str, Any]) -> None:
-        await self._to_group(listen_group(self.call_id), message)
+        await self._to_groups([listen_group(self.call_id)], message)
 
-    async def _to_group(self, group: str, message: dict[str, Any]) -> None:
-        if self.layer is None:
-            return
-        try:
-            await self.layer.group_send(group, message)
-        except Exception:  # a live page is a convenience: the call goes on without it
-            log.warning("call %s: publishing %s failed", self.call_id, message["type"], exc_info=True)
+    async def _to_groups(self, groups: list[str], message: dict[str, Any]) -> None:
+        if self.layer is not None:  # best effort: a live page is a convenience, the call goes on without it
+            await group_send_async(groups, message, layer=self.layer)
 
     # --- in: the inbox ---
 
@@ -220,8 +217,7 @@ class CallLive:
         self.channel = await self.layer.new_channel()
         await self.layer.group_add(media_group(self.call_id), self.channel)
         # pages already open (listeners and watchers) announce themselves at once
-        await self._to_listeners({"type": "media.ready"})
-        await self._to_group(call_group(self.call_id), {"type": "media.ready"})
+        await self._to_groups([listen_group(self.call_id), call_group(self.call_id)], {"type": "media.ready"})
         while True:
             message = await self.layer.receive(self.channel)
             try:

@@ -14,14 +14,20 @@ from channels.layers import get_channel_layer
 log = logging.getLogger(__name__)
 
 
-async def group_send_async(groups: Iterable[str], message: dict[str, Any]) -> None:
-    """Send ``message`` to each group, best effort: live pages are a convenience, never a reason to fail."""
-    layer = get_channel_layer()
+async def group_send_async(groups: Iterable[str], message: dict[str, Any], *, layer=None) -> None:
+    """Send ``message`` to each group (on ``layer``, else the default one), best effort: live pages are a
+    convenience, never a reason to fail."""
+    groups = list(groups)
+    layer = layer if layer is not None else get_channel_layer()
     if layer is None:
         return
     try:
-        for group in groups:
-            await layer.group_send(group, message)
+        many = getattr(layer, "group_send_many", None)  # config.channel_layer: fewer round trips
+        if many is not None:
+            await many(groups, message)
+        else:
+            for group in groups:
+                await layer.group_send(group, message)
     except Exception:
         log.warning("publishing %s to %s failed", message.get("type"), list(groups), exc_info=True)
 

@@ -30,6 +30,7 @@ from calls.language import language_watch_for
 from calls.listen import CallLive, keep_watching, want_to_watch
 from calls.telephony import media_protocol
 from calls.transfer import call_transfer, call_transfer_requested
+from calls.turn_batcher import turn_batcher
 from calls.voicemail import VoicemailWatcher
 from config.voice import (
     audio_cache_for_loop,
@@ -153,8 +154,8 @@ class CallEventSink:
         self.index += 1
         fields = dataclasses.asdict(record)
         speaker, text = fields.pop("speaker"), fields.pop("text")
-        await database_sync_to_async(services.call_turn_add)(call_id=self.ctx.call_id, index=index, speaker=speaker,
-                                                              text=text, **fields)
+        # with every other call's turns of this process that are waiting (calls.turn_batcher)
+        await turn_batcher().add(call_id=self.ctx.call_id, index=index, speaker=speaker, text=text, **fields)
 
     async def aclose(self) -> None:
         for record in self.turns.flush():  # the call ended before the last line was answered

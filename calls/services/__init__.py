@@ -35,6 +35,7 @@ from calls.services.after_call import (
     call_analyse,
     call_recording_save,
     call_turn_add,
+    call_turns_add,
     callback_schedule,
 )
 from calls.services.contacts import (
@@ -109,7 +110,7 @@ __all__ = [
     "call_group", "call_hangup", "call_language_heard", "call_media_context", "call_media_token",
     "call_media_token_valid", "call_media_url", "call_operator_event", "call_place", "call_progress",
     "call_provider_id_seen", "call_publish", "call_publish_async", "call_publish_pipeline", "call_recording_save",
-    "call_single_start", "call_transition", "call_turn_add", "callback_schedule", "calling_window",
+    "call_single_start", "call_transition", "call_turn_add", "call_turns_add", "callback_schedule", "calling_window",
     "calls_dispatch_due", "calls_sweep", "campaign_concurrency", "campaign_delete", "campaign_group",
     "campaign_plan", "campaign_plan_now", "campaign_save", "campaign_schedule_sync", "contact_delete",
     "contact_list_delete", "contact_list_save", "contact_retry_plan", "contact_save", "contacts_import",

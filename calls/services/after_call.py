@@ -25,16 +25,34 @@ S = Call.Status
 
 
 def call_turn_add(*, call_id: int, index: int, speaker: str, text: str, **fields: Any) -> None:
-    """Store one utterance (idempotent per index) and show it live."""
-    allowed = {f.name for f in Turn._meta.fields} - {"id", "call", "index", "speaker", "text", "created_at"}
-    values = {k: v for k, v in fields.items() if k in allowed and v is not None}
-    # One INSERT ... ON CONFLICT statement: a busy call server writes turns for every live call, and
-    # update_or_create's locked read, insert and savepoint were the largest database cost under load.
-    Turn.objects.bulk_create(
-        [Turn(call_id=call_id, index=index, speaker=speaker, text=text, **values)],
-        update_conflicts=True, unique_fields=["call", "index"], update_fields=["speaker", "text", *values],
-    )
-    record_turn_metrics(values, channel="call")
+    """Store one utterance (idempotent per index)."""
+    call_turns_add(turns=[{"call_id": call_id, "index": index, "speaker": speaker, "text": text, **fields}])
+
+
+_TURN_FIELDS = frozenset(f.name for f in Turn._meta.fields) - {"id", "call", "index", "speaker", "text", "created_at"}
+
+
+def call_turns_add(*, turns: list[dict[str, Any]]) -> None:
+    """Store utterances of any calls at once, each idempotent per (call, index), in one transaction.
+
+    One INSERT ... ON CONFLICT statement per set of fields given: a busy call server writes turns for every
+    live call (``calls.turn_batcher`` gathers them), and update_or_create's locked read, insert and savepoint
+    were the largest database cost under load. A field a turn does not give is left as it was on a rewrite.
+    """
+    by_fields: dict[tuple[str, ...], dict[tuple[int, int], Turn]] = {}
+    metrics = []
+    for turn in turns:
+        values = {k: v for k, v in turn.items() if k in _TURN_FIELDS and v is not None}
+        row = Turn(call_id=turn["call_id"], index=turn["index"], speaker=turn["speaker"], text=turn["text"], **values)
+        # one statement may not touch a row twice (PostgreSQL refuses): the later of two writes of a turn wins
+        by_fields.setdefault(tuple(sorted(values)), {})[(row.call_id, row.index)] = row
+        metrics.append(values)
+    with transaction.atomic():
+        for names, rows in by_fields.items():
+            Turn.objects.bulk_create(list(rows.values()), update_conflicts=True, unique_fields=["call", "index"],
+                                     update_fields=["speaker", "text", *names])
+    for values in metrics:
+        record_turn_metrics(values, channel="call")
 
 
 def call_recording_save(*, call_id: int, wav: bytes) -> None:

@@ -87,6 +87,8 @@ from calls.services.planning import (
     campaign_concurrency,
     campaign_plan,
     contact_retry_plan,
+    live_capacity,
+    media_max_streams,
     stt_max_conversations,
 )
 from calls.services.schedules import (
@@ -114,5 +116,6 @@ __all__ = [
     "calls_dispatch_due", "calls_sweep", "campaign_concurrency", "campaign_delete", "campaign_group",
     "campaign_plan", "campaign_plan_now", "campaign_save", "campaign_schedule_sync", "contact_delete",
     "contact_list_delete", "contact_list_save", "contact_retry_plan", "contact_save", "contacts_import",
-    "do_not_call_delete", "do_not_call_save", "public_url", "script_with_greeting", "stt_max_conversations",
+    "do_not_call_delete", "do_not_call_save", "live_capacity", "media_max_streams", "public_url",
+    "script_with_greeting", "stt_max_conversations",
 ]

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from calls.media_auth import call_media_token, call_media_url, public_url
 from calls.models import LIVE_STATUSES, Call, CallEvent, CallOutcome, Campaign, Contact, ContactList, DoNotCall
 from calls.services.lifecycle import call_transition
-from calls.services.planning import LOCAL_EARLIEST, LOCAL_LATEST, calls_dispatch_due, stt_max_conversations
+from calls.services.planning import LOCAL_EARLIEST, LOCAL_LATEST, calls_dispatch_due, live_capacity
 from calls.telephony import DialRequest, provider_for
 from config.metrics import carrier_error_code, record_carrier_error
 from config.voice import tts_language_problem
@@ -75,9 +75,9 @@ def call_place(*, call_id: int) -> PlaceResult:
                 call_transition(call_id=call_id, to=S.CANCELED, reason="do not call")
                 return PlaceResult("canceled", call_id)
             live = Call.objects.filter(campaign_id=campaign.pk, status__in=LIVE_STATUSES).count()
-            stt_cap = stt_max_conversations()
-            if live >= campaign.max_concurrent_calls or (  # or speech recognition serves no more in time
-                    stt_cap is not None and Call.objects.filter(status__in=LIVE_STATUSES).count() >= stt_cap):
+            deployment = live_capacity()  # speech recognition and the media processes serve no more in time
+            if live >= campaign.max_concurrent_calls or (
+                    deployment is not None and Call.objects.filter(status__in=LIVE_STATUSES).count() >= deployment):
                 return _wait_for_a_line(call_id, campaign)
             call = call_transition(call_id=call_id, to=S.DIALING, provider=campaign.telephony_provider)
         elif call.status == S.DIALING and not call.provider_call_id:

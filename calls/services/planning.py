@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -27,11 +28,25 @@ log = logging.getLogger(__name__)
 S = Call.Status
 
 
+def media_max_streams() -> int | None:
+    """Live calls the media processes carry in time (``MEDIA_STREAMS_PER_PROCESS`` × ``MEDIA_REPLICAS``); None:
+    no limit set."""
+    per_process = int(settings.TELEPHONY.get("MEDIA_STREAMS_PER_PROCESS") or 0)
+    return per_process * max(1, int(settings.TELEPHONY.get("MEDIA_PROCESSES") or 1)) if per_process > 0 else None
+
+
+def live_capacity() -> int | None:
+    """Live calls the whole deployment serves in time: the fewer of what the STT recognises and the media processes
+    carry; None when neither is limited."""
+    caps = [cap for cap in (stt_max_conversations(), media_max_streams()) if cap]
+    return min(caps) if caps else None
+
+
 def campaign_concurrency(*, campaign: Campaign) -> int:
-    """The campaign's cap, never above what the STT capacity serves (the planner spaces calls by it)."""
+    """The campaign's cap, never above the deployment's live capacity (the planner spaces calls by it)."""
     cap = max(1, campaign.max_concurrent_calls)
-    stt_cap = stt_max_conversations()
-    return min(cap, stt_cap) if stt_cap else cap
+    deployment = live_capacity()
+    return min(cap, deployment) if deployment else cap
 
 
 LOCAL_EARLIEST = time(8, 0)  # nobody is called before 08:00 or after 21:00 in their own time

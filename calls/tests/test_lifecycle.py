@@ -12,7 +12,7 @@ from calls.models import Call, CallEvent, CallOutcome, DoNotCall, Turn
 from calls.services.after_call import call_turn_add
 from calls.services.dialing import call_place
 from calls.services.lifecycle import TRANSITIONS, IllegalTransition, call_progress, call_transition
-from calls.services.planning import campaign_concurrency
+from calls.services.planning import campaign_concurrency, live_capacity
 from config.voice import stt_max_conversations
 from integrations.errors import ProviderBadResponse
 
@@ -205,6 +205,28 @@ def test_stt_capacity_caps_live_calls_across_campaigns(make_campaign, make_conta
     assert [call_place(call_id=c.pk).status for c in calls] == ["dialled", "dialled", "at_cap"]
     call_transition(call_id=calls[0].pk, to=S.ENDED, outcome=CallOutcome.NO_ANSWER)
     assert call_place(call_id=calls[2].pk).status == "dialled"
+
+
+def test_media_capacity_caps_live_calls_across_campaigns(make_campaign, make_contact, fake_telephony, settings):
+    """The media processes carry so many streams in time (media_load measures it): no more calls are live than
+    they carry together, whatever the campaigns' own caps; the rest wait in the queue."""
+    settings.TELEPHONY = {**settings.TELEPHONY, "MEDIA_STREAMS_PER_PROCESS": 1, "MEDIA_PROCESSES": 2}
+    settings.VOICE = {**settings.VOICE, "STT_ADMISSION": {**settings.VOICE["STT_ADMISSION"], "MAX_CONVERSATIONS": 9}}
+    assert live_capacity() == 2  # the fewer of the media's 1 × 2 and the STT's 9
+    one, two = make_campaign(max_concurrent_calls=5), make_campaign(max_concurrent_calls=5)
+    assert campaign_concurrency(campaign=two) == 2
+    calls = [Call.objects.create(campaign=c, contact=make_contact()) for c in (one, two, two)]
+    assert [call_place(call_id=c.pk).status for c in calls] == ["dialled", "dialled", "at_cap"]
+    call_transition(call_id=calls[0].pk, to=S.ENDED, outcome=CallOutcome.NO_ANSWER)
+    assert call_place(call_id=calls[2].pk).status == "dialled"
+
+
+def test_no_media_limit_unless_one_is_set(settings):
+    settings.TELEPHONY = {**settings.TELEPHONY, "MEDIA_STREAMS_PER_PROCESS": 0, "MEDIA_PROCESSES": 4}
+    settings.VOICE = {**settings.VOICE, "STT_ADMISSION": {**settings.VOICE["STT_ADMISSION"], "MAX_CONVERSATIONS": 7}}
+    assert live_capacity() == 7  # the STT's alone
+    settings.TELEPHONY = {**settings.TELEPHONY, "MEDIA_STREAMS_PER_PROCESS": 60}
+    assert live_capacity() == 7  # 60 × 4 streams are more than the STT serves
 
 
 def test_stt_capacity_is_derived_from_workers_and_speed(settings):

@@ -334,6 +334,11 @@ TELEPHONY = {
     "DIAL_SETTLE_S": env.int("DIAL_SETTLE_S", default=90),
     # A call's recording keeps at most this much audio (both sides, in memory until the call ends).
     "RECORDING_MAX_S": env.int("CALL_RECORDING_MAX_S", default=3600),
+    # Live media streams one media process carries in time (0: no limit), and how many such processes run
+    # (docker-compose's MEDIA_REPLICAS): the dispatcher never has more calls live than they carry together.
+    # `manage.py media_load` measures a machine's figure (see the README's benchmarks).
+    "MEDIA_STREAMS_PER_PROCESS": env.int("MEDIA_STREAMS_PER_PROCESS", default=0),
+    "MEDIA_PROCESSES": env.int("MEDIA_REPLICAS", default=1),
     "SIMULATED": {
         "PACE_SPEED": env.float("SIMULATED_PACE_SPEED", default=1.0),
         "CALLEE_STT": env("SIMULATED_CALLEE_STT", default="transcript"),

@@ -17,6 +17,7 @@ every group's members in one pipelined round trip, then delivers as ``group_send
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -24,21 +25,23 @@ from typing import Any
 from channels_redis.core import RedisChannelLayer
 from redis import asyncio as redis_asyncio
 
-# channels_redis's delivery script (``RedisChannelLayer.group_send``): each channel key gets its message unless
-# the channel is at capacity; returns how many were
+log = logging.getLogger(__name__)
+
+# Delivery to channel keys in one call, as channels_redis's receive reads them (a sorted set per key, scored by
+# time): KEYS are the keys; ARGV holds a message per key, then a capacity per key, then the time and the expiry.
+# A key at capacity is skipped and counted.
 _DELIVER = """
-    local over_capacity = 0
-    local current_time = ARGV[#ARGV - 1]
-    local expiry = ARGV[#ARGV]
-    for i=1,#KEYS do
-        if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[i + #KEYS]) then
-            redis.call('ZADD', KEYS[i], current_time, ARGV[i])
-            redis.call('EXPIRE', KEYS[i], expiry)
-        else
-            over_capacity = over_capacity + 1
-        end
-    end
-    return over_capacity
+local n = #KEYS
+local full = 0
+for i = 1, n do
+  if redis.call('ZCARD', KEYS[i]) < tonumber(ARGV[n + i]) then
+    redis.call('ZADD', KEYS[i], ARGV[2 * n + 1], ARGV[i])
+    redis.call('EXPIRE', KEYS[i], ARGV[2 * n + 2])
+  else
+    full = full + 1
+  end
+end
+return full
 """
 
 
@@ -82,4 +85,6 @@ class PooledRedisChannelLayer(RedisChannelLayer):
                 pipe.zremrangebyscore(key, min=0, max=int(time.time()) - int(self.expiry))
             await pipe.execute()
             args = [messages[key] for key in keys] + [capacities[key] for key in keys] + [time.time(), self.expiry]
-            await connection.eval(_DELIVER, len(keys), *keys, *args)
+            full = await connection.eval(_DELIVER, len(keys), *keys, *args)
+            if full:
+                log.info("%s of %s channels over capacity in groups %s", full, len(channel_names), groups)

@@ -29,7 +29,7 @@ async def group_send_async(groups: Iterable[str], message: dict[str, Any], *, la
             for group in groups:
                 await layer.group_send(group, message)
     except Exception:
-        log.warning("publishing %s to %s failed", message.get("type"), list(groups), exc_info=True)
+        log.warning("publishing %s to %s failed", message.get("type"), groups, exc_info=True)
 
 
 def group_send(groups: Iterable[str], message: dict[str, Any]) -> None:

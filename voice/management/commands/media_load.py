@@ -207,7 +207,7 @@ class Command(BaseCommand):
                 wait_for_port(port, proc, 90)
             cpu_before = sum(cpu_seconds(p.pid) for p in procs)
             # The client is the carriers' stand-in: a full collection of this process's heap (Django, numpy,
-            # every stream's figures) stalled all its callers for 80-180 ms at once, which the servers then
+            # every stream's figures) stalled all its callers for about 80 ms at once, which the servers then
             # counted as their own inbound lag. Its heap so far is frozen out of the collector's sight.
             gc.collect()
             gc.freeze()

@@ -123,7 +123,7 @@ class CallRecorder:
 
 class CallEventSink:
     """Stores the call's lines with their latency figures (``voice.turns.TurnAssembler`` assembles them) and
-    streams transcripts, mind states and the lines to the operators.
+    streams transcripts, mind states and the lines to the operators. Every line is stored once ``aclose`` returns.
 
     A caller's line carries the salesperson's verdict on it (the ``meta`` directive of the same turn, which
     comes after the transcript), so it is stored once its turn is answered, or when the call ends.
@@ -140,6 +140,7 @@ class CallEventSink:
         self._state: StateChanged | None = None  # the bot's mind state now, and whether the watchers saw it
         self._state_published = False
         self.index = 0
+        self._writes: list[asyncio.Future] = []  # the lines being stored
         self.t0 = time.time()
         self.turns = TurnAssembler(ms_at=self._ms, verdict_on_user=True)
 
@@ -154,12 +155,18 @@ class CallEventSink:
         self.index += 1
         fields = dataclasses.asdict(record)
         speaker, text = fields.pop("speaker"), fields.pop("text")
-        # with every other call's turns of this process that are waiting (calls.turn_batcher)
-        await turn_batcher().add(call_id=self.ctx.call_id, index=index, speaker=speaker, text=text, **fields)
+        # stored with the other calls' turns of this process (calls.turn_batcher), in the background: the live
+        # events go on meanwhile, and ``aclose`` waits until every line is stored
+        self._writes.append(asyncio.ensure_future(
+            turn_batcher().add(call_id=self.ctx.call_id, index=index, speaker=speaker, text=text, **fields)))
 
     async def aclose(self) -> None:
         for record in self.turns.flush():  # the call ended before the last line was answered
             await self._add_turn(record)
+        writes, self._writes = self._writes, []
+        for outcome in await asyncio.gather(*writes, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                log.error("call %s: a line was not stored", self.ctx.call_id, exc_info=outcome)
 
     async def emit(self, event: PipelineEvent) -> None:
         if isinstance(event, DirectiveEvent) and event.kind == "transfer":  # issue 14: transfer to a human

@@ -6,11 +6,11 @@ and clean-up around a write cost more than the write, all of it holding the inte
 carried the calls' audio. Calls that start together also end their turns together (a campaign's greetings), so
 those writes came in bursts of a hundred.
 
-The batcher keeps one hop in flight per event loop. Turns that arrive meanwhile wait for the next, which stores
-them all in one transaction (``calls.services.call_turns_add``). Nothing waits for a timer: a lone turn goes at
-once. Each ``add`` returns once its own turn is stored (so a call's order of writes holds: its answer before its
-turns, its turns before its end), or raises that turn's own error: a batch that fails is written again one turn
-at a time, so one bad line never costs another call its transcript.
+The batcher keeps one hop in flight per event loop. The first turn that waits holds it for ``LINGER_S`` (nobody
+waits on a stored line live: the sink stores in the background), and the turns that arrive meanwhile go with it
+in one transaction (``calls.services.call_turns_add``). Each ``add`` returns once its own turn is stored (the
+call's sink waits for all of them before the call's end is stored), or raises that turn's own error: a batch that
+fails is written again one turn at a time, so one bad line never costs another call its transcript.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ from calls import services
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
+LINGER_S = 0.2  # how long the first waiting turn holds the hop for others (nobody waits on a turn's write live)
 
 
 class TurnBatcher:
-    def __init__(self) -> None:
+    def __init__(self, *, linger_s: float | None = None) -> None:
+        self.linger_s = LINGER_S if linger_s is None else linger_s
         self._waiting: list[tuple[dict[str, Any], asyncio.Future]] = []
         self._task: asyncio.Task | None = None
         self.hops = 0  # database hops made (a figure for tests and benchmarks)
@@ -44,6 +46,8 @@ class TurnBatcher:
         await done  # a caller that gives up leaves the write to go on for the others
 
     async def _drain(self) -> None:
+        if self.linger_s:
+            await asyncio.sleep(self.linger_s)  # the turns of the other calls that end about now come along
         while self._waiting:
             batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
             try:

@@ -91,6 +91,7 @@ async def test_no_line_is_stored_before_the_call_is_answered(live_call):
     assert not emitting.done()  # the greeting waits for the call's «answered»
     answered.set_result(None)
     await emitting
+    await sink.aclose()
     turns = await _turns(live_call)
     assert [(t["text"], t["started_ms"], t["ended_ms"]) for t in turns] == [("Здравствуйте!", 200, 1000)]
 

@@ -150,4 +150,3 @@ def __getattr__(name: str):
 
         return real
     raise AttributeError(name)
-

@@ -23,6 +23,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from calls import services
+from config.voice import for_loop
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,4 @@ _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TurnBatcher] = w
 
 def turn_batcher() -> TurnBatcher:
     """The running event loop's batcher (one per media process in production)."""
-    loop = asyncio.get_running_loop()
-    batcher = _batchers.get(loop)
-    if batcher is None:
-        batcher = _batchers[loop] = TurnBatcher()
-    return batcher
+    return for_loop(_batchers, TurnBatcher)

@@ -207,10 +207,10 @@ def redis_for_loop():
             driver_info=settings.REDIS_DRIVER_INFO)
         return redis_asyncio.Redis(connection_pool=pool)
 
-    return _for_loop(_loop_redis, build)
+    return for_loop(_loop_redis, build)
 
 
-def _for_loop(store: weakref.WeakKeyDictionary, build: Any) -> Any:
+def for_loop(store: weakref.WeakKeyDictionary, build: Any) -> Any:
     """The running event loop's own instance from ``store``, built on first use (asyncio clients are per loop)."""
     loop = asyncio.get_running_loop()
     value = store.get(loop)
@@ -230,7 +230,7 @@ def audio_cache_for_loop():
     """
     if not settings.VOICE.get("LIVE_AUDIO_CACHE", True):
         return None
-    return _for_loop(_loop_caches, lambda: TieredAudioCache(
+    return for_loop(_loop_caches, lambda: TieredAudioCache(
         _process_audio_cache(), audio_cache_from_settings(client=redis_for_loop())))
 
 

@@ -380,7 +380,6 @@ class VoicePipeline:
             self._wire_format = getattr(self.output, "wire_format", None) or ("output", id(self.output))
         else:
             self._encoder, self._send_frame = (lambda: FrameSplitter(FRAME_BYTES)), self.output.send_audio
-            self._wire_format = ("pcm16", SAMPLE_RATE)
         self._play_clock = self.clock()
         self._pacer_task = asyncio.create_task(self._pacer(), name="voice-pacer")
         if self.config.limits is not None:
@@ -1121,6 +1120,7 @@ class VoicePipeline:
                     if turn.cancelled:
                         break
                     taken += 1
+                    self._queued_frames -= 1
                     await self._pace_frame(turn, item.sentence, frame)
                 self._queued_frames -= len(item.frames) - taken  # a cancelled turn's rest is never sent
                 continue
@@ -1143,7 +1143,6 @@ class VoicePipeline:
 
     async def _pace_frame(self, turn: _BotTurn, sentence: _Sentence, frame: object) -> None:
         """Send one frame when it is due: ``lead_ms`` before the far end plays it."""
-        self._queued_frames -= 1
         try:
             now = self.clock()
             if self._play_clock < now:  # the far end ran dry (or this is a new burst): restart there

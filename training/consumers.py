@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import reverse
 
-from config.voice import media_guard_options
+from config.voice import media_guard_options, shared_provider
 from config.websocket import DropSendsToGonePeer, PushOnlyFeed
 from integrations.errors import ProviderError
 from training import services
@@ -94,6 +94,10 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
             return
         self.setup = setup
         try:
+            # the process's shared providers are built off the event loop, as a call's are: the first session of a
+            # process builds them (a vendor's client, the local models' wrappers), and the other sessions' audio
+            # must not wait for that; the pipeline then finds them built
+            await asyncio.to_thread(lambda: (shared_provider("stt"), shared_provider("tts")))
             pipeline = build_pipeline(setup=setup)
         except ProviderError as exc:
             await self._providers_unavailable(exc)

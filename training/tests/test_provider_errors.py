@@ -8,6 +8,7 @@ page turns these messages into its translated notices (``training/tests/test_bro
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from channels.db import database_sync_to_async
@@ -63,6 +64,27 @@ async def test_providers_that_cannot_start_are_said_with_4503_and_the_session_wa
     assert (await comm.connect())[0]
     assert json.loads(await comm.receive_from(timeout=10))["type"] == "ready"
     await comm.disconnect()
+
+
+async def test_the_shared_providers_are_built_off_the_event_loop(trainee, scenario_ru, settings, monkeypatch):
+    """The first session of a process builds them; the other sessions' audio must not wait on the loop for that."""
+    settings.VOICE = {**settings.VOICE, "STT": {"PROVIDER": "fake", "OPTIONS": {"default": "да"}},
+                      "TTS": {"PROVIDER": "fake", "OPTIONS": {"ms_per_char": 8}}}
+    built_on: list[tuple[str, int]] = []
+    real = consumers.shared_provider
+
+    def provider(kind):
+        built_on.append((kind, threading.get_ident()))
+        return real(kind)
+
+    monkeypatch.setattr(consumers, "shared_provider", provider)
+    session = await _session(trainee, scenario_ru)
+    comm = await _communicator(trainee, session.pk)
+    assert (await comm.connect(timeout=10))[0]
+    assert json.loads(await comm.receive_from(timeout=10))["type"] == "ready"
+    await comm.disconnect()
+    assert [kind for kind, _ in built_on] == ["stt", "tts"]
+    assert all(thread != threading.get_ident() for _, thread in built_on)  # not on the loop's thread
 
 
 async def test_failing_tts_and_llm_mid_session_are_said_and_the_session_goes_on(trainee, scenario_ru,

@@ -131,3 +131,12 @@ def test_mix_places_sums_and_clips_pieces():
     assert audio.mix([(0, pcm(5, 6, 7))], 2) == pcm(5, 6)  # cut at the length
     assert audio.mix([(3, pcm(5))], 2) == pcm(0, 0)  # a piece past the end adds nothing
     assert audio.mix([]) == b""
+
+
+@pytest.mark.parametrize("samples", [160, 320])
+def test_energy_is_the_frames_sum_of_squares(samples):
+    rng = np.random.default_rng(5)
+    frame = rng.integers(-32768, 32768, samples, dtype=np.int16)
+    exact = int(np.sum(frame.astype(np.int64) ** 2))
+    assert audio.energy(frame.tobytes()) == pytest.approx(exact, rel=1e-5)  # float32 accumulation
+    assert audio.energy(bytes(2 * samples)) == 0.0

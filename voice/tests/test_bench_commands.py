@@ -48,7 +48,7 @@ def test_media_load_three_streams_over_two_servers():
     assert result["server_counts"] is True and result["inbound_not_consumed"] == 0
     assert isinstance(result["frames_dropped"], int)
     assert result["frames_received"] > 0 and result["server_frames_out"] >= result["frames_received"]  # the bot spoke
-    assert result["server_cpu_ms_per_stream_s"] > 0
+    assert result["server_cpu_ms_per_stream_s"] > 0 and result["client_cpu_ms_per_stream_s"] > 0
     assert result["lag_p99_ms"] is not None and result["lag_p99_ms"] >= 0
     # 4 s of frames: the worst inbound lag of each second
     assert len(result["server_inbound_lag_worst_by_s_ms"]) == 4

@@ -28,6 +28,8 @@ Metrics (see ``voice.bench.loadgen`` for the client-side definitions):
   without them is a failed run: ``frames_dropped`` is null, ``ok`` false and the command exits 1.
 - ``server_cpu_ms_per_stream_s``: the server processes' CPU time (user + system, from /proc) during
   the load, per second of one stream's audio: how much of a core one call's media costs.
+- ``client_cpu_ms_per_stream_s``: the same for this process, the carriers' stand-in: how much of the machine
+  the servers share with it the client took.
 - ``lag_p99_ms``: p99 over received bot frames of their lateness vs. the real-time playback
   schedule of their utterance beyond the pacing lead (>0 = the caller's buffer ran dry).
 - ``send_lag_p99_ms``: the client's own lateness sending frames; if it is high, the client (which
@@ -211,10 +213,12 @@ class Command(BaseCommand):
             # counted as their own inbound lag. Its heap so far is frozen out of the collector's sight.
             gc.collect()
             gc.freeze()
+            client_cpu_before = time.process_time()
             try:
                 result = asyncio.run(run_load(targets, seconds=seconds))
             finally:
                 gc.unfreeze()
+            client_cpu = time.process_time() - client_cpu_before
             server = self._server_counts(stats_path, result["streams_connected"])
             cpu_used = sum(cpu_seconds(p.pid) for p in procs) - cpu_before
         finally:
@@ -229,6 +233,7 @@ class Command(BaseCommand):
         result["server"], result["servers"] = options["server"], len(procs)
         audio_s = result["frames_sent"] * 0.02
         result["server_cpu_ms_per_stream_s"] = round(cpu_used * 1000 / audio_s, 2) if audio_s else None
+        result["client_cpu_ms_per_stream_s"] = round(client_cpu * 1000 / audio_s, 2) if audio_s else None
         out = self._summary(result, server, route, tmp)
         if options["keep"]:
             out["tmp_dir"] = str(tmp)

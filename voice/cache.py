@@ -89,14 +89,25 @@ class MemoryAudioCache:
 class TieredAudioCache:
     """A near cache (this process's ``MemoryAudioCache``) in front of a far one (Redis, shared).
 
-    Reads try near, then far, and keep a far hit near. Writes go to both, deletes too (other processes
-    drop their near copy when it ages out). The near tier never waits on the network, so a scripted
-    phrase starts at once even while Redis is slow or away.
+    Reads try near, then far, and keep a far hit near. The near tier never waits on the network, so a
+    scripted phrase starts at once even while Redis is slow or away. Deletes go to both (other processes
+    drop their near copy when it ages out).
+
+    A sentence is written far on its second use in the process, not its first. Most sentences a call
+    synthesises are its own: a greeting with the callee's name, an answer with their city in it. Written
+    to Redis, each held memory there for the cache's TTL (30 days: at 10,000 calls a day, gigabytes of
+    greetings nobody says again) and cost a large write on the event loop at the call's start, where a
+    campaign's calls all start together. So a first synthesis is kept near only; the next read of it there
+    (the phrase came back: the script's own words) or its next synthesis (it had left the near tier)
+    writes it far. Phrases warmed ahead of time (``warm_audio_cache``) are in Redis from the start.
     """
 
-    def __init__(self, near: AudioCache, far: AudioCache):
+    def __init__(self, near: AudioCache, far: AudioCache, *, max_near_only: int = 4096):
         self.near = near
         self.far = far
+        self.max_near_only = max_near_only
+        self._near_only: OrderedDict[str, int | None] = OrderedDict()  # key -> its TTL: written near, not far
+        self._promotions: set[asyncio.Task] = set()
 
     async def get(self, key: str) -> bytes | None:
         audio = await self.near.get(key)
@@ -104,15 +115,37 @@ class TieredAudioCache:
             audio = await self.far.get(key)
             if audio:
                 await self.near.set(key, audio)
+        elif key in self._near_only:
+            # its second use: worth sharing now, in the background (the hit itself never waits on Redis)
+            task = asyncio.ensure_future(self.far.set(key, audio, ttl_s=self._near_only.pop(key)))
+            self._promotions.add(task)
+            task.add_done_callback(self._promoted)
         return audio
+
+    def _promoted(self, task: asyncio.Task) -> None:
+        self._promotions.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("audio cache: a phrase was not shared: %s", task.exception())
 
     async def set(self, key: str, audio: bytes, *, ttl_s: int | None = None) -> None:
         await self.near.set(key, audio, ttl_s=ttl_s)
-        await self.far.set(key, audio, ttl_s=ttl_s)
+        if key in self._near_only:  # synthesised again: it had left the near tier, and it is used again
+            del self._near_only[key]
+            await self.far.set(key, audio, ttl_s=ttl_s)
+            return
+        self._near_only[key] = ttl_s
+        if len(self._near_only) > self.max_near_only:
+            self._near_only.popitem(last=False)  # long unused: forgotten, as the near tier will forget it
 
     async def delete(self, key: str) -> None:
+        self._near_only.pop(key, None)
         await self.near.delete(key)
         await self.far.delete(key)
+
+    async def settled(self) -> None:
+        """Wait for the far writes under way (tests; a process that stops)."""
+        while self._promotions:
+            await asyncio.gather(*list(self._promotions), return_exceptions=True)
 
 
 def _consume(task: asyncio.Future) -> None:

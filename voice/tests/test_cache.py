@@ -44,10 +44,17 @@ class _CountingCache(MemoryAudioCache):
     def __init__(self):
         super().__init__()
         self.reads = 0
+        self.writes = 0
+        self.items: dict[str, tuple[bytes, int | None]] = {}
 
     async def get(self, key):
         self.reads += 1
         return await super().get(key)
+
+    async def set(self, key, audio, *, ttl_s=None):
+        self.writes += 1
+        self.items[key] = (audio, ttl_s)
+        await super().set(key, audio, ttl_s=ttl_s)
 
 
 class _DownCache:
@@ -70,11 +77,48 @@ async def test_tiered_cache_asks_the_far_tier_once_per_phrase():
     assert far.reads == 1  # then kept near
     assert await cache.get("unknown") is None and far.reads == 2
     await cache.set("new", b"x", ttl_s=60)
+    await cache.set("new", b"x", ttl_s=60)  # synthesised twice: shared (see the next test)
     assert await far.get("new") == b"x" and await near.get("new") == b"x"
     await cache.delete("new")
     assert await far.get("new") is None and await near.get("new") is None
     # a phrase already near is served while the far tier is away
     assert await TieredAudioCache(near, _DownCache()).get("greeting") == b"audio"
+
+
+async def test_a_phrase_said_once_is_never_written_far_and_one_said_again_is():
+    """A greeting with the callee's name would hold Redis memory for 30 days for nothing; the script's phrases
+    come back, and the second use shares them with the other processes."""
+    far, near = _CountingCache(), MemoryAudioCache()
+    cache = TieredAudioCache(near, far)
+    await cache.set("hello-ivan", b"ivan", ttl_s=60)
+    await cache.settled()
+    assert await near.get("hello-ivan") == b"ivan" and far.items == {}  # kept near only
+    assert await cache.get("hello-ivan") == b"ivan"  # used again: a phrase of the script's
+    await cache.settled()
+    assert far.items == {"hello-ivan": (b"ivan", 60)}
+    assert await cache.get("hello-ivan") == b"ivan"
+    await cache.settled()
+    assert far.writes == 1  # shared once
+    # synthesised a second time (it had left the near tier): shared then
+    await cache.set("price", b"p")
+    await near.delete("price")
+    await cache.set("price", b"p")
+    assert far.items["price"] == (b"p", None) and far.writes == 2
+    # a far hit is kept near, not written back
+    await far.set("warmed", b"w")
+    assert await cache.get("warmed") == b"w" and await cache.get("warmed") == b"w"
+    await cache.settled()
+    assert far.writes == 3 and far.reads == 1
+
+
+async def test_the_phrases_waiting_for_a_second_use_are_bounded():
+    far, near = _CountingCache(), MemoryAudioCache()
+    cache = TieredAudioCache(near, far, max_near_only=2)
+    for key in ("a", "b", "c"):
+        await cache.set(key, key.encode())
+    assert await cache.get("a") == b"a" and await cache.get("c") == b"c"  # "a" was forgotten: not shared
+    await cache.settled()
+    assert set(far.items) == {"c"}
 
 
 async def test_warm_cache_counts_and_keys():

@@ -313,7 +313,7 @@ def rms(pcm16: bytes) -> float:
 def energy(pcm16: bytes) -> float:
     """Sum of squared samples (int16 scale): compare with ``(10 ** (dbfs / 20) * 32768) ** 2 * samples``."""
     samples = pcm16_to_array(pcm16).astype(np.float32)
-    # vdot, not dot: a third less time per 20 ms frame, and it keeps the GIL (dot hands it to any other
+    # vdot, not dot: a quarter less time per 20 ms frame, and it keeps the GIL (dot hands it to any other
     # thread for the BLAS call, so under a busy database thread a frame could wait for it)
     return float(np.vdot(samples, samples))
 

@@ -143,7 +143,7 @@ class TieredAudioCache:
         await self.far.delete(key)
 
     async def settled(self) -> None:
-        """Wait for the far writes under way (tests; a process that stops)."""
+        """Wait for the far writes under way (tests)."""
         while self._promotions:
             await asyncio.gather(*list(self._promotions), return_exceptions=True)
 

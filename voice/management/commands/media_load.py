@@ -28,8 +28,8 @@ Metrics (see ``voice.bench.loadgen`` for the client-side definitions):
   without them is a failed run: ``frames_dropped`` is null, ``ok`` false and the command exits 1.
 - ``server_cpu_ms_per_stream_s``: the server processes' CPU time (user + system, from /proc) during
   the load, per second of one stream's audio: how much of a core one call's media costs.
-- ``client_cpu_ms_per_stream_s``: the same for this process, the carriers' stand-in: how much of the machine
-  the servers share with it the client took.
+- ``client_cpu_ms_per_stream_s``: the same figure for this process (the carriers' stand-in): its share of
+  the machine, which the servers share with it.
 - ``lag_p99_ms``: p99 over received bot frames of their lateness vs. the real-time playback
   schedule of their utterance beyond the pacing lead (>0 = the caller's buffer ran dry).
 - ``send_lag_p99_ms``: the client's own lateness sending frames; if it is high, the client (which

@@ -26,11 +26,11 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from calls import services
+from calls.db_batch import answered_batcher, context_batcher, turn_batcher
 from calls.language import language_watch_for
 from calls.listen import CallLive, keep_watching, want_to_watch
 from calls.telephony import media_protocol
 from calls.transfer import call_transfer, call_transfer_requested
-from calls.turn_batcher import turn_batcher
 from calls.voicemail import VoicemailWatcher
 from config.voice import (
     audio_cache_for_loop,
@@ -155,10 +155,11 @@ class CallEventSink:
         self.index += 1
         fields = dataclasses.asdict(record)
         speaker, text = fields.pop("speaker"), fields.pop("text")
-        # stored with the other calls' turns of this process (calls.turn_batcher), in the background: the live
+        # stored with the other calls' turns of this process (calls.db_batch), in the background: the live
         # events go on meanwhile, and ``aclose`` waits until every line is stored
         self._writes.append(asyncio.ensure_future(
-            turn_batcher().add(call_id=self.ctx.call_id, index=index, speaker=speaker, text=text, **fields)))
+            turn_batcher().add({"call_id": self.ctx.call_id, "index": index, "speaker": speaker, "text": text,
+                                **fields})))
 
     async def aclose(self) -> None:
         for record in self.turns.flush():  # the call ended before the last line was answered
@@ -260,7 +261,8 @@ class MediaStreamConsumer(WebSocketEndpoint):
         if not services.call_media_token_valid(call_id=self.call_id, token=token):
             await self._refuse(CLOSE_BAD_TOKEN, "bad or expired token")
             return False
-        self.ctx = await database_sync_to_async(services.call_media_context)(call_id=self.call_id)
+        # read with the contexts of the calls answered at the same moment (calls.db_batch): one query for them all
+        self.ctx = await context_batcher().add(self.call_id)
         if self.ctx is None or self.ctx.status not in services.LIVE_FOR_MEDIA:
             await self._refuse(CLOSE_CALL_NOT_LIVE, f"call is {self.ctx.status if self.ctx else 'unknown'}")
             return False
@@ -312,10 +314,9 @@ class MediaStreamConsumer(WebSocketEndpoint):
         stt, tts, _ = await asyncio.to_thread(lambda: (shared_provider("stt"), tts_for_language(ctx.language),
                                                        get_classifier(ctx.language, ctx.script_map)))
         self.started_at = time.time()
-        # The call is answered: written without holding up the conversation (a hundred calls starting at
-        # once queue their writes on the database thread), but before any of its turns and its end.
-        self._answered = asyncio.ensure_future(
-            database_sync_to_async(services.call_progress)(call_id=self.call_id, event="answered"))
+        # The call is answered: written without holding up the conversation, with the other calls answered about
+        # now (calls.db_batch: a campaign's calls start together), but before any of its turns and its end.
+        self._answered = asyncio.ensure_future(answered_batcher().add(self.call_id))
         # Turns are written from the sink's own task: the audio path never waits on the database.
         self.sink = BackgroundSink(CallEventSink(ctx, after=self._answered, watched=self.live.watched))
         self.live.on_watcher = lambda: self.sink.emit(WatcherJoined())

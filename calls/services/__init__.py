@@ -1,8 +1,8 @@
 """Writes for campaigns, contacts and calls, one module per concern.
 
 - ``contacts``: contact lists, contacts, the do-not-call list, CSV/XLSX import;
-- ``lifecycle``: the call's state machine (``call_transition`` is the only function that changes
-  ``Call.status``), carrier progress, hang-up, the sweeper, what else a live call logs;
+- ``lifecycle``: the call's state machine (``call_transition`` and its batch ``calls_transition`` are the
+  only functions that change ``Call.status``), carrier progress, hang-up, the sweeper, what else a live call logs;
 - ``planning``: calling windows, the day's plan under the concurrency cap, dispatching due calls;
 - ``schedules``: campaign save and delete, and their beat schedules;
 - ``dialing``: placing a queued call, single calls;
@@ -28,6 +28,7 @@ from calls.selectors import (
     CallMediaContext,
     call_event_data,
     call_media_context,
+    call_media_contexts,
     script_with_greeting,
 )
 from calls.services.after_call import (
@@ -73,7 +74,9 @@ from calls.services.lifecycle import (
     call_operator_event,
     call_progress,
     call_transition,
+    calls_progress,
     calls_sweep,
+    calls_transition,
 )
 from calls.services.planning import (
     DISPATCH_HORIZON,
@@ -108,14 +111,14 @@ __all__ = [
     "LOCAL_LATEST", "MEDIA_TOKEN_SALT", "OPERATOR_EVENT_KINDS", "PLAN_BATCH", "PLAN_TASK", "PROGRESS",
     "PROGRESS_OUTCOMES", "REDISPATCH_AFTER", "SINGLE_CALLS_LIST", "STUCK_AFTER_S", "SWEEP_BATCH", "TRANSITIONS",
     "CallMediaContext", "CampaignHasCalls", "IllegalTransition", "ImportReport", "PlaceResult", "PlanResult",
-    "RowProblem", "SingleCallError", "call_after_work", "call_analyse", "call_event_data", "call_fail",
-    "call_group", "call_hangup", "call_language_heard", "call_media_context", "call_media_token",
+    "RowProblem", "SingleCallError", "call_after_work", "call_analyse", "call_event_data", "call_fail", "call_group",
+    "call_hangup", "call_language_heard", "call_media_context", "call_media_contexts", "call_media_token",
     "call_media_token_valid", "call_media_url", "call_operator_event", "call_place", "call_progress",
     "call_provider_id_seen", "call_publish", "call_publish_async", "call_publish_pipeline", "call_recording_save",
     "call_single_start", "call_transition", "call_turn_add", "call_turns_add", "callback_schedule", "calling_window",
-    "calls_dispatch_due", "calls_sweep", "campaign_concurrency", "campaign_delete", "campaign_group",
-    "campaign_plan", "campaign_plan_now", "campaign_save", "campaign_schedule_sync", "contact_delete",
-    "contact_list_delete", "contact_list_save", "contact_retry_plan", "contact_save", "contacts_import",
-    "do_not_call_delete", "do_not_call_save", "live_capacity", "media_max_streams", "public_url",
-    "script_with_greeting", "stt_max_conversations",
+    "calls_dispatch_due", "calls_progress", "calls_sweep", "calls_transition", "campaign_concurrency",
+    "campaign_delete", "campaign_group", "campaign_plan", "campaign_plan_now", "campaign_save",
+    "campaign_schedule_sync", "contact_delete", "contact_list_delete", "contact_list_save", "contact_retry_plan",
+    "contact_save", "contacts_import", "do_not_call_delete", "do_not_call_save", "live_capacity", "media_max_streams",
+    "public_url", "script_with_greeting", "stt_max_conversations",
 ]

@@ -36,7 +36,7 @@ def call_turns_add(*, turns: list[dict[str, Any]]) -> None:
     """Store utterances of any calls at once, each idempotent per (call, index), in one transaction.
 
     One INSERT ... ON CONFLICT statement per set of fields given: a busy call server writes turns for every
-    live call (``calls.turn_batcher`` gathers them), and update_or_create's locked read, insert and savepoint
+    live call (``calls.db_batch`` gathers them), and update_or_create's locked read, insert and savepoint
     were the largest database cost under load. A field a turn does not give is left as it was on a rewrite.
     """
     by_fields: dict[tuple[str, ...], dict[tuple[int, int], Turn]] = {}

@@ -1,6 +1,7 @@
 """The call lifecycle: the state machine, what carriers report, hang-up, and the sweeper for stuck calls.
 
-``call_transition`` is the only function that changes ``Call.status``.
+``call_transition`` and ``calls_transition`` (the same move for many calls) are the only functions that change
+``Call.status``.
 """
 
 from __future__ import annotations
@@ -64,40 +65,91 @@ def call_transition(*, call_id: int, to: str, **data: Any) -> Call:
             return call
         if to not in TRANSITIONS[call.status]:
             raise IllegalTransition(call_id, call.status, to)
-        if to == S.ENDED:
-            outcome = data.get("outcome") or CallOutcome.FAILED
-            data["outcome"] = CallOutcome(outcome).value
-        now = timezone.now()
-        from_status = call.status
-        call.status = to
-        update = ["status"]
-        stamp = _TIMESTAMPS.get(to)
-        if stamp and getattr(call, stamp) is None:
-            setattr(call, stamp, now)
-            update.append(stamp)
-        for name in _DATA_FIELDS:
-            if data.get(name) not in (None, ""):
-                setattr(call, name, data[name])
-                update.append(name)
-        if to == S.ENDED and call.duration_s is None and call.answered_at is not None:
-            call.duration_s = round((now - call.answered_at).total_seconds(), 2)
-            update.append("duration_s")
-        if to == S.ENDED and call.outcome != CallOutcome.COMPLETED and not call.disposition:
-            disposition = {CallOutcome.NO_ANSWER: Call.Disposition.NO_ANSWER, CallOutcome.BUSY: Call.Disposition.BUSY,
-                           CallOutcome.VOICEMAIL: Call.Disposition.VOICEMAIL}.get(call.outcome)
-            if disposition:
-                call.disposition = disposition
-                update.append("disposition")
-        call.save(update_fields=list(dict.fromkeys(update)))
-        event_data = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items()}
-        event = CallEvent.objects.create(call=call, from_status=from_status, to_status=to, data=event_data)
-        payload = {"kind": "status", "from": from_status, "to": to, "outcome": call.outcome,
-                   "disposition": call.disposition, "at": event.created_at.isoformat(), "data": event_data}
-        campaign_id = call.campaign_id
-        transaction.on_commit(lambda: call_publish(call_id=call_id, campaign_id=campaign_id, payload=payload))
+        from_status, update, data = _move(call, to, data, timezone.now())
+        call.save(update_fields=update)
+        _log_move(call, from_status, CallEvent.objects.create(call=call, from_status=from_status, to_status=to,
+                                                              data=_event_data(data)))
         if to == S.ENDED:
             _after_end(call)
     return call
+
+
+def calls_transition(*, call_ids: list[int], to: str, **data: Any) -> list[Call | IllegalTransition | None]:
+    """``call_transition`` of many calls to the same live status, in one transaction and a few statements.
+
+    Per call, in ``call_ids``' order: the call (moved, or already there), the ``IllegalTransition`` its move
+    would be, or None for a call that does not exist. A campaign's calls are answered together: one
+    transaction for all of them instead of a locked read, an update and an insert each (``calls.db_batch``).
+    ``ended`` is not batched: its follow-up (analysis, retries) is ``call_transition``'s.
+    """
+    to = S(to)
+    if to == S.ENDED:
+        raise ValueError("calls_transition does not end calls; call_transition does")
+    now = timezone.now()
+    with transaction.atomic():
+        calls = {c.pk: c for c in Call.objects.select_for_update().filter(pk__in=set(call_ids)).order_by("pk")}
+        out: list[Call | IllegalTransition | None] = []
+        moved: dict[tuple[str, ...], list[Call]] = {}
+        events: list[tuple[Call, str, CallEvent]] = []
+        for call_id in call_ids:
+            call = calls.get(call_id)
+            if call is None or call.status == to:  # a call named twice is there by its second time
+                out.append(call)
+                continue
+            if to not in TRANSITIONS[call.status]:
+                out.append(IllegalTransition(call_id, call.status, to))
+                continue
+            from_status, update, moved_data = _move(call, to, dict(data), now)
+            moved.setdefault(tuple(update), []).append(call)
+            events.append((call, from_status, CallEvent(call=call, from_status=from_status, to_status=to,
+                                                         data=_event_data(moved_data))))
+            out.append(call)
+        for fields, group in moved.items():
+            Call.objects.bulk_update(group, list(fields))
+        CallEvent.objects.bulk_create([event for _, _, event in events])
+        for call, from_status, event in events:
+            _log_move(call, from_status, event)
+    return out
+
+
+def _move(call: Call, to: str, data: dict[str, Any], now: datetime) -> tuple[str, list[str], dict[str, Any]]:
+    """Set the call's fields for the (checked) move to ``to``: (the status it left, the fields to save, data)."""
+    if to == S.ENDED:
+        outcome = data.get("outcome") or CallOutcome.FAILED
+        data["outcome"] = CallOutcome(outcome).value
+    from_status = call.status
+    call.status = to
+    update = ["status"]
+    stamp = _TIMESTAMPS.get(to)
+    if stamp and getattr(call, stamp) is None:
+        setattr(call, stamp, now)
+        update.append(stamp)
+    for name in _DATA_FIELDS:
+        if data.get(name) not in (None, ""):
+            setattr(call, name, data[name])
+            update.append(name)
+    if to == S.ENDED and call.duration_s is None and call.answered_at is not None:
+        call.duration_s = round((now - call.answered_at).total_seconds(), 2)
+        update.append("duration_s")
+    if to == S.ENDED and call.outcome != CallOutcome.COMPLETED and not call.disposition:
+        disposition = {CallOutcome.NO_ANSWER: Call.Disposition.NO_ANSWER, CallOutcome.BUSY: Call.Disposition.BUSY,
+                       CallOutcome.VOICEMAIL: Call.Disposition.VOICEMAIL}.get(call.outcome)
+        if disposition:
+            call.disposition = disposition
+            update.append("disposition")
+    return from_status, list(dict.fromkeys(update)), data
+
+
+def _event_data(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items()}
+
+
+def _log_move(call: Call, from_status: str, event: CallEvent) -> None:
+    """Publish the stored move to the call's live pages once the transaction commits."""
+    payload = {"kind": "status", "from": from_status, "to": event.to_status, "outcome": call.outcome,
+               "disposition": call.disposition, "at": event.created_at.isoformat(), "data": event.data}
+    call_id, campaign_id = call.pk, call.campaign_id
+    transaction.on_commit(lambda: call_publish(call_id=call_id, campaign_id=campaign_id, payload=payload))
 
 
 def _after_end(call: Call) -> None:
@@ -164,6 +216,27 @@ def call_progress(*, call_id: int, event: str, **data: Any) -> Call | None:
         return call
     CallEvent.objects.create(call_id=call_id, kind="provider", data={"event": event, **data})
     return call
+
+
+def calls_progress(*, call_ids: list[int], event: str, **data: Any) -> None:
+    """``call_progress`` of many calls for the same live report (``ringing`` or ``answered``), in one transaction.
+
+    The media sockets of a campaign's calls report ``answered`` together (``calls.db_batch`` gathers them). As
+    one by one: a report that would move a call backwards is recorded as ``late_report``; an unknown call is
+    logged.
+    """
+    if event not in PROGRESS:
+        raise ValueError(f"calls_progress takes a live report ({', '.join(PROGRESS)}), not {event!r}")
+    with transaction.atomic():
+        results = calls_transition(call_ids=call_ids, to=PROGRESS[event], **data)
+        late = []
+        for call_id, result in zip(call_ids, results, strict=True):
+            if result is None:
+                log.warning("progress %r for unknown call %s", event, call_id)
+            elif isinstance(result, IllegalTransition):
+                late.append(CallEvent(call_id=call_id, kind="late_report",
+                                      data={"event": event, "detail": str(result)}))
+        CallEvent.objects.bulk_create(late)
 
 
 def call_hangup(*, call_id: int) -> None:

@@ -104,8 +104,8 @@ def calls_transition(*, call_ids: list[int], to: str, **data: Any) -> list[Call 
             events.append((call, from_status, CallEvent(call=call, from_status=from_status, to_status=to,
                                                          data=_event_data(moved_data))))
             out.append(call)
-        for fields, group in moved.items():
-            Call.objects.bulk_update(group, list(fields))
+        for fields, group in moved.items():  # the same values for all of a group: the status, the stamp, ``data``
+            Call.objects.filter(pk__in=[c.pk for c in group]).update(**{f: getattr(group[0], f) for f in fields})
         CallEvent.objects.bulk_create([event for _, _, event in events])
         for call, from_status, event in events:
             _log_move(call, from_status, event)

@@ -7,6 +7,7 @@ records (it ends, with the reason, and nothing said before is lost).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -16,13 +17,14 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from calls.consumers import CLOSE_ALREADY_STREAMING, CallEventSink, CallRecorder
+from calls import consumers
+from calls.consumers import CLOSE_ALREADY_STREAMING, CallEventSink, CallRecorder, _media_lock_key, media_holds
 from calls.media_auth import call_media_token
 from calls.models import Call, CallEvent
 from calls.routing import websocket_urlpatterns
 from calls.selectors import call_media_context
 from calls.services.lifecycle import call_transition
-from config.voice import shared_provider
+from config.voice import redis_for_loop, shared_provider
 from voice import audio
 from voice.endpoint import CLOSE_INTERNAL, WebSocketEndpoint
 from voice.events import BotTurnFinished, DirectiveEvent, UserTranscript
@@ -104,6 +106,32 @@ async def test_a_second_socket_for_a_live_call_is_refused_and_the_first_keeps_ta
     # one recording, from the one socket that carried the call
     status, _ = await database_sync_to_async(call_end)(live_call.pk)
     assert status in ("ended", "analysing", "follow_up", "crm", "done")
+
+
+async def test_the_holds_of_a_process_calls_are_renewed_together_and_an_ended_call_is_let_go(
+        live_call, fake_voice, monkeypatch):
+    monkeypatch.setattr(consumers, "MEDIA_HOLD_RENEW_S", 0.05)
+    client = redis_for_loop()
+    holds = media_holds()
+    keys = [f"{_media_lock_key(0)}:test-{uuid.uuid4().hex}-{i}" for i in range(3)]
+    for key in keys:
+        await client.set(key, "x", ex=5)
+        holds.hold(key)
+    holds.release(keys[2])  # its call ended: its hold is left to expire (the socket deletes it)
+    comm = await started(live_call)  # a live call's socket holds its call the same way
+    await bot_audio(comm)
+    assert _media_lock_key(live_call.pk) in holds.keys
+    async with asyncio.timeout(20):
+        while holds.renewals < 2:
+            await asyncio.sleep(0.02)
+    assert [await client.ttl(key) > 5 for key in keys] == [True, True, False]
+    await comm.send_to(text_data=json.dumps({"event": "stop", "streamSid": "MZ1", "stop": {}}))
+    await until_closed(comm)
+    await comm.disconnect()
+    assert _media_lock_key(live_call.pk) not in holds.keys and not await client.exists(_media_lock_key(live_call.pk))
+    for key in keys:
+        holds.release(key)
+        await client.delete(key)
 
 
 async def test_media_faster_than_real_time_closes_4408_and_ends_the_call(live_call, fake_voice, settings):

@@ -6,8 +6,8 @@ write itself, all of it holding the interpreter while the event loop carries the
 in bursts: a campaign's calls are answered together, so their contexts are read and their ``answered`` written
 together, and their turns (the greetings) end together.
 
-A ``DbBatcher`` keeps one hop in flight per event loop. What waits meanwhile goes with the next hop, as one call
-of its many-at-once service:
+A ``DbBatcher`` (a ``voice.batching.Batcher`` on the database thread) keeps one hop in flight per event loop.
+What waits meanwhile goes with the next hop, as one call of its many-at-once service:
 
 - ``turn_batcher``: each call's lines (``calls.services.call_turns_add``). The first turn that waits holds the hop
   for ``TURN_LINGER_S``: nobody waits on a stored line live (the sink stores in the background).
@@ -24,7 +24,6 @@ is done again one item at a time, so one bad item never costs another call its t
 from __future__ import annotations
 
 import asyncio
-import logging
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -33,70 +32,23 @@ from channels.db import database_sync_to_async
 
 from calls import services
 from config.voice import for_loop
+from voice.batching import Batcher
 
-log = logging.getLogger(__name__)
-
-MAX_BATCH = 500
 TURN_LINGER_S = 0.2  # how long the first waiting turn holds the hop for others (nobody waits on a turn's write live)
 ANSWERED_LINGER_S = 0.1  # the same for ``answered``: the calls of a campaign that pick up about now come along
 
 
-class DbBatcher:
+class DbBatcher(Batcher):
     """Items done by ``work(items) -> results`` (one result per item, in order) on the database thread, together."""
 
     def __init__(self, work: Callable[[list[Any]], list[Any] | None], *, linger_s: float = 0.0, name: str = "") -> None:
-        self.work = work
-        self.linger_s = linger_s
-        self.name = name or getattr(work, "__name__", "batch")
-        self._waiting: list[tuple[Any, asyncio.Future]] = []
-        self._task: asyncio.Task | None = None
-        self.hops = 0  # database hops made (a figure for tests and benchmarks)
+        super().__init__(database_sync_to_async(work), linger_s=linger_s,
+                         name=name or getattr(work, "__name__", "batch"))
 
-    async def add(self, item: Any) -> Any:
-        """Do ``item`` with the others waiting now; returns its result (its own error is raised here)."""
-        done = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, done))
-        if self._task is None or self._task.done():
-            self._task = asyncio.ensure_future(self._drain())
-        return await asyncio.shield(done)  # a caller that gives up leaves the work to go on for the others
-
-    async def _drain(self) -> None:
-        if self.linger_s:
-            await asyncio.sleep(self.linger_s)  # the items of the other calls that come about now come along
-        while self._waiting:
-            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-            try:
-                results = await self._do([item for item, _ in batch])
-            except Exception as exc:
-                if len(batch) == 1:
-                    _settle(batch[0][1], error=exc)
-                    continue
-                log.warning("%s: %s items failed together: done one by one", self.name, len(batch), exc_info=True)
-                for item, done in batch:
-                    try:
-                        (result,) = await self._do([item])
-                    except Exception as exc:
-                        _settle(done, error=exc)
-                    else:
-                        _settle(done, result)
-            else:
-                for (_, done), result in zip(batch, results, strict=True):
-                    _settle(done, result)
-
-    async def _do(self, items: list[Any]) -> list[Any]:
-        self.hops += 1
-        results = await database_sync_to_async(self.work)(items)
-        return [None] * len(items) if results is None else list(results)
-
-
-def _settle(done: asyncio.Future, result: Any = None, *, error: BaseException | None = None) -> None:
-    if done.done():
-        return
-    if error is not None:
-        done.set_exception(error)
-        done.exception()  # its caller may have left: no "never retrieved" warning (an awaiting caller still gets it)
-    else:
-        done.set_result(result)
+    @property
+    def hops(self) -> int:
+        """Database hops made (a figure for tests and benchmarks)."""
+        return self.rounds
 
 
 def _turns(turns: list[dict[str, Any]]) -> None:

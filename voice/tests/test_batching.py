@@ -9,8 +9,6 @@ import pytest
 
 from voice.batching import Batcher
 
-pytestmark = pytest.mark.asyncio
-
 
 class _Work:
     """Doubles numbers; a negative one is refused. Holds each round open until ``release`` (none held by default)."""
@@ -97,3 +95,4 @@ async def test_a_batch_is_never_larger_than_its_bound():
     batcher = Batcher(work, max_batch=2)
     assert await asyncio.gather(*(batcher.add(i) for i in range(5))) == [0, 2, 4, 6, 8]
     assert work.rounds == [[0, 1], [2, 3], [4]]
+

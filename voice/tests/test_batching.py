@@ -95,4 +95,3 @@ async def test_a_batch_is_never_larger_than_its_bound():
     batcher = Batcher(work, max_batch=2)
     assert await asyncio.gather(*(batcher.add(i) for i in range(5))) == [0, 2, 4, 6, 8]
     assert work.rounds == [[0, 1], [2, 3], [4]]
-

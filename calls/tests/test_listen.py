@@ -279,6 +279,9 @@ async def test_a_socket_from_another_site_is_refused(live_call, make_user):  # n
     comm.scope["user"] = operator
     connected, _ = await comm.connect()
     assert not connected
+    # ended here, in order: a refused socket's consumer still waits on the channel layer, and one left for the
+    # test loop's teardown to cancel with everything else once hung that teardown in channels_redis
+    await comm.disconnect()
 
 
 def test_nobody_listening_costs_nothing_per_frame():

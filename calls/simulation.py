@@ -5,8 +5,9 @@ the tasks and the simulated carrier.
 (pace, how callees understand the bot) on the campaign itself, plans it with the real planner, and waits
 while the running Celery worker (the one ``make run`` starts) dials, its simulated callees connect to the
 web server named by ``TELEPHONY["PUBLIC_BASE_URL"]`` and the real consumer, pipeline and after-call
-work play it out, until every call is final (or the time runs out: those calls are ``lost``). Nothing
-here starts a worker or a server, or changes a setting: with no worker answering it refuses at once.
+work play it out, until every call is final. When the time runs out first, the campaign is paused as a
+manager pauses one, so nothing more is dialled after the report, and the calls not final are ``lost``.
+Nothing here starts a worker or a server, or changes a setting: with no worker answering it refuses at once.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from calls.models import Call, CallOutcome, Campaign, Contact, ContactList, VoicemailMode
-from calls.services import calls_dispatch_due, campaign_plan, campaign_schedule_sync
+from calls.services import calls_dispatch_due, campaign_plan, campaign_save, campaign_schedule_sync
 from calls.telephony import SIMULATED_OPTIONS
 from config.celery import NoWorker, worker_required
 from config.demo import data
@@ -65,6 +66,7 @@ class RehearsalResult:
     lost: int = 0
     seconds: float = 0.0
     campaign_id: int = 0
+    timed_out: bool = False  # the time ran out with calls not final: the campaign was paused
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -107,12 +109,14 @@ def _carrier_options(carrier: dict | None) -> dict:
     return {key: value for key, value in (carrier or {}).items() if value is not None}
 
 
-def campaign_rehearsal_start(*, contacts: int, seed: int = 1) -> Campaign:
+def campaign_rehearsal_start(*, contacts: int, seed: int = 1, worker_timeout_s: float = 1.0) -> Campaign:
     """The console's "rehearse": a simulated campaign planned now; the running worker and web server do the rest.
 
     Calls due within the dispatch horizon go to the worker at once, later ones through beat's
-    every-minute dispatcher, so the board fills in live just as a real campaign would.
+    every-minute dispatcher, so the board fills in live just as a real campaign would. ``NoWorker``,
+    with nothing created, when no worker answers within ``worker_timeout_s``: nothing would dial.
     """
+    worker_required(timeout_s=worker_timeout_s)
     campaign = campaign_create_for_rehearsal(contacts=contacts, seed=seed)
     campaign_schedule_sync(campaign=campaign)
     campaign_plan(campaign_id=campaign.pk)  # today in the campaign's zone
@@ -142,26 +146,34 @@ def campaign_rehearse(*, contacts: int, seed: int = 1, timeout_s: float = 900, p
     """
     started = time.monotonic()
     worker_required()
-    campaign = _rehearse_until_done(
+    campaign, done = _rehearse_until_done(
         contacts=contacts, seed=seed, shares=shares, concurrency=concurrency, deadline=started + timeout_s,
         voicemail_mode=voicemail_mode,
         carrier={"pace_speed": pace_speed, "callee_stt": callee_stt, "persona": persona, "max_call_s": max_call_s})
+    if not done:
+        # left active, beat's dispatcher would go on ringing its contacts after this report: pause it as a
+        # manager does, and every call still queued is canceled when its task comes, not dialled
+        campaign_save(fields={"status": Campaign.Status.PAUSED}, campaign=Campaign.objects.get(pk=campaign.pk))
+        log.warning("rehearsal campaign %s: out of time after %s s with calls not final; paused",
+                    campaign.pk, timeout_s)
     result = rehearsal_result(campaign_id=campaign.pk)
+    result.timed_out = not done
     result.seconds = round(time.monotonic() - started, 1)
     return result
 
 
 def _rehearse_until_done(*, contacts: int, seed: int, shares: dict | None, concurrency: int,
-                         deadline: float, voicemail_mode: str, carrier: dict) -> Campaign:
+                         deadline: float, voicemail_mode: str, carrier: dict) -> tuple[Campaign, bool]:
+    """The planned campaign, and whether every call of it was final by ``deadline`` (``time.monotonic``)."""
     campaign = campaign_create_for_rehearsal(contacts=contacts, seed=seed, shares=shares, concurrency=concurrency,
                                              voicemail_mode=voicemail_mode, carrier=carrier)
     plan = campaign_plan(campaign_id=campaign.pk)  # today in the campaign's zone
     log.info("rehearsal campaign %s: %s", campaign.pk, plan.to_dict())
+    pending = Call.objects.filter(campaign=campaign).exclude(status__in=[Call.Status.DONE, Call.Status.CANCELED])
     while time.monotonic() < deadline:
-        if not Call.objects.filter(campaign=campaign).exclude(
-                status__in=[Call.Status.DONE, Call.Status.CANCELED]).exists():
-            break
+        if not pending.exists():
+            return campaign, True
         # what beat's every-minute dispatcher does, sooner: the rehearsal's ETAs are seconds apart
         calls_dispatch_due(campaign_id=campaign.pk)
         time.sleep(1)
-    return campaign
+    return campaign, not pending.exists()

@@ -12,6 +12,7 @@ from calls.models import Call
 from calls.selectors import call_handoff, calls_recent, campaign_progress_list
 from calls.services.dialing import SingleCallError, call_single_start
 from calls.simulation import campaign_rehearsal_start
+from config.celery import NoWorker
 from config.media import private_file_response
 
 BOARD_PARTS = {"progress", "calls"}
@@ -53,12 +54,17 @@ def call_recording(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("calls.add_campaign", raise_exception=True)
 @require_POST
 def rehearse(request: HttpRequest) -> HttpResponse:
-    """Start a simulated campaign of demo contacts; the board shows it live."""
+    """Start a simulated campaign of demo contacts; the board shows it live. With no worker, nothing is created."""
     form = RehearsalForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(form.errors.get("contacts", [])))
         return redirect("calls:board")
-    campaign = campaign_rehearsal_start(contacts=form.cleaned_data["contacts"], seed=form.cleaned_data["seed"])
+    try:
+        campaign = campaign_rehearsal_start(contacts=form.cleaned_data["contacts"], seed=form.cleaned_data["seed"])
+    except NoWorker as exc:
+        messages.error(request, _("The rehearsal was not started: there is no worker to place its calls. "
+                                  "%(reason)s") % {"reason": exc})
+        return redirect("calls:board")
     messages.success(request, _("Rehearsal “%(name)s” started: calls go out now.") % {"name": campaign.name})
     return redirect("calls:board")
 

@@ -20,10 +20,13 @@ class NoWorker(RuntimeError):
     """No Celery worker answered on the configured broker: nothing would run the tasks."""
 
 
-def workers_answering(*, timeout_s: float = 3.0) -> list[str]:
-    """The names of the Celery workers that answer a ping on the configured broker (none: an empty list)."""
+def workers_answering(*, timeout_s: float = 3.0, limit: int | None = None) -> list[str]:
+    """The names of the Celery workers that answer a ping on the configured broker (none: an empty list).
+
+    The ping waits all of ``timeout_s`` for answers, unless ``limit`` answers came sooner.
+    """
     try:
-        replies = app.control.ping(timeout=timeout_s) or []
+        replies = app.control.ping(timeout=timeout_s, limit=limit) or []
     except Exception as exc:  # the broker itself is away
         log.warning("no answer from the broker: %s", exc)
         return []
@@ -31,8 +34,9 @@ def workers_answering(*, timeout_s: float = 3.0) -> list[str]:
 
 
 def worker_required(*, timeout_s: float = 3.0) -> list[str]:
-    """The answering workers, or ``NoWorker`` saying what to start (commands that hand work to the running stack)."""
-    names = workers_answering(timeout_s=timeout_s)
+    """The first worker to answer (at once when one runs), or ``NoWorker`` saying what to start (commands and
+    pages that hand work to the running stack)."""
+    names = workers_answering(timeout_s=timeout_s, limit=1)
     if not names:
         raise NoWorker(gettext(
             "No Celery worker answered on %(broker)s within %(seconds)s s. Start the stack (make run, or "

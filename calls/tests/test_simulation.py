@@ -3,11 +3,19 @@ pipeline: ``campaign_rehearse`` as the command runs it against ``make run``'s st
 
 from __future__ import annotations
 
+import io
+import json
+from datetime import timedelta
+
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import transaction
+from django.utils import timezone
 
 from calls.models import Call, CallEvent, Campaign, VoicemailMode
+from calls.services import calls_dispatch_due, campaign_plan
 from calls.simulation import campaign_create_for_rehearsal, campaign_rehearse
+from calls.tasks import place_call
 from calls.telephony import media_pace, provider_for
 from crm.models import Lead
 
@@ -18,7 +26,7 @@ def test_small_rehearsal_loses_no_call(rehearsal_worker):
     result = campaign_rehearse(contacts=3, seed=3, pace_speed=6.0, concurrency=3, timeout_s=170,
                                shares={"answer": 0.5, "no_answer": 0.25, "busy": 0.25, "voicemail": 0})
     assert result.calls == 3
-    assert result.lost == 0, result
+    assert result.lost == 0 and not result.timed_out, result
     assert result.completed + result.no_answer + result.busy + result.voicemail + result.failed == 3
     assert result.analysed == result.completed
     answered = Call.objects.filter(campaign_id=result.campaign_id, outcome="completed")
@@ -82,6 +90,27 @@ def test_a_rehearsal_without_a_running_worker_says_so_and_starts_nothing():
     with pytest.raises(CommandError, match=r"Celery.*make run.*REDIS_URL"):  # in the active language
         call_command("simulate_campaign", "--contacts", "2", "--timeout", "5")
     assert not Campaign.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rehearsal_out_of_time_pauses_its_campaign_and_dials_nothing_more(celery_worker_thread):
+    """``--timeout 0``: the deadline has passed at the first look, whatever the clock; the report says so, and
+    beat's dispatcher, later, hands the calls left to their tasks, which cancel them undialled."""
+    out = io.StringIO()
+    with transaction.atomic():  # rolled back: the planned calls never reach the worker, which would dial them
+        call_command("simulate_campaign", "--contacts", "3", "--timeout", "0", "--json", stdout=out)
+        report = json.loads(out.getvalue())
+        assert (report["timed_out"], report["calls"], report["lost"]) == (True, 3, 3), report
+        campaign = Campaign.objects.select_related("schedule").get(pk=report["campaign_id"])
+        assert campaign.status == Campaign.Status.PAUSED and not campaign.schedule.enabled
+        assert campaign_plan(campaign_id=campaign.pk).planned == 0
+        assert calls_dispatch_due(campaign_id=campaign.pk, now=timezone.now() + timedelta(hours=2)) == 3
+        for call_id in Call.objects.filter(campaign=campaign).values_list("pk", flat=True):
+            assert place_call.apply(args=(call_id,)).get() == "canceled"
+        calls = Call.objects.filter(campaign=campaign)
+        assert {c.status for c in calls} == {Call.Status.CANCELED}
+        assert all(c.dial_requested_at is None and not c.provider_call_id for c in calls)
+        transaction.set_rollback(True)
 
 
 @pytest.mark.django_db

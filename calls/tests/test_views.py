@@ -6,9 +6,10 @@ import datetime as dt
 
 import pytest
 import time_machine
+from django.db import transaction
 from django.utils import timezone
 
-from calls.models import Call, Campaign
+from calls.models import Call, Campaign, ContactList
 from calls.simulation import campaign_create_for_rehearsal
 
 pytestmark = pytest.mark.django_db
@@ -32,15 +33,29 @@ def test_trainee_cannot_see_calls(client, trainee):
     assert client.get("/calls/").status_code == 403
 
 
-def test_manager_starts_a_rehearsal_from_the_board(client, manager, django_capture_on_commit_callbacks):
+@pytest.mark.django_db(transaction=True)
+def test_manager_starts_a_rehearsal_from_the_board(client, manager, celery_worker_thread):
     client.force_login(manager)
     assert 'id="rehearse-form"' in client.get("/calls/").content.decode()
-    with django_capture_on_commit_callbacks(execute=False):
-        response = client.post("/calls/rehearse/", {"contacts": 3})
-    assert response.status_code == 302
-    campaign = Campaign.objects.get(name__startswith="Репетиция")  # named in the page's language
-    assert campaign.telephony_provider == Campaign.Provider.SIMULATED and campaign.schedule is not None
-    assert Call.objects.filter(campaign=campaign).count() == 3  # planned at once, inside the window
+    with transaction.atomic():  # rolled back: the planned calls never reach the worker, which would dial them
+        response = client.post("/calls/rehearse/", {"contacts": 3}, follow=True)
+        assert response.redirect_chain == [("/calls/", 302)]
+        campaign = Campaign.objects.get(name__startswith="Репетиция")  # named in the page's language
+        assert f"Репетиция «{campaign.name}» запущена" in response.content.decode()
+        assert campaign.telephony_provider == Campaign.Provider.SIMULATED and campaign.schedule is not None
+        assert Call.objects.filter(campaign=campaign).count() == 3  # planned at once, inside the window
+        transaction.set_rollback(True)
+
+
+def test_with_no_worker_the_board_says_so_and_starts_no_rehearsal(client, manager):
+    """Nothing would dial its calls: the manager is told why, soon (a short ping), and nothing is created."""
+    client.force_login(manager)
+    response = client.post("/calls/rehearse/", {"contacts": 3}, follow=True)
+    assert response.redirect_chain == [("/calls/", 302)]
+    page = response.content.decode()
+    assert "Репетиция не запущена: звонки некому выполнять." in page
+    assert "Ни один воркер Celery не ответил" in page and "за 1.0 с" in page and "make run" in page
+    assert not Campaign.objects.exists() and not ContactList.objects.exists() and not Call.objects.exists()
 
 
 def test_rehearsal_refuses_bad_input_and_operators(client, manager, operator):

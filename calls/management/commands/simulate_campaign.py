@@ -22,7 +22,8 @@ class Command(BaseCommand):
                             help="how the simulated callee understands the bot (see calls.telephony.simulated); "
                                  "default SIMULATED_CALLEE_STT")
         parser.add_argument("--concurrency", type=int, default=4, help="the campaign's concurrency cap")
-        parser.add_argument("--timeout", type=float, default=900)
+        parser.add_argument("--timeout", type=float, default=900,
+                            help="seconds to wait; then the campaign is paused and its unfinished calls are lost")
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **opts):
@@ -36,7 +37,8 @@ class Command(BaseCommand):
         keys = ["calls", "completed", "no_answer", "busy", "voicemail", "analysed", "leads", "lost"]
         if opts["json"]:
             self.stdout.write(json.dumps({**{k: data[k] for k in keys}, "failed": data["failed"],
-                                          "seconds": data["seconds"], "campaign_id": data["campaign_id"]}))
+                                          "seconds": data["seconds"], "campaign_id": data["campaign_id"],
+                                          "timed_out": data["timed_out"]}))
         else:
-            for key in [*keys, "failed", "seconds"]:
+            for key in [*keys, "failed", "seconds", "timed_out"]:
                 self.stdout.write(f"{key:>10}: {data[key]}")

@@ -32,7 +32,7 @@ class ScenarioAdmin(admin.ModelAdmin):
 
 class SessionTurnInline(admin.TabularInline):
     model = SessionTurn
-    fields = ["index", "speaker", "text", "interrupted", "voice_to_voice_ms"]
+    fields = ["index", "speaker", "text", "interrupted", "voiced", "voice_to_voice_ms"]
     readonly_fields = fields
     extra = 0
     can_delete = False

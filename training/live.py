@@ -189,8 +189,8 @@ class TurnWriter:
         self.session_id = session_id
         self.clock_ms = clock_ms
         self.end_phrase = end_phrase
-        # the customer's ``meta`` labels its own line
-        self.turns = TurnAssembler(ms_at=self._ms_at, verdict_on_user=False)
+        # the customer's ``meta`` labels its own line; a line its voice failed on is kept (the trainee read it)
+        self.turns = TurnAssembler(ms_at=self._ms_at, verdict_on_user=False, keep_unvoiced=True)
         self.written = 0
 
     def _ms_at(self, at: float) -> int:

@@ -109,6 +109,8 @@ class SessionTurn(AbstractTurn):
     session = models.ForeignKey(
         TrainingSession, on_delete=models.CASCADE, related_name="turns", verbose_name=_("session")
     )
+    # False: the customer's words that its voice (the TTS) failed on; the trainee read them but never heard them
+    voiced = models.BooleanField(_("voiced"), default=True)
 
     class Meta(AbstractTurn.Meta):
         verbose_name = _("session turn")

@@ -165,6 +165,7 @@ def session_turn_add(*, session_id: int, turn: TurnRecord) -> SessionTurn:
         voice_to_voice_ms=turn.voice_to_voice_ms,
         stt_queue_wait_ms=turn.stt_queue_wait_ms,
         stt_missed=turn.stt_missed,
+        voiced=turn.voiced,
     )
     record_turn_metrics(asdict(turn), channel="training")
     return row

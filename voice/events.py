@@ -71,7 +71,11 @@ class BotTextChunk(PipelineEvent):
 
 @dataclass
 class BotTurnFinished(PipelineEvent):
-    """``text`` is what the far end actually heard; ``full_text`` what the responder produced."""
+    """``text`` is what the far end actually heard; ``full_text`` what the responder produced.
+
+    ``voiced`` is False when speech synthesis failed before any of the answer's words were played: the far
+    end heard none of ``full_text`` (``text`` is empty, or only the fallback apology if that could be voiced).
+    """
 
     type: ClassVar[str] = "bot_turn"
     text: str
@@ -79,6 +83,7 @@ class BotTurnFinished(PipelineEvent):
     turn_index: int = 0
     interrupted: bool = False
     audio_ms: float = 0.0
+    voiced: bool = True
 
 
 @dataclass

@@ -19,7 +19,8 @@ Design notes:
   marks, whose audio had time to play) plus the words of the current sentence in proportion to
   the time it played.
 - Any provider failure becomes an ``ErrorEvent`` and the configured fallback phrase; every wait on
-  a provider is bounded.
+  a provider is bounded. A turn whose answer the TTS could not voice at all ends with
+  ``BotTurnFinished.voiced`` False (its words stay in ``full_text``).
 - Late speech recognition degrades instead of looping: a transcript later than ``stt_timeout_s``
   gets one holding phrase («Секунду…») and is used when it comes (up to ``stt_give_up_s``); words
   said meanwhile are carried, each utterance transcribed on its own; a turn not recognised at all
@@ -243,6 +244,7 @@ class _BotTurn:
     sent_all: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
     history_added: bool = False
+    unvoiced: bool = False  # the TTS failed before any of the answer's words were out (``BotTurnFinished.voiced``)
     # the user's words of this turn, in order: texts carried from a cut-off turn and STT tasks (each
     # utterance transcribed on its own, never fused into a growing chunk)
     stt_pending: list = field(default_factory=list)
@@ -755,11 +757,13 @@ class VoicePipeline:
             await sentences.put(sentence)
 
     async def _speaker(self, turn: _BotTurn, sentences: asyncio.Queue) -> None:
-        index = len(turn.sentences)  # after a holding phrase, so marks stay unique
+        start = index = len(turn.sentences)  # after a holding phrase, so marks stay unique
         while (text := await sentences.get()) is not None:
             ok = await self._speak_sentence(turn, text, index)
             index += 1
             if not ok:
+                # a failed sentence with none of its audio out is not kept: nothing of the answer was voiced
+                turn.unvoiced = len(turn.sentences) == start
                 fallback = self.config.fallback(self.state.language)
                 if fallback and text != fallback:
                     await self._emit(BotTextChunk(text=fallback, turn_index=turn.index))
@@ -896,7 +900,7 @@ class VoicePipeline:
                 self.state.history.append(("bot", text))
             await self._emit(
                 BotTurnFinished(text=text, full_text=turn.full_text or text, turn_index=turn.index,
-                                audio_ms=turn.audio_frames * FRAME_MS)
+                                audio_ms=turn.audio_frames * FRAME_MS, voiced=not turn.unvoiced)
             )
         for sentence in turn.sentences:
             self._marks.pop(sentence.mark, None)
@@ -1049,7 +1053,7 @@ class VoicePipeline:
             await self._emit(Interruption(played_text=played, full_text=full, turn_index=turn.index))
             await self._emit(
                 BotTurnFinished(text=played, full_text=full, turn_index=turn.index, interrupted=True,
-                                audio_ms=turn.audio_frames * FRAME_MS)
+                                audio_ms=turn.audio_frames * FRAME_MS, voiced=not turn.unvoiced)
             )
         if turn.user_text is None:
             # the user's words were not answered yet (still being transcribed, maybe behind a holding

@@ -14,6 +14,10 @@ records to their own tables (``calls.consumers.CallEventSink``, ``training.live.
   person's line (``verdict_on_user``): its intent goes on that line, and on the answer as the intent
   it answered. A practice customer labels its own line: the intent goes on the answer only.
 - The stage holds until a later ``meta`` or ``stage`` directive changes it.
+- An answer the TTS could not voice at all (``BotTurnFinished.voiced`` False) is a line of what was
+  heard, so none, by default. With ``keep_unvoiced`` (the trainer: the trainee must read what the
+  customer said) it is the responder's words, marked ``voiced=False``; an interrupted answer always
+  keeps only what was played.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class TurnRecord:
     voice_to_voice_ms: float | None = None
     stt_queue_wait_ms: float | None = None
     stt_missed: bool = False
+    voiced: bool = True  # False: the bot's words that speech synthesis failed on (nobody heard them)
 
 
 @dataclass
@@ -78,9 +83,10 @@ class _Open:
 class TurnAssembler:
     """``ms_at`` places an event's wall-clock time (``PipelineEvent.at``) on the conversation's clock."""
 
-    def __init__(self, *, ms_at: Callable[[float], int], verdict_on_user: bool) -> None:
+    def __init__(self, *, ms_at: Callable[[float], int], verdict_on_user: bool, keep_unvoiced: bool = False) -> None:
         self.ms_at = ms_at
         self.verdict_on_user = verdict_on_user
+        self.keep_unvoiced = keep_unvoiced
         self.stage = ""
         self._open: dict[int, _Open] = {}
         self._speech_started_ms: int | None = None
@@ -110,13 +116,16 @@ class TurnAssembler:
             turn = self._open.pop(event.turn_index, None) or _Open()
             out = self._unanswered_before(event.turn_index)
             out += self._user_line(turn)
-            if event.text.strip():
+            text, voiced = event.text, True
+            if self.keep_unvoiced and not event.voiced and not event.interrupted and event.full_text.strip():
+                text, voiced = event.full_text, False
+            if text.strip():
                 started = turn.bot_started_ms
                 if started is None:
                     started = self.ms_at(event.at - event.audio_ms / 1000)
-                out.append(_record(Speaker.BOT, event.text, started_ms=started, ended_ms=at,
+                out.append(_record(Speaker.BOT, text, started_ms=started, ended_ms=at,
                                    interrupted=event.interrupted, stage=self.stage, intent=turn.intent,
-                                   objection=turn.objection, metrics=turn.metrics))
+                                   objection=turn.objection, metrics=turn.metrics, voiced=voiced))
             return out
         elif isinstance(event, ConversationEnded):
             return self.flush()
@@ -175,7 +184,8 @@ class TurnAssembler:
 
 
 def _record(speaker: Speaker, text: str, *, started_ms: int | None, ended_ms: int | None, interrupted: bool = False,
-            stage: str = "", intent: str = "", objection: str = "", metrics: TurnMetrics | None = None) -> TurnRecord:
+            stage: str = "", intent: str = "", objection: str = "", metrics: TurnMetrics | None = None,
+            voiced: bool = True) -> TurnRecord:
     if started_ms is not None and ended_ms is not None and ended_ms < started_ms:
         ended_ms = started_ms
     m = metrics
@@ -184,5 +194,5 @@ def _record(speaker: Speaker, text: str, *, started_ms: int | None, ended_ms: in
         stage=stage, intent=intent, objection=objection,
         eou_ms=m.eou_ms if m else None, stt_ms=m.stt_ms if m else None, ttft_ms=m.ttft_ms if m else None,
         tts_ttfb_ms=m.tts_ttfb_ms if m else None, voice_to_voice_ms=m.voice_to_voice_ms if m else None,
-        stt_queue_wait_ms=m.stt_queue_wait_ms if m else None, stt_missed=bool(m and m.stt_missed),
+        stt_queue_wait_ms=m.stt_queue_wait_ms if m else None, stt_missed=bool(m and m.stt_missed), voiced=voiced,
     )

@@ -159,10 +159,22 @@
         break;
       }
       case 'bot_turn': {
-        const li = botItems[ev.turn_index];
+        let li = botItems[ev.turn_index];
         if (li && ev.interrupted) {
           li.querySelector('.text').textContent = ev.text || '…';
           li.classList.add('interrupted');
+        } else if (ev.voiced === false && (ev.full_text || '').trim()) {
+          // the customer's voice failed: its words are still read here (as stored), marked as never heard
+          li = li || (botItems[ev.turn_index] = addLine('bot', ''));
+          li.querySelector('.text').textContent = ev.full_text;
+          li.classList.add('not-voiced');
+          if (!li.querySelector('.not-voiced-note')) {
+            const note = document.createElement('span');
+            note.className = 'muted small not-voiced-note';
+            note.textContent = T.not_voiced;
+            li.append(' ', note);
+          }
+          stats.unvoiced = (stats.unvoiced || 0) + 1;
         }
         break;
       }

@@ -356,6 +356,11 @@ def test_a_failing_voice_provider_is_said_on_the_page_in_russian(daphne_url, tra
                                ".some((el) => el.textContent.trim())", timeout=15000)
         shown = page.inner_text("#transcript li.bot .text")
         assert any(line in shown for lines in PHRASES["ru"]["pick_up"].values() for line in lines), shown
+        # once the turn is over, the line is the customer's words alone, marked as never heard
+        page.wait_for_selector("#transcript li.bot.not-voiced .not-voiced-note", timeout=15000)
+        unvoiced = page.inner_text("#transcript li.bot.not-voiced .text").strip()
+        assert unvoiced in [line for lines in PHRASES["ru"]["pick_up"].values() for line in lines], unvoiced
+        assert page.inner_text("#transcript li.bot.not-voiced .not-voiced-note") == "(не озвучено)"
         assert any(request.get("input") for request in vendor.requests)  # the speech endpoint was asked
 
         monkeypatch.setattr(consumers, "build_pipeline", lambda *, setup: build_pipeline(
@@ -365,3 +370,6 @@ def test_a_failing_voice_provider_is_said_on_the_page_in_russian(daphne_url, tra
         page.wait_for_function("window.trainer.closeCode === 4503", timeout=30000)
         assert page.inner_text("#status") == ("Голосовые сервисы недоступны, поэтому тренировку нельзя начать. "
                                               "Попробуйте позже или сообщите руководителю. Сессия сохранена.")
+    # the customer's unvoiced line is stored with the session, for the review, marked the same way
+    stored = list(TrainingSession.objects.get(pk=session_id).turns.filter(speaker="bot").values_list("text", "voiced"))
+    assert stored[:1] == [(unvoiced, False)], stored

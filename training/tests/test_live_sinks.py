@@ -67,6 +67,23 @@ async def test_the_end_phrase_is_cut_from_the_trainees_line_and_the_customers_ve
         ("user", "Спасибо, до свидания.", ""), ("bot", "Всего доброго.", "")]
 
 
+async def test_a_customers_line_its_voice_failed_on_is_stored_not_voiced_and_an_interrupted_one_as_played(
+        trainee, scenario_ru):
+    session = await _session(trainee, scenario_ru)
+    writer = TurnWriter(session_id=session.pk, clock_ms=lambda: 1000)
+    # the TTS failed on the whole pick-up line: nothing was played, the trainee read it on the page
+    await writer.emit(BotTurnFinished(text="", full_text="Алло? Слушаю.", turn_index=0, voiced=False))
+    await writer.emit(UserTranscript(text="Добрый день, это Анна.", final=True, turn_index=1))
+    # the apology was voiced in place of the answer, then the trainee spoke over it: only what was played stays
+    await writer.emit(BotTurnFinished(text="Извините,", full_text="Кто-кто?", turn_index=1, voiced=False,
+                                      interrupted=True))
+    await writer.aclose()
+    rows = await database_sync_to_async(lambda: list(
+        session.turns.order_by("index").values_list("speaker", "text", "voiced", "interrupted")))()
+    assert rows == [("bot", "Алло? Слушаю.", False, False), ("user", "Добрый день, это Анна.", True, False),
+                    ("bot", "Извините,", True, True)]
+
+
 # --- the recording ---------------------------------------------------------------------------------------------
 
 

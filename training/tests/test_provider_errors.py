@@ -34,6 +34,12 @@ def _events(session_id: int) -> list[tuple[str, dict]]:
 
 
 @database_sync_to_async
+def _unvoiced(session_id: int) -> list[str]:
+    return list(TrainingSession.objects.get(pk=session_id).turns.filter(voiced=False).order_by("index")
+                .values_list("text", flat=True))
+
+
+@database_sync_to_async
 def _status_and_turns(session_id: int):
     session = TrainingSession.objects.get(pk=session_id)
     return session.status, list(session.turns.order_by("index").values_list("speaker", "text"))
@@ -105,14 +111,17 @@ async def test_failing_tts_and_llm_mid_session_are_said_and_the_session_goes_on(
         tts_error = seen[-1]["event"]
         assert tts_error["provider"] == "openai-tts" and tts_error["retryable"] is True
         seen = await _pump(comm, _is_event("bot_turn", turn_index=0), timeout=20)
-        assert seen[-1]["event"]["full_text"]  # the line is still shown
+        pick_up = seen[-1]["event"]
+        assert pick_up["full_text"]  # the line is still shown, as one nobody heard
+        assert pick_up["voiced"] is False and pick_up["text"] == "" and not pick_up["interrupted"]
         # the trainee speaks; the AI customer's LLM fails too: the scripted persona answers in its place,
         # and its words are shown though they cannot be voiced (said again on the page)
         await _say(comm, 1000)
         seen = await _pump(comm, _is_event("bot_turn", turn_index=1), timeout=30)
         assert any(m.get("type") == "event" and m["event"]["type"] == "user_transcript" and m["event"]["final"]
                    for m in seen)
-        assert seen[-1]["event"]["full_text"]
+        answer = seen[-1]["event"]
+        assert answer["full_text"] and answer["voiced"] is False
         assert any(m.get("type") == "event" and m["event"]["type"] == "error" and m["event"]["stage"] == "tts"
                    for m in seen)
         assert all(m["type"] != "closed" for m in seen)  # the socket stays open: the trainee may try again
@@ -123,5 +132,8 @@ async def test_failing_tts_and_llm_mid_session_are_said_and_the_session_goes_on(
     status, turns = await _status_and_turns(session.pk)
     assert status != TrainingSession.Status.ACTIVE
     assert ("user", "Добрый день") in turns  # what the trainee said is kept
+    # and what the customer said though its voice failed: stored for the review, marked as never heard
+    assert ("bot", pick_up["full_text"]) in turns and ("bot", answer["full_text"]) in turns
+    assert await _unvoiced(session.pk) == [pick_up["full_text"], answer["full_text"]]
     assert any("input" in r for r in vendor.requests)  # the speech endpoint was really called
     assert any("messages" in r for r in vendor.requests)  # and the chat one

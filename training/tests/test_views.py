@@ -292,3 +292,19 @@ def test_an_unknown_voice_is_refused_before_the_session_starts(client_of, traine
     ok = c.post(reverse("training:session_start"), {"scenario": scenario_en.pk, "voice": "en-us"},
                 HTTP_HX_REQUEST="true")
     assert ok.status_code == 204 and TrainingSession.objects.count() == 1
+
+
+def test_a_customers_line_its_voice_failed_on_is_shown_marked_on_the_live_page_and_the_review(
+        client_of, trainee, scenario_ru):
+    session = services.session_create(trainee=trainee.trainee, scenario=scenario_ru)
+    services.session_turn_add(session_id=session.pk, turn=TurnRecord(speaker="bot", text="Алло? Слушаю.",
+                                                                      voiced=False))
+    services.session_turn_add(session_id=session.pk, turn=TurnRecord(speaker="user", text="Добрый день."))
+    c = client_of(trainee)
+    live = c.get(reverse("training:session_live", args=[session.pk])).content.decode()
+    assert live.count("(не озвучено)") == 2  # the reconnected page's line, and the note the script adds live
+    assert '"not_voiced": "(не озвучено)"' in live
+    services.session_end(session_id=session.pk, reason="button")
+    review = c.get(reverse("training:session_detail", args=[session.pk])).content.decode()
+    assert review.count("(не озвучено)") == 1 and "Алло? Слушаю." in review
+    assert review.index("Алло? Слушаю.") < review.index("(не озвучено)") < review.index("Добрый день.")

@@ -248,10 +248,49 @@ async def test_provider_error_becomes_event_and_fallback(stage):
     errors = sink.of(ErrorEvent)
     assert [e.stage for e in errors] == [stage]
     assert errors[0].provider and errors[0].message
-    spoken = sink.of(BotTurnFinished)[0].text
-    assert spoken.endswith("Извините, повторите, пожалуйста.")
+    finished = sink.of(BotTurnFinished)[0]
+    assert finished.text.endswith("Извините, повторите, пожалуйста.")
     assert out.frames  # the apology was actually played
+    # only the TTS's failure leaves the answer unvoiced: the far end heard the apology, not «Ответ на вопрос.»
+    assert finished.voiced is (stage != "tts")
+    if stage == "tts":
+        assert finished.full_text == "Ответ на вопрос."
     assert pipeline.mind is MindState.IDLE
+
+
+async def test_a_voice_that_fails_on_every_sentence_ends_the_turn_unvoiced_with_its_words():
+    responder = ScriptedResponder(["Дороговато. Мы уже работаем с другими."], opening="Алло? Слушаю.")
+    pipeline, out, sink = build(tts=FakeTTS(fail=True), responder=responder, bot_speaks_first=True)
+    await pipeline.start()
+    await wait_for(lambda: sink.of(BotTurnFinished))
+    await speak(pipeline)
+    await wait_for(lambda: len(sink.of(BotTurnFinished)) == 2)
+    await pipeline.close()
+    assert not out.frames  # nothing could be voiced, not even the apology
+    opening, answer = sink.of(BotTurnFinished)
+    assert (opening.text, opening.full_text, opening.voiced, opening.interrupted) == ("", "Алло? Слушаю.", False, False)
+    assert (answer.text, answer.full_text, answer.voiced) == ("", "Дороговато. Мы уже работаем с другими.", False)
+    assert {e.stage for e in sink.of(ErrorEvent)} == {"tts"}
+
+
+async def test_an_answer_voiced_in_part_before_the_voice_failed_is_voiced():
+    class FailOnSecond(FakeTTS):
+        async def _synthesize(self, text, **kwargs):
+            if text.startswith("Мы уже"):
+                self.requests.append((text, "", ""))
+                raise RuntimeError("tts down")
+            async for chunk in super()._synthesize(text, **kwargs):
+                yield chunk
+
+    responder = ScriptedResponder(opening="Дороговато, знаете ли. Мы уже работаем с другими.")
+    pipeline, _out, sink = build(tts=FailOnSecond(ms_per_char=10), responder=responder, bot_speaks_first=True)
+    await pipeline.start()
+    await wait_for(lambda: sink.of(BotTurnFinished))
+    await pipeline.close()
+    [finished] = sink.of(BotTurnFinished)
+    assert [e.stage for e in sink.of(ErrorEvent)] == ["tts"]
+    assert finished.voiced and finished.text.startswith("Дороговато, знаете ли.")  # what was heard, as before
+    assert "Мы уже" not in finished.text
 
 
 async def test_responder_timeout_is_bounded():

@@ -125,3 +125,44 @@ def test_an_interrupted_answer_keeps_what_was_heard_and_never_ends_before_it_sta
     [bot] = turns.feed(BotTurnFinished(text="Наша", full_text="Наша компания", turn_index=1, interrupted=True,
                                        audio_ms=400, at=4.9))  # dated a little before the metrics
     assert bot.interrupted and bot.stt_missed and bot.started_ms == bot.ended_ms == 5000
+
+
+def unvoiced_answer(index: int = 1, *, text: str = "", interrupted: bool = False) -> list:
+    """The person's line, then an answer whose every sentence the TTS failed on (``voiced`` False)."""
+    return [
+        UserTranscript(text="Сколько стоит?", final=True, turn_index=index, at=1.0),
+        TurnMetrics(turn_index=index, ttft_ms=100.0, at=1.5),  # no audio: no tts_ttfb_ms
+        BotTurnFinished(text=text, full_text="Тысяча рублей.", turn_index=index, voiced=False,
+                        interrupted=interrupted, at=2.0),
+    ]
+
+
+def test_an_answer_the_voice_failed_on_is_no_line_of_what_was_heard_by_default():
+    # a call's transcript is what the callee heard: the words the TTS failed on were never said there
+    lines = feed_all(assembler(verdict_on_user=True), unvoiced_answer())
+    assert [(r.speaker, r.text) for r in lines] == [("user", "Сколько стоит?")]
+    # with the apology voiced in its place, the line is the apology, as it was heard
+    lines = feed_all(assembler(verdict_on_user=True), unvoiced_answer(text="Извините, повторите, пожалуйста."))
+    assert [(r.text, r.voiced) for r in lines[1:]] == [("Извините, повторите, пожалуйста.", True)]
+
+
+def test_kept_unvoiced_the_answer_is_the_responders_words_marked_not_voiced():
+    turns = TurnAssembler(ms_at=lambda at: round(at * 1000), verdict_on_user=False, keep_unvoiced=True)
+    user, bot = feed_all(turns, unvoiced_answer())
+    assert user.voiced and user.text == "Сколько стоит?"
+    assert bot == TurnRecord(speaker="bot", text="Тысяча рублей.", started_ms=1500, ended_ms=2000, ttft_ms=100.0,
+                             voiced=False)
+    # the apology that could be voiced is not the customer's answer: its words are
+    [_, bot] = feed_all(TurnAssembler(ms_at=lambda at: round(at * 1000), verdict_on_user=False, keep_unvoiced=True),
+                        unvoiced_answer(text="Извините, повторите, пожалуйста."))
+    assert (bot.text, bot.voiced) == ("Тысяча рублей.", False)
+    # a voiced answer is as it was
+    [_, bot] = feed_all(TurnAssembler(ms_at=lambda at: round(at * 1000), verdict_on_user=False, keep_unvoiced=True),
+                        answered_turn(meta={}))
+    assert (bot.text, bot.voiced) == ("Тысяча рублей.", True)
+
+
+def test_kept_unvoiced_an_interrupted_answer_still_keeps_only_what_was_played():
+    turns = TurnAssembler(ms_at=lambda at: round(at * 1000), verdict_on_user=False, keep_unvoiced=True)
+    [_, bot] = feed_all(turns, unvoiced_answer(text="Извините,", interrupted=True))
+    assert (bot.text, bot.interrupted, bot.voiced) == ("Извините,", True, True)

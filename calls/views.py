@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from calls.forms import RehearsalForm, SingleCallForm
+from calls.media_pressure import media_busy
 from calls.models import Call
 from calls.selectors import call_handoff, calls_recent, campaign_progress_list
 from calls.services.dialing import SingleCallError, call_single_start
@@ -21,7 +22,8 @@ BOARD_PARTS = {"progress", "calls"}
 @login_required
 @permission_required("calls.view_call", raise_exception=True)
 def board(request: HttpRequest) -> HttpResponse:
-    context = {"progress": campaign_progress_list(), "calls": calls_recent(), "rehearsal_form": RehearsalForm()}
+    context = {"progress": campaign_progress_list(), "calls": calls_recent(), "rehearsal_form": RehearsalForm(),
+               "media_busy": media_busy()}
     part = request.GET.get("part")
     if request.htmx and part in BOARD_PARTS:  # the live script asks for a fresh partial after an event
         return render(request, f"calls/board.html#{part}", context)

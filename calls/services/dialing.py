@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from calls.media_auth import call_media_token, call_media_url, public_url
+from calls.media_pressure import media_busy
 from calls.models import LIVE_STATUSES, Call, CallEvent, CallOutcome, Campaign, Contact, ContactList, DoNotCall
 from calls.services.lifecycle import call_transition
 from calls.services.planning import LOCAL_EARLIEST, LOCAL_LATEST, calls_dispatch_due, live_capacity
@@ -78,6 +79,11 @@ def call_place(*, call_id: int) -> PlaceResult:
             deployment = live_capacity()  # speech recognition and the media processes serve no more in time
             if live >= campaign.max_concurrent_calls or (
                     deployment is not None and Call.objects.filter(status__in=LIVE_STATUSES).count() >= deployment):
+                return _wait_for_a_line(call_id, campaign)
+            if (busy := media_busy()) is not None:
+                # a media process's audio runs late now: a new call would make every live one later still
+                log.info("call %s held: media process %s is %s ms late with %s calls", call_id, busy.get("process"),
+                         busy.get("lag_ms"), busy.get("streams"))
                 return _wait_for_a_line(call_id, campaign)
             call = call_transition(call_id=call_id, to=S.DIALING, provider=campaign.telephony_provider)
         elif call.status == S.DIALING and not call.provider_call_id:

@@ -339,6 +339,9 @@ TELEPHONY = {
     # `manage.py media_load` measures a machine's figure (see the README's benchmarks).
     "MEDIA_STREAMS_PER_PROCESS": env.int("MEDIA_STREAMS_PER_PROCESS", default=0),
     "MEDIA_PROCESSES": env.int("MEDIA_REPLICAS", default=1),
+    # A media process whose event loop runs later than this (p95 over 3 s) has new calls held until it catches
+    # up (calls.media_pressure); 0: never held.
+    "MEDIA_LAG_LIMIT_MS": env.float("MEDIA_LAG_LIMIT_MS", default=60.0),
     "SIMULATED": {
         "PACE_SPEED": env.float("SIMULATED_PACE_SPEED", default=1.0),
         "CALLEE_STT": env("SIMULATED_CALLEE_STT", default="transcript"),

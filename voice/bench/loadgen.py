@@ -135,11 +135,16 @@ class Connection(asyncio.Protocol):
         wsuri = parse_uri(uri)
         loop = asyncio.get_running_loop()
         conn = cls(wsuri, on_message=on_message)
-        async with asyncio.timeout(open_timeout):
-            await loop.create_connection(lambda: conn, wsuri.host, wsuri.port)
-            conn.protocol.send_request(conn.protocol.connect())
-            conn._flush()
-            await conn.opened
+        try:
+            async with asyncio.timeout(open_timeout):
+                await loop.create_connection(lambda: conn, wsuri.host, wsuri.port)
+                conn.protocol.send_request(conn.protocol.connect())
+                conn._flush()
+                await conn.opened
+        except BaseException:
+            if conn.transport is not None:  # refused or timed out: the socket is not left open
+                conn.transport.abort()
+            raise
         return conn
 
     @property

@@ -110,3 +110,19 @@ async def test_a_refused_handshake_raises_with_the_status():
         with pytest.raises(InvalidStatus) as refused:
             await Connection.connect(url, on_message=Inbox(), open_timeout=10)
     assert refused.value.response.status_code == 403
+
+
+async def test_a_handshake_that_never_answers_times_out_and_leaves_no_socket_open():
+    gone = asyncio.Event()
+
+    async def silent(reader, writer):  # a TCP server that never answers the upgrade
+        await reader.read()  # returns once the client's side of the socket is closed
+        gone.set()
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        with pytest.raises(TimeoutError):
+            await Connection.connect(f"ws://127.0.0.1:{port}/media", on_message=Inbox(), open_timeout=0.2)
+        await asyncio.wait_for(gone.wait(), 10)

@@ -112,8 +112,8 @@ def server_command(server: str, app: str, port: int, ws: str = "websockets-sansi
 
 
 def _client_loop():
-    """The carriers' stand-in runs on uvloop, as the media servers do: its socket writes cost the shared cores
-    about half what asyncio's own loop spends on them (the default loop where uvloop is not installed)."""
+    """The carriers' stand-in runs on uvloop, as the media servers do (the default loop where uvloop is not
+    installed): a little less of the shared cores, 1.65 and 1.78 ms per stream-second against 1.8 and 1.9."""
     return uvloop.new_event_loop if uvloop is not None else None
 
 

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from calls.media_auth import public_url
-from calls.models import Call, CallEvent, Campaign
+from calls.models import Call, CallEvent, Campaign, Contact
 from calls.telephony import media_pace
 from dialogs.analysis import analyse_transcript
 from dialogs.models import CampaignLanguage, ScriptVersion
@@ -70,23 +70,33 @@ class CampaignProgress:
 
 
 def campaign_progress_list(*, campaigns: QuerySet[Campaign] | None = None) -> list[CampaignProgress]:
-    campaigns = (campaigns if campaigns is not None else Campaign.objects.all()).annotate(
-        n_contacts=Count("contact_list__contacts", distinct=True),
-        n_planned=Count("calls", distinct=True),
-        n_dialled=Count(
-            "calls", filter=~Q(calls__status__in=[Call.Status.QUEUED, Call.Status.CANCELED]), distinct=True
-        ),
-        n_connected=Count("calls", filter=Q(calls__answered_at__isnull=False), distinct=True),
-        n_interested=Count("calls", filter=Q(calls__disposition=Call.Disposition.INTERESTED), distinct=True),
-        n_leads=Count("calls__lead", distinct=True),
-        n_open=Count("calls", filter=~Q(calls__status__in=[Call.Status.DONE, Call.Status.CANCELED]), distinct=True),
-        n_called=Count("calls__contact", distinct=True),
-    ).select_related("script", "contact_list")
-    return [
-        CampaignProgress(c, c.n_contacts, c.n_planned, c.n_dialled, c.n_connected, c.n_interested, c.n_leads,
-                         open_calls=c.n_open, called_contacts=c.n_called)
-        for c in campaigns
-    ]
+    """Each campaign's progress: two grouped queries, one over contacts and one over calls.
+
+    Counting both in one query joined each campaign's contacts to its calls, contacts × calls rows: with the
+    demo's 3,000 calls the board took 20 s to open.
+    """
+    campaigns = list((campaigns if campaigns is not None else Campaign.objects.all()).select_related(
+        "script", "contact_list"))
+    list_ids = {c.contact_list_id for c in campaigns}
+    contacts = dict(Contact.objects.filter(contact_list_id__in=list_ids).order_by().values_list("contact_list_id")
+                    .annotate(n=Count("pk")))
+    calls = Call.objects.filter(campaign_id__in=[c.pk for c in campaigns]).order_by().values("campaign_id")
+    figures = {
+        row.pop("campaign_id"): row
+        for row in calls.annotate(
+            planned=Count("pk"),
+            dialled=Count("pk", filter=~Q(status__in=[Call.Status.QUEUED, Call.Status.CANCELED])),
+            connected=Count("pk", filter=Q(answered_at__isnull=False)),
+            interested=Count("pk", filter=Q(disposition=Call.Disposition.INTERESTED)),
+            leads=Count("lead"),
+            open_calls=Count("pk", filter=~Q(status__in=[Call.Status.DONE, Call.Status.CANCELED])),
+            called_contacts=Count("contact", distinct=True),
+        )
+    }
+    empty = {"planned": 0, "dialled": 0, "connected": 0, "interested": 0, "leads": 0, "open_calls": 0,
+             "called_contacts": 0}
+    return [CampaignProgress(c, contacts=contacts.get(c.contact_list_id, 0), **figures.get(c.pk, empty))
+            for c in campaigns]
 
 
 def calls_recent(*, limit: int = 50) -> QuerySet[Call]:

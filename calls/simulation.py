@@ -81,10 +81,14 @@ def campaign_create_for_rehearsal(*, contacts: int, seed: int = 1, shares: dict 
         demo_seed()
     script = Script.objects.get(name=data.SCRIPTS[0][0])
     # local time, as every page shows it (TIME_ZONE), not UTC
-    stamp = timezone.localtime().strftime("%Y-%m-%d %H:%M:%S.%f")
+    stamp = timezone.localtime().strftime("%Y-%m-%d %H:%M:%S")
     tz = daytime_zone()
     with transaction.atomic():
-        name = gettext("Rehearsal %(time)s") % {"time": stamp}
+        name = base = gettext("Rehearsal %(time)s") % {"time": stamp}
+        n = 1
+        while Campaign.objects.filter(name=name).exists() or ContactList.objects.filter(name=name).exists():
+            n += 1  # names are unique: a second rehearsal in the same second is numbered
+            name = f"{base} ({n})"
         contact_list = ContactList.objects.create(name=name)
         Contact.objects.bulk_create([
             Contact(contact_list=contact_list, phone=f"+7999{seed % 100:02d}{i:05d}", timezone=tz,

@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.utils import timezone
@@ -130,3 +131,11 @@ def test_a_rehearsal_campaign_carries_its_own_carrier_options(settings):
     assert provider_for(campaign=plain).pace_speed == float(configured["PACE_SPEED"])
     with pytest.raises(ValueError, match="unknown simulated carrier option"):
         campaign_create_for_rehearsal(contacts=1, carrier={"pace": 5})
+
+
+@pytest.mark.django_db
+def test_rehearsals_in_the_same_second_get_readable_unique_names():
+    with time_machine.travel("2026-12-01 22:16:50 +00:00", tick=False):
+        names = [campaign_create_for_rehearsal(contacts=1).name for _ in range(3)]
+    assert names[0].endswith(":16:50") and "." not in names[0]  # to the second, no microseconds
+    assert names[1:] == [f"{names[0]} (2)", f"{names[0]} (3)"]

@@ -96,6 +96,7 @@ def build_pipeline(*, setup: SessionSetup, stt: Any = None, tts: Any = None, res
         not_heard_phrases=dict(CUSTOMER_NOT_HEARD),
         # the end phrase is a command the trainee must be heard saying: the recogniser expects it
         stt_prompt=f"{setup.end_phrase}." if setup.end_phrase else "",
+        history_keeps_unvoiced=True,  # its words are shown when its voice fails: it must remember saying them
     )
     return VoicePipeline(
         stt=stt or shared_provider("stt"),

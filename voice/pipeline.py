@@ -135,6 +135,9 @@ class PipelineConfig:
     mark_grace_ms: int = 1500  # how long past the estimated playback end we wait for the last mark
     limits: CallLimits | None = None
     cache_writes: bool = True  # store synthesised sentences, so repeated phrases start at once
+    # a turn the TTS could not voice at all stays in the responder's history with its words: the far end read
+    # them (the trainer shows them as text); on a call nobody heard them, so they are left out
+    history_keeps_unvoiced: bool = False
     cache_ttl_s: int | None = None
     sentence_min_chars: int = 12
     sentence_max_chars: int = 220
@@ -896,8 +899,11 @@ class VoicePipeline:
                 turn.metrics.at = time.time()
                 await self._emit(turn.metrics)
             text = _spoken(turn)
-            if text:
-                self.state.history.append(("bot", text))
+            remembered = text
+            if turn.unvoiced and self.config.history_keeps_unvoiced and turn.full_text:
+                remembered = turn.full_text
+            if remembered:
+                self.state.history.append(("bot", remembered))
             await self._emit(
                 BotTurnFinished(text=text, full_text=turn.full_text or text, turn_index=turn.index,
                                 audio_ms=turn.audio_frames * FRAME_MS, voiced=not turn.unvoiced)

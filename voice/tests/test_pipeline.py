@@ -271,6 +271,21 @@ async def test_a_voice_that_fails_on_every_sentence_ends_the_turn_unvoiced_with_
     assert (opening.text, opening.full_text, opening.voiced, opening.interrupted) == ("", "Алло? Слушаю.", False, False)
     assert (answer.text, answer.full_text, answer.voiced) == ("", "Дороговато. Мы уже работаем с другими.", False)
     assert {e.stage for e in sink.of(ErrorEvent)} == {"tts"}
+    # on a call nobody heard it: the responder is not told it said it
+    assert ("bot", "Алло? Слушаю.") not in pipeline.state.history
+
+
+async def test_where_the_far_end_reads_an_unvoiced_line_the_responder_remembers_saying_it():
+    responder = ScriptedResponder(["Дороговато."], opening="Алло? Слушаю.")
+    pipeline, _out, sink = build(tts=FakeTTS(fail=True), responder=responder, bot_speaks_first=True,
+                                 history_keeps_unvoiced=True)
+    await pipeline.start()
+    await wait_for(lambda: sink.of(BotTurnFinished))
+    await speak(pipeline)
+    await wait_for(lambda: len(sink.of(BotTurnFinished)) == 2)
+    await pipeline.close()
+    bot_lines = [text for who, text in pipeline.state.history if who == "bot"]
+    assert bot_lines == ["Алло? Слушаю.", "Дороговато."]
 
 
 async def test_an_answer_voiced_in_part_before_the_voice_failed_is_voiced():

@@ -300,14 +300,18 @@ class TwilioStream:
             self._reset = True
 
     async def receive(self) -> None:
-        """Waits for the socket to close; its messages reach ``_on_message`` as they arrive."""
+        """Waits for the socket to close; its messages reach ``_on_message`` as they arrive.
+
+        Cancelled (the run stopped waiting for the server's close), it records no error, and the connection's
+        ``closed`` is left for ``Connection.close`` to wait on (shielded from the cancellation).
+        """
         try:
-            await self.ws.closed
+            await asyncio.shield(self.ws.closed)
         finally:
             self.alive = False
             self.closed_by_server = (self.ws.close_code, self.ws.close_reason)
-            if self.closed_by_server[0] not in (1000, 1001):
-                self.error = self.error or f"receive: closed {self.closed_by_server[0]} {self.closed_by_server[1]}"
+        if self.closed_by_server[0] not in (1000, 1001):
+            self.error = self.error or f"receive: closed {self.closed_by_server[0]} {self.closed_by_server[1]}"
 
     def _on_message(self, now: float, raw: str) -> None:
         try:

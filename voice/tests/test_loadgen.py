@@ -15,7 +15,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus
 from websockets.http11 import Response
 
-from voice.bench.loadgen import Connection
+from voice.bench.loadgen import Connection, StreamTarget, TwilioStream, make_pattern
 
 
 class Inbox:
@@ -126,3 +126,23 @@ async def test_a_handshake_that_never_answers_times_out_and_leaves_no_socket_ope
         with pytest.raises(TimeoutError):
             await Connection.connect(f"ws://127.0.0.1:{port}/media", on_message=Inbox(), open_timeout=0.2)
         await asyncio.wait_for(gone.wait(), 10)
+
+
+async def test_a_caller_that_stops_waiting_for_the_servers_close_records_no_error_and_still_closes():
+    """``run_load`` cancels the receivers of servers slow to close after ``stop``, then closes those sockets
+    itself: that is not a failed stream, and the close must not meet a cancelled future."""
+    async def slow_to_close(ws):
+        await ws.wait_closed()  # answers the close handshake, never closes first
+
+    server, url = await _serving(slow_to_close)
+    async with server:
+        stream = TwilioStream(0, StreamTarget(url), make_pattern(), 0, lead_ms=80)
+        await stream.open(open_timeout=10)
+        receiver = asyncio.create_task(stream.receive())
+        await asyncio.sleep(0)
+        receiver.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await receiver
+        assert stream.error == "" and not stream.alive
+        await asyncio.wait_for(stream.ws.close(), 10)
+    assert stream.ws.close_code == 1000

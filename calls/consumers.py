@@ -319,8 +319,9 @@ class MediaStreamConsumer(WebSocketEndpoint):
             await self._refuse(CLOSE_ALREADY_STREAMING, "another socket is streaming this call")
             return False
         self.holds_call = True
-        media_holds().hold(_media_lock_key(self.call_id))  # renewed with the other calls of this process
-        media_pressure().stream_started()  # the process's lateness is watched while it carries calls
+        holds = media_holds()
+        holds.hold(_media_lock_key(self.call_id))  # renewed with the other calls of this process
+        media_pressure().watch(lambda: len(holds.keys))  # the process's lateness, watched while it holds calls
         protocol = media_protocol(self.ctx.provider)
         tap = self.recorder
         if self.ctx.voicemail_mode != "off":  # issue 14: our answering-machine detector listens beside the recorder
@@ -455,7 +456,6 @@ class MediaStreamConsumer(WebSocketEndpoint):
         finally:
             if self.holds_call:  # first, with no wait before it: a cancelled end still lets go of the call here
                 media_holds().release(_media_lock_key(self.call_id))
-                media_pressure().stream_ended()
             if self.live is not None:
                 await self.live.detach()
             if self.holds_call:

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import weakref
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
@@ -34,36 +35,35 @@ def lag_limit_ms() -> float:
 
 
 class MediaPressure:
-    """One event loop's calls and the probe of its lateness, which runs while the loop carries calls."""
+    """One event loop's probe of its lateness, which runs while the loop carries calls (``watch``)."""
 
     def __init__(self, *, limit_ms: float, probe: LoopLagProbe | None = None) -> None:
         self.limit_ms = limit_ms
         self.probe = probe or LoopLagProbe()
-        self.streams = 0
+        self.carrying: Callable[[], int] = lambda: 0  # the loop's live calls, counted where they are held
         self.busy = False
         self.reports = 0  # busy reports written (a figure for tests)
         self.process = f"{socket.gethostname()}:{os.getpid()}"
         self._task: asyncio.Task | None = None
 
-    def stream_started(self) -> None:
-        self.streams += 1
+    def watch(self, carrying: Callable[[], int]) -> None:
+        """A call started on this loop; ``carrying`` counts the loop's calls (the probe stops at none)."""
+        self.carrying = carrying
         if self.limit_ms > 0 and (self._task is None or self._task.done()):
             self._task = asyncio.create_task(
-                self.probe.run(running=lambda: self.streams > 0, on_report=self._report), name="media-pressure")
-
-    def stream_ended(self) -> None:
-        self.streams = max(0, self.streams - 1)
+                self.probe.run(running=lambda: self.carrying() > 0, on_report=self._report), name="media-pressure")
 
     async def _report(self, lag_ms: float) -> None:
         busy = lag_ms > self.limit_ms
+        streams = self.carrying()
         if busy != self.busy:
             log.warning("media process %s: event loop %.0f ms late (p95) with %s calls; %s", self.process, lag_ms,
-                        self.streams, "holding new calls" if busy else "taking new calls again")
+                        streams, "holding new calls" if busy else "taking new calls again")
             self.busy = busy
         if not busy:
             return
         try:
-            await cache.aset(BUSY_KEY, {"process": self.process, "lag_ms": round(lag_ms, 1), "streams": self.streams},
+            await cache.aset(BUSY_KEY, {"process": self.process, "lag_ms": round(lag_ms, 1), "streams": streams},
                              timeout=BUSY_TTL_S)
             self.reports += 1
         except Exception as exc:  # the cache is away: the calls' audio goes on, only the signal is lost

@@ -64,7 +64,8 @@ async def test_the_probe_reads_how_late_each_wake_up_was_and_reports_the_p95_eac
 
 async def test_a_late_loop_is_reported_busy_and_the_report_says_which_process():
     pressure = MediaPressure(limit_ms=100, probe=LoopLagProbe(interval_s=0.05, window_s=3.0, report_every_s=0.2))
-    pressure.stream_started()
+    calls = [1]
+    pressure.watch(lambda: calls[0])
     for _ in range(3):
         await asyncio.sleep(0.06)
         time.sleep(0.3)  # the event loop blocked: every call's frames would wait this long
@@ -74,7 +75,7 @@ async def test_a_late_loop_is_reported_busy_and_the_report_says_which_process():
     busy = await asyncio.to_thread(media_busy)
     assert busy["process"] == pressure.process and busy["lag_ms"] > 100 and busy["streams"] == 1
     assert pressure.busy
-    pressure.stream_ended()
+    calls[0] = 0
     async with asyncio.timeout(20):  # no calls left: the probe stops
         await pressure._task
 
@@ -88,8 +89,8 @@ async def test_a_loop_on_time_writes_nothing():
 
 async def test_with_no_limit_no_probe_runs():
     pressure = MediaPressure(limit_ms=0)
-    pressure.stream_started()
-    assert pressure._task is None and pressure.streams == 1
+    pressure.watch(lambda: 1)
+    assert pressure._task is None and pressure.carrying() == 1
 
 
 @pytest.mark.django_db
@@ -118,15 +119,15 @@ def test_when_the_cache_cannot_tell_calls_are_not_held(make_campaign, make_conta
 @pytest.mark.django_db(transaction=True)
 async def test_a_live_calls_socket_is_counted_while_it_streams(live_call, fake_voice, monkeypatch):  # noqa: F811
     pressure = media_pressure()
-    before = pressure.streams
+    before = pressure.carrying()
     comm = await started(live_call)
     await bot_audio(comm)
-    assert pressure.streams == before + 1
+    assert pressure.carrying() == before + 1
     assert pressure._task is not None and not pressure._task.done()  # its loop is watched while it carries calls
     await comm.send_to(text_data=json.dumps({"event": "stop", "streamSid": "MZ1", "stop": {}}))
     await until_closed(comm)
     await comm.disconnect(timeout=20)  # the call's end is stored before the socket's handler returns
-    assert pressure.streams == before
+    assert pressure.carrying() == before
     assert consumers.media_pressure() is pressure
 
 

@@ -42,7 +42,8 @@ class MediaPressure:
         self.probe = probe or LoopLagProbe()
         self.carrying: Callable[[], int] = lambda: 0  # the loop's live calls, counted where they are held
         self.busy = False
-        self.reports = 0  # busy reports written (a figure for tests)
+        self.reports = 0  # busy reports written: about the seconds this process held new calls
+        self.worst_ms = 0.0  # the worst lateness it reported while busy
         self.process = f"{socket.gethostname()}:{os.getpid()}"
         self._task: asyncio.Task | None = None
 
@@ -66,6 +67,7 @@ class MediaPressure:
             await cache.aset(BUSY_KEY, {"process": self.process, "lag_ms": round(lag_ms, 1), "streams": streams},
                              timeout=BUSY_TTL_S)
             self.reports += 1
+            self.worst_ms = max(self.worst_ms, lag_ms)
         except Exception as exc:  # the cache is away: the calls' audio goes on, only the signal is lost
             log.warning("media process %s: could not report being busy: %s", self.process, exc)
 
@@ -76,6 +78,14 @@ _pressure: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaPressure] =
 def media_pressure() -> MediaPressure:
     """The running event loop's pressure watch (one per media process in production)."""
     return for_loop(_pressure, lambda: MediaPressure(limit_ms=lag_limit_ms()))
+
+
+def started_pressure() -> MediaPressure | None:
+    """The running event loop's pressure watch if a call has made one (None off a loop, or before any call)."""
+    try:
+        return _pressure.get(asyncio.get_running_loop())
+    except RuntimeError:
+        return None
 
 
 def media_busy() -> dict | None:

@@ -11,7 +11,9 @@ for runs against the real telephony consumer.
 When ``VOICE_BENCH_STATS`` names a file, ``MediaSession`` is wrapped (in this process only) so each
 stream appends one JSON line there when it ends: inbound frames consumed, outbound frames sent, and
 how late the session handled inbound frames (``inbound_lag``: arrival vs. the stream's 20 ms
-schedule from its earliest frame). Nothing of this touches production code paths.
+schedule from its earliest frame), and, on the real route, the process's backpressure so far
+(``calls.media_pressure``: seconds it told the dispatcher to hold new calls, and its worst lateness then).
+Nothing of this touches production code paths.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ def _write_stats(session: MediaSession) -> None:
     lags = sorted(getattr(session, "_bench_lags", []))
     line = json.dumps({
         "stream": session.codec.stream_id,
+        "process": os.getpid(),
+        **_pressure_so_far(),
         "frames_in": session.frames_in,
         "frames_out": session.frames_out,
         "inbound_lag_p99_ms": round(lags[int(0.99 * (len(lags) - 1))] * 1000, 2) if lags else None,
@@ -58,6 +62,16 @@ def _write_stats(session: MediaSession) -> None:
         os.write(fd, (line + "\n").encode())  # one small write per line: appends never interleave
     finally:
         os.close(fd)
+
+
+def _pressure_so_far() -> dict:
+    """This process's backpressure so far, where a call started its probe (the real route; not the stand-in)."""
+    from calls.media_pressure import started_pressure  # noqa: PLC0415  the real route's module
+
+    pressure = started_pressure()
+    if pressure is None:
+        return {}
+    return {"busy_s": pressure.reports, "busy_worst_ms": round(pressure.worst_ms, 1)}
 
 
 def _by_second(lags: list[float]) -> list[float]:

@@ -15,7 +15,7 @@ import pytest
 from django.core.cache import cache
 
 from calls import consumers
-from calls.media_pressure import BUSY_KEY, MediaPressure, media_busy, media_pressure
+from calls.media_pressure import BUSY_KEY, MediaPressure, media_busy, media_pressure, started_pressure
 from calls.models import Call
 from calls.services.dialing import call_place
 from calls.tests.test_media_edge import bot_audio, fake_voice, live_call, started, until_closed  # noqa: F401
@@ -74,7 +74,7 @@ async def test_a_late_loop_is_reported_busy_and_the_report_says_which_process():
             await asyncio.sleep(0.05)
     busy = await asyncio.to_thread(media_busy)
     assert busy["process"] == pressure.process and busy["lag_ms"] > 100 and busy["streams"] == 1
-    assert pressure.busy
+    assert pressure.busy and pressure.worst_ms >= busy["lag_ms"] > 100
     calls[0] = 0
     async with asyncio.timeout(20):  # no calls left: the probe stops
         await pressure._task
@@ -85,6 +85,13 @@ async def test_a_loop_on_time_writes_nothing():
     await pressure._report(12.0)
     assert not pressure.busy and pressure.reports == 0
     assert await asyncio.to_thread(media_busy) is None
+
+
+async def test_a_loop_shows_its_watch_only_once_a_call_made_it():
+    assert started_pressure() is None
+    pressure = media_pressure()
+    assert started_pressure() is pressure
+    assert await asyncio.to_thread(started_pressure) is None  # off the loop
 
 
 async def test_with_no_limit_no_probe_runs():

@@ -53,6 +53,9 @@ def test_media_load_three_streams_over_two_servers():
     # 4 s of frames: the worst inbound lag of each second
     assert len(result["server_inbound_lag_worst_by_s_ms"]) == 4
     assert all(x >= 0 for x in result["server_inbound_lag_worst_by_s_ms"])
+    # both processes ran the backpressure probe (the real route); a few streams keep them on time
+    assert len(result["server_busy_s"]) == 2 and all(isinstance(x, int) for x in result["server_busy_s"])
+    assert all(isinstance(x, float) for x in result["server_busy_worst_ms"])
 
 
 def test_media_load_without_server_counts_is_a_failed_run():
@@ -105,3 +108,22 @@ def test_media_load_shows_the_worst_inbound_lag_of_each_second():
                "inbound_lag_by_s": [5.0, 9.0]}]  # its last second came short
     out = command._summary(client, server, "real", Path(tempfile.mkdtemp()))
     assert out["server_inbound_lag_worst_by_s_ms"] == [80.0, 9.0, 3.0]
+
+
+def test_media_load_says_how_long_each_process_held_new_calls():
+    """Each process's backpressure, from its streams' lines (the last to end has seen the most); a process
+    without the probe (the stand-in route) says null, not 0."""
+    client = {"streams": 3, "streams_connected": 3, "streams_failed": 0, "seconds": 1.0, "frames_sent": 150,
+              "frames_unsent": 0, "frames_received": 0, "lag_p99_ms": 0.0, "server": "uvicorn", "servers": 3,
+              "server_cpu_ms_per_stream_s": 3.0, "server_pids": [101, 102, 103],
+              "per_stream_frames_sent": {"a": 50, "b": 50, "c": 50},
+              "per_stream_frames_received": {"a": 0, "b": 0, "c": 0}}
+    command = Command()
+    command.load_before = [0.0, 0.0, 0.0]
+    server = [{"stream": "a", "frames_in": 50, "frames_out": 0, "process": 101, "busy_s": 4, "busy_worst_ms": 90.5},
+              {"stream": "b", "frames_in": 50, "frames_out": 0, "process": 101, "busy_s": 6, "busy_worst_ms": 120.0},
+              {"stream": "c", "frames_in": 50, "frames_out": 0, "process": 102, "busy_s": 0, "busy_worst_ms": 0.0}]
+    out = command._summary(client, server, "real", Path(tempfile.mkdtemp()))
+    assert out["server_busy_s"] == [6, 0, None]
+    assert out["server_busy_worst_ms"] == [120.0, 0.0, None]
+    assert "server_pids" not in out

@@ -32,6 +32,10 @@ Metrics (see ``voice.bench.loadgen`` for the client-side definitions):
   without them is a failed run: ``frames_dropped`` is null, ``ok`` false and the command exits 1.
 - ``server_cpu_ms_per_stream_s``: the server processes' CPU time (user + system, from /proc) during
   the load, per second of one stream's audio: how much of a core one call's media costs.
+- ``server_busy_s``, ``server_busy_worst_ms``: per server process, the seconds its backpressure
+  (``calls.media_pressure``, ``MEDIA_LAG_LIMIT_MS``) told the dispatcher to start no new call, and the worst
+  event-loop lateness it reported then; null for a process without the probe (the stand-in route). The
+  command opens its streams itself, so nothing here is held: this is what a campaign would have seen.
 - ``client_cpu_ms_per_stream_s``: the same figure for this process (the carriers' stand-in): its share of
   the machine, which the servers share with it.
 - ``lag_p99_ms``: p99 over received bot frames of their lateness vs. the real-time playback
@@ -251,6 +255,7 @@ class Command(BaseCommand):
                 gc.unfreeze()
             client_cpu = time.process_time() - client_cpu_before
             server = self._server_counts(stats_path, result["streams_connected"])
+            result["server_pids"] = [p.pid for p in procs]
             cpu_used = sum(cpu_seconds(p.pid) for p in procs) - cpu_before
         finally:
             for proc in procs:
@@ -318,6 +323,13 @@ class Command(BaseCommand):
         if result["streams_failed"]:
             failures.append(f"{result['streams_failed']} streams failed")
         inbound_p99 = max(lags) if lags else None
+        # each process's backpressure (calls.media_pressure), as its last stream to end saw it: the seconds it
+        # told the dispatcher to start no new call; None for a process that ran no probe (the stand-in route)
+        pids = result.pop("server_pids", [])
+        busy_s = [max((s["busy_s"] for s in server if s.get("process") == pid and "busy_s" in s), default=None)
+                  for pid in pids]
+        busy_worst = [max((s["busy_worst_ms"] for s in server if s.get("process") == pid and "busy_worst_ms" in s),
+                          default=None) for pid in pids]
         # the issue's bar for 100 streams on the 2-core class: nothing dropped, the client's lag and the
         # server's inbound lag bounded; ``ok`` says only whether the run itself counted everything
         bar_met = (have_counts and dropped == 0 and result["lag_p99_ms"] is not None and result["lag_p99_ms"] < 40
@@ -342,6 +354,8 @@ class Command(BaseCommand):
             "server_inbound_lag_p99_ms": inbound_p99,
             "server_inbound_lag_worst_by_s_ms": worst_by_s,
             "server_cpu_ms_per_stream_s": result.pop("server_cpu_ms_per_stream_s"),
+            "server_busy_s": busy_s,
+            "server_busy_worst_ms": busy_worst,
             "server": result.pop("server"),
             "servers": result.pop("servers"),
             **{k: v for k, v in result.items() if k not in {

@@ -326,10 +326,9 @@ class Command(BaseCommand):
         # each process's backpressure (calls.media_pressure), as its last stream to end saw it: the seconds it
         # told the dispatcher to start no new call; None for a process that ran no probe (the stand-in route)
         pids = result.pop("server_pids", [])
-        busy_s = [max((s["busy_s"] for s in server if s.get("process") == pid and "busy_s" in s), default=None)
-                  for pid in pids]
-        busy_worst = [max((s["busy_worst_ms"] for s in server if s.get("process") == pid and "busy_worst_ms" in s),
-                          default=None) for pid in pids]
+
+        def per_process(key: str) -> list[Any]:
+            return [max((s[key] for s in server if s.get("process") == pid and key in s), default=None) for pid in pids]
         # the bar for 100 streams on the 2-core class: nothing dropped, the client's lag and the
         # server's inbound lag bounded; ``ok`` says only whether the run itself counted everything
         bar_met = (have_counts and dropped == 0 and result["lag_p99_ms"] is not None and result["lag_p99_ms"] < 40
@@ -354,8 +353,8 @@ class Command(BaseCommand):
             "server_inbound_lag_p99_ms": inbound_p99,
             "server_inbound_lag_worst_by_s_ms": worst_by_s,
             "server_cpu_ms_per_stream_s": result.pop("server_cpu_ms_per_stream_s"),
-            "server_busy_s": busy_s,
-            "server_busy_worst_ms": busy_worst,
+            "server_busy_s": per_process("busy_s"),
+            "server_busy_worst_ms": per_process("busy_worst_ms"),
             "server": result.pop("server"),
             "servers": result.pop("servers"),
             **{k: v for k, v in result.items() if k not in {

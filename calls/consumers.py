@@ -387,7 +387,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
         """Before the token: ``connected`` is fine, ``start`` must carry it, anything else is refused."""
         try:
             message = json.loads(text or "")
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth: refused below
             message = {}
         event = message.get("event") if isinstance(message, dict) else None
         if event == "connected":

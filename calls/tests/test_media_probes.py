@@ -1,0 +1,120 @@
+"""Probes of the carrier media socket with input an outside checker would try (Twilio Media Streams and
+Voximplant): what the protocol allows and a first test run may miss (``connected`` then a ``start`` carrying the
+token, ``dtmf``, a ``mark`` we never sent, ``stop`` twice), and what a confused peer sends before the token, at
+``start`` and after ``stop``.
+
+The standard is ``test_media_edge.py``'s: bad input closes the socket with a 4xxx code and a reason, the call
+ends with that reason recorded and nothing said before is lost, and a peer's mistake leaves no traceback in the
+log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from calls.media_auth import call_media_token
+from calls.models import Call
+from calls.tests import test_media_edge as edge
+from calls.tests.test_media_edge import app, bot_audio, call_end, media_frame, started, until_closed
+from voice.protocols.base import CLOSE_BAD_MESSAGE
+
+pytestmark = pytest.mark.django_db(transaction=True)
+live_call, fake_voice = edge.live_call, edge.fake_voice  # the fixtures of the edge tests
+STOP = json.dumps({"event": "stop", "sequenceNumber": "9", "streamSid": "MZ1",
+                   "stop": {"accountSid": "AC1", "callSid": "CA1"}})
+
+
+def no_tracebacks(caplog) -> None:
+    bad = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert not bad, [(r.name, r.getMessage()) for r in bad]
+
+
+def frame_in(frame: str | bytes) -> dict:
+    # straight to the input queue: the communicator's send_to refuses an empty frame
+    return {"type": "websocket.receive", **({"bytes": frame} if isinstance(frame, bytes) else {"text": frame})}
+
+
+async def no_token_socket(call: Call) -> WebsocketCommunicator:
+    """Twilio's way: no token in the URL; it comes in ``start``'s customParameters."""
+    comm = WebsocketCommunicator(app, f"/ws/calls/{call.pk}/media/")
+    assert (await comm.connect())[0]
+    return comm
+
+
+@pytest.mark.parametrize("frame", [
+    "[" * 5000 + "]" * 5000,  # deeper than the JSON parser recurses
+    "not json",
+    "",
+    b"\x00\x01",
+    "x" * (1 << 20),
+    json.dumps({"event": {"a": 1}}),
+    json.dumps({"event": "start", "start": {"customParameters": ["token"]}}),
+], ids=["deep JSON", "not JSON", "empty", "binary", "1 MiB", "event an object", "parameters a list"])
+async def test_garbage_before_the_token_is_refused_with_a_reason_and_no_traceback(live_call, frame, caplog):
+    comm = await no_token_socket(live_call)
+    await comm.send_input(frame_in(frame))
+    closed = await until_closed(comm)
+    assert 4000 <= closed["code"] <= 4999 and closed["reason"], closed
+    await comm.disconnect()
+    no_tracebacks(caplog)
+    assert (await database_sync_to_async(call_end)(live_call.pk))[0] == "dialing"  # a stranger ends no call
+
+
+async def test_twilio_connected_then_a_start_with_the_token_talks(live_call, fake_voice):
+    comm = await no_token_socket(live_call)
+    await comm.send_to(text_data=json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+    await comm.send_to(text_data=json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": "MZ1", "start": {
+        "streamSid": "MZ1", "accountSid": "AC1", "callSid": "CA1", "tracks": ["inbound"],
+        "customParameters": {"token": call_media_token(call_id=live_call.pk)},
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}))
+    assert (await bot_audio(comm))["streamSid"] == "MZ1"
+    await comm.send_to(text_data=STOP)
+    assert (await until_closed(comm))["code"] == 1000
+    await comm.disconnect()
+
+
+async def test_dtmf_and_a_mark_never_sent_keep_the_call_talking(live_call, fake_voice, caplog):
+    comm = await started(live_call)
+    await bot_audio(comm)
+    await comm.send_to(text_data=json.dumps({"event": "dtmf", "streamSid": "MZ1", "sequenceNumber": "5",
+                                             "dtmf": {"track": "inbound_track", "digit": "1"}}))
+    await comm.send_to(text_data=json.dumps({"event": "mark", "streamSid": "MZ1", "sequenceNumber": "6",
+                                             "mark": {"name": "never-sent"}}))
+    await comm.send_to(text_data=media_frame(1))
+    await bot_audio(comm)  # still talking
+    await comm.send_to(text_data=STOP)
+    closed = await until_closed(comm)
+    assert closed == {"type": "websocket.close", "code": 1000, "reason": "stream stopped"}
+    await comm.disconnect()
+    no_tracebacks(caplog)
+
+
+async def test_stop_twice_and_frames_after_stop_are_ignored_and_the_call_ends_once(live_call, fake_voice, caplog):
+    comm = await started(live_call)
+    await bot_audio(comm)
+    for frame in (STOP, STOP, media_frame(2), "not json", b"\x00"):
+        await comm.send_input(frame_in(frame))
+    closed = await until_closed(comm)
+    assert closed["code"] == 1000 and closed["reason"] == "stream stopped"
+    await comm.disconnect()
+    status, data = await database_sync_to_async(call_end)(live_call.pk)
+    assert status != "in_progress" and data.get("end_reason") == "stream stopped"
+    no_tracebacks(caplog)
+
+
+async def test_an_event_from_a_future_protocol_version_closes_4400_and_the_call_ends_with_it(live_call, fake_voice,
+                                                                                         caplog):
+    comm = await started(live_call)
+    await bot_audio(comm)
+    await comm.send_to(text_data=json.dumps({"event": "transcription", "streamSid": "MZ1", "transcription": {}}))
+    closed = await until_closed(comm)
+    assert closed["code"] == CLOSE_BAD_MESSAGE and "transcription" in closed["reason"]
+    await comm.disconnect()
+    status, data = await database_sync_to_async(call_end)(live_call.pk)
+    assert status != "in_progress" and data.get("end_reason") == closed["reason"]
+    no_tracebacks(caplog)

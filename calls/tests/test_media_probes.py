@@ -118,3 +118,15 @@ async def test_an_event_from_a_future_protocol_version_closes_4400_and_the_call_
     status, data = await database_sync_to_async(call_end)(live_call.pk)
     assert status != "in_progress" and data.get("end_reason") == closed["reason"]
     no_tracebacks(caplog)
+
+
+async def test_a_start_whose_tracks_is_not_a_list_closes_4400_with_a_reason_and_no_traceback(live_call, fake_voice,
+                                                                                           caplog):
+    comm = WebsocketCommunicator(app, f"/ws/calls/{live_call.pk}/media/?token={call_media_token(call_id=live_call.pk)}")
+    assert (await comm.connect())[0]
+    await comm.send_to(text_data=json.dumps({"event": "start", "streamSid": "MZ1", "start": {
+        "streamSid": "MZ1", "tracks": 5, "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000}}}))
+    closed = await until_closed(comm)
+    assert closed["code"] == CLOSE_BAD_MESSAGE and "tracks" in closed["reason"], closed
+    await comm.disconnect()
+    no_tracebacks(caplog)

@@ -60,6 +60,9 @@ class TwilioCodec(WireCodec):
             if encoding != "mulaw" or rate != 8000:
                 raise ProtocolError(CLOSE_UNSUPPORTED_FORMAT, f"twilio: unsupported media format {fmt!r}")
             params = start.get("customParameters") or {}
+            tracks = start.get("tracks") or []
+            if not isinstance(tracks, list):
+                raise ProtocolError(CLOSE_BAD_MESSAGE, f"twilio: start whose tracks is not a list: {str(tracks)[:40]}")
             self.started = True
             self.stream_id = str(stream_sid)
             self._sid_json = json.dumps(self.stream_id)
@@ -70,7 +73,7 @@ class TwilioCodec(WireCodec):
                 encoding=encoding,
                 sample_rate=rate,
                 custom_parameters=dict(params) if isinstance(params, dict) else {},
-                tracks=list(start.get("tracks") or []),
+                tracks=[str(track) for track in tracks],
             )
         if event == "mark":
             name = self._section(data, "mark").get("name")

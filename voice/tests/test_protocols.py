@@ -67,6 +67,8 @@ def test_twilio_encodes_media_mark_clear_with_stream_sid():
         ([twilio_start(sampleRate=16000)], 4415, "unsupported media format"),
         (["START", "START"], 4409, "second start"),
         (['{"event":"start","start":{}}'], 4400, "without streamSid"),
+        (['{"event":"start","start":{"streamSid":"MZ1","tracks":5}}'], 4400, "tracks is not a list"),
+        (['{"event":"start","start":{"streamSid":"MZ1","tracks":"inbound"}}'], 4400, "tracks is not a list"),
     ],
 )
 def test_twilio_bad_frames(frames, code, reason):

@@ -10,6 +10,7 @@ log.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 
@@ -19,9 +20,10 @@ from channels.testing import WebsocketCommunicator
 
 from calls.media_auth import call_media_token
 from calls.models import Call
+from calls.services.lifecycle import call_transition
 from calls.tests import test_media_edge as edge
 from calls.tests.test_media_edge import app, bot_audio, call_end, media_frame, started, until_closed
-from voice.protocols.base import CLOSE_BAD_MESSAGE
+from voice.protocols.base import CLOSE_BAD_MESSAGE, CLOSE_INVALID_PAYLOAD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 live_call, fake_voice = edge.live_call, edge.fake_voice  # the fixtures of the edge tests
@@ -129,4 +131,30 @@ async def test_a_start_whose_tracks_is_not_a_list_closes_4400_with_a_reason_and_
     closed = await until_closed(comm)
     assert closed["code"] == CLOSE_BAD_MESSAGE and "tracks" in closed["reason"], closed
     await comm.disconnect()
+    no_tracebacks(caplog)
+
+
+@pytest.fixture
+def voximplant_call(make_campaign, make_contact):
+    call = Call.objects.create(campaign=make_campaign(telephony_provider="voximplant"), contact=make_contact(),
+                               provider="voximplant")
+    call_transition(call_id=call.pk, to=Call.Status.DIALING)
+    return call
+
+
+async def test_voximplant_pcm16_with_half_a_sample_closes_4007_and_the_call_ends_with_the_reason(
+        voximplant_call, fake_voice, caplog):
+    call_id = voximplant_call.pk
+    comm = WebsocketCommunicator(app, f"/ws/calls/{call_id}/media/?token={call_media_token(call_id=call_id)}")
+    assert (await comm.connect())[0]
+    await comm.send_to(text_data=json.dumps({"event": "start", "start": {
+        "mediaFormat": {"encoding": "PCM16", "sampleRate": 16000}, "customParameters": {}}}))
+    for size in (640, 641):  # 20 ms, then 20 ms and half a sample
+        await comm.send_to(text_data=json.dumps({"event": "media", "media": {
+            "payload": base64.b64encode(bytes(size)).decode()}}))
+    closed = await until_closed(comm)
+    assert closed["code"] == CLOSE_INVALID_PAYLOAD and "odd byte count" in closed["reason"], closed
+    await comm.disconnect()
+    status, data = await database_sync_to_async(call_end)(call_id)
+    assert status != "in_progress" and data.get("end_reason") == closed["reason"]
     no_tracebacks(caplog)

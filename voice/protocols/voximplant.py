@@ -17,6 +17,7 @@ from typing import Any
 
 from voice.protocols.base import (
     CLOSE_BAD_MESSAGE,
+    CLOSE_INVALID_PAYLOAD,
     CLOSE_OUT_OF_ORDER,
     CLOSE_UNSUPPORTED_FORMAT,
     Connected,
@@ -51,7 +52,11 @@ class VoximplantCodec(WireCodec):
         data = self._load_json(text)
         event = data.get("event")
         if event == "media":
-            return self._media(data)
+            media = self._media(data)
+            if self.encoding == "pcm16" and len(media.payload) % 2:
+                # half a sample would shift every later one by a byte: noise to the VAD, the STT and the recording
+                raise ProtocolError(CLOSE_INVALID_PAYLOAD, "voximplant: PCM16 media with an odd byte count")
+            return media
         if event == "start":
             if self.started:
                 raise ProtocolError(CLOSE_OUT_OF_ORDER, "voximplant: second start before stop")

@@ -132,6 +132,24 @@ def test_voximplant_encodes_start_then_media():
     assert codec.encode_mark("x") is None and not codec.supports_marks
 
 
+def test_voximplant_pcm16_media_with_an_odd_byte_count_is_refused_and_mulaw_is_not():
+    def start(encoding):
+        return json.dumps({"event": "start", "start": {"mediaFormat": {"encoding": encoding}}})
+
+    def media(n):
+        return json.dumps({"event": "media", "media": {"payload": base64.b64encode(bytes(n)).decode()}})
+
+    pcm = VoximplantCodec()
+    pcm.decode_text(start("PCM16"))
+    assert pcm.decode_text(media(640)).payload == bytes(640)
+    with pytest.raises(ProtocolError) as err:
+        pcm.decode_text(media(641))
+    assert err.value.close_code == 4007 and "odd byte count" in err.value.reason
+    ulaw = VoximplantCodec()
+    ulaw.decode_text(start("ULAW"))
+    assert len(ulaw.decode_text(media(161)).payload) == 161  # one byte a sample: any count is whole samples
+
+
 @pytest.mark.parametrize(
     ("frame", "code"),
     [('{"event":"start","start":{"mediaFormat":{"encoding":"OPUS","sampleRate":48000}}}', 4415),

@@ -354,7 +354,7 @@ class CallListenConsumer(DropSendsToGonePeer, AsyncWebsocketConsumer):
             return
         try:
             action = json.loads(text_data or "").get("action")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):  # not JSON, not an object, nested past the parser
             action = None
         if action == "takeover":
             self.taking_over = True

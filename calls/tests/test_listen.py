@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -270,6 +271,19 @@ async def test_only_operators_and_managers_may_listen(live_call, make_user):  # 
         await comm.disconnect()
     log = await database_sync_to_async(event_log)(live_call.pk)
     assert [user for kind, user in log if kind == "listen_started"] == ["listen_operator", "listen_manager"]
+
+
+async def test_garbage_from_the_listeners_page_is_answered_with_an_error_and_no_traceback(live_call, make_user,  # noqa: F811
+                                                                                            caplog):
+    operator = await database_sync_to_async(make_user)("garbage_op", "Operator")
+    comm = WebsocketCommunicator(app, f"/ws/calls/{live_call.pk}/listen/", headers=BROWSER)
+    comm.scope["user"] = operator
+    assert (await comm.connect())[0]
+    for frame in ("[" * 5000 + "]" * 5000, "{not json", "5", '{"action": [1]}', "x" * (1 << 20)):
+        await comm.send_to(text_data=frame)
+        assert json.loads(await comm.receive_from(timeout=10))["type"] == "error", frame[:20]
+    await comm.disconnect()
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
 async def test_a_socket_from_another_site_is_refused(live_call, make_user):  # noqa: F811

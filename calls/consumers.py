@@ -284,6 +284,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
         self.started_at: float | None = None
         self.finished = False
         self.end_reason = ""
+        self._disconnect_code: int | None = None
         self.holds_call = False
         self._answered: asyncio.Future | None = None
         self._finishing: asyncio.Future | None = None
@@ -420,6 +421,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
         await self._finish()
 
     async def on_disconnect(self, code: int) -> None:
+        self._disconnect_code = code
         if self._auth_timer is not None:
             self._auth_timer.cancel()
         if self.session is not None:
@@ -439,7 +441,9 @@ class MediaStreamConsumer(WebSocketEndpoint):
         try:
             if self.live is not None:
                 self.live.stop_inbox()  # no new listening or takeover past the call's end
-            if self.started_at is None:
+            if self.started_at is None:  # let in, but no audio ever came: the call's log says why
+                reason = self.end_reason or f"the socket closed ({self._disconnect_code}) before start"
+                await database_sync_to_async(services.call_media_not_started)(call_id=self.call_id, reason=reason)
                 return
             duration = round(time.time() - self.started_at, 2)
             if self._answered is not None:

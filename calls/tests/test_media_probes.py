@@ -17,12 +17,14 @@ import logging
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.utils import translation
 
 from calls.media_auth import call_media_token
-from calls.models import Call
+from calls.models import Call, CallEvent
 from calls.services.lifecycle import call_transition
 from calls.tests import test_media_edge as edge
 from calls.tests.test_media_edge import app, bot_audio, call_end, media_frame, started, until_closed
+from config.templatetags.console import call_event_kind
 from voice.protocols.base import CLOSE_BAD_MESSAGE, CLOSE_INVALID_PAYLOAD
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -132,6 +134,29 @@ async def test_a_start_whose_tracks_is_not_a_list_closes_4400_with_a_reason_and_
     assert closed["code"] == CLOSE_BAD_MESSAGE and "tracks" in closed["reason"], closed
     await comm.disconnect()
     no_tracebacks(caplog)
+    # the call's log says why no audio came; its status stays the carrier's to report
+    assert await database_sync_to_async(not_started)(live_call.pk) == ("dialing", [closed["reason"]])
+
+
+def not_started(call_id: int) -> tuple[str, list[str]]:
+    reasons = CallEvent.objects.filter(call_id=call_id, kind="media_not_started").values_list("data__reason", flat=True)
+    return Call.objects.get(pk=call_id).status, list(reasons)
+
+
+@pytest.mark.parametrize(("before_start", "reason"), [
+    (None, "the socket closed (1001) before start"),  # the carrier went away between the handshake and start
+    (STOP, "stream stopped"),
+])
+async def test_a_stream_that_never_starts_says_so_on_the_calls_log(live_call, fake_voice, before_start, reason,
+                                                                   caplog):
+    comm = WebsocketCommunicator(app, f"/ws/calls/{live_call.pk}/media/?token={call_media_token(call_id=live_call.pk)}")
+    assert (await comm.connect())[0]
+    if before_start is not None:
+        await comm.send_to(text_data=before_start)
+        await until_closed(comm)
+    await comm.disconnect(code=1001)
+    assert await database_sync_to_async(not_started)(live_call.pk) == ("dialing", [reason])
+    no_tracebacks(caplog)
 
 
 @pytest.fixture
@@ -158,3 +183,8 @@ async def test_voximplant_pcm16_with_half_a_sample_closes_4007_and_the_call_ends
     status, data = await database_sync_to_async(call_end)(call_id)
     assert status != "in_progress" and data.get("end_reason") == closed["reason"]
     no_tracebacks(caplog)
+
+
+def test_the_calls_log_names_a_stream_that_never_started_in_russian():
+    with translation.override("ru"):
+        assert call_event_kind("media_not_started") == "аудиопоток звонка так и не начался"

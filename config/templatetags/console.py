@@ -112,6 +112,7 @@ CALL_EVENT_KINDS = {
     "transfer_requested": _("transfer to a person requested"),
     "transferred": _("transferred to a person"),
     "transfer_failed": _("transfer failed"),
+    "media_not_started": _("the call's audio never started"),
 }
 
 

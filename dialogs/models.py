@@ -103,3 +103,6 @@ class AbstractTurn(models.Model):
     class Meta:
         abstract = True
         ordering = ["index"]
+
+    def __str__(self) -> str:  # the admin's inline rows show this, not «Turn object (1)»
+        return f"{self.index + 1}. {self.get_speaker_display()}"

@@ -1,0 +1,31 @@
+"""Admin pages of calls and contact lists as a manager and an operator see them in Russian."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import translation
+
+from calls.models import Call, Turn
+
+pytestmark = pytest.mark.django_db
+
+
+def _client(user) -> Client:
+    client = Client(HTTP_ACCEPT_LANGUAGE="ru")
+    client.force_login(user)
+    return client
+
+
+def test_call_page_names_its_turns_instead_of_turn_object(manager, make_campaign, make_contact):
+    call = Call.objects.create(campaign=make_campaign(), contact=make_contact())
+    Turn.objects.create(call=call, index=0, speaker="bot", text="Добрый день!")
+    Turn.objects.create(call=call, index=1, speaker="user", text="Да, слушаю.")
+
+    page = _client(manager).get(reverse("admin:calls_call_change", args=[call.pk])).content.decode()
+
+    assert "Turn object" not in page
+    with translation.override("ru"):
+        assert [str(t) for t in call.turns.order_by("index")] == ["1. Бот", "2. Собеседник"]
+    assert "1. Бот" in page and "2. Собеседник" in page

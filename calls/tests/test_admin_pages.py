@@ -29,3 +29,16 @@ def test_call_page_names_its_turns_instead_of_turn_object(manager, make_campaign
     with translation.override("ru"):
         assert [str(t) for t in call.turns.order_by("index")] == ["1. Бот", "2. Собеседник"]
     assert "1. Бот" in page and "2. Собеседник" in page
+
+
+def test_contact_list_page_offers_the_import_only_to_who_may_import(manager, operator, contact_list):
+    url = reverse("admin:calls_contactlist_changelist")
+    import_url = reverse("admin:calls_contactlist_import", args=[contact_list.pk])
+
+    assert import_url in _client(manager).get(url).content.decode()
+    assert _client(manager).get(import_url).status_code == 200
+
+    page = _client(operator).get(url)
+    assert page.status_code == 200 and contact_list.name in page.content.decode()
+    assert import_url not in page.content.decode()  # no link to a page that answers 403
+    assert _client(operator).get(import_url).status_code == 403

@@ -308,3 +308,17 @@ def test_a_customers_line_its_voice_failed_on_is_shown_marked_on_the_live_page_a
     review = c.get(reverse("training:session_detail", args=[session.pk])).content.decode()
     assert review.count("(не озвучено)") == 1 and "Алло? Слушаю." in review
     assert review.index("Алло? Слушаю.") < review.index("(не озвучено)") < review.index("Добрый день.")
+
+
+def test_the_review_shows_turn_times_in_the_pages_language(client_of, trainee, scenario_ru):
+    session = services.session_create(trainee=trainee.trainee, scenario=scenario_ru)
+    services.session_turn_add(session_id=session.pk, turn=TurnRecord(speaker="bot", text="Алло.", started_ms=52))
+    services.session_turn_add(session_id=session.pk, turn=TurnRecord(
+        speaker="user", text="Добрый день.", started_ms=1800, voice_to_voice_ms=640))
+    services.session_end(session_id=session.pk, reason="button")
+    session.refresh_from_db()
+    session.audio.save("s.wav", ContentFile(services.wav_bytes(pcm16=b"\0\0" * 160)))
+    review = client_of(trainee).get(reverse("training:session_detail", args=[session.pk]),
+                                    HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert ">52 мс</button>" in review and ">1800 мс</button>" in review and "640 мс)" in review
+    assert " ms<" not in review and " ms)" not in review

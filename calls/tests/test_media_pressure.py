@@ -74,7 +74,7 @@ async def test_a_late_loop_is_reported_busy_and_the_report_says_which_process():
             await asyncio.sleep(0.05)
     busy = await asyncio.to_thread(media_busy)
     assert busy["process"] == pressure.process and busy["lag_ms"] > 100 and busy["streams"] == 1
-    assert pressure.busy and pressure.worst_ms >= busy["lag_ms"] > 100
+    assert pressure.busy and round(pressure.worst_ms, 1) >= busy["lag_ms"] > 100  # the cache keeps it rounded
     calls[0] = 0
     async with asyncio.timeout(20):  # no calls left: the probe stops
         await pressure._task

@@ -45,6 +45,7 @@ from voice.protocols.base import (
     ProtocolError,
     Start,
     Stop,
+    UnknownEvent,
     WireCodec,
 )
 
@@ -261,6 +262,7 @@ class MediaSession:
         self.close_reason = ""
         self.frames_in = 0
         self.frames_out = 0
+        self._unknown_events: set[str] = set()
         self.realtime_slack_s = realtime_slack_s
         self.max_speed = max_speed  # a rehearsal's simulated callee speaks at its pace, faster than real time
         self.clock = clock
@@ -407,6 +409,11 @@ class MediaSession:
             if message.name in ("end", "stop") and self.pipeline is not None:
                 await self.pipeline.close(reason=ConversationEndReason.USER_END)
                 await self.close(CLOSE_NORMAL, EndReason.ENDED_BY_USER)
+        elif isinstance(message, UnknownEvent):
+            if message.event not in self._unknown_events:  # said once per event name: it may come every frame
+                self._unknown_events.add(message.event)
+                log.info("session %s (%s): ignoring the unknown event %r", self.session_id, self.codec.name,
+                         message.event)
         elif isinstance(message, Connected):
             pass
 

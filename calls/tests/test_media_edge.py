@@ -225,7 +225,7 @@ async def test_a_failing_handler_closes_only_its_own_socket():
 GARBAGE = {
     "media before start": [media_frame(0)],
     "a second start": [start_frame(), start_frame()],
-    "unknown event": [start_frame(), json.dumps({"event": "nope"})],
+    "no event name": [start_frame(), json.dumps({"event": 5})],
     "start without a section": [json.dumps({"event": "start", "start": 3})],
     "odd format": [json.dumps({"event": "start", "start": {"streamSid": "MZ1", "mediaFormat": {
         "encoding": "audio/x-mulaw", "sampleRate": 44100}}})],

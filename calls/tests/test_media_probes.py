@@ -111,16 +111,23 @@ async def test_stop_twice_and_frames_after_stop_are_ignored_and_the_call_ends_on
     no_tracebacks(caplog)
 
 
-async def test_an_event_from_a_future_protocol_version_closes_4400_and_the_call_ends_with_it(live_call, fake_voice,
-                                                                                         caplog):
+async def test_an_event_from_a_newer_protocol_version_is_ignored_and_the_call_keeps_talking(live_call, fake_voice,
+                                                                                           caplog):
+    caplog.set_level(logging.INFO, logger="voice.session")
     comm = await started(live_call)
     await bot_audio(comm)
-    await comm.send_to(text_data=json.dumps({"event": "transcription", "streamSid": "MZ1", "transcription": {}}))
+    for _ in range(3):
+        await comm.send_to(text_data=json.dumps({"event": "transcription", "streamSid": "MZ1", "transcription": {}}))
+    await comm.send_to(text_data=media_frame(1))
+    await bot_audio(comm)  # still talking
+    await comm.send_to(text_data=json.dumps({"event": 5, "streamSid": "MZ1"}))  # but a message must name its event
     closed = await until_closed(comm)
-    assert closed["code"] == CLOSE_BAD_MESSAGE and "transcription" in closed["reason"]
+    assert closed["code"] == CLOSE_BAD_MESSAGE and "event name" in closed["reason"]
     await comm.disconnect()
     status, data = await database_sync_to_async(call_end)(live_call.pk)
     assert status != "in_progress" and data.get("end_reason") == closed["reason"]
+    said = [r.getMessage() for r in caplog.records if "unknown event" in r.getMessage()]
+    assert len(said) == 1 and "transcription" in said[0]  # logged once, not per message
     no_tracebacks(caplog)
 
 

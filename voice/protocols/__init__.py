@@ -10,6 +10,7 @@ from voice.protocols.base import (
     ProtocolError,
     Start,
     Stop,
+    UnknownEvent,
     WireCodec,
 )
 from voice.protocols.browser import BrowserCodec
@@ -18,7 +19,7 @@ from voice.protocols.voximplant import VoximplantCodec
 
 __all__ = [
     "Connected", "Control", "Dtmf", "InboundMessage", "Mark", "Media", "ProtocolError", "Start", "Stop",
-    "WireCodec", "codec_for",
+    "UnknownEvent", "WireCodec", "codec_for",
 ]
 
 

@@ -23,7 +23,7 @@ CLOSE_INVALID_PAYLOAD = 4007  # not JSON, not base64, odd-length PCM16 (1007)
 CLOSE_POLICY = 4008  # (1008)
 CLOSE_TOO_BIG = 4009  # frame or decoded payload over the limit (1009)
 CLOSE_TOO_FAST = 4408  # media arriving faster than real time (a flood)
-CLOSE_BAD_MESSAGE = 4400  # unknown event or a required field missing
+CLOSE_BAD_MESSAGE = 4400  # no event name, or a required field missing
 CLOSE_UNSUPPORTED_FORMAT = 4415  # a media format we cannot decode
 CLOSE_OUT_OF_ORDER = 4409  # media before start, a second start
 
@@ -83,7 +83,15 @@ class Control:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-InboundMessage = Connected | Start | Media | Mark | Dtmf | Stop | Control
+@dataclass
+class UnknownEvent:
+    """A well-formed message whose event the codec does not know: a carrier's newer protocol version (carriers
+    add events, as Twilio added ``dtmf``). Taken and ignored, so a live call does not end over it."""
+
+    event: str
+
+
+InboundMessage = Connected | Start | Media | Mark | Dtmf | Stop | Control | UnknownEvent
 
 ENCODINGS = ("pcm16", "mulaw", "alaw")
 
@@ -150,6 +158,12 @@ class WireCodec:
             return binascii.a2b_base64(value, strict_mode=True)
         except (binascii.Error, ValueError) as exc:
             raise ProtocolError(CLOSE_INVALID_PAYLOAD, f"{self.name}: media payload is not base64") from exc
+
+    def _unknown(self, event: Any) -> UnknownEvent:
+        """A message the codec has no case for: ignored when it names an event, refused when it names none."""
+        if not isinstance(event, str) or not event:
+            raise ProtocolError(CLOSE_BAD_MESSAGE, f"{self.name}: message without an event name")
+        return UnknownEvent(event=event[:40])
 
     def _section(self, data: dict[str, Any], key: str) -> dict[str, Any]:
         section = data.get(key)

@@ -85,7 +85,7 @@ class TwilioCodec(WireCodec):
         if event == "stop":
             self.stopped = True
             return Stop(reason="stop")
-        raise ProtocolError(CLOSE_BAD_MESSAGE, f"twilio: unknown event {str(event)[:40]!r}")
+        return self._unknown(event)
 
     def encode_audio(self, payload: bytes) -> str:
         # 50 messages a second per call: formatted directly (the sid is JSON-quoted once, at start)

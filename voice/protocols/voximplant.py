@@ -92,7 +92,7 @@ class VoximplantCodec(WireCodec):
             return Stop(reason="stop")
         if event in ("init", "connected"):
             return Connected(protocol="voximplant")
-        raise ProtocolError(CLOSE_BAD_MESSAGE, f"voximplant: unknown event {str(event)[:40]!r}")
+        return self._unknown(event)
 
     def _next_sequence(self) -> int:
         seq = self._sequence

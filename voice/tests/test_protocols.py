@@ -7,7 +7,18 @@ import json
 
 import pytest
 
-from voice.protocols import Connected, Control, Dtmf, Mark, Media, ProtocolError, Start, Stop, codec_for
+from voice.protocols import (
+    Connected,
+    Control,
+    Dtmf,
+    Mark,
+    Media,
+    ProtocolError,
+    Start,
+    Stop,
+    UnknownEvent,
+    codec_for,
+)
 from voice.protocols.browser import BrowserCodec
 from voice.protocols.twilio import TwilioCodec
 from voice.protocols.voximplant import VoximplantCodec
@@ -58,7 +69,8 @@ def test_twilio_encodes_media_mark_clear_with_stream_sid():
     [
         (["not json"], 4007, "not JSON"),
         (["[1, 2]"], 4007, "not a JSON object"),
-        (['{"event":"hello"}'], 4400, "unknown event"),
+        (['{"streamSid":"MZ1"}'], 4400, "without an event name"),
+        (['{"event":5}'], 4400, "without an event name"),
         ([twilio_media()], 4409, "media before start"),
         (["START", '{"event":"media","media":{"payload":"@@not base64@@"}}'], 4007, "not base64"),
         (["START", '{"event":"media","media":{}}'], 4400, "without a payload"),
@@ -155,13 +167,23 @@ def test_voximplant_pcm16_media_with_an_odd_byte_count_is_refused_and_mulaw_is_n
     [('{"event":"start","start":{"mediaFormat":{"encoding":"OPUS","sampleRate":48000}}}', 4415),
      ('{"event":"start","start":{}}', 4400),
      ('{"event":"media","media":{"payload":"AAAA"}}', 4409),
-     ('{"event":"dance"}', 4400),
+     ('{"tag":"x"}', 4400),
      ("{", 4007)],
 )
 def test_voximplant_bad_frames(frame, code):
     with pytest.raises(ProtocolError) as err:
         VoximplantCodec().decode_text(frame)
     assert err.value.close_code == code
+
+
+def test_an_event_of_a_newer_protocol_version_is_taken_as_unknown_not_refused():
+    """Carriers add events (Twilio added ``dtmf``): a live call must not end over one it does not know yet."""
+    twilio = TwilioCodec()
+    twilio.decode_text(twilio_start())
+    assert twilio.decode_text('{"event":"transcription","streamSid":"MZ123","transcription":{}}') == \
+        UnknownEvent("transcription")
+    assert VoximplantCodec().decode_text('{"event":"dance"}') == UnknownEvent("dance")
+    assert TwilioCodec().decode_text('{"event":"' + "x" * 500 + '"}') == UnknownEvent("x" * 40)  # kept short
 
 
 def test_browser_protocol():

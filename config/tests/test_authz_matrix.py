@@ -20,6 +20,7 @@ MGR, OPS, TRN = "manager", "operator", "trainee"
 ACCESS: dict[str, set[str]] = {
     "home": {"public"},  # the landing page sends each role (or the login) on
     "healthz": {"public"},
+    "favicon": {"public"},  # the icon browsers ask for on their first page
     "metrics": {MGR, OPS},  # a bearer token, or staff (managers and operators)
     "login": {"public"},
     "logout": {"public"},

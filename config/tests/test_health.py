@@ -42,3 +42,12 @@ def test_metrics_needs_token_or_staff(client, manager, trainee, settings):
     settings.METRICS_TOKEN = "s3cret-token"
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200
+
+
+@pytest.mark.django_db
+def test_favicon_is_served_to_anyone_instead_of_a_404(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml" and response.content.startswith(b"<svg")
+    assert "max-age" in response["Cache-Control"]
+    assert client.post("/favicon.ico").status_code == 405

@@ -424,6 +424,10 @@ class MediaStreamConsumer(WebSocketEndpoint):
         self._disconnect_code = code
         if self._auth_timer is not None:
             self._auth_timer.cancel()
+        if (not self.end_reason and self.started_at is not None and self.session is not None
+                and not self.session.codec.stopped):
+            # carriers send stop when the call ends; a stream that just went away dropped (network, the carrier)
+            self.end_reason = "stream dropped"
         if self.session is not None:
             await self.session.disconnected(code)
         await self._finish()
@@ -442,8 +446,9 @@ class MediaStreamConsumer(WebSocketEndpoint):
             if self.live is not None:
                 self.live.stop_inbox()  # no new listening or takeover past the call's end
             if self.started_at is None:  # let in, but no audio ever came: the call's log says why
-                reason = self.end_reason or f"the socket closed ({self._disconnect_code}) before start"
-                await database_sync_to_async(services.call_media_not_started)(call_id=self.call_id, reason=reason)
+                await database_sync_to_async(services.call_media_not_started)(
+                    call_id=self.call_id, reason=self.end_reason or "closed before start",
+                    close_code=self._disconnect_code)
                 return
             duration = round(time.time() - self.started_at, 2)
             if self._answered is not None:
@@ -451,6 +456,8 @@ class MediaStreamConsumer(WebSocketEndpoint):
             if self.sink is not None:
                 await self.sink.aclose()  # every turn is stored before the call is handed to analysis
             extra = {"end_reason": self.end_reason} if self.end_reason else {}
+            if self.end_reason == "stream dropped":
+                extra["close_code"] = self._disconnect_code
             if self.recorder.truncated:
                 extra["recording_truncated_at_s"] = self.recorder.max_s
             await database_sync_to_async(services.call_progress)(call_id=self.call_id, event="completed",

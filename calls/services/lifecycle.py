@@ -347,14 +347,15 @@ def call_language_heard(*, ctx: CallMediaContext, current: str, detected: str, t
     return chosen
 
 
-def call_media_not_started(*, call_id: int, reason: str) -> None:
+def call_media_not_started(*, call_id: int, reason: str, close_code: int | None = None) -> None:
     """The carrier's media socket was let in for the call but its audio never started (a ``start`` refused, a
     ``stop`` or a hang-up before it): say so on the call's log. Its status stays the carrier's to report (the
     status callback, or the sweeper asking the carrier)."""
     if not Call.objects.filter(pk=call_id).exists():
         log.warning("media_not_started for unknown call %s", call_id)
         return
-    CallEvent.objects.create(call_id=call_id, kind="media_not_started", data={"reason": reason})
+    data = {"reason": reason, **({"close_code": close_code} if close_code is not None else {})}
+    CallEvent.objects.create(call_id=call_id, kind="media_not_started", data=data)
 
 
 OPERATOR_EVENT_KINDS = ("listen_started", "listen_stopped", "takeover_started", "takeover_ended")

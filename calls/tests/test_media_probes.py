@@ -24,7 +24,7 @@ from calls.models import Call, CallEvent
 from calls.services.lifecycle import call_transition
 from calls.tests import test_media_edge as edge
 from calls.tests.test_media_edge import app, bot_audio, call_end, media_frame, started, until_closed
-from config.templatetags.console import call_event_kind
+from config.templatetags.console import call_event_kind, call_event_reason
 from voice.protocols.base import CLOSE_BAD_MESSAGE, CLOSE_INVALID_PAYLOAD
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -151,7 +151,7 @@ def not_started(call_id: int) -> tuple[str, list[str]]:
 
 
 @pytest.mark.parametrize(("before_start", "reason"), [
-    (None, "the socket closed (1001) before start"),  # the carrier went away between the handshake and start
+    (None, "closed before start"),  # the carrier went away between the handshake and start
     (STOP, "stream stopped"),
 ])
 async def test_a_stream_that_never_starts_says_so_on_the_calls_log(live_call, fake_voice, before_start, reason,
@@ -195,3 +195,16 @@ async def test_voximplant_pcm16_with_half_a_sample_closes_4007_and_the_call_ends
 def test_the_calls_log_names_a_stream_that_never_started_in_russian():
     with translation.override("ru"):
         assert call_event_kind("media_not_started") == "аудиопоток звонка так и не начался"
+        assert call_event_reason("closed before start") == "соединение закрылось до начала звука"
+
+
+async def test_a_stream_that_drops_without_stop_says_so_when_the_call_ends(live_call, fake_voice, caplog):
+    comm = await started(live_call)
+    await bot_audio(comm)
+    await comm.send_to(text_data=media_frame(1))
+    await comm.disconnect(code=1006)  # no stop: the connection went away under the call
+    status, data = await database_sync_to_async(call_end)(live_call.pk)
+    assert status != "in_progress" and data.get("end_reason") == "stream dropped" and data.get("close_code") == 1006
+    with translation.override("ru"):
+        assert call_event_reason("stream dropped") == "поток оборвался, оператор связи его не завершал"
+    no_tracebacks(caplog)

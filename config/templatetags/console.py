@@ -134,6 +134,8 @@ CALL_EVENT_REASONS = {
     "handed back": _("handed back to the bot"),
     "conversation ended": _("the conversation ended"),
     "stream stopped": _("the carrier ended the stream"),
+    "stream dropped": _("the stream dropped without the carrier ending it"),
+    "closed before start": _("the connection closed before the audio started"),
     "ended by user": _("ended by the user"),
     "transfer": _("transferred to a person"),
     "transfer failed": _("transfer failed"),

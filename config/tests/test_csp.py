@@ -87,8 +87,6 @@ def test_no_page_has_an_inline_script_or_handler_without_a_nonce(client, pages):
             html = page.content.decode()
             assert not INLINE_SCRIPT.findall(html), (url, INLINE_SCRIPT.findall(html))
             handlers = INLINE_HANDLER.findall(html)
-            # import-export's field picker ("select all") keeps an inline onchange: export works without it
-            handlers = [h for h in handlers if "onSelectToggleChange" not in html or "export" not in url]
             assert not handlers, (url, handlers[:3])
             nonce = re.search(r'nonce="([^"]+)"', html)
             if nonce:

@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 from analytics.services import rollups_refresh
 from calls.experiments import variant_for
 from calls.models import Call, Campaign, Contact, ContactList, Experiment, ExperimentAssignment, ExperimentVariant, Turn
+from crm.models import Lead
 from dialogs.models import Script, ScriptVersion
 from dialogs.scriptmap import OBJECTION_LABELS
 from dialogs.services import script_save
@@ -80,7 +81,17 @@ def _copy_or_bulk(model, fields: list[str], rows: list[tuple]) -> None:
             for row in rows:
                 copy.write_row(row + tail)
     else:
-        model.objects.bulk_create([model(**dict(zip(fields, row, strict=True))) for row in rows], batch_size=1000)
+        # history keeps its own times: bulk_create would stamp auto_now(_add) fields given here with "now"
+        stamped = [f for f in model._meta.concrete_fields
+                   if f.name in fields and (getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False))]
+        saved = [(f, f.auto_now, f.auto_now_add) for f in stamped]
+        for f in stamped:
+            f.auto_now = f.auto_now_add = False
+        try:
+            model.objects.bulk_create([model(**dict(zip(fields, row, strict=True))) for row in rows], batch_size=1000)
+        finally:
+            for f, auto_now, auto_now_add in saved:
+                f.auto_now, f.auto_now_add = auto_now, auto_now_add
 
 
 def calls_history_generate(*, calls: int, days: int = 90, campaigns: int = 1, seed: int = 1,
@@ -180,6 +191,7 @@ def calls_history_generate(*, calls: int, days: int = 90, campaigns: int = 1, se
                 batch = []
         if batch:
             _flush(fields, batch)
+    _leads_for(contact_list=contact_list)
     if turns:
         talked = (Call.objects.filter(campaign__contact_list=contact_list, outcome="completed",
                                       disposition__in=("not_interested", "callback", "interested"))
@@ -191,19 +203,26 @@ def calls_history_generate(*, calls: int, days: int = 90, campaigns: int = 1, se
     return HistorySummary(calls=calls, contacts=len(contact_ids), campaigns=len(made), experiment_id=experiment.pk)
 
 
+def _leads_for(*, contact_list: ContactList) -> None:
+    """The lead of each generated call the CRM took as a lead (``crm_status`` "lead"), as analysis makes one
+    (``crm.services.lead_create_from_call``, without its outbox), made when the call was done: the board and
+    the lead list count these."""
+    rows = [(call_id, contact_id, f"{company or name or phone}: {campaign}"[:255], name, company, phone,
+             Lead.Status.NEW, interest, done, done)
+            for call_id, contact_id, name, company, phone, campaign, interest, done in
+            Call.objects.filter(campaign__contact_list=contact_list, crm_status="lead", lead__isnull=True)
+            .values_list("id", "contact_id", "contact__name", "contact__company", "contact__phone", "campaign__name",
+                         "interest", "done_at").iterator(chunk_size=BATCH)]
+    for first in range(0, len(rows), BATCH * 4):
+        _copy_or_bulk(Lead, ["call_id", "contact_id", "title", "name", "company", "phone", "status", "interest",
+                             "created_at", "updated_at"], rows[first:first + BATCH * 4])
+
+
 def _flush(fields: list[str], rows: list[tuple]) -> None:
-    if connection.vendor == "postgresql":
-        _copy_or_bulk(Call, fields, rows)
-        return
-    # queued_at is auto_now_add, which bulk_create would overwrite with "now": history needs its own times
-    queued = Call._meta.get_field("queued_at")
-    queued.auto_now_add = False
-    try:
-        Call.objects.bulk_create(
-            [Call(**{f: (json.loads(v) if f == "analysis" else v) for f, v in zip(fields, row, strict=True)})
-             for row in rows], batch_size=1000)
-    finally:
-        queued.auto_now_add = True
+    if connection.vendor != "postgresql":  # COPY takes the analysis as JSON text, the ORM as a dict
+        at = fields.index("analysis")
+        rows = [(*row[:at], json.loads(row[at]), *row[at + 1:]) for row in rows]
+    _copy_or_bulk(Call, fields, rows)
 
 
 def _one_call(rng: random.Random, boost: float) -> tuple:

@@ -415,7 +415,7 @@ CONTENT_SECURITY_POLICY = {
         "img-src": ["'self'", "data:"],
         "media-src": ["'self'", "blob:"],
         "connect-src": ["'self'", *filter(None, [_ws_origin(ELEVENLABS["BASE_URL"])])],
-        "worker-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],  # Redoc's search runs in a worker it builds from a blob
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "form-action": ["'self'"],

@@ -332,6 +332,7 @@ class CallListenConsumer(DropSendsToGonePeer, AsyncWebsocketConsumer):
         self.call_id = call_id
         self.user = {"id": user.pk, "name": user.get_username()}
         self.taking_over = False
+        self.bad_audio_said = False
         await self.channel_layer.group_add(listen_group(call_id), self.channel_name)
         await self.accept()
         await self._log("listen_started")
@@ -349,8 +350,14 @@ class CallListenConsumer(DropSendsToGonePeer, AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if bytes_data is not None:
-            if self.taking_over and 0 < len(bytes_data) <= MAX_OPERATOR_CHUNK and len(bytes_data) % 2 == 0:
+            if not self.taking_over:
+                return  # the microphone's last chunks after a hand-back: nobody is on the line for them
+            if 0 < len(bytes_data) <= MAX_OPERATOR_CHUNK and len(bytes_data) % 2 == 0:
                 await self._to_media({"type": "takeover.audio", "pcm": bytes_data})
+            elif not self.bad_audio_said:  # once: a page that sends bad chunks sends them 50 times a second
+                self.bad_audio_said = True
+                await self.send(text_data=json.dumps({"type": "error", "error": (
+                    f"audio chunks are 16-bit PCM, 2 to {MAX_OPERATOR_CHUNK} bytes; got {len(bytes_data)}")}))
             return
         try:
             action = json.loads(text_data or "").get("action")

@@ -20,7 +20,7 @@ from channels.testing import WebsocketCommunicator
 
 import calls.consumers
 import calls.listen
-from calls.listen import CHUNK_MS, LISTEN_RATE, LiveMix
+from calls.listen import CHUNK_MS, LISTEN_RATE, MAX_OPERATOR_CHUNK, LiveMix
 from calls.models import CallEvent
 from calls.routing import websocket_urlpatterns
 from calls.tests.test_media_edge import live_call, media_frame, started  # noqa: F401
@@ -179,6 +179,16 @@ async def test_takeover_mutes_the_bot_and_the_operator_reaches_the_callee(live_c
                         "reason": ""}]
     await second.disconnect()
     cleared = max(i for i, e in enumerate(carrier.events) if e["event"] == "clear")
+
+    for _ in range(3):  # half a sample: the page is told once, not for every chunk, and nothing reaches the callee
+        await listener.send_to(bytes_data=b"\x00\x01\x02")
+    errors: list[dict] = []
+    for _ in range(20):
+        await carrier.tick()
+        errors += [m for m in (json.loads(m["text"]) for m in await drain(listener) if m.get("text"))
+                   if m["type"] == "error"]
+    assert [e["error"] for e in errors] == [f"audio chunks are 16-bit PCM, 2 to {MAX_OPERATOR_CHUNK} bytes; got 3"]
+    assert "operator" not in carrier.frames(cleared)
 
     voice = tone(1000, 100, 16000)
     for _ in range(10):  # one second of the operator's microphone, as the page sends it

@@ -23,7 +23,7 @@ class CampaignAdmin(admin.ModelAdmin):
     list_display = ["name", "status", "script", "contact_list", "telephony_provider", "max_concurrent_calls"]
     list_filter = ["status", "telephony_provider", "language"]
     search_fields = ["name"]
-    readonly_fields = ["created_by", "created_at"]
+    readonly_fields = ["created_by", "created_at", "schedule_name", "created_by_name"]
     fieldsets = [
         (None, {"fields": ["name", "status", "script", "contact_list", "language", "voice", "follow_up_channel"]}),
         (_("Telephony"), {"fields": ["telephony_provider", "caller_id", "simulation"]}),
@@ -36,6 +36,24 @@ class CampaignAdmin(admin.ModelAdmin):
     ]
 
     actions = ["run_planning_now"]
+    # Django links a read-only foreign key to its object's admin page whoever looks: for someone who may not
+    # view that object (an operator and the planning schedule, a manager and a user) the link led to a 403.
+    LINKED_ONLY_FOR = {"schedule": ("django_celery_beat.view_periodictask", "schedule_name"),
+                       "created_by": ("auth.view_user", "created_by_name")}
+
+    def get_fieldsets(self, request, obj=None):
+        swap = {field: plain for field, (perm, plain) in self.LINKED_ONLY_FOR.items()
+                if not request.user.has_perm(perm)}
+        return [(title, {**options, "fields": [swap.get(f, f) for f in options["fields"]]})
+                for title, options in super().get_fieldsets(request, obj)]
+
+    @admin.display(description=_("planning schedule"))
+    def schedule_name(self, obj):
+        return str(obj.schedule) if obj.schedule_id else "—"
+
+    @admin.display(description=_("created by"))
+    def created_by_name(self, obj):
+        return obj.created_by.get_username() if obj.created_by_id else "—"
 
     def save_model(self, request, obj, form, change):
         if not change:

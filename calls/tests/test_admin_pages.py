@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from calls.models import Call, Turn
+from calls.services import campaign_schedule_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -55,3 +56,25 @@ def test_contact_export_page_wires_select_all_without_an_inline_handler(manager)
     assert "/static/js/export_select_all.js" in html
     assert "import_export/export_selectable_fields.js" in html  # defines onSelectToggleChange, which it calls
     assert "Выбрать все" in html and "Select all" not in html
+
+
+def test_a_campaign_page_links_its_schedule_and_author_only_for_who_may_open_them(manager, operator, make_campaign):
+    campaign = make_campaign()
+    campaign.created_by = manager
+    campaign.save()
+    campaign_schedule_sync(campaign=campaign)
+    task_url = reverse("admin:django_celery_beat_periodictask_change", args=[campaign.schedule_id])
+    user_url = reverse("admin:auth_user_change", args=[manager.pk])
+    url = reverse("admin:calls_campaign_change", args=[campaign.pk])
+
+    as_manager = _client(manager).get(url).content.decode()
+    assert task_url in as_manager or f'value="{campaign.schedule_id}" selected' in as_manager  # the manager edits it
+    assert user_url not in as_manager and manager.username in as_manager  # who made it, as text
+    assert _client(manager).get(user_url).status_code == 403
+
+    page = _client(operator).get(url)
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert task_url not in html and user_url not in html  # no link that leads to a 403
+    assert str(campaign.schedule) in html and manager.username in html
+    assert _client(operator).get(task_url).status_code == 403

@@ -73,6 +73,9 @@ CLOSE_BAD_TOKEN = 4403  # wrong, expired or for another call
 CLOSE_CALL_NOT_LIVE = 4409  # the call is over or unknown
 CLOSE_ALREADY_STREAMING = 4429  # another socket already carries this call's media
 AUTH_TIMEOUT_S = 10.0
+# why a call's stream ended when the carrier closed it without saying (the call's log shows them in Russian)
+STREAM_DROPPED = "stream dropped"  # gone mid-call with no ``stop``
+CLOSED_BEFORE_START = "closed before start"  # let in, gone before any audio
 
 def build_responder(ctx: services.CallMediaContext):
     config = llm_config_from_settings()
@@ -427,7 +430,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
         if (not self.end_reason and self.started_at is not None and self.session is not None
                 and not self.session.codec.stopped):
             # carriers send stop when the call ends; a stream that just went away dropped (network, the carrier)
-            self.end_reason = "stream dropped"
+            self.end_reason = STREAM_DROPPED
         if self.session is not None:
             await self.session.disconnected(code)
         await self._finish()
@@ -447,7 +450,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
                 self.live.stop_inbox()  # no new listening or takeover past the call's end
             if self.started_at is None:  # let in, but no audio ever came: the call's log says why
                 await database_sync_to_async(services.call_media_not_started)(
-                    call_id=self.call_id, reason=self.end_reason or "closed before start",
+                    call_id=self.call_id, reason=self.end_reason or CLOSED_BEFORE_START,
                     close_code=self._disconnect_code)
                 return
             duration = round(time.time() - self.started_at, 2)
@@ -456,7 +459,7 @@ class MediaStreamConsumer(WebSocketEndpoint):
             if self.sink is not None:
                 await self.sink.aclose()  # every turn is stored before the call is handed to analysis
             extra = {"end_reason": self.end_reason} if self.end_reason else {}
-            if self.end_reason == "stream dropped":
+            if self.end_reason == STREAM_DROPPED:
                 extra["close_code"] = self._disconnect_code
             if self.recorder.truncated:
                 extra["recording_truncated_at_s"] = self.recorder.max_s
